@@ -1,0 +1,1 @@
+"""Command-line entry points: tandemkv-server and tandemkv-benchmark."""

@@ -1,0 +1,12 @@
+"""Commands: the table, the dispatcher, and one module per command group.
+
+Importing this package registers every command (each module declares its specs with
+`@command`); `TABLE` then holds exactly one spec per command.
+"""
+
+from tandemkv.commands import connection, server, strings  # noqa: F401  (registers the commands)
+from tandemkv.commands.dispatch import execute
+from tandemkv.commands.session import Instance, Session
+from tandemkv.commands.table import TABLE, CommandSpec, CommandTable
+
+__all__ = ["TABLE", "CommandSpec", "CommandTable", "Instance", "Session", "execute"]

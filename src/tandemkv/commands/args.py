@@ -1,0 +1,54 @@
+"""Argument converters, declared in command specs and run by the dispatcher.
+
+Each raises CommandError with Redis's exact text, so those errors come from one place.
+"""
+
+from __future__ import annotations
+
+import math
+
+from tandemkv.errors import NOT_FLOAT, NOT_INTEGER, CommandError
+from tandemkv.protocol import string2ll
+
+
+def Int(raw: bytes) -> int:
+    """A signed 64-bit integer, parsed as strictly as Redis's string2ll."""
+    value = string2ll(raw)
+    if value is None:
+        raise CommandError(NOT_INTEGER)
+    return value
+
+
+def Float(raw: bytes) -> float:
+    """A double as Redis's getDoubleFromObject reads it: no spaces, no NaN, 'inf' allowed."""
+    value = parse_float(raw)
+    if value is None:
+        raise CommandError(NOT_FLOAT)
+    return value
+
+
+def parse_float(raw: bytes) -> float | None:
+    if not raw or raw[:1].isspace() or raw[-1:].isspace() or b"_" in raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    if math.isnan(value):
+        return None
+    lowered = raw.lower().lstrip(b"+-")
+    if lowered in (b"infinity", b"nan") or lowered.startswith(b"0x"):
+        return None
+    return value
+
+
+def Db(raw: bytes) -> int:
+    """A database index (SELECT, MOVE, SWAPDB): an integer, range checked by the handler."""
+    value = string2ll(raw)
+    if value is None:
+        raise CommandError(NOT_INTEGER)
+    return value
+
+
+def Upper(raw: bytes) -> bytes:
+    return raw.upper()

@@ -1,0 +1,60 @@
+"""The dispatcher: one command line in, one reply object out.
+
+This is the only place that checks a command against the table (unknown, arity, subcommand),
+against the session's state (RESP2 subscribed mode), runs the declared converters, calls the
+handler, turns CommandError into an error reply, and counts calls for INFO commandstats.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter_ns
+from typing import Any
+
+from tandemkv.commands.session import Session
+from tandemkv.commands.table import TABLE, CommandSpec
+from tandemkv.errors import CommandError
+from tandemkv.protocol import Error
+
+_SUBSCRIBED_OK = frozenset(
+    {"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe", "ping", "quit", "reset"}
+)
+_resolve = TABLE.resolve
+
+
+def execute(session: Session, argv: list[bytes]) -> Any:
+    """Run one command for `session`; returns the reply object (errors included)."""
+    stats = session.instance.stats
+    stats.total_commands_processed += 1
+    try:
+        spec = _resolve(argv)
+    except CommandError as exc:
+        stats.total_error_replies += 1
+        return Error(exc.message)
+    session.last_command = spec.full_name.encode()
+    if session.resp == 2 and (session.channels or session.patterns or session.shard_channels):
+        if spec.name not in _SUBSCRIBED_OK or spec.container:
+            return _reject(
+                session,
+                spec,
+                f"ERR Can't execute '{spec.full_name}': only (P|S)SUBSCRIBE / "
+                "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            )
+    started = perf_counter_ns()
+    try:
+        if spec.params or spec.rest is not None or spec.container:
+            reply = spec.handler(session, *spec.convert(argv))  # type: ignore[misc]
+        else:
+            reply = spec.handler(session, *argv[1:])  # type: ignore[misc]
+    except CommandError as exc:
+        spec.failed_calls += 1
+        stats.total_error_replies += 1
+        reply = Error(exc.message)
+    spec.calls += 1
+    spec.usec += (perf_counter_ns() - started) // 1000
+    return reply
+
+
+def _reject(session: Session, spec: CommandSpec, message: str) -> Error:
+    spec.rejected_calls += 1
+    session.instance.stats.total_error_replies += 1
+    return Error(message)

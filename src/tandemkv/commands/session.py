@@ -1,0 +1,153 @@
+"""Session (one client's state) and Instance (the state every session shares).
+
+Neither does I/O: the server layer gives a Session its `write` and `close` callbacks, and the
+Instance its `shutdown` callback. The embedded Store uses them with no network at all.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tandemkv.clock import Clock
+from tandemkv.config import Config
+from tandemkv.keyspace import Keyspace, KeyspaceStats, Tandem
+from tandemkv.pubsub import Hub
+
+VERSION = "7.0.15"
+TANDEMKV_VERSION = "0.1.0"
+
+
+@dataclass(slots=True)
+class ServerStats:
+    total_connections_received: int = 0
+    total_commands_processed: int = 0
+    rejected_connections: int = 0
+    total_net_input_bytes: int = 0
+    total_net_output_bytes: int = 0
+    total_error_replies: int = 0
+    unexpected_error_replies: int = 0
+    client_output_buffer_limit_disconnections: int = 0
+
+
+class Instance:
+    """Everything a command may reach besides its own session."""
+
+    def __init__(self, config: Config | None = None, clock: Clock | None = None) -> None:
+        self.config = config or Config()
+        self.clock = clock or Clock()
+        self.stats = ServerStats()
+        self.keyspace_stats = KeyspaceStats()
+        self.hub = Hub(self.config)
+        self.started_ms = self.clock.now_ms()
+        self.started_monotonic = time.monotonic()
+        self.pid = os.getpid()
+        self.run_id = os.urandom(20).hex()
+        self.sessions: dict[int, Session] = {}
+        self._next_id = 1
+        self.dbs: list[Keyspace] = [self._new_db(i) for i in range(self.config.int("databases"))]
+        self.step_log: list[tuple[str, int, int, int]] = []  # (event, db, shards, keys)
+        # Hooks the server layer sets: a step started or ended; a new earliest deadline.
+        self.on_step: Callable[[str, int, Tandem], None] = lambda event, db, tandem: None
+        self.on_deadline: Callable[[int], None] = lambda deadline_ms: None
+        self.shutdown: Callable[[], None] = lambda: None
+        self.active_expire = True
+        for name in ("engine-min-shards", "engine-shard-high-keys", "engine-shard-low-keys"):
+            self.config.watch(name, lambda _value: self._retune())
+
+    def _new_db(self, index: int) -> Keyspace:
+        cfg = self.config
+        return Keyspace(
+            index,
+            self.clock,
+            stats=self.keyspace_stats,
+            notify=self.notify,
+            min_shards=cfg.int("engine-min-shards"),
+            high_keys=cfg.int("engine-shard-high-keys"),
+            low_keys=cfg.int("engine-shard-low-keys"),
+            on_step=lambda event, tandem: self.on_step(event, index, tandem),
+            on_earliest_deadline=lambda deadline_ms: self.on_deadline(deadline_ms),
+        )
+
+    def _retune(self) -> None:
+        cfg = self.config
+        for db in self.dbs:
+            db.tandem.retune(
+                min_shards=cfg.int("engine-min-shards"),
+                high_keys=cfg.int("engine-shard-high-keys"),
+                low_keys=cfg.int("engine-shard-low-keys"),
+            )
+
+    def notify(self, event_class: str, event: bytes, key: bytes, db: int) -> None:
+        """The one entry point for keyspace events (commands and the keyspace alike)."""
+        self.hub.notify_keyspace_event(event_class, event, key, db)
+
+    def new_session(self, **kwargs: Any) -> Session:
+        session = Session(self, self._next_id, **kwargs)
+        self._next_id += 1
+        self.sessions[session.id] = session
+        return session
+
+    def drop_session(self, session: Session) -> None:
+        self.hub.unsubscribe_all(session)
+        self.sessions.pop(session.id, None)
+
+    def swap_dbs(self, a: int, b: int) -> None:
+        dbs = self.dbs
+        dbs[a], dbs[b] = dbs[b], dbs[a]
+        dbs[a].index, dbs[b].index = a, b
+        for session in self.sessions.values():
+            session.db = dbs[session.db_index]
+
+
+class Session:
+    """One client: selected db, protocol version, name, subscriptions, connection facts."""
+
+    def __init__(
+        self,
+        instance: Instance,
+        session_id: int,
+        *,
+        addr: str = "",
+        laddr: str = "",
+        fd: int = -1,
+        write: Callable[[bytes], None] = lambda data: None,
+        close: Callable[[], None] = lambda: None,
+        output_buffer_size: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self.instance = instance
+        self.id = session_id
+        self.db_index = 0
+        self.db: Keyspace = instance.dbs[0]
+        self.resp = 2
+        self.name = b""
+        self.lib_name = b""
+        self.lib_ver = b""
+        self.addr = addr
+        self.laddr = laddr
+        self.fd = fd
+        self.created_ms = instance.clock.now_ms()
+        self.last_interaction_ms = self.created_ms
+        self.last_command = b"NULL"
+        self.write = write
+        self.close = close
+        self.output_buffer_size = output_buffer_size
+        self.closing = False  # QUIT, CLIENT KILL, protocol error: close after the replies
+        self.channels: set[bytes] = set()
+        self.patterns: set[bytes] = set()
+        self.shard_channels: set[bytes] = set()
+
+    @property
+    def subscriptions(self) -> int:
+        return len(self.channels) + len(self.patterns) + len(self.shard_channels)
+
+    def select(self, index: int) -> None:
+        self.db_index = index
+        self.db = self.instance.dbs[index]
+
+    def notify(self, event_class: str, event: bytes, key: bytes) -> None:
+        """Raise a keyspace event for `key` in this session's database."""
+        self.instance.notify(event_class, event, key, self.db_index)

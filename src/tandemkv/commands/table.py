@@ -1,0 +1,199 @@
+"""The command table: one declarative spec per command, and the dispatcher.
+
+Rules:
+- Every command has exactly one `CommandSpec`, declared next to its handler with `@command`.
+- The dispatcher (`CommandTable.call`) alone checks unknown commands, arity, subcommands,
+  flags that forbid a command in the session's state, and runs the declared argument
+  converters. Handlers receive converted arguments and return reply objects, never bytes.
+- Arity follows Redis: N means exactly N words (name included), -N means at least N.
+- Flags have names and meanings (see FLAGS); COMMAND replies are generated from these specs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tandemkv.errors import unknown_command, unknown_subcommand, wrong_arity
+
+# Flag names, as COMMAND reports them, and what they mean here.
+FLAGS = {
+    "write": "may modify the keyspace",
+    "readonly": "only reads",
+    "denyoom": "may grow memory: refused with OOM over maxmemory under noeviction",
+    "admin": "administrative",
+    "pubsub": "pub/sub related",
+    "noscript": "not allowed from scripts",
+    "blocking": "may block the client",
+    "loading": "allowed while loading",
+    "stale": "allowed with stale data",
+    "fast": "O(1) or O(log N)",
+    "no_auth": "allowed before AUTH",
+    "allow_busy": "allowed while a script is busy",
+    "no_multi": "not allowed inside MULTI",
+    "sentinel": "sentinel command",
+    "skip_monitor": "not shown to MONITOR",
+    "skip_slowlog": "not logged in the slow log",
+    "may_replicate": "may replicate",
+    "no_mandatory_keys": "keys are optional",
+    "allow_in_subscribed": "allowed in RESP2 subscribed mode (tandemkv-internal)",
+}
+
+Converter = Callable[[bytes], Any]
+Handler = Callable[..., Any]
+
+
+@dataclass(slots=True)
+class CommandSpec:
+    """What the dispatcher needs to know about one command (or subcommand)."""
+
+    name: str
+    arity: int
+    flags: frozenset[str]
+    handler: Handler | None
+    first_key: int = 0
+    last_key: int = 0
+    key_step: int = 0
+    # Converters for the positional arguments (None: passed as is), and one for the tail.
+    params: tuple[Converter | None, ...] = ()
+    rest: Converter | None = None
+    group: str = "generic"
+    summary: str = ""
+    since: str = "1.0.0"
+    container: str = ""
+    subcommands: dict[bytes, CommandSpec] = field(default_factory=dict)
+    # Statistics (INFO commandstats), kept on the spec so the hot path touches one object.
+    calls: int = 0
+    usec: int = 0
+    rejected_calls: int = 0
+    failed_calls: int = 0
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.container}|{self.name}" if self.container else self.name
+
+    def convert(self, argv: list[bytes]) -> list[Any]:
+        """Arguments after the name (and subcommand), converted as declared."""
+        start = 2 if self.container else 1
+        args: list[Any] = argv[start:]
+        params = self.params
+        for i, converter in enumerate(params):
+            if converter is not None and i < len(args):
+                args[i] = converter(args[i])
+        if self.rest is not None:
+            fixed = len(params)
+            args[fixed:] = [self.rest(args[fixed:])]
+        return args
+
+    def key_positions(self, argc: int) -> list[int]:
+        if self.first_key == 0:
+            return []
+        last = self.last_key if self.last_key >= 0 else argc + self.last_key
+        return list(range(self.first_key, last + 1, self.key_step or 1))
+
+
+class CommandTable:
+    """All command specs by lower-case name; `lookup` resolves containers to subcommands."""
+
+    def __init__(self) -> None:
+        self.specs: dict[bytes, CommandSpec] = {}
+        self._fast: dict[bytes, CommandSpec] = {}
+
+    def add(self, spec: CommandSpec) -> None:
+        if spec.container:
+            parent = self.specs[spec.container.encode()]
+            key = spec.name.encode()
+            assert key not in parent.subcommands, f"duplicate subcommand {spec.full_name}"
+            parent.subcommands[key] = spec
+            return
+        key = spec.name.encode()
+        assert key not in self.specs, f"duplicate command {spec.name}"
+        self.specs[key] = spec
+        self._fast[key] = spec
+        self._fast[key.upper()] = spec
+
+    def resolve(self, argv: Sequence[bytes]) -> CommandSpec:
+        """The spec for this command line, with unknown-command and arity errors checked."""
+        name = argv[0]
+        spec = self._fast.get(name) or self.specs.get(name.lower())
+        if spec is None:
+            raise unknown_command(name, list(argv[1:]))
+        argc = len(argv)
+        if spec.subcommands:
+            if argc == 1:
+                raise wrong_arity(spec.name)
+            sub = spec.subcommands.get(argv[1].lower())
+            if sub is None:
+                raise unknown_subcommand(argv[1], name)
+            spec = sub
+        arity = spec.arity
+        if (arity > 0 and argc != arity) or argc < -arity:
+            raise wrong_arity(spec.full_name)
+        return spec
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.specs.values())
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+
+TABLE = CommandTable()
+
+
+def command(
+    name: str,
+    arity: int,
+    flags: str = "",
+    *,
+    keys: tuple[int, int, int] = (0, 0, 0),
+    params: tuple[Converter | None, ...] = (),
+    rest: Converter | None = None,
+    group: str = "generic",
+    summary: str = "",
+    since: str = "1.0.0",
+    container: str = "",
+) -> Callable[[Handler], Handler]:
+    """Declare a command: its spec goes into TABLE, the handler is returned unchanged."""
+
+    def register(handler: Handler) -> Handler:
+        TABLE.add(
+            CommandSpec(
+                name=name,
+                arity=arity,
+                flags=frozenset(flags.split()),
+                handler=handler,
+                first_key=keys[0],
+                last_key=keys[1],
+                key_step=keys[2],
+                params=params,
+                rest=rest,
+                group=group,
+                summary=summary or _first_line(handler.__doc__),
+                since=since,
+                container=container,
+            )
+        )
+        return handler
+
+    return register
+
+
+def container(name: str, arity: int = -2, flags: str = "", *, group: str = "generic", summary: str = "", since: str = "1.0.0") -> None:
+    """Declare a container command (CONFIG, CLIENT, ...) whose subcommands follow."""
+    TABLE.add(
+        CommandSpec(
+            name=name,
+            arity=arity,
+            flags=frozenset(flags.split()),
+            handler=None,
+            group=group,
+            summary=summary,
+            since=since,
+        )
+    )
+
+
+def _first_line(doc: str | None) -> str:
+    return doc.strip().splitlines()[0] if doc and doc.strip() else ""

@@ -1,0 +1,332 @@
+"""Engine: a power-of-two array of shards. Tandem: an engine plus, during a step, the old one.
+
+The tandem invariants (the same ones Redis's dict.c keeps for its two tables and `rehashidx`):
+
+1. While idle, `old is None` and every key lives in `engine.values[hash(key) & engine.mask]`.
+2. During a step, old shards with index < `cursor` are empty; a key lives either in its new
+   shard or in its old shard if that shard's index is >= `cursor` -- never in both.
+3. Every write first brings the key *home* (`home(key)`): out of an unmigrated old shard, with
+   its deadline, into its new shard. Writes and deletes therefore only ever touch the new
+   engine, and migration never overwrites a newer value with an older one.
+4. Reads look in the new shard, then in the old shard only if its index is >= `cursor`.
+5. Migration pops keys from the shard at `cursor` (all of a small shard, part of a large one
+   within the time budget), drops the expired ones through `on_expired`, and advances the
+   cursor when the shard is empty. When the cursor passes the last old shard, `old = None`
+   retires the old engine in one assignment.
+
+Deadlines (absolute Unix ms) live in a parallel array of dicts, so they move with their keys
+and no flat dict of the whole keyspace ever has to be resized in one go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from tandemkv.clock import Clock
+
+Shard = dict[bytes, object]
+Deadlines = dict[bytes, int]
+
+# Keys moved by each write while a step is in progress: at least 2 guarantees a doubling step
+# finishes before the key count doubles again, even with no tick at all (embedded use).
+KEYS_PER_WRITE = 4
+# How many keys migration moves between two looks at the clock.
+KEYS_PER_CLOCK_CHECK = 128
+
+
+class Engine:
+    """2^k shards of values and their deadlines; `pairs[i]` is (values[i], deadlines[i])."""
+
+    __slots__ = ("deadlines", "mask", "pairs", "values")
+
+    def __init__(self, shards: int) -> None:
+        assert shards > 0 and shards & (shards - 1) == 0, "shards must be a power of two"
+        self.values: list[Shard] = [{} for _ in range(shards)]
+        self.deadlines: list[Deadlines] = [{} for _ in range(shards)]
+        self.pairs = list(zip(self.values, self.deadlines, strict=True))
+        self.mask = shards - 1
+
+    @property
+    def shards(self) -> int:
+        return self.mask + 1
+
+    def key_count(self) -> int:
+        return sum(map(len, self.values))
+
+
+@dataclass(slots=True)
+class TandemStats:
+    steps_up: int = 0
+    steps_down: int = 0
+    gc_dropped_keys: int = 0
+    migrated_keys: int = 0
+    migration_time_us_total: int = 0
+    last_migration_time_us: int = 0
+
+
+class Tandem:
+    """One database's keys: the current engine and, while a step runs, the old one."""
+
+    __slots__ = (
+        "_grow_at",
+        "_shrink_at",
+        "_step_started_us",
+        "clock",
+        "count",
+        "cursor",
+        "engine",
+        "high_keys",
+        "low_keys",
+        "min_shards",
+        "old",
+        "on_expired",
+        "on_step",
+        "stats",
+        "volatile",
+    )
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        min_shards: int = 1,
+        high_keys: int = 4096,
+        low_keys: int = 512,
+        on_expired: Callable[[bytes], None] | None = None,
+        on_step: Callable[[str, Tandem], None] | None = None,
+    ) -> None:
+        self.clock = clock
+        self.min_shards = _power_of_two_at_least(min_shards)
+        self.high_keys = high_keys
+        self.low_keys = min(low_keys, high_keys // 4)
+        self.engine = Engine(self.min_shards)
+        self.old: Engine | None = None
+        self.cursor = 0
+        self.count = 0  # keys in both engines
+        self.volatile = 0  # keys with a deadline
+        self.stats = TandemStats()
+        self.on_expired = on_expired or (lambda key: None)
+        self.on_step = on_step or (lambda event, tandem: None)
+        self._step_started_us = 0
+        self._set_thresholds()
+
+    # ----------------------------------------------------------------- lookups
+
+    def locate(self, key: bytes) -> tuple[Shard, Deadlines] | None:
+        """The (values, deadlines) shard pair holding `key`, or None. Never moves anything."""
+        h = hash(key)
+        engine = self.engine
+        pair = engine.pairs[h & engine.mask]
+        if key in pair[0]:
+            return pair
+        old = self.old
+        if old is not None:
+            index = h & old.mask
+            if index >= self.cursor:
+                pair = old.pairs[index]
+                if key in pair[0]:
+                    return pair
+        return None
+
+    def home(self, key: bytes) -> tuple[Shard, Deadlines]:
+        """The new engine's shard pair for `key`, after moving the key there if it was old.
+
+        Every write goes through here (invariant 3), and pays for a little migration.
+        """
+        if self.old is not None:
+            self._migrate_keys(KEYS_PER_WRITE)
+        h = hash(key)
+        engine = self.engine
+        pair = engine.pairs[h & engine.mask]
+        old = self.old
+        if old is not None:
+            index = h & old.mask
+            if index >= self.cursor:
+                old_values, old_deadlines = old.pairs[index]
+                if key in old_values:
+                    pair[0][key] = old_values.pop(key)
+                    if old_deadlines and key in old_deadlines:
+                        pair[1][key] = old_deadlines.pop(key)
+        return pair
+
+    # ------------------------------------------------------------ bookkeeping
+
+    def added(self) -> None:
+        """A key was stored that did not exist; may start a step up."""
+        self.count += 1
+        if self.count > self._grow_at:
+            self._maybe_step()
+
+    def removed(self, had_deadline: bool) -> None:
+        """A key was deleted; may start a step down."""
+        self.count -= 1
+        if had_deadline:
+            self.volatile -= 1
+        if self.count < self._shrink_at:
+            self._maybe_step()
+
+    def clear(self) -> list[Engine]:
+        """Empty the tandem; returns the detached engines so the caller can free them lazily."""
+        detached = [self.engine] + ([self.old] if self.old is not None else [])
+        self.engine = Engine(self.min_shards)
+        self.old = None
+        self.cursor = 0
+        self.count = 0
+        self.volatile = 0
+        self._set_thresholds()
+        return detached
+
+    # ----------------------------------------------------------------- stepping
+
+    @property
+    def migrating(self) -> bool:
+        return self.old is not None
+
+    def _set_thresholds(self) -> None:
+        shards = self.engine.shards
+        self._grow_at = shards * self.high_keys
+        self._shrink_at = shards * self.low_keys if shards > self.min_shards else -1
+
+    def retune(self, *, min_shards: int, high_keys: int, low_keys: int) -> None:
+        self.min_shards = _power_of_two_at_least(min_shards)
+        self.high_keys = high_keys
+        self.low_keys = min(low_keys, high_keys // 4)
+        self._set_thresholds()
+        self._maybe_step()
+
+    def _maybe_step(self) -> None:
+        """Start one step up or down if the key count calls for it and no step is running."""
+        if self.old is not None:
+            return
+        shards = self.engine.shards
+        if self.count > self._grow_at or shards < self.min_shards:
+            target = shards * 2
+            self.stats.steps_up += 1
+            event = "up"
+        elif self.count < self._shrink_at:
+            target = shards // 2
+            self.stats.steps_down += 1
+            event = "down"
+        else:
+            return
+        self.old = self.engine
+        self.engine = Engine(target)
+        self.cursor = 0
+        self._step_started_us = self.clock.monotonic_us()
+        self._set_thresholds()
+        self.on_step(f"start-{event}", self)
+
+    def migrate(self, budget_us: int) -> bool:
+        """Move keys for about `budget_us`; True when no step is in progress any more."""
+        if self.old is None:
+            return True
+        stop_us = self.clock.monotonic_us() + budget_us
+        while self.old is not None:
+            self._migrate_keys(KEYS_PER_CLOCK_CHECK)
+            if self.clock.monotonic_us() >= stop_us:
+                break
+        return self.old is None
+
+    def _migrate_keys(self, limit: int) -> None:
+        """Move up to `limit` keys from the old engine (invariant 5)."""
+        old = self.old
+        assert old is not None
+        values = self.engine.values
+        deadlines = self.engine.deadlines
+        mask = self.engine.mask
+        now_ms = -1
+        moved = 0
+        while moved < limit:
+            if self.cursor > old.mask:
+                self._finish_step()
+                return
+            old_values, old_deadlines = old.pairs[self.cursor]
+            if not old_values:
+                self.cursor += 1
+                continue
+            key, value = old_values.popitem()
+            moved += 1
+            deadline = old_deadlines.pop(key, None) if old_deadlines else None
+            if deadline is not None:
+                if now_ms < 0:
+                    now_ms = self.clock.now_ms()
+                if deadline <= now_ms:
+                    # Garbage collection: an expired key is dropped, not copied.
+                    self.count -= 1
+                    self.volatile -= 1
+                    self.stats.gc_dropped_keys += 1
+                    self.on_expired(key)
+                    continue
+                deadlines[hash(key) & mask][key] = deadline
+            values[hash(key) & mask][key] = value
+            self.stats.migrated_keys += 1
+
+    def _finish_step(self) -> None:
+        self.old = None
+        self.cursor = 0
+        elapsed_us = self.clock.monotonic_us() - self._step_started_us
+        self.stats.last_migration_time_us = elapsed_us
+        self.stats.migration_time_us_total += elapsed_us
+        self.on_step("end", self)
+        self._maybe_step()
+
+    # ------------------------------------------------------------ iteration
+
+    def iter_pairs(self) -> Iterator[tuple[Shard, Deadlines]]:
+        """Every shard pair that may hold keys (new engine, then unmigrated old shards)."""
+        yield from self.engine.pairs
+        if self.old is not None:
+            yield from self.old.pairs[self.cursor :]
+
+    def scan_shards(self, cursor: int) -> tuple[list[tuple[Shard, Deadlines]], int]:
+        """The shard pairs covering scan position `cursor`, and the next cursor (0 = done).
+
+        SCAN's guarantee across steps comes from Redis's reverse-binary cursor (dict.c
+        dictScan): the cursor counts over the *smaller* engine's shard indices with its bits
+        reversed, and visits every shard of the larger engine that expands that index. A key
+        present for the whole iteration is returned at least once whatever steps happen
+        between calls; keys may be returned twice.
+        """
+        small = self.engine
+        large = self.old
+        if large is not None and large.mask < small.mask:
+            small, large = large, small
+        index = cursor & small.mask
+        pairs = [small.pairs[index]]
+        if large is not None:
+            pairs.extend(large.pairs[index :: small.mask + 1])
+        # The old engine's shards below the migration cursor are empty; visiting them is cheap.
+        return pairs, _next_cursor(cursor, small.mask)
+
+    def info(self) -> dict[str, int]:
+        stats = self.stats
+        return {
+            "shards": self.engine.shards,
+            "migrating": int(self.old is not None),
+            "old_shards": self.old.shards if self.old is not None else 0,
+            "migrated_shards": self.cursor if self.old is not None else 0,
+            "keys": self.count,
+            "volatile_keys": self.volatile,
+            "steps_up": stats.steps_up,
+            "steps_down": stats.steps_down,
+            "gc_dropped_keys": stats.gc_dropped_keys,
+            "migrated_keys": stats.migrated_keys,
+            "migration_time_ms_total": stats.migration_time_us_total // 1000,
+            "last_migration_time_ms": stats.last_migration_time_us // 1000,
+        }
+
+
+def _next_cursor(cursor: int, mask: int) -> int:
+    """Redis's reverse-binary increment of `cursor` over the bits in `mask`."""
+    bits = mask.bit_length()
+    if bits == 0:
+        return 0
+    reversed_cursor = int(format(cursor & mask, f"0{bits}b")[::-1], 2) + 1
+    if reversed_cursor > mask:
+        return 0
+    return int(format(reversed_cursor, f"0{bits}b")[::-1], 2)
+
+
+def _power_of_two_at_least(n: int) -> int:
+    return 1 << max(0, n - 1).bit_length()

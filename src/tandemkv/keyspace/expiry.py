@@ -1,0 +1,55 @@
+"""ExpiryIndex: a min-heap of (deadline_ms, key) that tells the loop when the next key is due.
+
+The heap is a wake-up list, not the truth: the truth is the deadline stored beside the key.
+Invariant: every key with deadline D has a heap entry with deadline <= D. So
+
+- setting a deadline pushes only when the key had none, or the new one is earlier (O(log n));
+- a later deadline, PERSIST, DEL, overwrite or RENAME leave the entry in place (O(1));
+- when an entry comes due, the key's real deadline decides: none -> drop the entry; still in
+  the future -> push it again at the real deadline; due -> expire the key.
+
+Stale entries cost one tuple each until their deadline passes; a key has more than one entry
+only after its deadline was shortened or it was deleted and given a new deadline.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+
+
+class ExpiryIndex:
+    """`on_earliest(deadline_ms)` is called when a push makes an entry the earliest one, so
+    the owner of the timer can wake up sooner."""
+
+    __slots__ = ("heap", "on_earliest")
+
+    def __init__(self, on_earliest: Callable[[int], None] | None = None) -> None:
+        self.heap: list[tuple[int, bytes]] = []
+        self.on_earliest = on_earliest or (lambda deadline_ms: None)
+
+    def schedule(self, key: bytes, deadline_ms: int, previous_ms: int | None) -> None:
+        """Record a new deadline for `key` whose deadline was `previous_ms` (None: had none)."""
+        if previous_ms is None or deadline_ms < previous_ms:
+            heapq.heappush(self.heap, (deadline_ms, key))
+            if self.heap[0][0] == deadline_ms:
+                self.on_earliest(deadline_ms)
+
+    def next_deadline_ms(self) -> int | None:
+        return self.heap[0][0] if self.heap else None
+
+    def pop_due(self, now_ms: int) -> bytes | None:
+        """The key of the earliest entry if it is due, removing the entry; else None."""
+        heap = self.heap
+        if heap and heap[0][0] <= now_ms:
+            return heapq.heappop(heap)[1]
+        return None
+
+    def reschedule(self, key: bytes, deadline_ms: int) -> None:
+        heapq.heappush(self.heap, (deadline_ms, key))
+
+    def clear(self) -> None:
+        self.heap = []
+
+    def __len__(self) -> int:
+        return len(self.heap)

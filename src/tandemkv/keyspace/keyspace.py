@@ -1,0 +1,318 @@
+"""Keyspace: one database's keys, values and deadlines, on top of a Tandem.
+
+Knows nothing of the network or pub/sub: key events it raises itself (`expired`) go to the
+`notify(event_class, event, key, db)` callback it was given -- the same entry point that
+commands use for their events.
+
+Expiry: a key is never returned after its deadline. Reads check the deadline (lazy expiry);
+`expire_due` deletes keys whose deadline passed, driven by the server's timer (active expiry).
+Both delete through `expire_key`, the one deletion path, which raises exactly one `expired`
+event per key. Migration drops expired keys it meets and reports them through the same event.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from tandemkv.clock import Clock
+from tandemkv.keyspace.engine import Engine, Tandem
+from tandemkv.keyspace.expiry import ExpiryIndex
+
+Notify = Callable[[str, bytes, bytes, int], None]
+
+
+@dataclass(slots=True)
+class KeyspaceStats:
+    """Counters shared by all databases (INFO stats)."""
+
+    expired_keys: int = 0
+    expired_by_timer: int = 0
+    expired_lazily: int = 0
+    expired_by_migration: int = 0
+    keyspace_hits: int = 0
+    keyspace_misses: int = 0
+
+
+def _no_events(event_class: str, event: bytes, key: bytes, db: int) -> None:
+    return None
+
+
+class Keyspace:
+    __slots__ = ("clock", "detached", "expiry", "index", "notify", "stats", "tandem")
+
+    def __init__(
+        self,
+        index: int,
+        clock: Clock,
+        *,
+        stats: KeyspaceStats | None = None,
+        notify: Notify = _no_events,
+        min_shards: int = 1,
+        high_keys: int = 4096,
+        low_keys: int = 512,
+        on_step: Callable[[str, Tandem], None] | None = None,
+        on_earliest_deadline: Callable[[int], None] | None = None,
+    ) -> None:
+        self.index = index
+        self.clock = clock
+        self.stats = stats or KeyspaceStats()
+        self.notify = notify
+        self.tandem = Tandem(
+            clock,
+            min_shards=min_shards,
+            high_keys=high_keys,
+            low_keys=low_keys,
+            on_expired=self._dropped_by_migration,
+            on_step=on_step,
+        )
+        self.expiry = ExpiryIndex(on_earliest_deadline)
+        # Engines detached by FLUSHDB, freed a slice at a time by `free_detached`.
+        self.detached: list[Engine] = []
+
+    # ------------------------------------------------------------------ reads
+
+    def lookup(self, key: bytes) -> object | None:
+        """The live value of `key` or None; expires it first if its deadline passed."""
+        pair = self.tandem.locate(key)
+        if pair is None:
+            return None
+        values, deadlines = pair
+        if deadlines:
+            deadline = deadlines.get(key)
+            if deadline is not None and deadline <= self.clock.now_ms():
+                self.expire_key(key, lazily=True)
+                return None
+        return values[key]
+
+    def lookup_read(self, key: bytes) -> object | None:
+        """`lookup`, counted in keyspace_hits / keyspace_misses (Redis's lookupKeyRead)."""
+        value = self.lookup(key)
+        if value is None:
+            self.stats.keyspace_misses += 1
+        else:
+            self.stats.keyspace_hits += 1
+        return value
+
+    def exists(self, key: bytes) -> bool:
+        return self.lookup(key) is not None
+
+    def deadline_ms(self, key: bytes) -> int | None:
+        """The deadline of a live key, or None (no key, or no deadline)."""
+        if self.lookup(key) is None:
+            return None
+        pair = self.tandem.locate(key)
+        assert pair is not None
+        return pair[1].get(key)
+
+    def __len__(self) -> int:
+        return self.tandem.count
+
+    @property
+    def volatile_count(self) -> int:
+        return self.tandem.volatile
+
+    # ----------------------------------------------------------------- writes
+
+    def set(self, key: bytes, value: object, deadline_ms: int | None = None, keep_ttl: bool = False) -> None:
+        """Store `value`; the deadline becomes `deadline_ms`, or is kept (`keep_ttl`), or cleared."""
+        tandem = self.tandem
+        values, deadlines = tandem.home(key)
+        new = key not in values
+        values[key] = value
+        if deadline_ms is not None:
+            self._set_deadline_at_home(key, deadlines, deadline_ms)
+        elif not keep_ttl and deadlines and deadlines.pop(key, None) is not None:
+            tandem.volatile -= 1
+        if new:
+            tandem.added()
+
+    def put(self, key: bytes, value: object) -> None:
+        """Store `value` keeping the key's deadline (in-place changes: APPEND, INCR, ...)."""
+        self.set(key, value, keep_ttl=True)
+
+    def delete(self, key: bytes) -> bool:
+        """Remove a live key; True if it existed. Expired keys count as absent."""
+        if self.lookup(key) is None:
+            return False
+        self._remove(key)
+        return True
+
+    def pop(self, key: bytes) -> tuple[object, int | None] | None:
+        """Remove a live key and return (value, deadline_ms), for RENAME/MOVE/GETDEL."""
+        value = self.lookup(key)
+        if value is None:
+            return None
+        pair = self.tandem.locate(key)
+        assert pair is not None
+        deadline = pair[1].get(key)
+        self._remove(key)
+        return value, deadline
+
+    def set_deadline(self, key: bytes, deadline_ms: int) -> None:
+        """Give an existing key a deadline (callers delete keys whose deadline already passed)."""
+        self._set_deadline_at_home(key, self.tandem.home(key)[1], deadline_ms)
+
+    def persist(self, key: bytes) -> bool:
+        """Clear the deadline of a live key; True if it had one."""
+        if self.lookup(key) is None:
+            return False
+        deadlines = self.tandem.home(key)[1]
+        if deadlines.pop(key, None) is None:
+            return False
+        self.tandem.volatile -= 1
+        return True
+
+    def flush(self) -> int:
+        """Remove every key; returns how many there were. Memory is freed later, in slices."""
+        removed = len(self)
+        self.detached.extend(self.tandem.clear())
+        self.expiry.clear()
+        return removed
+
+    def _set_deadline_at_home(self, key: bytes, deadlines: dict[bytes, int], deadline_ms: int) -> None:
+        previous = deadlines.get(key)
+        deadlines[key] = deadline_ms
+        if previous is None:
+            self.tandem.volatile += 1
+        self.expiry.schedule(key, deadline_ms, previous)
+
+    def _remove(self, key: bytes) -> None:
+        pair = self.tandem.locate(key)
+        assert pair is not None
+        values, deadlines = pair
+        del values[key]
+        had_deadline = bool(deadlines) and deadlines.pop(key, None) is not None
+        self.tandem.removed(had_deadline)
+
+    # ----------------------------------------------------------------- expiry
+
+    def expire_key(self, key: bytes, *, lazily: bool = False) -> None:
+        """The one deletion path for expired keys: remove, count, raise `expired`."""
+        self._remove(key)
+        if lazily:
+            self.stats.expired_lazily += 1
+        else:
+            self.stats.expired_by_timer += 1
+        self._report_expired(key)
+
+    def _dropped_by_migration(self, key: bytes) -> None:
+        self.stats.expired_by_migration += 1
+        self._report_expired(key)
+
+    def _report_expired(self, key: bytes) -> None:
+        self.stats.expired_keys += 1
+        self.notify("x", b"expired", key, self.index)
+
+    def expire_due(self, now_ms: int, max_entries: int) -> int:
+        """Expire keys whose deadline is <= now_ms, looking at most at `max_entries` timers.
+
+        Returns how many timers were looked at (equal to `max_entries` means: call again).
+        """
+        expiry = self.expiry
+        seen = 0
+        while seen < max_entries:
+            key = expiry.pop_due(now_ms)
+            if key is None:
+                break
+            seen += 1
+            pair = self.tandem.locate(key)
+            if pair is None:
+                continue
+            deadline = pair[1].get(key)
+            if deadline is None:
+                continue
+            if deadline > now_ms:
+                expiry.reschedule(key, deadline)
+                continue
+            self.expire_key(key)
+        return seen
+
+    def next_deadline_ms(self) -> int | None:
+        return self.expiry.next_deadline_ms()
+
+    # -------------------------------------------------------------- iteration
+
+    def keys(self, regex: re.Pattern[bytes] | None = None) -> list[bytes]:
+        """Every live key (matching `regex` if given). O(n), as KEYS is in Redis."""
+        now_ms = self.clock.now_ms()
+        found = []
+        for values, deadlines in list(self.tandem.iter_pairs()):
+            for key in values:
+                if regex is not None and regex.fullmatch(key) is None:
+                    continue
+                if deadlines:
+                    deadline = deadlines.get(key)
+                    if deadline is not None and deadline <= now_ms:
+                        continue
+                found.append(key)
+        return found
+
+    def items(self) -> Iterator[tuple[bytes, object, int | None]]:
+        """(key, value, deadline_ms) of every live key; do not mutate while iterating."""
+        now_ms = self.clock.now_ms()
+        for values, deadlines in self.tandem.iter_pairs():
+            for key, value in values.items():
+                deadline = deadlines.get(key) if deadlines else None
+                if deadline is None or deadline > now_ms:
+                    yield key, value, deadline
+
+    def scan(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
+        """One SCAN step: (next cursor, live keys of the shards visited). Visits whole shards
+        until about `count` keys were gathered; see Tandem.scan_shards for the guarantee."""
+        found: list[bytes] = []
+        now_ms = self.clock.now_ms()
+        expired: list[bytes] = []
+        visits = 0
+        while True:
+            pairs, cursor = self.tandem.scan_shards(cursor)
+            visits += 1
+            for values, deadlines in pairs:
+                for key in values:
+                    if deadlines:
+                        deadline = deadlines.get(key)
+                        if deadline is not None and deadline <= now_ms:
+                            expired.append(key)
+                            continue
+                    found.append(key)
+            if cursor == 0 or len(found) >= count or visits >= 10 * count:
+                break
+        for key in expired:
+            if self.tandem.locate(key) is not None:
+                self.expire_key(key, lazily=True)
+        return cursor, found
+
+    def random_key(self) -> bytes | None:
+        """A random live key, or None; expired keys met on the way are deleted."""
+        for _ in range(100):
+            if self.tandem.count == 0:
+                return None
+            pairs = [pair for pair in self.tandem.iter_pairs() if pair[0]]
+            values, deadlines = random.choice(pairs)
+            key = random.choice(list(values))
+            deadline = deadlines.get(key) if deadlines else None
+            if deadline is not None and deadline <= self.clock.now_ms():
+                self.expire_key(key, lazily=True)
+                continue
+            return key
+        return None
+
+    # ------------------------------------------------------------ background
+
+    def migrate(self, budget_us: int) -> bool:
+        """Run migration for about `budget_us`; True when idle."""
+        return self.tandem.migrate(budget_us)
+
+    def free_detached(self, max_keys: int) -> bool:
+        """Free flushed engines a shard at a time; True when nothing is left to free."""
+        freed = 0
+        while self.detached and freed < max_keys:
+            engine = self.detached[-1]
+            if not engine.values:
+                self.detached.pop()
+                continue
+            freed += len(engine.values.pop()) + 1
+            engine.deadlines.pop()
+        return not self.detached

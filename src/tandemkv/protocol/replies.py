@@ -1,0 +1,214 @@
+"""Reply types and their RESP2 / RESP3 encodings.
+
+Handlers return plain Python values where the mapping is unambiguous, and the wrapper classes
+below where RESP3 needs a type RESP2 lacks:
+
+    bytes -> bulk string        int -> integer          None -> null (RESP2 `$-1`)
+    list/tuple -> array         bool -> RESP3 boolean (RESP2 integer 1/0)
+    Simple -> status line       Error -> error line     NullArray -> RESP2 `*-1`, RESP3 `_`
+    Map -> map (RESP2: flat array)       SetReply -> set (RESP2: array)
+    Double -> double (RESP2: bulk)       Push -> push (RESP2: array)
+    Verbatim -> verbatim string (RESP2: bulk)
+
+The same handler result therefore encodes correctly for either protocol version.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+
+class Simple:
+    """A status reply such as +OK."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+
+
+class Error:
+    """An error reply; `message` includes the code (ERR, WRONGTYPE, ...)."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+class NullArray:
+    """The RESP2 null array (`*-1`); RESP3 null."""
+
+    __slots__ = ()
+
+
+class Map:
+    """Key/value pairs; `items` is a list of (key, value) tuples or a dict."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: Iterable[tuple[Any, Any]] | dict[Any, Any]) -> None:
+        self.items = list(items.items()) if isinstance(items, dict) else list(items)
+
+
+class SetReply:
+    __slots__ = ("items",)
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self.items = list(items)
+
+
+class Double:
+    __slots__ = ("value",)
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+
+class Push:
+    """An out-of-band message (pub/sub); RESP2 sees it as an array."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+
+
+class Verbatim:
+    __slots__ = ("format", "text")
+
+    def __init__(self, text: bytes, format: bytes = b"txt") -> None:
+        self.text = text
+        self.format = format
+
+
+OK = Simple(b"OK")
+PONG = Simple(b"PONG")
+QUEUED = Simple(b"QUEUED")
+NULL_ARRAY = NullArray()
+
+_OK_BYTES = b"+OK\r\n"
+
+
+def format_double(value: float) -> bytes:
+    """Redis 7.0 addReplyDouble: %.17g, with inf/-inf spelled out."""
+    if math.isinf(value):
+        return b"inf" if value > 0 else b"-inf"
+    if math.isnan(value):
+        return b"nan"
+    text = "%.17g" % value
+    return text.encode()
+
+
+def _error_line(message: str) -> bytes:
+    # Redis never lets a newline into an error line.
+    safe = message.replace("\r", " ").replace("\n", " ")
+    return b"-" + safe.encode("latin-1", "replace") + b"\r\n"
+
+
+def encode2(reply: Any, out: list[bytes]) -> None:
+    """Append the RESP2 encoding of `reply` to `out`."""
+    cls = reply.__class__
+    if cls is bytes:
+        out.append(b"$%d\r\n%b\r\n" % (len(reply), reply))
+    elif reply is OK:
+        out.append(_OK_BYTES)
+    elif cls is int:
+        out.append(b":%d\r\n" % reply)
+    elif reply is None:
+        out.append(b"$-1\r\n")
+    elif cls is list or cls is tuple:
+        out.append(b"*%d\r\n" % len(reply))
+        for item in reply:
+            encode2(item, out)
+    else:
+        _ENCODE2[cls](reply, out)
+
+
+def encode3(reply: Any, out: list[bytes]) -> None:
+    """Append the RESP3 encoding of `reply` to `out`."""
+    cls = reply.__class__
+    if cls is bytes:
+        out.append(b"$%d\r\n%b\r\n" % (len(reply), reply))
+    elif reply is OK:
+        out.append(_OK_BYTES)
+    elif cls is int:
+        out.append(b":%d\r\n" % reply)
+    elif reply is None:
+        out.append(b"_\r\n")
+    elif cls is list or cls is tuple:
+        out.append(b"*%d\r\n" % len(reply))
+        for item in reply:
+            encode3(item, out)
+    else:
+        _ENCODE3[cls](reply, out)
+
+
+def _aggregate(prefix: bytes, items: list[Any], out: list[bytes], enc: Callable[[Any, list[bytes]], None]) -> None:
+    out.append(b"%b%d\r\n" % (prefix, len(items)))
+    for item in items:
+        enc(item, out)
+
+
+def _map2(reply: Map, out: list[bytes]) -> None:
+    out.append(b"*%d\r\n" % (2 * len(reply.items)))
+    for key, value in reply.items:
+        encode2(key, out)
+        encode2(value, out)
+
+
+def _map3(reply: Map, out: list[bytes]) -> None:
+    out.append(b"%%%d\r\n" % len(reply.items))
+    for key, value in reply.items:
+        encode3(key, out)
+        encode3(value, out)
+
+
+def _double2(reply: Double, out: list[bytes]) -> None:
+    text = format_double(reply.value)
+    out.append(b"$%d\r\n%b\r\n" % (len(text), text))
+
+
+def _double3(reply: Double, out: list[bytes]) -> None:
+    out.append(b",%b\r\n" % format_double(reply.value))
+
+
+def _verbatim2(reply: Verbatim, out: list[bytes]) -> None:
+    out.append(b"$%d\r\n%b\r\n" % (len(reply.text), reply.text))
+
+
+def _verbatim3(reply: Verbatim, out: list[bytes]) -> None:
+    out.append(b"=%d\r\n%b:%b\r\n" % (len(reply.text) + 4, reply.format, reply.text))
+
+
+_ENCODE2: dict[type, Callable[[Any, list[bytes]], None]] = {
+    Simple: lambda r, out: out.append(b"+%b\r\n" % r.text),
+    Error: lambda r, out: out.append(_error_line(r.message)),
+    NullArray: lambda r, out: out.append(b"*-1\r\n"),
+    bool: lambda r, out: out.append(b":1\r\n" if r else b":0\r\n"),
+    Map: _map2,
+    SetReply: lambda r, out: _aggregate(b"*", r.items, out, encode2),
+    Push: lambda r, out: _aggregate(b"*", r.items, out, encode2),
+    Double: _double2,
+    Verbatim: _verbatim2,
+}
+
+_ENCODE3: dict[type, Callable[[Any, list[bytes]], None]] = {
+    **_ENCODE2,
+    NullArray: lambda r, out: out.append(b"_\r\n"),
+    bool: lambda r, out: out.append(b"#t\r\n" if r else b"#f\r\n"),
+    Map: _map3,
+    SetReply: lambda r, out: _aggregate(b"~", r.items, out, encode3),
+    Push: lambda r, out: _aggregate(b">", r.items, out, encode3),
+    Double: _double3,
+    Verbatim: _verbatim3,
+}
+
+
+def encode(reply: Any, resp: int) -> bytes:
+    """The whole encoding of one reply for protocol version `resp` (2 or 3)."""
+    out: list[bytes] = []
+    (encode3 if resp == 3 else encode2)(reply, out)
+    return b"".join(out)

@@ -1,0 +1,257 @@
+"""The server: event loop, listener, expiry timer, background slices, shutdown.
+
+One event loop owns all data; nothing here takes a lock. Background work runs on the same loop
+in short slices so that no request waits long:
+
+- expiry: a timer armed at the earliest deadline (millisecond resolution); when it fires, due
+  keys are expired in slices of at most EXPIRE_SLICE_KEYS timers, the loop serving I/O between
+  slices, then the timer is armed again at the next deadline;
+- migration: while any database is stepping, one slice of `engine-slice-us` per loop iteration;
+- cron (`hz` times a second): freeing flushed engines in slices, soft output-buffer limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import signal
+import sys
+import time
+
+from tandemkv.commands import Instance
+from tandemkv.commands.session import TANDEMKV_VERSION
+from tandemkv.config import Config, parse_memory
+from tandemkv.keyspace import Tandem
+from tandemkv.server.connection import Connection
+
+log = logging.getLogger("tandemkv")
+
+EXPIRE_SLICE_KEYS = 1000  # timers looked at per expiry slice (~0.5 ms)
+FREE_SLICE_KEYS = 20_000  # keys of flushed engines freed per cron tick
+
+
+class Server:
+    def __init__(self, config: Config | None = None) -> None:
+        self.instance = Instance(config)
+        self.instance.shutdown = self.request_shutdown
+        self.instance.on_step = self._on_step
+        self.instance.on_deadline = self._on_deadline
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.listener: asyncio.base_events.Server | None = None
+        self._stopping: asyncio.Event | None = None
+        self._expiry_handle: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._expiry_at_ms: int | None = None
+        self._migration_scheduled = False
+        self._cron_handle: asyncio.TimerHandle | None = None
+        self.port = 0
+
+    # ------------------------------------------------------------------ start
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        config = self.instance.config
+        hosts = config.str("bind").split() or ["127.0.0.1"]
+        self.listener = await self.loop.create_server(
+            lambda: Connection(self), host=hosts, port=config.int("port"), backlog=511, reuse_address=True
+        )
+        sockets = self.listener.sockets or []
+        self.port = sockets[0].getsockname()[1] if sockets else config.int("port")
+        self._cron_handle = self.loop.call_later(1 / config.int("hz"), self._cron)
+        # Keys, values and shards never form reference cycles: keep the cyclic collector from
+        # walking millions of them (see DESIGN.md); objects created from now on are still
+        # tracked, and gen-2 collections are made rare.
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 1000)
+        log.info(
+            "tandemkv %s (Redis 7.0.15 compatible) ready: %s port %d, pid %d, event loop %s",
+            TANDEMKV_VERSION,
+            " ".join(hosts),
+            self.port,
+            self.instance.pid,
+            type(self.loop).__module__.split(".")[0],
+        )
+
+    async def serve_until_stopped(self) -> None:
+        assert self._stopping is not None
+        await self._stopping.wait()
+        await self.stop()
+
+    def request_shutdown(self) -> None:
+        if self._stopping is not None:
+            log.info("Received shutdown request, closing")
+            self._stopping.set()
+
+    async def stop(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+        for handle in (self._expiry_handle, self._cron_handle):
+            if handle is not None:
+                handle.cancel()
+        for session in list(self.instance.sessions.values()):
+            session.close()
+        if self.listener is not None:
+            await self.listener.wait_closed()
+        log.info("tandemkv is now ready to exit, bye bye...")
+
+    # ------------------------------------------------------------------ expiry
+
+    def _on_deadline(self, deadline_ms: int) -> None:
+        """A deadline earlier than any armed one was set: wake up for it."""
+        if not self.instance.active_expire or self.loop is None:
+            return
+        if self._expiry_at_ms is None or deadline_ms < self._expiry_at_ms:
+            self._arm_expiry(deadline_ms)
+
+    def _arm_expiry(self, deadline_ms: int) -> None:
+        assert self.loop is not None
+        if self._expiry_handle is not None:
+            self._expiry_handle.cancel()
+        delay_s = max(0.0, (deadline_ms - self.instance.clock.now_ms()) / 1000)
+        self._expiry_at_ms = deadline_ms
+        self._expiry_handle = self.loop.call_later(delay_s, self._expire_slice)
+
+    def _expire_slice(self) -> None:
+        """Expire due keys, at most EXPIRE_SLICE_KEYS timers, then yield to I/O or re-arm."""
+        self._expiry_handle = None
+        self._expiry_at_ms = None
+        instance = self.instance
+        if not instance.active_expire:
+            return
+        now_ms = instance.clock.now_ms()
+        budget = EXPIRE_SLICE_KEYS
+        for db in instance.dbs:
+            if budget <= 0:
+                break
+            budget -= db.expire_due(now_ms, budget)
+        if budget <= 0:
+            assert self.loop is not None
+            self._expiry_at_ms = now_ms
+            self._expiry_handle = self.loop.call_soon(self._expire_slice)
+            return
+        self.rearm_expiry()
+
+    def rearm_expiry(self) -> None:
+        """Arm the timer at the earliest deadline of any database (after FLUSH, DEBUG, ...)."""
+        deadlines = [d for db in self.instance.dbs if (d := db.next_deadline_ms()) is not None]
+        if deadlines and self.instance.active_expire:
+            self._arm_expiry(min(deadlines))
+
+    # --------------------------------------------------------------- migration
+
+    def _on_step(self, event: str, db: int, tandem: Tandem) -> None:
+        info = tandem.info()
+        if event.startswith("start"):
+            log.info(
+                "db %d: step %s started: %d -> %d shards, %d keys",
+                db,
+                event.removeprefix("start-"),
+                info["old_shards"],
+                info["shards"],
+                info["keys"],
+            )
+            self._schedule_migration()
+        else:
+            log.info(
+                "db %d: step finished in %d ms: %d shards, %d keys",
+                db,
+                info["last_migration_time_ms"],
+                info["shards"],
+                info["keys"],
+            )
+
+    def _schedule_migration(self) -> None:
+        if not self._migration_scheduled and self.loop is not None:
+            self._migration_scheduled = True
+            self.loop.call_soon(self._migration_slice)
+
+    def _migration_slice(self) -> None:
+        self._migration_scheduled = False
+        budget_us = self.instance.config.int("engine-slice-us")
+        busy = False
+        for db in self.instance.dbs:
+            if db.tandem.migrating:
+                busy = not db.migrate(budget_us) or busy
+        if busy:
+            self._schedule_migration()
+
+    # -------------------------------------------------------------------- cron
+
+    def _cron(self) -> None:
+        instance = self.instance
+        assert self.loop is not None
+        budget = FREE_SLICE_KEYS
+        for db in instance.dbs:
+            if db.detached:
+                db.free_detached(budget)
+        if instance.active_expire and self._expiry_handle is None:
+            self.rearm_expiry()
+        self._cron_handle = self.loop.call_later(1 / instance.config.int("hz"), self._cron)
+
+    # ------------------------------------------------------- output buffers
+
+    def check_output_limit(self, conn: Connection, buffered: int) -> None:
+        """Redis's client-output-buffer-limit for pub/sub clients: hard, or soft for N s."""
+        hard, soft, soft_seconds = self._pubsub_limits()
+        now = time.monotonic()
+        over_hard = hard and buffered > hard
+        if soft and buffered > soft:
+            if not conn.over_soft_since:
+                conn.over_soft_since = now
+            over_soft = now - conn.over_soft_since >= soft_seconds
+        else:
+            conn.over_soft_since = 0.0
+            over_soft = False
+        if over_hard or over_soft:
+            session = conn.session
+            assert session is not None
+            self.instance.stats.client_output_buffer_limit_disconnections += 1
+            log.warning(
+                "Client id=%d addr=%s closed for overcoming of output buffer limits (%d bytes buffered).",
+                session.id,
+                session.addr,
+                buffered,
+            )
+            conn.abort()
+
+    def _pubsub_limits(self) -> tuple[int, int, int]:
+        words = self.instance.config.str("client-output-buffer-limit").split()
+        for i in range(0, len(words), 4):
+            if words[i].lower() == "pubsub":
+                return parse_memory(words[i + 1].encode()), parse_memory(words[i + 2].encode()), int(words[i + 3])
+        return 0, 0, 0
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where available (Linux/macOS), the standard loop otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def run(config: Config) -> int:
+    """Run a server until SIGINT/SIGTERM or SHUTDOWN; returns the exit status."""
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    server = Server(config)
+    try:
+        loop.run_until_complete(server.start())
+    except OSError as exc:
+        log.error("Could not create server TCP listening socket %s:%d: %s", config.str("bind"), config.int("port"), exc)
+        return 1
+    if sys.platform != "win32":
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, _on_signal, server, signum)
+    try:
+        loop.run_until_complete(server.serve_until_stopped())
+    finally:
+        loop.close()
+    return 0
+
+
+def _on_signal(server: Server, signum: int) -> None:
+    log.warning("Received %s scheduling shutdown...", signal.Signals(signum).name)
+    server.request_shutdown()

@@ -1,0 +1,161 @@
+"""Fixtures: a tandemkv server and (when installed) a reference redis-server, on free ports.
+
+- `tandem_port` / `redis_port`: one server process each per test session, loopback only.
+- `r` (redis-py, RESP2), `r3` (RESP3), `raw` (RawClient): clients of tandemkv; every test
+  starts on a flushed server.
+- `diff`: runs the same command against both servers and asserts the raw replies are equal.
+- Differential tests skip when redis-server is missing, unless TANDEMKV_REQUIRE_REDIS=1
+  (set by .ci/run), where its absence is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tests.resp import RawClient
+
+REDIS_SERVER = shutil.which("redis-server")
+REQUIRE_REDIS = os.environ.get("TANDEMKV_REQUIRE_REDIS") == "1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"server on port {port} did not start")
+
+
+def start_tandem(*args: str) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a tandemkv-server on a free port; returns (process, port). Caller stops it."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tandemkv.cli.server", "--port", str(port), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    wait_for_port(port, proc)
+    return proc, port
+
+
+def start_redis(*args: str) -> tuple[subprocess.Popen[bytes], int]:
+    assert REDIS_SERVER is not None
+    port = free_port()
+    proc = subprocess.Popen(
+        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port, proc)
+    return proc, port
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def tandem_port() -> Iterator[int]:
+    proc, port = start_tandem()
+    yield port
+    stop(proc)
+
+
+@pytest.fixture(scope="session")
+def redis_port() -> Iterator[int]:
+    if REDIS_SERVER is None:
+        if REQUIRE_REDIS:
+            pytest.fail("redis-server is required (TANDEMKV_REQUIRE_REDIS=1) but not installed")
+        pytest.skip("redis-server not installed: apt-get install redis-server to run differential tests")
+    proc, port = start_redis()
+    yield port
+    stop(proc)
+
+
+def _flush(port: int) -> None:
+    client = redis.Redis(port=port, protocol=2)
+    client.execute_command("FLUSHALL")
+    client.close()
+
+
+@pytest.fixture
+def r(tandem_port: int) -> Iterator[redis.Redis]:
+    _flush(tandem_port)
+    client = redis.Redis(port=tandem_port, protocol=2)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def r3(tandem_port: int) -> Iterator[redis.Redis]:
+    _flush(tandem_port)
+    client = redis.Redis(port=tandem_port, protocol=3)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def raw(tandem_port: int) -> Iterator[RawClient]:
+    _flush(tandem_port)
+    client = RawClient(tandem_port)
+    yield client
+    client.close()
+
+
+class Diff:
+    """The same commands against tandemkv and redis-server; raw replies must be equal."""
+
+    def __init__(self, tandem_port: int, redis_port: int, resp: int = 2) -> None:
+        self.tandem = RawClient(tandem_port)
+        self.redis = RawClient(redis_port)
+        if resp == 3:
+            self.tandem.call("HELLO", "3")
+            self.redis.call("HELLO", "3")
+
+    def __call__(self, *args: bytes | str | int) -> bytes:
+        ours = self.tandem.call(*args)
+        theirs = self.redis.call(*args)
+        assert ours == theirs, f"{args!r}: tandemkv {ours!r} != redis {theirs!r}"
+        return ours
+
+    def both(self, *args: bytes | str | int) -> tuple[bytes, bytes]:
+        """Run on both without comparing (for replies that legitimately differ)."""
+        return self.tandem.call(*args), self.redis.call(*args)
+
+    def close(self) -> None:
+        self.tandem.close()
+        self.redis.close()
+
+
+@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
+def diff(request: pytest.FixtureRequest, tandem_port: int, redis_port: int) -> Iterator[Diff]:
+    _flush(tandem_port)
+    _flush(redis_port)
+    pair = Diff(tandem_port, redis_port, resp=request.param)
+    yield pair
+    pair.close()
