@@ -4,7 +4,14 @@ Importing this package registers every command (each module declares its specs w
 `@command`); `TABLE` then holds exactly one spec per command.
 """
 
-from tandemkv.commands import connection, server, strings  # noqa: F401  (registers the commands)
+from tandemkv.commands import (  # noqa: F401  (importing a module registers its commands)
+    connection,
+    introspection,
+    keys,
+    pubsub,
+    server,
+    strings,
+)
 from tandemkv.commands.dispatch import execute
 from tandemkv.commands.session import Instance, Session
 from tandemkv.commands.table import TABLE, CommandSpec, CommandTable

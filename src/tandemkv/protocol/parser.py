@@ -55,7 +55,7 @@ class RequestParser:
     error is kept in `error`; the caller replies to those commands, then reports the error.
     """
 
-    __slots__ = ("_reader", "_buf", "_need", "error", "max_bulk_len", "max_query_len")
+    __slots__ = ("_buf", "_need", "_reader", "error", "max_bulk_len", "max_query_len")
 
     def __init__(self, max_bulk_len: int = 512 * 1024**2, max_query_len: int = 1024**3) -> None:
         self._reader = hiredis.Reader()

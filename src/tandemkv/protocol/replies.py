@@ -98,7 +98,7 @@ def format_double(value: float) -> bytes:
         return b"inf" if value > 0 else b"-inf"
     if math.isnan(value):
         return b"nan"
-    text = "%.17g" % value
+    text = f"{value:.17g}"
     return text.encode()
 
 

@@ -1,0 +1,3 @@
+"""introspection commands (Redis 7.0 semantics)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""pubsub commands (Redis 7.0 semantics)."""
+
+from __future__ import annotations
