@@ -31,14 +31,17 @@ def execute(session: Session, argv: list[bytes]) -> Any:
         stats.total_error_replies += 1
         return Error(exc.message)
     session.last_command = spec.full_name.encode()
-    if session.resp == 2 and (session.channels or session.patterns or session.shard_channels):
-        if spec.name not in _SUBSCRIBED_OK or spec.container:
-            return _reject(
-                session,
-                spec,
-                f"ERR Can't execute '{spec.full_name}': only (P|S)SUBSCRIBE / "
-                "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-            )
+    if (
+        session.resp == 2
+        and (session.channels or session.patterns or session.shard_channels)
+        and (spec.name not in _SUBSCRIBED_OK or spec.container)
+    ):
+        return _reject(
+            session,
+            spec,
+            f"ERR Can't execute '{spec.full_name}': only (P|S)SUBSCRIBE / "
+            "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+        )
     started = perf_counter_ns()
     try:
         if spec.params or spec.rest is not None or spec.container:
