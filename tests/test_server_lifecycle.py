@@ -1,0 +1,103 @@
+"""The server process: start-up log, config file and options, signals, bad configuration."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import pytest
+import redis
+
+from tests.conftest import free_port, start_tandem, stop, wait_for_port
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_shuts_down_cleanly(signum):
+    proc, port = start_tandem()
+    client = redis.Redis(port=port)
+    assert client.set("k", "v")
+    proc.send_signal(signum)
+    assert proc.wait(timeout=10) == 0
+    client.close()
+
+
+def test_startup_log_names_version_port_pid_and_loop():
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tandemkv.cli.server", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, proc)
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=10)[0].decode()
+    first = output.splitlines()[0]
+    assert f"port {port}" in first
+    assert f"pid {proc.pid}" in first
+    assert "event loop uvloop" in first or "event loop asyncio" in first
+    assert "tandemkv 0.1.0" in first
+    assert "bye bye" in output
+
+
+def test_config_file_and_command_line_override(tmp_path):
+    conf = tmp_path / "tandemkv.conf"
+    conf.write_text("# comment\ndatabases 4\nmaxclients 77\n\nnotify-keyspace-events \"KEA\"\n")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tandemkv.cli.server", str(conf), "--port", str(port), "--maxclients", "88"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, proc)
+        client = redis.Redis(port=port)
+        with pytest.raises(redis.ResponseError, match="DB index is out of range"):
+            client.execute_command("SELECT", "4")
+        assert client.execute_command("SELECT", "3") in (b"OK", "OK", True)
+        client.close()
+    finally:
+        stop(proc)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--no-such-option", "1"], "Bad directive"),
+        (["--port", "notanumber"], "argument couldn't be parsed into an integer"),
+        (["--maxmemory-policy", "sometimes"], "must be one of the following"),
+        (["stray-positional", "--port"], "No such file"),
+    ],
+)
+def test_bad_configuration_exits_with_message(args, message):
+    proc = subprocess.run(
+        [sys.executable, "-m", "tandemkv.cli.server", *args],
+        capture_output=True,
+        timeout=30,
+    )
+    assert proc.returncode == 1
+    assert "FATAL CONFIG FILE ERROR" in proc.stderr.decode()
+    assert message in proc.stderr.decode()
+
+
+def test_port_in_use_exits_nonzero():
+    proc, port = start_tandem()
+    try:
+        second = subprocess.run(
+            [sys.executable, "-m", "tandemkv.cli.server", "--port", str(port)],
+            capture_output=True,
+            timeout=30,
+        )
+        assert second.returncode == 1
+        assert b"Could not create server TCP listening socket" in second.stdout + second.stderr
+    finally:
+        stop(proc)
+
+
+def test_version_and_help():
+    out = subprocess.run([sys.executable, "-m", "tandemkv.cli.server", "--version"], capture_output=True, timeout=30)
+    assert out.returncode == 0 and b"redis_version=7.0.15" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "tandemkv.cli.server", "--help"], capture_output=True, timeout=30)
+    assert out.returncode == 0 and b"tandemkv-server [config-file]" in out.stdout
