@@ -1,8 +1,21 @@
 """Redis glob patterns (util.c stringmatchlen), compiled once to a regular expression.
 
 KEYS, SCAN MATCH, PSUBSCRIBE and CONFIG GET all match with these rules, which differ from
-Python's fnmatch: backslash escapes, `[^...]` negation, reversed ranges (`[z-a]`), an
-unterminated class keeps what it listed, and a class may end the pattern.
+Python's fnmatch:
+
+- `*` any run of bytes, `?` one byte, `\\x` the byte x; a trailing `\\` is a literal backslash.
+- `[...]` a class: `^` first negates it, `\\x` is x, `a-z` a range whose ends may come in
+  either order (`[z-a]`), `]` right after `[` or `[^` closes an empty class; an unterminated
+  class keeps what it listed, so `[ab` is `[ab]`, `[^` matches any byte and `[` nothing.
+- An empty subject matches only the empty pattern: stringmatchlen's loop never runs, so even
+  `*` fails on it (KEYS and SCAN special-case the exact pattern `*` before matching).
+- Bytes compare as C `char`, which is signed on the platforms Redis ships for, so a range with
+  one end >= 0x80 runs through the negative numbers: `[a-\\xff]` holds 0x00-0x61 and 0xff.
+- With `nocase` (CONFIG GET), bytes compare through ASCII `tolower`, except an escaped byte
+  inside a class, which Redis compares exactly.
+
+A class is compiled by asking, for each of the 256 bytes, whether Redis's class loop would
+accept it; that reproduces every quirk above without reasoning about regex class syntax.
 """
 
 from __future__ import annotations
@@ -10,62 +23,109 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-_NOTHING = b"(?!)"  # an empty class matches no character
+_NOTHING = b"(?!)"  # an empty class matches no byte
+_ANY = b"."  # compiled with DOTALL
+_BACKSLASH, _STAR, _QUESTION, _OPEN, _CLOSE, _CARET, _DASH = b"\\*?[]^-"
 
 
 @lru_cache(maxsize=4096)
 def compile_glob(pattern: bytes, nocase: bool = False) -> re.Pattern[bytes]:
     """The pattern as a regex to use with `fullmatch`; cached, so each pattern compiles once."""
-    out: list[bytes] = []
+    # Lookahead: a non-empty pattern never matches the empty subject (see the module doc).
+    out: list[bytes] = [b"(?=.)"] if pattern else []
     i, n = 0, len(pattern)
     while i < n:
         ch = pattern[i]
-        if ch == 0x2A:  # '*' (a run collapses to one)
-            while i + 1 < n and pattern[i + 1] == 0x2A:
+        if ch == _STAR:  # a run of stars is one star
+            while i + 1 < n and pattern[i + 1] == _STAR:
                 i += 1
             out.append(b".*")
-        elif ch == 0x3F:  # '?'
-            out.append(b".")
-        elif ch == 0x5B:  # '['
-            i = _compile_class(pattern, i + 1, out)
-        elif ch == 0x5C and i + 1 < n:  # '\' escapes the next byte
-            i += 1
-            out.append(re.escape(pattern[i : i + 1]))
+        elif ch == _QUESTION:
+            out.append(_ANY)
+        elif ch == _OPEN:
+            i = _compile_class(pattern, i + 1, nocase, out)
         else:
-            out.append(re.escape(pattern[i : i + 1]))
+            if ch == _BACKSLASH and i + 1 < n:
+                i += 1
+            out.append(_literal(pattern[i], nocase))
         i += 1
-    flags = re.DOTALL | (re.IGNORECASE if nocase else 0)
-    return re.compile(b"".join(out), flags)
+    return re.compile(b"".join(out), re.DOTALL)
 
 
-def _compile_class(pattern: bytes, i: int, out: list[bytes]) -> int:
+def _literal(byte: int, nocase: bool) -> bytes:
+    lower, upper = _tolower(byte), _toupper(byte)
+    if nocase and lower != upper:
+        return b"[" + bytes([lower, upper]) + b"]"
+    return re.escape(bytes([byte]))
+
+
+def _compile_class(pattern: bytes, i: int, nocase: bool, out: list[bytes]) -> int:
     """Translate a class starting after '['; returns the index of its last byte."""
     n = len(pattern)
-    negate = i < n and pattern[i] == 0x5E  # '^'
+    negate = i < n and pattern[i] == _CARET
     if negate:
         i += 1
-    items: list[bytes] = []
+    exact: list[int] = []  # escaped bytes: compared exactly even with nocase
+    singles: list[int] = []
+    ranges: list[tuple[int, int]] = []  # (start, end) as signed chars, start <= end
     while True:
-        if i < n and pattern[i] == 0x5C and n - i >= 2:
+        if i < n and pattern[i] == _BACKSLASH and n - i >= 2:
             i += 1
-            items.append(re.escape(pattern[i : i + 1]))
-        elif i < n and pattern[i] == 0x5D:  # ']'
+            exact.append(pattern[i])
+        elif i < n and pattern[i] == _CLOSE:
             break
         elif i >= n:  # unterminated: the class keeps what it listed
             i -= 1
             break
-        elif n - i >= 3 and pattern[i + 1] == 0x2D:  # 'a-z'
-            start, end = sorted((pattern[i], pattern[i + 2]))
-            items.append(re.escape(bytes([start])) + b"-" + re.escape(bytes([end])))
+        elif n - i >= 3 and pattern[i + 1] == _DASH:
+            start, end = sorted((_signed(pattern[i]), _signed(pattern[i + 2])))
+            ranges.append((start, end))
             i += 2
         else:
-            items.append(re.escape(pattern[i : i + 1]))
+            singles.append(pattern[i])
         i += 1
-    if not items:
-        out.append(b"(?s:.)" if negate else _NOTHING)
+    members = bytes(
+        byte
+        for byte in range(256)
+        if _class_accepts(byte, exact, singles, ranges, nocase) != negate
+    )
+    if not members:
+        out.append(_NOTHING)
+    elif len(members) == 256:
+        out.append(_ANY)
     else:
-        out.append(b"[" + (b"^" if negate else b"") + b"".join(items) + b"]")
+        out.append(b"[" + b"".join(re.escape(bytes([byte])) for byte in members) + b"]")
     return i
+
+
+def _class_accepts(
+    byte: int, exact: list[int], singles: list[int], ranges: list[tuple[int, int]], nocase: bool
+) -> bool:
+    """Whether Redis's class loop sets `match` for the subject byte `byte`."""
+    if byte in exact:
+        return True
+    if nocase:
+        lowered = _tolower(byte)
+        if any(_tolower(single) == lowered for single in singles):
+            return True
+        c = _signed(lowered)
+        return any(_signed(_tolower(start & 0xFF)) <= c <= _signed(_tolower(end & 0xFF)) for start, end in ranges)
+    if byte in singles:
+        return True
+    c = _signed(byte)
+    return any(start <= c <= end for start, end in ranges)
+
+
+def _signed(byte: int) -> int:
+    return byte - 256 if byte >= 0x80 else byte
+
+
+def _tolower(byte: int) -> int:
+    return byte + 32 if 0x41 <= byte <= 0x5A else byte
+
+
+def _toupper(byte: int) -> int:
+    return byte - 32 if 0x61 <= byte <= 0x7A else byte
 
 
 def glob_match(pattern: bytes, subject: bytes, nocase: bool = False) -> bool:

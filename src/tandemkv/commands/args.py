@@ -43,10 +43,13 @@ def parse_float(raw: bytes) -> float | None:
 
 
 def Db(raw: bytes) -> int:
-    """A database index (SELECT, MOVE, SWAPDB): an integer, range checked by the handler."""
+    """A database index (SELECT, MOVE, COPY): a C int as Redis's getIntFromObjectOrReply reads
+    it; the handler checks it against the number of databases."""
     value = string2ll(raw)
     if value is None:
         raise CommandError(NOT_INTEGER)
+    if not -(2**31) <= value < 2**31:
+        raise CommandError("ERR value is out of range, value must between -2147483648 and 2147483647")
     return value
 
 

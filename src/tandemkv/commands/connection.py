@@ -1,15 +1,24 @@
-"""Connection commands: PING, ECHO, SELECT, QUIT, HELLO, RESET, AUTH, CLIENT."""
+"""Connection commands: PING, ECHO, SELECT, QUIT, HELLO, AUTH, RESET, CLIENT (Redis 7.0).
+
+No password or ACL users exist yet: the only user is `default`, which takes any password, and
+every connection is authenticated from the start, exactly as a redis-server without
+`requirepass`. Closing another client goes through its session's `close` callback; a client
+that kills itself is closed after its reply (`session.closing`).
+"""
 
 from __future__ import annotations
 
 from tandemkv.commands.args import Db
 from tandemkv.commands.session import VERSION, Session
-from tandemkv.commands.table import command
-from tandemkv.errors import DB_INDEX_OUT_OF_RANGE, CommandError, printable, wrong_arity
-from tandemkv.protocol import OK, PONG, Map, string2ll
+from tandemkv.commands.table import command, container
+from tandemkv.errors import DB_INDEX_OUT_OF_RANGE, SYNTAX, CommandError, printable, wrong_arity
+from tandemkv.protocol import OK, PONG, Map, Simple, Verbatim, string2ll
+
+_LONG_MAX = 2**63 - 1
 
 
-@command("ping", -1, "fast sentinel", group="connection", since="1.0.0")
+@command("ping", -1, "fast sentinel", group="connection", since="1.0.0",
+         tips="request_policy:all_shards response_policy:all_succeeded")
 def ping(session: Session, *message: bytes) -> object:
     """Ping the server"""
     if len(message) > 1:
@@ -19,7 +28,7 @@ def ping(session: Session, *message: bytes) -> object:
     return message[0] if message else PONG
 
 
-@command("echo", 2, "fast", group="connection", since="1.0.0")
+@command("echo", 2, "loading stale fast", group="connection", since="1.0.0")
 def echo(session: Session, message: bytes) -> bytes:
     """Echo the given string"""
     return message
@@ -34,7 +43,7 @@ def select(session: Session, index: int) -> object:
     return OK
 
 
-@command("quit", -1, "allow_busy fast no_auth", group="connection", since="1.0.0")
+@command("quit", -1, "noscript loading stale fast no_auth allow_busy", group="connection", since="1.0.0")
 def quit_(session: Session, *args: bytes) -> object:
     """Close the connection"""
     session.closing = True
@@ -54,6 +63,7 @@ def hello(session: Session, *args: bytes) -> object:
             raise CommandError("NOPROTO unsupported protocol version")
         version = number
     name: bytes | None = None
+    # Redis 7.0 checks AUTH and SETNAME as it meets them, before later syntax errors.
     while rest:
         given = rest.pop(0)
         option = given.upper()
@@ -81,6 +91,30 @@ def hello(session: Session, *args: bytes) -> object:
     )
 
 
+@command("auth", -2, "noscript loading stale fast no_auth sentinel allow_busy", group="connection", since="1.0.0")
+def auth(session: Session, *args: bytes) -> object:
+    """Authenticate to the server"""
+    if len(args) > 2:
+        raise CommandError(SYNTAX)
+    if len(args) == 1:
+        raise CommandError(
+            "ERR AUTH <password> called without any password configured for the default user. "
+            "Are you sure your configuration is correct?"
+        )
+    check_credentials(args[0], args[1])
+    return OK
+
+
+@command("reset", 1, "noscript loading stale fast no_auth sentinel allow_busy", group="connection", since="6.2.0")
+def reset(session: Session) -> object:
+    """Reset the connection"""
+    session.instance.hub.unsubscribe_all(session)
+    session.select(0)
+    session.resp = 2
+    session.name = b""
+    return Simple(b"RESET")
+
+
 def check_credentials(username: bytes, password: bytes) -> None:
     """No password is configured: the default user takes any password, as in Redis."""
     if username != b"default":
@@ -90,3 +124,231 @@ def check_credentials(username: bytes, password: bytes) -> None:
 def check_client_name(name: bytes) -> None:
     if any(ch < 33 or ch > 126 for ch in name):
         raise CommandError("ERR Client names cannot contain spaces, newlines or special characters.")
+
+
+# --------------------------------------------------------------------------- CLIENT
+
+container("client", -2, group="connection", since="2.4.0", acl="", summary="A container for client connection commands")
+
+_CLIENT_HELP = [
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+    "HELP",
+    "    Prints this help.",
+]
+
+
+def help_lines(lines: list[str]) -> list[Simple]:
+    """A HELP reply: one status line per text line, as Redis's addReplyHelp."""
+    return [Simple(line.encode()) for line in lines]
+
+
+@command("help", 2, "loading stale", group="connection", since="5.0.0", container="client")
+def client_help(session: Session) -> list[Simple]:
+    """Show helpful text about the different subcommands"""
+    # Redis 7.0's text, verbatim (clients parse it); it lists subcommands tandemkv lacks too.
+    return help_lines(_CLIENT_HELP)
+
+
+@command("id", 2, "noscript loading stale", group="connection", since="5.0.0", container="client")
+def client_id(session: Session) -> int:
+    """Returns the client ID for the current connection"""
+    return session.id
+
+
+@command("setname", 3, "noscript loading stale", group="connection", since="2.6.9", container="client")
+def client_setname(session: Session, name: bytes) -> object:
+    """Set the current connection name"""
+    check_client_name(name)
+    session.name = name
+    return OK
+
+
+@command("getname", 2, "noscript loading stale", group="connection", since="2.6.9", container="client")
+def client_getname(session: Session) -> bytes | None:
+    """Get the current connection name"""
+    return session.name or None
+
+
+# Redis 7.0.15 has no CLIENT SETINFO (it arrived in 7.2). redis-py 5+ sends it on every connect
+# and ignores an error, but answering OK keeps its log clean and records what the library is;
+# it follows 7.2's rules. Differential tests cannot compare it.
+@command("setinfo", 4, "noscript loading stale", group="connection", since="7.2.0", container="client")
+def client_setinfo(session: Session, attribute: bytes, value: bytes) -> object:
+    """Set client or connection specific info"""
+    option = attribute.lower()
+    if option not in (b"lib-name", b"lib-ver"):
+        raise CommandError(f"ERR Unrecognized option '{printable(attribute)}'")
+    if any(ch < 33 or ch > 126 for ch in value):
+        raise CommandError(f"ERR {printable(attribute)} cannot contain spaces, newlines or special characters.")
+    if option == b"lib-name":
+        session.lib_name = value
+    else:
+        session.lib_ver = value
+    return OK
+
+
+_CLIENT_TYPES = {b"normal": "normal", b"master": "master", b"slave": "slave", b"replica": "slave", b"pubsub": "pubsub"}
+
+
+def _client_type(name: bytes) -> str:
+    kind = _CLIENT_TYPES.get(name.lower())
+    if kind is None:
+        raise CommandError(f"ERR Unknown client type '{printable(name)}'")
+    return kind
+
+
+def _type_of(session: Session) -> str:
+    return "pubsub" if session.subscriptions else "normal"
+
+
+def client_info_line(session: Session, now_ms: int) -> str:
+    """One CLIENT LIST line in Redis 7.0.15's field order (no trailing newline).
+
+    Buffer and memory fields are plausible constants: connections keep no Redis-style buffers.
+    """
+    flags = "P" if session.subscriptions else "N"
+    age_s = (now_ms - session.created_ms) // 1000
+    idle_s = (now_ms - session.last_interaction_ms) // 1000
+    return (
+        f"id={session.id} addr={session.addr} laddr={session.laddr} fd={session.fd} "
+        f"name={session.name.decode('latin-1')} age={age_s} idle={idle_s} flags={flags} "
+        f"db={session.db_index} sub={len(session.channels)} psub={len(session.patterns)} "
+        f"ssub={len(session.shard_channels)} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
+        f"rbs=0 rbp=0 obl=0 oll=0 omem={session.output_buffer_size()} tot-mem=0 events=r "
+        f"cmd={session.last_command.decode('latin-1')} user=default redir=-1 resp={session.resp}"
+    )
+
+
+@command("list", -2, "admin noscript loading stale", group="connection", since="2.4.0", container="client", acl="connection dangerous",
+         tips="nondeterministic_output")
+def client_list(session: Session, *args: bytes) -> Verbatim:
+    """Get the list of client connections"""
+    sessions = session.instance.sessions
+    if len(args) == 2 and args[0].lower() == b"type":
+        kind = _client_type(args[1])
+        chosen = [s for s in sessions.values() if _type_of(s) == kind]
+    elif len(args) > 1 and args[0].lower() == b"id":
+        chosen = []
+        for raw in args[1:]:
+            client_id = string2ll(raw)
+            if client_id is None:
+                raise CommandError("ERR Invalid client ID")
+            found = sessions.get(client_id)
+            if found is not None:
+                chosen.append(found)
+    elif args:
+        raise CommandError(SYNTAX)
+    else:
+        chosen = list(sessions.values())
+    now_ms = session.instance.clock.now_ms()
+    text = "".join(client_info_line(s, now_ms) + "\n" for s in chosen)
+    return Verbatim(text.encode("latin-1"))
+
+
+@command("info", 2, "noscript loading stale", group="connection", since="6.2.0", container="client",
+         tips="nondeterministic_output")
+def client_info(session: Session) -> Verbatim:
+    """Returns information about the current client connection."""
+    return Verbatim((client_info_line(session, session.instance.clock.now_ms()) + "\n").encode("latin-1"))
+
+
+@command("kill", -3, "admin noscript loading stale", group="connection", since="2.4.0", container="client", acl="connection dangerous")
+def client_kill(session: Session, *args: bytes) -> object:
+    """Kill the connection of a client"""
+    addr = laddr = None
+    kind = None
+    client_id = 0
+    skipme = True
+    if len(args) == 1:
+        addr, skipme = args[0], False  # the old form may kill the caller itself
+    else:
+        for i in range(0, len(args), 2):
+            if i + 1 >= len(args):
+                raise CommandError(SYNTAX)
+            option, value = args[i].lower(), args[i + 1]
+            if option == b"id":
+                number = string2ll(value)
+                if number is None or not 1 <= number <= _LONG_MAX:
+                    raise CommandError("ERR client-id should be greater than 0")
+                client_id = number
+            elif option == b"type":
+                kind = _client_type(value)
+            elif option == b"addr":
+                addr = value
+            elif option == b"laddr":
+                laddr = value
+            elif option == b"user":
+                if value != b"default":
+                    raise CommandError(f"ERR No such user '{printable(value)}'")
+            elif option == b"skipme" and value.lower() in (b"yes", b"no"):
+                skipme = value.lower() == b"yes"
+            else:
+                raise CommandError(SYNTAX)
+    killed = 0
+    for other in list(session.instance.sessions.values()):
+        if addr is not None and other.addr.encode("latin-1") != addr:
+            continue
+        if laddr is not None and other.laddr.encode("latin-1") != laddr:
+            continue
+        if kind is not None and _type_of(other) != kind:
+            continue
+        if client_id and other.id != client_id:
+            continue
+        if other is session:
+            if skipme:
+                continue
+            session.closing = True
+        else:
+            other.close()
+        killed += 1
+    if len(args) == 1:
+        if not killed:
+            raise CommandError("ERR No such client")
+        return OK
+    return killed
+

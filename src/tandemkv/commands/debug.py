@@ -1,3 +1,74 @@
-"""DEBUG subcommands used by Redis's test tooling (Redis 7.0 semantics)."""
+"""DEBUG subcommands used by Redis's test tooling (Redis 7.0 debug.c semantics).
+
+DEBUG is one command in Redis (not a container): it dispatches on its first argument itself and
+answers Redis's subcommand-syntax error for names it does not know or wrong argument counts.
+Only the subcommands below are implemented; DEBUG HELP lists exactly those, in Redis's words.
+Unlike Redis 7.0 (enable-debug-command no), DEBUG is always enabled.
+"""
 
 from __future__ import annotations
+
+import re
+import time
+
+from tandemkv.commands.session import Session
+from tandemkv.commands.table import command
+from tandemkv.errors import CommandError, printable
+from tandemkv.protocol import OK, Simple
+
+_HELP = (
+    "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "SET-ACTIVE-EXPIRE <0|1>",
+    "    Setting it to 0 disables expiring keys in background when they are not",
+    "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+    "    default.",
+    "SLEEP <seconds>",
+    "    Stop the server for <seconds>. Decimals allowed.",
+    "HELP",
+    "    Prints this help.",
+)
+
+_LEADING_INT = re.compile(rb"\s*([+-]?\d+)")
+_LEADING_FLOAT = re.compile(rb"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
+
+
+@command("debug", -2, "admin noscript loading stale", group="server", since="1.0.0")
+def debug(session: Session, subcommand: bytes, *args: bytes) -> object:
+    """A container for debugging commands"""
+    name = subcommand.lower()
+    if name == b"help" and not args:
+        return [Simple(line.encode()) for line in _HELP]
+    if name == b"set-active-expire" and len(args) == 1:
+        return _set_active_expire(session, _atoi(args[0]) != 0)
+    if name == b"sleep" and len(args) == 1:
+        # Stops the whole server, as in Redis: tests use it to simulate a busy server.
+        seconds = _strtod(args[0])
+        if seconds > 0:
+            time.sleep(seconds)
+        return OK
+    raise CommandError(
+        f"ERR unknown subcommand or wrong number of arguments for '{printable(subcommand[:128])}'. Try DEBUG HELP."
+    )
+
+
+def _set_active_expire(session: Session, enabled: bool) -> object:
+    """Turn the expiry timer off or on; lazy expiry on reads stays on either way."""
+    instance = session.instance
+    instance.active_expire = enabled
+    if enabled:
+        deadlines = [d for db in instance.dbs if (d := db.next_deadline_ms()) is not None]
+        if deadlines:
+            instance.on_deadline(min(deadlines))
+    return OK
+
+
+def _atoi(raw: bytes) -> int:
+    """C's atoi: the leading integer, 0 when there is none."""
+    match = _LEADING_INT.match(raw)
+    return int(match.group(1)) if match else 0
+
+
+def _strtod(raw: bytes) -> float:
+    """C's strtod for plain decimals: the leading number, 0 when there is none."""
+    match = _LEADING_FLOAT.match(raw)
+    return float(match.group(1)) if match else 0.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 from time import perf_counter_ns
 from typing import Any
 
+from tandemkv.commands.memory import oom_reply
 from tandemkv.commands.session import Session
 from tandemkv.commands.table import TABLE, CommandSpec
 from tandemkv.errors import CommandError
@@ -31,6 +32,12 @@ def execute(session: Session, argv: list[bytes]) -> Any:
         stats.total_error_replies += 1
         return Error(exc.message)
     session.last_command = spec.full_name.encode()
+    session.argv = argv
+    memory = session.instance.memory
+    if 0 < memory.limit_bytes < memory.used_bytes:  # memory bound: evict, or OOM (commands/memory.py)
+        oom = oom_reply(session, spec)
+        if oom is not None:
+            return _reject(session, spec, oom)
     if (
         session.resp == 2
         and (session.channels or session.patterns or session.shard_channels)

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from tandemkv.clock import Clock
+from tandemkv.commands.memory import EVICTION_BUDGET_US, evict_slice, memory_info, process_rss_bytes
 from tandemkv.config import Config
 from tandemkv.keyspace import Keyspace, KeyspaceStats, Tandem
+from tandemkv.keyspace.memory import MemoryAccount, apply_settings
 from tandemkv.pubsub import Hub
 
 VERSION = "7.0.15"
@@ -46,9 +48,18 @@ class Instance:
         self.started_monotonic = time.monotonic()
         self.pid = os.getpid()
         self.run_id = os.urandom(20).hex()
+        self.tcp_port = 0  # the listening port, set by the server layer once bound (INFO server)
         self.sessions: dict[int, Session] = {}
         self._next_id = 1
+        # Memory bound (commands/memory.py, keyspace/memory.py): the account every db charges,
+        # the process size before any data, and the server's hook for background eviction.
+        self.memory = MemoryAccount()
+        self.memory_startup_bytes = process_rss_bytes()
+        self.on_over_bound: Callable[[], None] = lambda: None
         self.dbs: list[Keyspace] = [self._new_db(i) for i in range(self.config.int("databases"))]
+        self._apply_memory_settings()
+        for name in ("maxmemory", "maxmemory-policy", "maxmemory-samples"):
+            self.config.watch(name, lambda _value: self._apply_memory_settings())
         self.step_log: list[tuple[str, int, int, int]] = []  # (event, db, shards, keys)
         # Hooks the server layer sets: a step started or ended; a new earliest deadline.
         self.on_step: Callable[[str, int, Tandem], None] = lambda event, db, tandem: None
@@ -70,7 +81,19 @@ class Instance:
             low_keys=cfg.int("engine-shard-low-keys"),
             on_step=lambda event, tandem: self.on_step(event, index, tandem),
             on_earliest_deadline=lambda deadline_ms: self.on_deadline(deadline_ms),
+            memory=self.memory,
         )
+
+    def _apply_memory_settings(self) -> None:
+        """maxmemory settings changed: apply them; a lower bound evicts at once (one slice,
+        then the server's background slices)."""
+        cfg = self.config
+        apply_settings(self.memory, self.dbs, cfg.int("maxmemory"), cfg.str("maxmemory-policy"), cfg.int("maxmemory-samples"))
+        evict_slice(self, EVICTION_BUDGET_US)
+
+    def memory_info(self) -> dict[str, str | int]:
+        """The INFO memory fields, in Redis's order."""
+        return memory_info(self)
 
     def _retune(self) -> None:
         cfg = self.config
@@ -132,6 +155,7 @@ class Session:
         self.created_ms = instance.clock.now_ms()
         self.last_interaction_ms = self.created_ms
         self.last_command = b"NULL"
+        self.argv: list[bytes] = []  # the command line being executed, as typed (error texts quote it)
         self.write = write
         self.close = close
         self.output_buffer_size = output_buffer_size

@@ -1,16 +1,39 @@
-"""String commands (Redis 7.0 t_string.c semantics)."""
+"""String commands (Redis 7.0 t_string.c semantics).
+
+Every handler follows t_string.c step by step, because the order of checks decides which error
+a client sees: option syntax, then the key's type, then the option values (GETEX), and so on.
+Reads that Redis does with lookupKeyRead use `Keyspace.lookup_read` (counted in
+keyspace_hits/misses); writes use `Keyspace.lookup`. In-place changes (APPEND, INCR*,
+SETRANGE) keep the key's TTL with `Keyspace.put`; SET-like commands replace it.
+
+INCRBYFLOAT computes in Redis's C `long double`, which on x86-64 is the 80-bit extended format
+(64-bit significand): see "Long double arithmetic" below.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from tandemkv.commands.args import Int
 from tandemkv.commands.session import Session
 from tandemkv.commands.table import command
-from tandemkv.errors import INVALID_EXPIRE, SYNTAX, WRONGTYPE, CommandError
-from tandemkv.protocol import OK
+from tandemkv.errors import (
+    INVALID_EXPIRE,
+    NOT_FLOAT,
+    NOT_INTEGER,
+    OVERFLOW,
+    SYNTAX,
+    WRONGTYPE,
+    CommandError,
+    wrong_arity,
+)
+from tandemkv.protocol import OK, Map, string2ll
 
 _LLONG_MAX = 2**63 - 1
+_LLONG_MIN = -(2**63)
+_STRING_TOO_LONG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+_LCS_WRONGTYPE = "ERR The specified keys must contain string values"
 
 
 def get_string(session: Session, key: bytes) -> bytes | None:
@@ -21,44 +44,74 @@ def get_string(session: Session, key: bytes) -> bytes | None:
     raise CommandError(WRONGTYPE)
 
 
+def _string_for_write(session: Session, key: bytes) -> bytes | None:
+    """The string at `key` for a command that will change it (Redis's lookupKeyWrite)."""
+    value = session.db.lookup(key)
+    if value is None or value.__class__ is bytes:
+        return value  # type: ignore[return-value]
+    raise CommandError(WRONGTYPE)
+
+
+def _option_word(raw: bytes) -> bytes:
+    """An option as Redis's C-string comparisons see it: upper-cased, cut at the first NUL."""
+    nul = raw.find(b"\0")
+    return (raw if nul < 0 else raw[:nul]).upper()
+
+
+def _check_length(session: Session, size: int) -> None:
+    """Redis's checkStringLength: a string may not grow past proto-max-bulk-len."""
+    if size > session.instance.config.int("proto-max-bulk-len"):
+        raise CommandError(_STRING_TOO_LONG)
+
+
+# ----------------------------------------------------------------- SET family
+
+
 @dataclass(slots=True)
 class SetOptions:
+    """The parsed options of SET or GETEX; `expire` is the raw amount for `unit`."""
+
     nx: bool = False
     xx: bool = False
     get: bool = False
     keep_ttl: bool = False
     persist: bool = False
-    unit: str = ""  # EX, PX, EXAT or PXAT
+    unit: bytes = b""  # EX, PX, EXAT or PXAT
     expire: bytes = b""
 
 
+# SET with no options (the benchmarked case) shares this one instance; nobody mutates it.
+_PLAIN_SET = SetOptions()
+_TIMED = (b"EX", b"PX", b"EXAT", b"PXAT")
+
+
 def parse_set_options(args: list[bytes], *, for_getex: bool = False) -> SetOptions:
-    """SET/GETEX options, with Redis's rules for which combinations are a syntax error."""
+    """SET/GETEX options, with Redis's rules for which combinations are a syntax error
+    (parseExtendedStringArgumentsOrReply): a timed option may repeat but not mix with
+    another unit, KEEPTTL or PERSIST; NX and XX exclude each other."""
     opts = SetOptions()
     i = 0
     n = len(args)
     while i < n:
-        opt = args[i].upper()
-        has_next = i + 1 < n
-        timed = opts.unit != ""
+        opt = _option_word(args[i])
         if opt == b"NX" and not for_getex and not opts.xx:
             opts.nx = True
         elif opt == b"XX" and not for_getex and not opts.nx:
             opts.xx = True
         elif opt == b"GET" and not for_getex:
             opts.get = True
-        elif opt == b"KEEPTTL" and not for_getex and not opts.persist and not timed:
+        elif opt == b"KEEPTTL" and not for_getex and not opts.unit:
             opts.keep_ttl = True
-        elif opt == b"PERSIST" and for_getex and not timed and not opts.keep_ttl:
+        elif opt == b"PERSIST" and for_getex and not opts.unit:
             opts.persist = True
         elif (
-            opt in (b"EX", b"PX", b"EXAT", b"PXAT")
+            opt in _TIMED
             and not opts.keep_ttl
             and not opts.persist
-            and opts.unit in ("", opt.decode())
-            and has_next
+            and opts.unit in (b"", opt)
+            and i + 1 < n
         ):
-            opts.unit = opt.decode()
+            opts.unit = opt
             opts.expire = args[i + 1]
             i += 1
         else:
@@ -68,36 +121,58 @@ def parse_set_options(args: list[bytes], *, for_getex: bool = False) -> SetOptio
 
 
 def SetTail(args: list[bytes]) -> SetOptions:
-    return parse_set_options(args)
+    """Converter for SET's options."""
+    return parse_set_options(args) if args else _PLAIN_SET
 
 
-def expire_deadline_ms(session: Session, opts: SetOptions, command_name: str) -> int | None:
-    """The absolute deadline an EX/PX/EXAT/PXAT option asks for (Redis getExpireMillisecondsOrReply)."""
-    if not opts.unit:
-        return None
-    amount = Int(opts.expire)
-    seconds = opts.unit in ("EX", "EXAT")
+def GetexTail(args: list[bytes]) -> SetOptions:
+    """Converter for GETEX's options."""
+    return parse_set_options(args, for_getex=True)
+
+
+def expire_deadline_ms(session: Session, raw: bytes, unit: bytes, command_name: str) -> int:
+    """The absolute deadline that `raw` in `unit` (EX, PX, EXAT, PXAT) asks for, with Redis's
+    errors (getExpireMillisecondsOrReply): not an integer, not positive, or overflowing."""
+    amount = Int(raw)
+    seconds = unit == b"EX" or unit == b"EXAT"
     if amount <= 0 or (seconds and amount > _LLONG_MAX // 1000):
         raise CommandError(INVALID_EXPIRE.format(command_name))
     deadline = amount * 1000 if seconds else amount
-    if opts.unit in ("EX", "PX"):
+    if unit == b"EX" or unit == b"PX":
         deadline += session.instance.clock.now_ms()
-    if deadline <= 0 or deadline > _LLONG_MAX:
-        raise CommandError(INVALID_EXPIRE.format(command_name))
+        if deadline > _LLONG_MAX:  # C wraps to a negative number here
+            raise CommandError(INVALID_EXPIRE.format(command_name))
     return deadline
 
 
 @command("get", 2, "readonly fast", keys=(1, 1, 1), group="string", since="1.0.0")
 def get(session: Session, key: bytes) -> bytes | None:
     """Get the value of a key"""
-    return get_string(session, key)
+    # get_string inlined: GET is the most frequent command.
+    value = session.db.lookup_read(key)
+    if value is None or value.__class__ is bytes:
+        return value  # type: ignore[return-value]
+    raise CommandError(WRONGTYPE)
 
 
-@command("set", -3, "write denyoom", keys=(1, 1, 1), params=(None, None), rest=SetTail, group="string", since="1.0.0")
+@command(
+    "set",
+    -3,
+    "write denyoom",
+    keys=(1, 1, 1),
+    params=(None, None),
+    rest=SetTail,
+    group="string",
+    since="1.0.0",
+)
 def set_(session: Session, key: bytes, value: bytes, opts: SetOptions) -> object:
     """Set the string value of a key"""
-    deadline = expire_deadline_ms(session, opts, "set") if opts.unit else None
     db = session.db
+    if opts is _PLAIN_SET:
+        db.set(key, value)
+        session.notify("$", b"set", key)
+        return OK
+    deadline = expire_deadline_ms(session, opts.expire, opts.unit, "set") if opts.unit else None
     if opts.get:
         old = get_string(session, key)
         found = old is not None
@@ -111,3 +186,617 @@ def set_(session: Session, key: bytes, value: bytes, opts: SetOptions) -> object
     if deadline is not None:
         session.notify("g", b"expire", key)
     return old if opts.get else OK
+
+
+@command("setnx", 3, "write denyoom fast", keys=(1, 1, 1), group="string", since="1.0.0")
+def setnx(session: Session, key: bytes, value: bytes) -> int:
+    """Set the value of a key, only if the key does not exist"""
+    db = session.db
+    if db.lookup(key) is not None:
+        return 0
+    db.set(key, value)
+    session.notify("$", b"set", key)
+    return 1
+
+
+def _set_with_expire(
+    session: Session, key: bytes, raw: bytes, value: bytes, unit: bytes, name: str
+) -> object:
+    deadline = expire_deadline_ms(session, raw, unit, name)
+    session.db.set(key, value, deadline)
+    session.notify("$", b"set", key)
+    session.notify("g", b"expire", key)
+    return OK
+
+
+@command("setex", 4, "write denyoom", keys=(1, 1, 1), group="string", since="2.0.0")
+def setex(session: Session, key: bytes, seconds: bytes, value: bytes) -> object:
+    """Set the value and expiration of a key"""
+    return _set_with_expire(session, key, seconds, value, b"EX", "setex")
+
+
+@command("psetex", 4, "write denyoom", keys=(1, 1, 1), group="string", since="2.6.0")
+def psetex(session: Session, key: bytes, milliseconds: bytes, value: bytes) -> object:
+    """Set the value and expiration in milliseconds of a key"""
+    return _set_with_expire(session, key, milliseconds, value, b"PX", "psetex")
+
+
+@command("getset", 3, "write denyoom fast", keys=(1, 1, 1), group="string", since="1.0.0")
+def getset(session: Session, key: bytes, value: bytes) -> bytes | None:
+    """Set the string value of a key and return its old value"""
+    old = get_string(session, key)
+    session.db.set(key, value)
+    session.notify("$", b"set", key)
+    return old
+
+
+@command("getdel", 2, "write fast", keys=(1, 1, 1), group="string", since="6.2.0")
+def getdel(session: Session, key: bytes) -> bytes | None:
+    """Get the value of a key and delete the key"""
+    old = get_string(session, key)
+    if old is not None:
+        session.db.delete(key)
+        session.notify("g", b"del", key)
+    return old
+
+
+@command(
+    "getex",
+    -2,
+    "write fast",
+    keys=(1, 1, 1),
+    params=(None,),
+    rest=GetexTail,
+    group="string",
+    since="6.2.0",
+)
+def getex(session: Session, key: bytes, opts: SetOptions) -> bytes | None:
+    """Get the value of a key and optionally set its expiration"""
+    value = get_string(session, key)
+    if value is None:
+        return None
+    db = session.db
+    unit = opts.unit
+    if unit:
+        deadline = expire_deadline_ms(session, opts.expire, unit, "getex")
+        # Only an absolute time can already have passed: then the key goes at once, as a DEL.
+        if (unit == b"EXAT" or unit == b"PXAT") and deadline <= session.instance.clock.now_ms():
+            db.delete(key)
+            session.notify("g", b"del", key)
+        else:
+            db.set_deadline(key, deadline)
+            session.notify("g", b"expire", key)
+    elif opts.persist and db.persist(key):
+        session.notify("g", b"persist", key)
+    return value
+
+
+@command(
+    "mget",
+    -2,
+    "readonly fast",
+    keys=(1, -1, 1),
+    group="string",
+    since="1.0.0",
+    tips="request_policy:multi_shard",
+)
+def mget(session: Session, *keys: bytes) -> list[bytes | None]:
+    """Get the values of all the given keys (null for missing keys and other types)"""
+    lookup_read = session.db.lookup_read
+    values: list[bytes | None] = []
+    for key in keys:
+        value = lookup_read(key)
+        values.append(value if value.__class__ is bytes else None)  # type: ignore[arg-type]
+    return values
+
+
+def _mset_pairs(name: str, args: tuple[bytes, ...]) -> None:
+    """Keys and values must pair up; Redis checks it in the command (so the call counts as
+    failed, not rejected), with the arity error text."""
+    if len(args) % 2:
+        raise wrong_arity(name)
+
+
+@command(
+    "mset",
+    -3,
+    "write denyoom",
+    keys=(1, -1, 2),
+    group="string",
+    since="1.0.1",
+    tips="request_policy:multi_shard response_policy:all_succeeded",
+)
+def mset(session: Session, *args: bytes) -> object:
+    """Set multiple keys to multiple values"""
+    _mset_pairs("mset", args)
+    db = session.db
+    for i in range(0, len(args), 2):
+        db.set(args[i], args[i + 1])
+        session.notify("$", b"set", args[i])
+    return OK
+
+
+@command(
+    "msetnx",
+    -3,
+    "write denyoom",
+    keys=(1, -1, 2),
+    group="string",
+    since="1.0.1",
+    tips="request_policy:multi_shard response_policy:agg_min",
+)
+def msetnx(session: Session, *args: bytes) -> int:
+    """Set multiple keys to multiple values, only if none of the keys exist"""
+    _mset_pairs("msetnx", args)
+    db = session.db
+    for i in range(0, len(args), 2):
+        if db.lookup(args[i]) is not None:
+            return 0
+    for i in range(0, len(args), 2):
+        db.set(args[i], args[i + 1])
+        session.notify("$", b"set", args[i])
+    return 1
+
+
+# ------------------------------------------------------------ in-place changes
+
+
+@command("append", 3, "write denyoom fast", keys=(1, 1, 1), group="string", since="2.0.0")
+def append(session: Session, key: bytes, suffix: bytes) -> int:
+    """Append a value to a key; returns the new length"""
+    old = _string_for_write(session, key)
+    if old is None:
+        session.db.set(key, suffix)
+        new = suffix
+    else:
+        _check_length(session, len(old) + len(suffix))
+        new = old + suffix
+        session.db.put(key, new)
+    session.notify("$", b"append", key)
+    return len(new)
+
+
+@command("strlen", 2, "readonly fast", keys=(1, 1, 1), group="string", since="2.2.0")
+def strlen(session: Session, key: bytes) -> int:
+    """Get the length of the value stored in a key"""
+    value = get_string(session, key)
+    return 0 if value is None else len(value)
+
+
+def _getrange(session: Session, key: bytes, start: int, end: int) -> bytes:
+    value = get_string(session, key)
+    if value is None:
+        return b""
+    size = len(value)
+    if start < 0 and end < 0 and start > end:
+        return b""
+    if start < 0:
+        start = max(size + start, 0)
+    if end < 0:
+        end = max(size + end, 0)
+    end = min(end, size - 1)
+    if start > end or size == 0:
+        return b""
+    return value[start : end + 1]
+
+
+@command(
+    "getrange",
+    4,
+    "readonly",
+    keys=(1, 1, 1),
+    params=(None, Int, Int),
+    group="string",
+    since="2.4.0",
+)
+def getrange(session: Session, key: bytes, start: int, end: int) -> bytes:
+    """Get a substring of the string stored at a key"""
+    return _getrange(session, key, start, end)
+
+
+@command(
+    "substr", 4, "readonly", keys=(1, 1, 1), params=(None, Int, Int), group="string", since="1.0.0"
+)
+def substr(session: Session, key: bytes, start: int, end: int) -> bytes:
+    """Get a substring of the string stored at a key"""
+    return _getrange(session, key, start, end)
+
+
+@command(
+    "setrange",
+    4,
+    "write denyoom",
+    keys=(1, 1, 1),
+    params=(None, Int, None),
+    group="string",
+    since="2.2.0",
+)
+def setrange(session: Session, key: bytes, offset: int, patch: bytes) -> int:
+    """Overwrite part of a string at key starting at the specified offset; returns the new length"""
+    if offset < 0:
+        raise CommandError("ERR offset is out of range")
+    old = _string_for_write(session, key)
+    if old is None:
+        if not patch:
+            return 0
+        _check_length(session, offset + len(patch))
+        new = bytes(offset) + patch
+        session.db.set(key, new)
+    else:
+        if not patch:
+            return len(old)
+        _check_length(session, offset + len(patch))
+        if offset > len(old):
+            new = old + bytes(offset - len(old)) + patch
+        else:
+            new = old[:offset] + patch + old[offset + len(patch) :]
+        session.db.put(key, new)
+    session.notify("$", b"setrange", key)
+    return len(new)
+
+
+# ------------------------------------------------------------------- counters
+
+
+def _incr_by(session: Session, key: bytes, delta: int) -> int:
+    """Redis's incrDecrCommand: add `delta` to the integer at `key` (0 if missing), keep TTL."""
+    db = session.db
+    value = db.lookup(key)
+    if value is None:
+        current = 0
+    elif value.__class__ is bytes:
+        current = string2ll(value)  # type: ignore[arg-type]
+        if current is None:
+            raise CommandError(NOT_INTEGER)
+    else:
+        raise CommandError(WRONGTYPE)
+    result = current + delta
+    if result > _LLONG_MAX or result < _LLONG_MIN:
+        raise CommandError(OVERFLOW)
+    db.put(key, b"%d" % result)
+    session.notify("$", b"incrby", key)
+    return result
+
+
+@command("incr", 2, "write denyoom fast", keys=(1, 1, 1), group="string", since="1.0.0")
+def incr(session: Session, key: bytes) -> int:
+    """Increment the integer value of a key by one"""
+    return _incr_by(session, key, 1)
+
+
+@command("decr", 2, "write denyoom fast", keys=(1, 1, 1), group="string", since="1.0.0")
+def decr(session: Session, key: bytes) -> int:
+    """Decrement the integer value of a key by one"""
+    return _incr_by(session, key, -1)
+
+
+@command(
+    "incrby",
+    3,
+    "write denyoom fast",
+    keys=(1, 1, 1),
+    params=(None, Int),
+    group="string",
+    since="1.0.0",
+)
+def incrby(session: Session, key: bytes, increment: int) -> int:
+    """Increment the integer value of a key by the given amount"""
+    return _incr_by(session, key, increment)
+
+
+@command(
+    "decrby",
+    3,
+    "write denyoom fast",
+    keys=(1, 1, 1),
+    params=(None, Int),
+    group="string",
+    since="1.0.0",
+)
+def decrby(session: Session, key: bytes, decrement: int) -> int:
+    """Decrement the integer value of a key by the given number"""
+    if decrement == _LLONG_MIN:  # -LLONG_MIN does not exist in C
+        raise CommandError("ERR decrement would overflow")
+    return _incr_by(session, key, -decrement)
+
+
+@command("incrbyfloat", 3, "write denyoom fast", keys=(1, 1, 1), group="string", since="2.6.0")
+def incrbyfloat(session: Session, key: bytes, increment: bytes) -> bytes:
+    """Increment the float value of a key by the given amount; returns the new value"""
+    old = _string_for_write(session, key)
+    current = _ZERO if old is None else parse_long_double(old)
+    delta = parse_long_double(increment)
+    if current is None or delta is None:
+        raise CommandError(NOT_FLOAT)
+    total = add_long_double(current, delta)
+    if total is None:
+        raise CommandError("ERR increment would produce NaN or Infinity")
+    new = format_long_double(total)
+    session.db.put(key, new)
+    session.notify("$", b"incrbyfloat", key)
+    return new
+
+
+# ------------------------------------------------------ long double arithmetic
+#
+# Redis adds two C `long double`s: each operand is parsed by strtold (correctly rounded to the
+# 64-bit significand of the x87 extended format), the sum is rounded once more, and the result
+# is printed with "%.17Lf" and trimmed of trailing zeros (ld2string, LD_STR_HUMAN). Python's
+# float has a 53-bit significand, so it cannot reproduce that. Here a finite long double is an
+# exact pair (significand, exponent) meaning significand * 2**exponent, rounded exactly as the
+# hardware does (to nearest, ties to even; subnormals below 2**-16382), and printed exactly as
+# glibc does. A sum that is infinite or NaN comes back as None: Redis refuses it either way.
+# This is the x86-64 format; Redis built where long double is IEEE quad (aarch64) or plain
+# double would print other digits.
+
+LongDouble = tuple[int, int]
+_ZERO: LongDouble = (0, 0)
+# A parsed infinity: zero is always (0, 0), so no finite value is ever equal to this pair.
+_INFINITE: LongDouble = (0, 1)
+_LD_DIGITS = 64  # significand bits
+_LD_MIN_EXP = -16382 - (_LD_DIGITS - 1)  # exponent of the smallest subnormal
+_LD_OVERFLOW_BITS = 16384  # values >= 2**16384 are infinite
+_MAX_FLOAT_CHARS = 5 * 1024  # Redis's MAX_LONG_DOUBLE_CHARS buffer
+_DECIMAL = re.compile(rb"([+-]?)(?:([0-9]+)(?:\.([0-9]*))?|\.([0-9]+))(?:[eE]([+-]?[0-9]+))?")
+_HEX = re.compile(
+    rb"([+-]?)0[xX](?:([0-9a-fA-F]+)(?:\.([0-9a-fA-F]*))?|\.([0-9a-fA-F]+))(?:[pP]([+-]?[0-9]+))?"
+)
+_INFINITY = re.compile(rb"[+-]?(?:inf|infinity)", re.IGNORECASE)
+# Python refuses int <-> decimal text conversions past 4300 digits; long doubles reach 4933.
+_CHUNK_DIGITS = 4000
+_CHUNK = 10**_CHUNK_DIGITS
+
+
+def parse_long_double(raw: bytes) -> LongDouble | None:
+    """`raw` as Redis's string2ld reads it: the whole text, no spaces, decimal or hex (as
+    strtold), no NaN, not overflowing, not underflowing to zero. Returns (significand,
+    exponent), `_INFINITE` for an infinity, or None for anything Redis refuses as a float."""
+    if not raw or len(raw) >= _MAX_FLOAT_CHARS:
+        return None
+    match = _DECIMAL.fullmatch(raw)
+    if match is not None:
+        sign, whole, fraction, only_fraction, exponent = match.groups()
+        digits = (whole or b"") + (fraction or b"") + (only_fraction or b"")
+        scale = _exponent(exponent) - len(fraction or only_fraction or b"")
+        return _decimal_to_long_double(sign == b"-", digits, scale)
+    match = _HEX.fullmatch(raw)
+    if match is not None:
+        sign, whole, fraction, only_fraction, exponent = match.groups()
+        digits = (whole or b"") + (fraction or b"") + (only_fraction or b"")
+        shift = _exponent(exponent) - 4 * len(fraction or only_fraction or b"")
+        significand = int(digits, 16)
+        if significand == 0:
+            return _ZERO
+        top = significand.bit_length() + shift
+        if top > _LD_OVERFLOW_BITS + 1:
+            return None
+        if top < _LD_MIN_EXP - 2:
+            return None  # rounds to zero: strtold reports an underflow, Redis refuses it
+        rounded = _round(significand, shift)
+        return None if rounded is None or rounded[0] == 0 else _signed(rounded, sign == b"-")
+    # An infinity parses; adding it can only give an infinity or NaN, which `add` refuses.
+    if _INFINITY.fullmatch(raw) is not None:
+        return _INFINITE
+    return None
+
+
+def _exponent(text: bytes | None) -> int:
+    """An exponent field, clamped far past the range that can still produce a finite nonzero."""
+    if text is None:
+        return 0
+    value = text.lstrip(b"+-").lstrip(b"0")
+    magnitude = int(value or b"0") if len(value) <= 7 else 10**7
+    return -magnitude if text[:1] == b"-" else magnitude
+
+
+def _decimal_to_long_double(negative: bool, digits: bytes, scale: int) -> LongDouble | None:
+    digits = digits.lstrip(b"0")
+    if not digits:
+        return _ZERO
+    count = len(digits)
+    if count - 1 + scale > 4933:  # >= 1e4934, past the largest long double (1.19e4932)
+        return None
+    if count + scale < -4952:  # < 1e-4952, under half the smallest subnormal: rounds to 0
+        return None
+    significand = _digits_to_int(digits)
+    if scale >= 0:
+        rounded = _round_ratio(significand * 10**scale, 1)
+    else:
+        rounded = _round_ratio(significand, 10**-scale)
+    if rounded is None or rounded[0] == 0:
+        return None
+    return _signed(rounded, negative)
+
+
+def _digits_to_int(digits: bytes) -> int:
+    if len(digits) <= _CHUNK_DIGITS:
+        return int(digits)
+    head = len(digits) - _CHUNK_DIGITS
+    return _digits_to_int(digits[:head]) * _CHUNK + int(digits[head:])
+
+
+def _int_to_digits(value: int) -> str:
+    if value < _CHUNK:
+        return str(value)
+    high, low = divmod(value, _CHUNK)
+    return _int_to_digits(high) + str(low).zfill(_CHUNK_DIGITS)
+
+
+def _signed(pair: LongDouble, negative: bool) -> LongDouble:
+    return (-pair[0], pair[1]) if negative else pair
+
+
+def _round(significand: int, exponent: int) -> LongDouble | None:
+    """significand * 2**exponent (significand > 0) rounded to a long double; None if infinite."""
+    if exponent >= 0:
+        return _round_ratio(significand << exponent, 1)
+    return _round_ratio(significand, 1 << -exponent)
+
+
+def _round_ratio(num: int, den: int) -> LongDouble | None:
+    """num/den (both > 0) rounded to nearest long double, ties to even; None if infinite."""
+    top = num.bit_length() - den.bit_length()  # floor(log2(num/den)) is top or top - 1
+    if (num < den << top) if top >= 0 else (num << -top < den):
+        top -= 1
+    exponent = max(top - (_LD_DIGITS - 1), _LD_MIN_EXP)
+    if exponent >= 0:
+        significand, rest = divmod(num, den << exponent)
+        unit = den << exponent
+    else:
+        significand, rest = divmod(num << -exponent, den)
+        unit = den
+    twice = rest * 2
+    if twice > unit or (twice == unit and significand & 1):
+        significand += 1
+    if significand and significand.bit_length() + exponent > _LD_OVERFLOW_BITS:
+        return None
+    return significand, exponent
+
+
+def add_long_double(a: LongDouble, b: LongDouble) -> LongDouble | None:
+    """a + b rounded to a long double; None if infinite (or if either operand is)."""
+    if a == _INFINITE or b == _INFINITE:
+        return None
+    exponent = min(a[1], b[1])
+    total = (a[0] << (a[1] - exponent)) + (b[0] << (b[1] - exponent))
+    if total == 0:
+        return _ZERO
+    rounded = _round(abs(total), exponent)
+    if rounded is None:
+        return None
+    return _signed(rounded, total < 0)
+
+
+def format_long_double(value: LongDouble) -> bytes:
+    """Redis's ld2string(LD_STR_HUMAN): "%.17Lf" (exact, ties to even), trailing zeros and a
+    trailing point removed, and "-0" written as "0"."""
+    significand, exponent = value
+    negative = significand < 0
+    significand = abs(significand)
+    if exponent >= 0:
+        text = _int_to_digits(significand << exponent)
+    else:
+        unit = 1 << -exponent
+        scaled, rest = divmod(significand * 10**17, unit)
+        twice = rest * 2
+        if twice > unit or (twice == unit and scaled & 1):
+            scaled += 1
+        whole, fraction = divmod(scaled, 10**17)
+        decimals = f"{fraction:017d}".rstrip("0")
+        text = _int_to_digits(whole) + ("." + decimals if decimals else "")
+    if negative and text != "0":
+        text = "-" + text
+    return text.encode()
+
+
+# ------------------------------------------------------------------------ LCS
+
+
+@command("lcs", -3, "readonly", keys=(1, 2, 1), group="string", since="7.0.0")
+def lcs(session: Session, key1: bytes, key2: bytes, *options: bytes) -> object:
+    """Find the longest common substring; with LEN its length, with IDX the matching ranges"""
+    db = session.db
+    a = db.lookup_read(key1)
+    b = db.lookup_read(key2)
+    if (a is not None and a.__class__ is not bytes) or (b is not None and b.__class__ is not bytes):
+        raise CommandError(_LCS_WRONGTYPE)
+    a = a or b""
+    b = b or b""
+    want_len = want_idx = with_match_len = False
+    min_match_len = 0
+    i = 0
+    while i < len(options):
+        opt = _option_word(options[i])
+        if opt == b"IDX":
+            want_idx = True
+        elif opt == b"LEN":
+            want_len = True
+        elif opt == b"WITHMATCHLEN":
+            with_match_len = True
+        elif opt == b"MINMATCHLEN" and i + 1 < len(options):
+            min_match_len = max(Int(options[i + 1]), 0)
+            i += 1
+        else:
+            raise CommandError(SYNTAX)
+        i += 1
+    if want_len and want_idx:
+        raise CommandError("ERR If you want both the length and indexes, please just use IDX.")
+    # Redis allocates a (len(a)+1) x (len(b)+1) table of uint32 and refuses past this bound.
+    if (len(a) + 1) * (len(b) + 1) * 4 > session.instance.config.int("proto-max-bulk-len"):
+        raise CommandError(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"
+        )
+    return _lcs_reply(a, b, want_len, want_idx, with_match_len, min_match_len)  # type: ignore[arg-type]
+
+
+def _lcs_rows(a: bytes, b: bytes) -> list[int]:
+    """The LCS table, one bit vector per row (Hyyro's bit-parallel algorithm): in row i, bit j
+    is 0 exactly when LCS(a[:i], b[:j+1]) = LCS(a[:i], b[:j]) + 1."""
+    mask = (1 << len(b)) - 1
+    positions: dict[int, int] = {}
+    for j, byte in enumerate(b):
+        positions[byte] = positions.get(byte, 0) | (1 << j)
+    row = mask
+    rows = [row]
+    for byte in a:
+        matched = row & positions.get(byte, 0)
+        row = ((row + matched) | (row - matched)) & mask
+        rows.append(row)
+    return rows
+
+
+def _lcs_reply(
+    a: bytes, b: bytes, want_len: bool, want_idx: bool, with_match_len: bool, min_match_len: int
+) -> object:
+    """Walk the table back from the end exactly as Redis's lcsCommand does, so that ties pick
+    the same common subsequence and the ranges come out in the same order."""
+    rows = _lcs_rows(a, b)
+
+    def table(i: int, j: int) -> int:
+        return j - (rows[i] & ((1 << j) - 1)).bit_count()
+
+    total = table(len(a), len(b))
+    if want_len:
+        return total
+    result = bytearray(total)
+    matches: list[list[object]] = []
+    pos = total
+    i, j = len(a), len(b)
+    no_range = len(a)  # Redis marks "no range open" with alen
+    a_start = no_range
+    a_end = b_start = b_end = 0
+    while i > 0 and j > 0:
+        emit = False
+        if a[i - 1] == b[j - 1]:
+            result[pos - 1] = a[i - 1]
+            if a_start == no_range:
+                a_start = a_end = i - 1
+                b_start = b_end = j - 1
+            elif a_start == i and b_start == j:
+                a_start -= 1
+                b_start -= 1
+            else:
+                emit = True
+            if a_start == 0 or b_start == 0:
+                emit = True
+            pos -= 1
+            i -= 1
+            j -= 1
+        else:
+            if table(i - 1, j) > table(i, j - 1):
+                i -= 1
+            else:
+                j -= 1
+            if a_start != no_range:
+                emit = True
+        if emit:
+            match_len = a_end - a_start + 1
+            if want_idx and (min_match_len == 0 or match_len >= min_match_len):
+                match: list[object] = [[a_start, a_end], [b_start, b_end]]
+                if with_match_len:
+                    match.append(match_len)
+                matches.append(match)
+            a_start = no_range
+    if want_idx:
+        return Map([(b"matches", matches), (b"len", total)])
+    return bytes(result)

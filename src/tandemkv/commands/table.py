@@ -63,6 +63,9 @@ class CommandSpec:
     since: str = "1.0.0"
     container: str = ""
     subcommands: dict[bytes, CommandSpec] = field(default_factory=dict)
+    # ACL categories besides those implied by flags (COMMAND INFO); None: derived from group.
+    acl: tuple[str, ...] | None = None
+    tips: tuple[str, ...] = ()  # COMMAND INFO tips, e.g. "nondeterministic_output"
     # Statistics (INFO commandstats), kept on the spec so the hot path touches one object.
     calls: int = 0
     usec: int = 0
@@ -120,7 +123,7 @@ class CommandTable:
         if spec is None:
             raise unknown_command(name, list(argv[1:]))
         argc = len(argv)
-        if spec.subcommands:
+        if spec.subcommands and (argc > 1 or spec.handler is None):
             if argc == 1:
                 raise wrong_arity(spec.name)
             sub = spec.subcommands.get(argv[1].lower())
@@ -154,6 +157,8 @@ def command(
     summary: str = "",
     since: str = "1.0.0",
     container: str = "",
+    acl: str | None = None,
+    tips: str = "",
 ) -> Callable[[Handler], Handler]:
     """Declare a command: its spec goes into TABLE, the handler is returned unchanged."""
 
@@ -173,6 +178,8 @@ def command(
                 summary=summary or _first_line(handler.__doc__),
                 since=since,
                 container=container,
+                acl=tuple(acl.split()) if acl is not None else None,
+                tips=tuple(tips.split()),
             )
         )
         return handler
@@ -180,17 +187,33 @@ def command(
     return register
 
 
-def container(name: str, arity: int = -2, flags: str = "", *, group: str = "generic", summary: str = "", since: str = "1.0.0") -> None:
-    """Declare a container command (CONFIG, CLIENT, ...) whose subcommands follow."""
+def container(
+    name: str,
+    arity: int = -2,
+    flags: str = "",
+    *,
+    group: str = "generic",
+    summary: str = "",
+    since: str = "1.0.0",
+    acl: str = "",
+    handler: Handler | None = None,
+    tips: str = "",
+) -> None:
+    """Declare a container command (CONFIG, CLIENT, ...) whose subcommands follow.
+
+    `handler`, if given, runs when the container is called with no subcommand (COMMAND).
+    """
     TABLE.add(
         CommandSpec(
             name=name,
             arity=arity,
             flags=frozenset(flags.split()),
-            handler=None,
+            handler=handler,
             group=group,
             summary=summary,
             since=since,
+            acl=tuple(acl.split()),  # containers show no group category, as in Redis
+            tips=tuple(tips.split()),
         )
     )
 

@@ -9,13 +9,16 @@ Invariant: every key with deadline D has a heap entry with deadline <= D. So
   the future -> push it again at the real deadline; due -> expire the key.
 
 Stale entries cost one tuple each until their deadline passes; a key has more than one entry
-only after its deadline was shortened or it was deleted and given a new deadline.
+only after its deadline was shortened or it was deleted (or lost its deadline) and given a new
+one. So that such churn cannot grow the heap without bound before the deadlines pass, the owner
+`rebuild`s it from the live deadlines once entries outnumber them about two to one (O(n) after
+at least n pushes: O(1) amortised per push).
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 
 class ExpiryIndex:
@@ -45,8 +48,30 @@ class ExpiryIndex:
             return heapq.heappop(heap)[1]
         return None
 
+    def due_count(self, now_ms: int, limit: int) -> int:
+        """How many entries are due at `now_ms`, counting at most `limit` (INFO's stale-keys
+        figure). Walks only due entries: a heap node's children are never earlier than it."""
+        heap = self.heap
+        count = 0
+        stack = [0] if heap and heap[0][0] <= now_ms else []
+        while stack and count < limit:
+            i = stack.pop()
+            count += 1
+            for child in (2 * i + 1, 2 * i + 2):
+                if child < len(heap) and heap[child][0] <= now_ms:
+                    stack.append(child)
+        return count
+
     def reschedule(self, key: bytes, deadline_ms: int) -> None:
         heapq.heappush(self.heap, (deadline_ms, key))
+
+    def rebuild(self, entries: Iterable[tuple[int, bytes]]) -> None:
+        """Replace the heap by `entries`, one (deadline_ms, key) per key that has a deadline.
+
+        The earliest entry can only move later, so an armed timer stays early enough."""
+        heap = list(entries)
+        heapq.heapify(heap)
+        self.heap = heap
 
     def clear(self) -> None:
         self.heap = []

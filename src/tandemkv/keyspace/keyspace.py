@@ -20,8 +20,19 @@ from dataclasses import dataclass
 from tandemkv.clock import Clock
 from tandemkv.keyspace.engine import Engine, Tandem
 from tandemkv.keyspace.expiry import ExpiryIndex
+from tandemkv.keyspace.memory import (  # memory bound (keyspace/memory.py)
+    DEADLINE_BYTES,
+    FrequencyTable,
+    MemoryAccount,
+    entry_bytes,
+    touch,
+    value_bytes,
+)
 
 Notify = Callable[[str, bytes, bytes, int], None]
+
+# Timer entries allowed beyond two per key with a deadline before stale ones are dropped.
+EXPIRY_SLACK_ENTRIES = 1024
 
 
 @dataclass(slots=True)
@@ -41,7 +52,7 @@ def _no_events(event_class: str, event: bytes, key: bytes, db: int) -> None:
 
 
 class Keyspace:
-    __slots__ = ("clock", "detached", "expiry", "index", "notify", "stats", "tandem")
+    __slots__ = ("clock", "detached", "expiry", "frequencies", "index", "memory", "notify", "stats", "tandem", "used_bytes")
 
     def __init__(
         self,
@@ -51,12 +62,17 @@ class Keyspace:
         stats: KeyspaceStats | None = None,
         notify: Notify = _no_events,
         min_shards: int = 1,
-        high_keys: int = 4096,
-        low_keys: int = 512,
+        high_keys: int = 1024,
+        low_keys: int = 128,
         on_step: Callable[[str, Tandem], None] | None = None,
         on_earliest_deadline: Callable[[int], None] | None = None,
+        memory: MemoryAccount | None = None,
     ) -> None:
         self.index = index
+        # Memory bound: this db's accounted bytes, the account shared by all dbs, LFU counters.
+        self.memory = memory or MemoryAccount()
+        self.used_bytes = 0
+        self.frequencies: FrequencyTable | None = None
         self.clock = clock
         self.stats = stats or KeyspaceStats()
         self.notify = notify
@@ -85,7 +101,10 @@ class Keyspace:
             if deadline is not None and deadline <= self.clock.now_ms():
                 self.expire_key(key, lazily=True)
                 return None
-        return values[key]
+        value = values[key]
+        if self.memory.tracking:  # memory bound: LRU order / LFU counter
+            touch(self, values, key, value)
+        return value
 
     def lookup_read(self, key: bytes) -> object | None:
         """`lookup`, counted in keyspace_hits / keyspace_misses (Redis's lookupKeyRead)."""
@@ -120,13 +139,29 @@ class Keyspace:
         """Store `value`; the deadline becomes `deadline_ms`, or is kept (`keep_ttl`), or cleared."""
         tandem = self.tandem
         values, deadlines = tandem.home(key)
-        new = key not in values
-        values[key] = value
+        if deadlines:
+            previous = deadlines.get(key)
+            if previous is not None and previous <= self.clock.now_ms():
+                # A write meets an expired key: expire it first (event included), as Redis's
+                # lookupKeyWrite does, so KEEPTTL cannot revive a past deadline.
+                self.expire_key(key, lazily=True)
+                values, deadlines = tandem.home(key)
+        old = values.get(key)
+        # Memory bound: charge the entry (or the value's change); under LRU/LFU a write is an access.
+        charge = entry_bytes(key, value) if old is None else value_bytes(value) - value_bytes(old)
+        memory = self.memory
+        if memory.tracking and old is not None:
+            touch(self, values, key, value)
+        else:
+            values[key] = value
         if deadline_ms is not None:
             self._set_deadline_at_home(key, deadlines, deadline_ms)
         elif not keep_ttl and deadlines and deadlines.pop(key, None) is not None:
             tandem.volatile -= 1
-        if new:
+            charge -= DEADLINE_BYTES
+        self.used_bytes += charge
+        memory.used_bytes += charge
+        if old is None:
             tandem.added()
 
     def put(self, key: bytes, value: object) -> None:
@@ -153,7 +188,9 @@ class Keyspace:
 
     def set_deadline(self, key: bytes, deadline_ms: int) -> None:
         """Give an existing key a deadline (callers delete keys whose deadline already passed)."""
-        self._set_deadline_at_home(key, self.tandem.home(key)[1], deadline_ms)
+        values, deadlines = self.tandem.home(key)
+        if key in values:  # the migration step in `home` may have just dropped it as expired
+            self._set_deadline_at_home(key, deadlines, deadline_ms)
 
     def persist(self, key: bytes) -> bool:
         """Clear the deadline of a live key; True if it had one."""
@@ -163,6 +200,7 @@ class Keyspace:
         if deadlines.pop(key, None) is None:
             return False
         self.tandem.volatile -= 1
+        self._charge(-DEADLINE_BYTES)
         return True
 
     def flush(self) -> int:
@@ -170,21 +208,42 @@ class Keyspace:
         removed = len(self)
         self.detached.extend(self.tandem.clear())
         self.expiry.clear()
+        self._charge(-self.used_bytes)  # memory bound: accounted at once, freed in slices
+        self.frequencies = None
         return removed
+
+    def _charge(self, delta: int) -> None:
+        """Memory bound: `delta` bytes more (or fewer) held by this database."""
+        self.used_bytes += delta
+        self.memory.used_bytes += delta
 
     def _set_deadline_at_home(self, key: bytes, deadlines: dict[bytes, int], deadline_ms: int) -> None:
         previous = deadlines.get(key)
         deadlines[key] = deadline_ms
         if previous is None:
             self.tandem.volatile += 1
+            self._charge(DEADLINE_BYTES)
         self.expiry.schedule(key, deadline_ms, previous)
+        if len(self.expiry) > 2 * self.tandem.volatile + EXPIRY_SLACK_ENTRIES:
+            self._compact_expiry()
+
+    def _compact_expiry(self) -> None:
+        """Drop stale timers (see keyspace/expiry.py): one entry per key with a deadline."""
+        self.expiry.rebuild(
+            (deadline, key)
+            for _values, deadlines in self.tandem.iter_pairs()
+            for key, deadline in deadlines.items()
+        )
 
     def _remove(self, key: bytes) -> None:
         pair = self.tandem.locate(key)
         assert pair is not None
         values, deadlines = pair
-        del values[key]
+        value = values.pop(key)
         had_deadline = bool(deadlines) and deadlines.pop(key, None) is not None
+        self._charge(-entry_bytes(key, value) - (DEADLINE_BYTES if had_deadline else 0))
+        if self.frequencies is not None:
+            self.frequencies.discard(key)
         self.tandem.removed(had_deadline)
 
     # ----------------------------------------------------------------- expiry
@@ -198,7 +257,15 @@ class Keyspace:
             self.stats.expired_by_timer += 1
         self._report_expired(key)
 
-    def _dropped_by_migration(self, key: bytes) -> None:
+    def evict(self, key: bytes) -> None:
+        """Remove `key` for the memory bound (keyspace/memory.py) and raise `evicted`."""
+        self._remove(key)
+        self.notify("e", b"evicted", key, self.index)
+
+    def _dropped_by_migration(self, key: bytes, value: object) -> None:
+        self._charge(-entry_bytes(key, value) - DEADLINE_BYTES)
+        if self.frequencies is not None:
+            self.frequencies.discard(key)
         self.stats.expired_by_migration += 1
         self._report_expired(key)
 
@@ -289,8 +356,7 @@ class Keyspace:
         for _ in range(100):
             if self.tandem.count == 0:
                 return None
-            pairs = [pair for pair in self.tandem.iter_pairs() if pair[0]]
-            values, deadlines = random.choice(pairs)
+            values, deadlines = self._random_shard()
             key = random.choice(list(values))
             deadline = deadlines.get(key) if deadlines else None
             if deadline is not None and deadline <= self.clock.now_ms():
@@ -299,10 +365,29 @@ class Keyspace:
             return key
         return None
 
+    def _random_shard(self) -> tuple[dict[bytes, object], dict[bytes, int]]:
+        """A random non-empty shard pair (the keyspace holds keys): a few random probes over
+        both engines' shards, O(1) when shards are well filled; a full list when sparse."""
+        tandem = self.tandem
+        engine, old = tandem.engine, tandem.old
+        new_shards = engine.mask + 1
+        old_shards = old.mask + 1 - tandem.cursor if old is not None else 0
+        for _ in range(16):
+            index = random.randrange(new_shards + old_shards)
+            if index < new_shards:
+                pair = engine.pairs[index]
+            else:
+                assert old is not None
+                pair = old.pairs[tandem.cursor + index - new_shards]
+            if pair[0]:
+                return pair
+        return random.choice([pair for pair in tandem.iter_pairs() if pair[0]])
+
     # ------------------------------------------------------------ background
 
     def migrate(self, budget_us: int) -> bool:
-        """Run migration for about `budget_us`; True when idle."""
+        """Run migration and the engine's other chores for about `budget_us`; True when no
+        background work is left (see Tandem.busy)."""
         return self.tandem.migrate(budget_us)
 
     def free_detached(self, max_keys: int) -> bool:
@@ -310,9 +395,7 @@ class Keyspace:
         freed = 0
         while self.detached and freed < max_keys:
             engine = self.detached[-1]
-            if not engine.values:
+            freed += engine.free(max_keys - freed)
+            if not engine.pairs:
                 self.detached.pop()
-                continue
-            freed += len(engine.values.pop()) + 1
-            engine.deadlines.pop()
         return not self.detached

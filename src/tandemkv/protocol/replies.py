@@ -9,6 +9,7 @@ below where RESP3 needs a type RESP2 lacks:
     Map -> map (RESP2: flat array)       SetReply -> set (RESP2: array)
     Double -> double (RESP2: bulk)       Push -> push (RESP2: array)
     Verbatim -> verbatim string (RESP2: bulk)
+    Frames -> several whole replies back to back (the SUBSCRIBE family answers one per channel)
 
 The same handler result therefore encodes correctly for either protocol version.
 """
@@ -74,6 +75,16 @@ class Push:
 
     def __init__(self, items: list[Any]) -> None:
         self.items = items
+
+
+class Frames:
+    """Several complete replies written back to back, for commands that answer with more than
+    one frame (SUBSCRIBE a b -> one confirmation per channel). Not for nesting in aggregates."""
+
+    __slots__ = ("replies",)
+
+    def __init__(self, replies: list[Any]) -> None:
+        self.replies = replies
 
 
 class Verbatim:
@@ -183,6 +194,16 @@ def _verbatim3(reply: Verbatim, out: list[bytes]) -> None:
     out.append(b"=%d\r\n%b:%b\r\n" % (len(reply.text) + 4, reply.format, reply.text))
 
 
+def _frames2(reply: Frames, out: list[bytes]) -> None:
+    for item in reply.replies:
+        encode2(item, out)
+
+
+def _frames3(reply: Frames, out: list[bytes]) -> None:
+    for item in reply.replies:
+        encode3(item, out)
+
+
 _ENCODE2: dict[type, Callable[[Any, list[bytes]], None]] = {
     Simple: lambda r, out: out.append(b"+%b\r\n" % r.text),
     Error: lambda r, out: out.append(_error_line(r.message)),
@@ -193,6 +214,7 @@ _ENCODE2: dict[type, Callable[[Any, list[bytes]], None]] = {
     Push: lambda r, out: _aggregate(b"*", r.items, out, encode2),
     Double: _double2,
     Verbatim: _verbatim2,
+    Frames: _frames2,
 }
 
 _ENCODE3: dict[type, Callable[[Any, list[bytes]], None]] = {
@@ -204,6 +226,7 @@ _ENCODE3: dict[type, Callable[[Any, list[bytes]], None]] = {
     Push: lambda r, out: _aggregate(b">", r.items, out, encode3),
     Double: _double3,
     Verbatim: _verbatim3,
+    Frames: _frames3,
 }
 
 

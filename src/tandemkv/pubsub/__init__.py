@@ -1,5 +1,5 @@
-"""Pub/sub: subscription index, the one publish function, keyspace notifications."""
+"""Pub/sub: the subscription index, the one publish function, keyspace notifications."""
 
-from tandemkv.pubsub.hub import Hub, Subscriber, format_notify_flags, parse_notify_flags
+from tandemkv.pubsub.hub import Hub, Subscriber, parse_notify_flags
 
-__all__ = ["Hub", "Subscriber", "format_notify_flags", "parse_notify_flags"]
+__all__ = ["Hub", "Subscriber", "parse_notify_flags"]

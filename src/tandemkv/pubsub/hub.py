@@ -23,6 +23,9 @@ from tandemkv.protocol import Push, encode
 
 
 class Subscriber(Protocol):
+    """What the Hub needs of a client (a Session): its protocol version, its side of the
+    two-way index, and a way to queue bytes for it."""
+
     resp: int
     channels: set[bytes]
     patterns: set[bytes]
@@ -52,6 +55,7 @@ _ALL = "g$lshzxetd"  # what 'A' stands for
 
 
 def parse_notify_flags(text: str) -> int:
+    """The flag bits of a `notify-keyspace-events` value (validated by the config layer)."""
     flags = 0
     for ch in text:
         if ch == "K":
@@ -66,29 +70,13 @@ def parse_notify_flags(text: str) -> int:
     return flags
 
 
-def format_notify_flags(flags: int) -> str:
-    """Redis's keyspaceEventsFlagsToString: 'A' when all of it is set, then K and E last."""
-    out = ""
-    if all(flags & _CLASS_BITS[letter] for letter in _ALL):
-        out = "A"
-    else:
-        out = "".join(letter for letter in _ALL if flags & _CLASS_BITS[letter])
-    for letter in ("m", "n"):
-        if flags & _CLASS_BITS[letter]:
-            out += letter
-    if flags & NOTIFY_KEYSPACE:
-        out += "K"
-    if flags & NOTIFY_KEYEVENT:
-        out += "E"
-    return out
-
-
 class Hub:
+    """Every subscription of the instance, and the one publish function."""
+
     def __init__(self, config: Config) -> None:
         self.channels: dict[bytes, dict[Subscriber, None]] = {}
         self.patterns: dict[bytes, tuple[re.Pattern[bytes], dict[Subscriber, None]]] = {}
         self.shard_channels: dict[bytes, dict[Subscriber, None]] = {}
-        self.messages_published = 0
         self.notify_flags = parse_notify_flags(config.str("notify-keyspace-events"))
         config.watch("notify-keyspace-events", self._set_flags)
 
@@ -159,7 +147,6 @@ class Hub:
 
     def publish(self, channel: bytes, message: bytes, *, sharded: bool = False) -> int:
         """Deliver `message` to every subscriber of `channel`; returns how many received it."""
-        self.messages_published += 1
         receivers = 0
         table = self.shard_channels if sharded else self.channels
         subscribers = table.get(channel)

@@ -7,7 +7,11 @@ in short slices so that no request waits long:
   keys are expired in slices of at most EXPIRE_SLICE_KEYS timers, the loop serving I/O between
   slices, then the timer is armed again at the next deadline;
 - migration: while any database is stepping, one slice of `engine-slice-us` per loop iteration;
-- cron (`hz` times a second): freeing flushed engines in slices, soft output-buffer limits.
+- cron (`hz` times a second): freeing flushed engines in slices, re-arming the expiry timer
+  if it is not armed (after DEBUG SET-ACTIVE-EXPIRE 1, or a failed slice).
+
+Output-buffer limits for pub/sub clients are checked as each message is queued (as in Redis),
+in `check_output_limit`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import sys
 import time
 
 from tandemkv.commands import Instance
+from tandemkv.commands.memory import EVICTION_BUDGET_US, evict_slice
 from tandemkv.commands.session import TANDEMKV_VERSION
 from tandemkv.config import Config, parse_memory
 from tandemkv.keyspace import Tandem
@@ -27,7 +32,7 @@ from tandemkv.server.connection import Connection
 
 log = logging.getLogger("tandemkv")
 
-EXPIRE_SLICE_KEYS = 1000  # timers looked at per expiry slice (~0.5 ms)
+EXPIRE_SLICE_KEYS = 250  # timers looked at per expiry slice (~1 ms when each raises an event)
 FREE_SLICE_KEYS = 20_000  # keys of flushed engines freed per cron tick
 
 
@@ -37,6 +42,8 @@ class Server:
         self.instance.shutdown = self.request_shutdown
         self.instance.on_step = self._on_step
         self.instance.on_deadline = self._on_deadline
+        self.instance.on_over_bound = self._schedule_eviction  # memory bound: background slices
+        self._eviction_scheduled = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self.listener: asyncio.base_events.Server | None = None
         self._stopping: asyncio.Event | None = None
@@ -45,6 +52,9 @@ class Server:
         self._migration_scheduled = False
         self._cron_handle: asyncio.TimerHandle | None = None
         self.port = 0
+        # (hard, soft, soft seconds) of the pubsub class, parsed once per CONFIG SET.
+        self._pubsub_limit = self._pubsub_limits()
+        self.instance.config.watch("client-output-buffer-limit", self._reload_pubsub_limit)
 
     # ------------------------------------------------------------------ start
 
@@ -58,6 +68,7 @@ class Server:
         )
         sockets = self.listener.sockets or []
         self.port = sockets[0].getsockname()[1] if sockets else config.int("port")
+        self.instance.tcp_port = self.port
         self._cron_handle = self.loop.call_later(1 / config.int("hz"), self._cron)
         # Keys, values and shards never form reference cycles: keep the cyclic collector from
         # walking millions of them (see DESIGN.md); objects created from now on are still
@@ -171,7 +182,7 @@ class Server:
         budget_us = self.instance.config.int("engine-slice-us")
         busy = False
         for db in self.instance.dbs:
-            if db.tandem.migrating:
+            if db.tandem.busy:  # migrating, or freeing a retired engine / building spares
                 busy = not db.migrate(budget_us) or busy
         if busy:
             self._schedule_migration()
@@ -187,19 +198,35 @@ class Server:
                 db.free_detached(budget)
         if instance.active_expire and self._expiry_handle is None:
             self.rearm_expiry()
+        instance.memory.note_peak()
+        if instance.memory.over:  # memory bound: e.g. keys grew in place; evict in slices
+            self._schedule_eviction()
         self._cron_handle = self.loop.call_later(1 / instance.config.int("hz"), self._cron)
+
+    # ---------------------------------------------------------------- eviction
+
+    def _schedule_eviction(self) -> None:
+        """Over the memory bound with more to evict: one slice per loop iteration until under
+        it (commands/memory.py), serving I/O between slices."""
+        if not self._eviction_scheduled and self.loop is not None:
+            self._eviction_scheduled = True
+            self.loop.call_soon(self._eviction_slice)
+
+    def _eviction_slice(self) -> None:
+        self._eviction_scheduled = False
+        evict_slice(self.instance, EVICTION_BUDGET_US)
 
     # ------------------------------------------------------- output buffers
 
     def check_output_limit(self, conn: Connection, buffered: int) -> None:
         """Redis's client-output-buffer-limit for pub/sub clients: hard, or soft for N s."""
-        hard, soft, soft_seconds = self._pubsub_limits()
+        hard, soft, soft_seconds = self._pubsub_limit
         now = time.monotonic()
         over_hard = hard and buffered > hard
         if soft and buffered > soft:
             if not conn.over_soft_since:
                 conn.over_soft_since = now
-            over_soft = now - conn.over_soft_since >= soft_seconds
+            over_soft = now - conn.over_soft_since > soft_seconds
         else:
             conn.over_soft_since = 0.0
             over_soft = False
@@ -214,6 +241,9 @@ class Server:
                 buffered,
             )
             conn.abort()
+
+    def _reload_pubsub_limit(self, _value: object) -> None:
+        self._pubsub_limit = self._pubsub_limits()
 
     def _pubsub_limits(self) -> tuple[int, int, int]:
         words = self.instance.config.str("client-output-buffer-limit").split()

@@ -2,10 +2,16 @@
 
 Every complete command in a read is executed and all their replies leave in one write
 (pipelining). Messages pushed to this client while its own commands run (pub/sub, keyspace
-events) join the same write, in order. Backpressure: when the transport's buffer passes its
-high-water mark the connection stops reading until the client catches up, so a client that
-does not read its replies cannot grow the server's memory; pub/sub messages are bounded by
-client-output-buffer-limit instead (the client is disconnected past the limit).
+events) join the same write, in order; messages pushed at other times (another client's
+PUBLISH, the expiry timer) are gathered and written once per loop iteration, so a burst of
+events costs one write per subscriber rather than one per message.
+
+Backpressure: when the transport's buffer passes its high-water mark the connection stops
+reading until the client catches up, and the commands of the current read that have not run
+yet wait too (replies leave in chunks of OUTPUT_CHUNK_BYTES), so a client that does not read
+its replies cannot grow the server's memory; pub/sub messages are bounded by
+client-output-buffer-limit instead (the client is disconnected past the limit, pushes still
+waiting for their write included).
 """
 
 from __future__ import annotations
@@ -15,16 +21,29 @@ import logging
 from typing import TYPE_CHECKING
 
 from tandemkv.commands import Session, execute
-from tandemkv.protocol import RequestParser, encode2, encode3
+from tandemkv.protocol import Error, RequestParser, encode2, encode3
 
 if TYPE_CHECKING:
     from tandemkv.server.app import Server
 
 log = logging.getLogger("tandemkv")
 
+OUTPUT_CHUNK_BYTES = 1024 * 1024  # replies written at once while running one read's commands
+
 
 class Connection(asyncio.Protocol):
-    __slots__ = ("_batch", "over_soft_since", "parser", "server", "session", "transport")
+    __slots__ = (
+        "_batch",
+        "_pending",
+        "_pending_bytes",
+        "_stalled",
+        "_writing_paused",
+        "over_soft_since",
+        "parser",
+        "server",
+        "session",
+        "transport",
+    )
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -32,6 +51,10 @@ class Connection(asyncio.Protocol):
         self.session: Session | None = None
         self.parser: RequestParser | None = None
         self._batch: list[bytes] | None = None  # replies of the read being processed
+        self._pending: list[bytes] = []  # pushes waiting for the end of this loop iteration
+        self._pending_bytes = 0
+        self._stalled: list[list[bytes]] | None = None  # parsed, waiting for the client to read
+        self._writing_paused = False
         self.over_soft_since = 0.0
 
     # ------------------------------------------------------------ asyncio hooks
@@ -70,27 +93,65 @@ class Connection(asyncio.Protocol):
         parser = self.parser
         assert parser is not None
         commands = parser.parse(data)
-        out: list[bytes] = []
+        if self._stalled:
+            self._stalled += commands  # keep the order until resume_writing runs them
+            return
+        self._run(commands)
+
+    def _run(self, commands: list[list[bytes]]) -> None:
+        """Execute `commands` and write their replies, then the parser's error if any.
+
+        Replies leave in writes of about OUTPUT_CHUNK_BYTES; when a write finds the client not
+        reading (pause_writing), the commands not run yet wait in `_stalled` for
+        resume_writing, so a pipeline of GETs for big values cannot pile up its replies.
+        """
+        session = self.session
+        parser = self.parser
+        transport = self.transport
+        assert session is not None and parser is not None and transport is not None
+        # Pushes made before these commands run go out before their replies.
+        out: list[bytes] = self._take_pending()
         self._batch = out
+        done = size = 0
+        counted = len(out)  # pieces of `out` already in `size` (pushes: not counted)
         try:
             for argv in commands:
-                reply = execute(session, argv)
-                if session.resp == 3:
-                    encode3(reply, out)
-                else:
-                    encode2(reply, out)
+                done += 1
+                try:
+                    reply = execute(session, argv)
+                    if session.resp == 3:
+                        encode3(reply, out)
+                    else:
+                        encode2(reply, out)
+                except Exception:
+                    # A bug in one command must not cost the client its connection, nor the
+                    # replies of the commands before it.
+                    log.exception("Internal error in %r from client id=%d", argv[0][:64], session.id)
+                    del out[counted:]
+                    encode2(Error("ERR internal error"), out)
                 if session.closing:
                     break
+                pieces = len(out)
+                size += len(out[-1]) if pieces == counted + 1 else sum(map(len, out[counted:]))
+                counted = pieces
+                if size >= OUTPUT_CHUNK_BYTES:
+                    transport.write(b"".join(out))
+                    out.clear()
+                    counted = size = 0
+                    if self._writing_paused or transport.is_closing():
+                        break
         finally:
             self._batch = None
-        error = parser.error
-        if error is not None and not session.closing:
-            session.closing = True
-            if error.reply:
-                out.append(b"-ERR " + error.message.encode() + b"\r\n")
-            log.warning("Protocol error from client id=%d addr=%s: %s", session.id, session.addr, error.message)
-        transport = self.transport
-        assert transport is not None
+        if done < len(commands) and not session.closing and not transport.is_closing():
+            self._stalled = commands[done:]
+        else:
+            self._stalled = None
+            error = parser.error
+            if error is not None and not session.closing:
+                session.closing = True
+                if error.reply:
+                    encode2(Error("ERR " + error.message), out)
+                log.warning("Protocol error from client id=%d addr=%s: %s", session.id, session.addr, error.message)
         if out:
             transport.write(b"".join(out))
         if session.closing:
@@ -100,14 +161,24 @@ class Connection(asyncio.Protocol):
         if self.session is not None:
             self.server.instance.drop_session(self.session)
             self.session.closing = True
+        # Whatever still refers to this connection must not pin a half-received request.
+        self.parser = None
+        self._stalled = None
 
     def pause_writing(self) -> None:
+        self._writing_paused = True
         if self.transport is not None:
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.resume_reading()
+        self._writing_paused = False
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self._stalled:
+            self._run(self._stalled)
+        if not self._stalled and not self._writing_paused and not transport.is_closing():
+            transport.resume_reading()
 
     # -------------------------------------------------------- session callbacks
 
@@ -119,22 +190,42 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        transport.write(data)
+        if not self._pending:
+            loop = self.server.loop
+            assert loop is not None
+            loop.call_soon(self._flush_pending)
+        self._pending.append(data)
+        self._pending_bytes += len(data)
         session = self.session
         if session is not None and session.subscriptions:
-            self.server.check_output_limit(self, transport.get_write_buffer_size())
+            buffered = transport.get_write_buffer_size() + self._pending_bytes
+            self.server.check_output_limit(self, buffered)
+
+    def _take_pending(self) -> list[bytes]:
+        pending = self._pending
+        self._pending = []
+        self._pending_bytes = 0
+        return pending
+
+    def _flush_pending(self) -> None:
+        pending = self._take_pending()
+        transport = self.transport
+        if pending and transport is not None and not transport.is_closing():
+            transport.write(b"".join(pending))
 
     def close(self) -> None:
         """Close as soon as pending replies are written (CLIENT KILL, SHUTDOWN)."""
         if self.session is not None:
             self.session.closing = True
         if self._batch is None and self.transport is not None:
+            self._flush_pending()
             self.transport.close()
 
     def abort(self) -> None:
         """Drop the connection now, discarding unsent data (output buffer limit)."""
         if self.session is not None:
             self.session.closing = True
+        self._take_pending()
         if self.transport is not None:
             self.transport.abort()
 

@@ -1,0 +1,301 @@
+"""The memory bound's policies, in-process (Store) and through a dedicated server.
+
+Bounds are small (tens of KB of accounted data), so every test runs in milliseconds. The
+embedded Store evicts before each command, as the server does; the server also evicts in
+background slices, which the last tests check.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from tandemkv.clock import ManualClock
+from tandemkv.errors import OOM, CommandError
+from tandemkv.keyspace.memory import LFU_INIT_VAL
+from tandemkv.store import Store
+from tests.conftest import start_tandem, stop
+
+BOUND = 64 * 1024
+VALUE = b"v" * 100
+
+
+def make_store(policy: str, maxmemory: int = BOUND, samples: int = 5) -> Store:
+    store = Store(clock=ManualClock(), maxmemory=maxmemory, maxmemory_policy=policy, maxmemory_samples=samples)
+    events: list[tuple[str, bytes, bytes, int]] = []
+    instance = store.instance
+    notify = instance.notify
+
+    def record(event_class: str, event: bytes, key: bytes, db: int) -> None:
+        events.append((event_class, event, key, db))
+        notify(event_class, event, key, db)
+
+    for db in instance.dbs:
+        db.notify = record
+    store.events = events  # type: ignore[attr-defined]
+    return store
+
+
+def used(store: Store) -> int:
+    return store.instance.memory.used_bytes
+
+
+def evicted(store: Store) -> list[bytes]:
+    return [key for cls, event, key, _db in store.events if event == b"evicted"]  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ noeviction
+
+
+def test_noeviction_refuses_writes_with_redis_error_and_keeps_every_key() -> None:
+    store = make_store("noeviction")
+    stored = 0
+    with pytest.raises(CommandError) as refused:
+        for i in range(10_000):
+            store.execute("SET", f"key:{i}", VALUE)
+            stored += 1
+    assert refused.value.message == OOM
+    assert used(store) > BOUND
+    assert store.execute("DBSIZE") == stored
+    # Reads, deletes and non-growing commands keep working; nothing was lost.
+    assert store.execute("GET", "key:0") == VALUE
+    assert store.execute("EXISTS", *(f"key:{i}" for i in range(stored))) == stored
+    with pytest.raises(CommandError, match="OOM"):
+        store.execute("SET", "another", "x")
+    assert store.execute("DBSIZE") == stored
+    assert evicted(store) == []
+    assert store.instance.memory.evicted_keys == 0
+    # Deleting brings usage under the bound: writes are accepted again.
+    assert store.execute("DEL", "key:0", "key:1", "key:2") == 3
+    assert store.execute("SET", "another", "x") == b"OK"
+
+
+def test_noeviction_counts_the_refusal_as_a_rejected_call() -> None:
+    store = make_store("noeviction", maxmemory=1)
+    store.execute("SET", "a", "b")  # under the bound before it runs: accepted
+    with pytest.raises(CommandError):
+        store.execute("SET", "c", "d")
+    assert store.instance.stats.total_error_replies == 1
+    assert store.execute("GET", "a") == b"b"
+
+
+# ---------------------------------------------------------------- allkeys-*
+
+
+@pytest.mark.parametrize("policy", ["allkeys-lru", "allkeys-lfu", "allkeys-random"])
+def test_allkeys_policies_hold_the_bound_and_report_each_eviction(policy: str) -> None:
+    store = make_store(policy)
+    entry = None
+    for i in range(3000):
+        store.execute("SET", f"key:{i}", VALUE)
+        if entry is None:
+            entry = used(store)
+        # Never more than one write over the bound (the next command evicts).
+        assert used(store) <= BOUND + entry
+    count = store.execute("DBSIZE")
+    assert 0 < count < 3000
+    gone = evicted(store)
+    assert len(gone) == 3000 - count == store.instance.memory.evicted_keys
+    assert len(set(gone)) == len(gone)
+    assert all(store.execute("EXISTS", key) == 0 for key in gone)
+    # Never more evicted than needed: eviction stops as soon as usage is under the bound.
+    assert used(store) > BOUND - 2 * entry
+
+
+def test_allkeys_lru_keeps_recently_read_keys() -> None:
+    store = make_store("allkeys-lru")
+    hot = [f"hot:{i}" for i in range(50)]
+    for key in hot:
+        store.execute("SET", key, VALUE)
+    for i in range(3000):
+        store.execute("SET", f"cold:{i}", VALUE)
+        if i % 20 == 0:
+            for key in hot:
+                store.execute("GET", key)
+    assert store.execute("EXISTS", *hot) == len(hot)
+    assert not any(key.startswith(b"hot:") for key in evicted(store))
+
+
+def test_allkeys_lru_evicts_the_least_recently_used_within_a_shard() -> None:
+    # Below the first step, the database is one shard: eviction is exact LRU.
+    store = make_store("allkeys-lru", maxmemory=0)
+    for i in range(100):
+        store.execute("SET", f"k{i}", VALUE)
+    for i in range(0, 100, 2):
+        store.execute("GET", f"k{i}")  # even keys become the most recent
+    store.execute("CONFIG", "SET", "maxmemory", str(used(store) // 2))
+    store.execute("PING")
+    assert sorted(evicted(store)) == sorted(f"k{i}".encode() for i in range(1, 100, 2))[: len(evicted(store))]
+    assert all(int(key[1:]) % 2 for key in evicted(store))
+
+
+def test_allkeys_lfu_keeps_frequently_read_keys() -> None:
+    store = make_store("allkeys-lfu")
+    hot = [f"hot:{i}" for i in range(30)]
+    for key in hot:
+        store.execute("SET", key, VALUE)
+        for _ in range(40):
+            store.execute("GET", key)
+    for i in range(3000):
+        store.execute("SET", f"cold:{i}", VALUE)
+    assert store.execute("EXISTS", *hot) == len(hot)
+    assert store.execute("OBJECT", "FREQ", "hot:0") > LFU_INIT_VAL
+    assert store.execute("OBJECT", "FREQ", f"cold:{2999}") == LFU_INIT_VAL
+
+
+def test_lfu_counters_decay_per_minute_idle() -> None:
+    store = make_store("allkeys-lfu", maxmemory=0)
+    store.execute("SET", "k", "v")
+    for _ in range(30):
+        store.execute("GET", "k")
+    before = store.execute("OBJECT", "FREQ", "k")
+    assert before > LFU_INIT_VAL
+    store.instance.clock.advance_ms(3 * 60_000)  # type: ignore[attr-defined]
+    assert store.execute("OBJECT", "FREQ", "k") == before - 3
+
+
+# ---------------------------------------------------------------- volatile-*
+
+
+@pytest.mark.parametrize("policy", ["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"])
+def test_volatile_policies_only_evict_keys_with_a_deadline(policy: str) -> None:
+    store = make_store(policy)
+    persistent = [f"keep:{i}" for i in range(100)]
+    for key in persistent:
+        store.execute("SET", key, VALUE)
+    for i in range(2000):
+        try:
+            store.execute("SET", f"tmp:{i}", VALUE, "EX", 1000 + i)
+        except CommandError as exc:
+            # Only when no key with a deadline is left to evict.
+            assert exc.message == OOM
+            break
+    gone = evicted(store)
+    assert gone and all(key.startswith(b"tmp:") for key in gone)
+    assert store.execute("EXISTS", *persistent) == len(persistent)
+    assert used(store) <= BOUND + 400
+
+
+@pytest.mark.parametrize("policy", ["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"])
+def test_volatile_policies_refuse_writes_when_no_key_has_a_deadline(policy: str) -> None:
+    store = make_store(policy)
+    with pytest.raises(CommandError) as refused:
+        for i in range(2000):
+            store.execute("SET", f"keep:{i}", VALUE)
+    assert refused.value.message == OOM
+    assert evicted(store) == []
+
+
+def test_volatile_ttl_evicts_the_soonest_deadlines_first() -> None:
+    store = make_store("volatile-ttl", maxmemory=0)
+    for i in range(200):
+        # Deadlines in a scrambled order, so insertion order tells nothing.
+        store.execute("SET", f"k{(i * 37) % 200}", VALUE, "PX", 10_000 + (i * 37) % 200)
+    store.execute("SET", "forever", VALUE)
+    store.execute("PEXPIRE", "k150", 1)  # shortened deadline: the heap has a stale entry too
+    store.execute("CONFIG", "SET", "maxmemory", str(used(store) * 3 // 4))
+    store.execute("PING")
+    gone = evicted(store)
+    assert gone[0] == b"k150"
+    order = [int(key[1:]) for key in gone[1:]]
+    assert order == sorted(order) and order[0] == 0
+    assert store.execute("EXISTS", "forever") == 1
+
+
+def test_volatile_lru_prefers_unread_keys() -> None:
+    store = make_store("volatile-lru", maxmemory=0)
+    for i in range(100):
+        store.execute("SET", f"k{i}", VALUE, "EX", 1000)
+    for i in range(50):
+        store.execute("GET", f"k{i}")
+    store.execute("CONFIG", "SET", "maxmemory", str(used(store) * 3 // 4))
+    store.execute("PING")
+    assert evicted(store)
+    assert all(int(key[1:]) >= 50 for key in evicted(store))
+
+
+# ------------------------------------------------------------- runtime bound
+
+
+def test_config_set_maxmemory_lower_evicts_down_to_it() -> None:
+    store = make_store("allkeys-lru", maxmemory=0)
+    for i in range(2000):
+        store.execute("SET", f"key:{i}", VALUE)
+    full = used(store)
+    store.execute("CONFIG", "SET", "maxmemory", str(full // 4))
+    # The manual clock never runs out of budget: the CONFIG SET itself evicted enough.
+    assert used(store) <= full // 4
+    assert store.execute("DBSIZE") == 2000 - len(evicted(store))
+
+
+def test_switching_to_noeviction_stops_evicting() -> None:
+    store = make_store("allkeys-random")
+    for i in range(2000):
+        store.execute("SET", f"key:{i}", VALUE)
+    store.execute("CONFIG", "SET", "maxmemory-policy", "noeviction")
+    count = store.execute("DBSIZE")
+    with pytest.raises(CommandError, match="OOM"):
+        for i in range(2000):
+            store.execute("SET", f"more:{i}", VALUE)
+    assert store.execute("DBSIZE") >= count
+
+
+def test_eviction_across_a_migration_step_keeps_accounts_right() -> None:
+    store = Store(clock=ManualClock(), maxmemory=BOUND, maxmemory_policy="allkeys-lru", engine_shard_high_keys=64, engine_shard_low_keys=16)
+    for i in range(5000):
+        store.execute("SET", f"key:{i}", VALUE, "EX", 100 + i % 7)
+        assert used(store) <= BOUND + 400
+    db = store.instance.dbs[0]
+    assert db.tandem.stats.steps_up > 0
+    recount = sum(store.execute("MEMORY", "USAGE", key) for key in store.execute("KEYS", "*"))
+    assert recount == db.used_bytes == used(store)
+
+
+# --------------------------------------------------------- through a server
+
+
+@pytest.fixture
+def bounded_server() -> tuple[redis.Redis, redis.Redis]:
+    proc, port = start_tandem("--maxmemory", "0", "--maxmemory-policy", "allkeys-lru", "--notify-keyspace-events", "Ee")
+    client = redis.Redis(port=port)
+    listener = redis.Redis(port=port)
+    yield client, listener
+    client.close()
+    listener.close()
+    stop(proc)
+
+
+def _wait_for(predicate, timeout_s: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    # Polls rarely: each poll is a command, which evicts for 500 us itself; 20 polls cannot
+    # evict the 18,000 keys that only background slices can.
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_server_evicts_in_background_after_lowering_the_bound_and_publishes_evicted(bounded_server) -> None:  # type: ignore[no-untyped-def]
+    client, listener = bounded_server
+    pubsub = listener.pubsub()
+    pubsub.subscribe("__keyevent@0__:evicted")
+    assert pubsub.get_message(timeout=5)["type"] == "subscribe"
+    pipe = client.pipeline(transaction=False)
+    for i in range(20_000):
+        pipe.set(f"key:{i}", VALUE)
+    pipe.execute()
+    client.config_set("maxmemory", "200kb")
+    # No further command is needed: background slices bring the data under the bound.
+    assert _wait_for(lambda: client.dbsize() < 2000)
+    message = pubsub.get_message(timeout=5)
+    assert message["channel"] == b"__keyevent@0__:evicted" and message["data"].startswith(b"key:")
+    pubsub.close()
+    assert client.info("stats")["evicted_keys"] == 20_000 - client.dbsize()
+    info = client.info("memory")
+    assert info["maxmemory"] == 200 * 1024 and info["maxmemory_policy"] == "allkeys-lru"
+    assert info["used_memory"] - info["used_memory_startup"] <= 200 * 1024
+    client.config_resetstat()
+    assert client.info("stats")["evicted_keys"] == 0
