@@ -540,7 +540,9 @@ _COMMAND = st.one_of(
         _KEY, _DEADLINE_S, _EXPIRE_OPTIONS,
     ),
     st.tuples(st.just("EXPIRE"), _KEY, st.sampled_from(["-1", "0"]), st.sampled_from(["GT", "LT", "NX"])),
-    st.tuples(st.just("OBJECT"), st.sampled_from(["ENCODING", "REFCOUNT"]), _KEY),
+    # OBJECT REFCOUNT stays out: after COPY of a shared integer Redis reports 1, tandemkv keeps
+    # reporting the shared-integer figure (a documented difference; values carry no history).
+    st.tuples(st.just("OBJECT"), st.just("ENCODING"), _KEY),
 )
 
 

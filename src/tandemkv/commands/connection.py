@@ -260,7 +260,7 @@ def client_info_line(session: Session, now_ms: int) -> str:
         f"db={session.db_index} sub={len(session.channels)} psub={len(session.patterns)} "
         f"ssub={len(session.shard_channels)} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
         f"rbs=0 rbp=0 obl=0 oll=0 omem={session.output_buffer_size()} tot-mem=0 events=r "
-        f"cmd={session.last_command.decode('latin-1')} user=default redir=-1 resp={session.resp}"
+        f"cmd={session.last_spec.full_name if session.last_spec else 'NULL'} user=default redir=-1 resp={session.resp}"
     )
 
 

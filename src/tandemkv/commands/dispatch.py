@@ -20,20 +20,25 @@ _SUBSCRIBED_OK = frozenset(
     {"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe", "ping", "quit", "reset"}
 )
 _resolve = TABLE.resolve
+_plain = TABLE.plain
 
 
 def execute(session: Session, argv: list[bytes]) -> Any:
     """Run one command for `session`; returns the reply object (errors included)."""
-    stats = session.instance.stats
-    stats.total_commands_processed += 1
-    try:
-        spec = _resolve(argv)
-    except CommandError as exc:
-        stats.total_error_replies += 1
-        return Error(exc.message)
-    session.last_command = spec.full_name.encode()
+    instance = session.instance
+    instance.stats.total_commands_processed += 1
+    # Hot path: a top-level command with the right arity; anything else is resolved (and its
+    # errors raised) by the table.
+    spec = _plain.get(argv[0])
+    if spec is None or not (spec.arity == len(argv) or 0 > spec.arity >= -len(argv)):
+        try:
+            spec = _resolve(argv)
+        except CommandError as exc:
+            instance.stats.total_error_replies += 1
+            return Error(exc.message)
+    session.last_spec = spec
     session.argv = argv
-    memory = session.instance.memory
+    memory = instance.memory
     if 0 < memory.limit_bytes < memory.used_bytes:  # memory bound: evict, or OOM (commands/memory.py)
         oom = oom_reply(session, spec)
         if oom is not None:
@@ -51,13 +56,13 @@ def execute(session: Session, argv: list[bytes]) -> Any:
         )
     started = perf_counter_ns()
     try:
-        if spec.params or spec.rest is not None or spec.container:
+        if spec.converts:
             reply = spec.handler(session, *spec.convert(argv))  # type: ignore[misc]
         else:
             reply = spec.handler(session, *argv[1:])  # type: ignore[misc]
     except CommandError as exc:
         spec.failed_calls += 1
-        stats.total_error_replies += 1
+        instance.stats.total_error_replies += 1
         reply = Error(exc.message)
     spec.calls += 1
     spec.usec += (perf_counter_ns() - started) // 1000

@@ -14,6 +14,7 @@ from typing import Any
 
 from tandemkv.clock import Clock
 from tandemkv.commands.memory import EVICTION_BUDGET_US, evict_slice, memory_info, process_rss_bytes
+from tandemkv.commands.table import CommandSpec
 from tandemkv.config import Config
 from tandemkv.keyspace import Keyspace, KeyspaceStats, Tandem
 from tandemkv.keyspace.memory import MemoryAccount, apply_settings
@@ -154,7 +155,7 @@ class Session:
         self.fd = fd
         self.created_ms = instance.clock.now_ms()
         self.last_interaction_ms = self.created_ms
-        self.last_command = b"NULL"
+        self.last_spec: CommandSpec | None = None  # CLIENT LIST cmd=
         self.argv: list[bytes] = []  # the command line being executed, as typed (error texts quote it)
         self.write = write
         self.close = close

@@ -66,26 +66,29 @@ class CommandSpec:
     # ACL categories besides those implied by flags (COMMAND INFO); None: derived from group.
     acl: tuple[str, ...] | None = None
     tips: tuple[str, ...] = ()  # COMMAND INFO tips, e.g. "nondeterministic_output"
+    full_name: str = field(init=False)  # "config|get" for subcommands
+    converts: bool = field(init=False)
+    _positional: list[tuple[int, Converter]] = field(init=False)
     # Statistics (INFO commandstats), kept on the spec so the hot path touches one object.
     calls: int = 0
     usec: int = 0
     rejected_calls: int = 0
     failed_calls: int = 0
 
-    @property
-    def full_name(self) -> str:
-        return f"{self.container}|{self.name}" if self.container else self.name
+    def __post_init__(self) -> None:
+        self.full_name = f"{self.container}|{self.name}" if self.container else self.name
+        # The dispatcher passes argv[1:] straight to handlers that declare no conversion.
+        self.converts = bool(self.params or self.rest is not None or self.container)
+        self._positional = [(i, c) for i, c in enumerate(self.params) if c is not None]
 
     def convert(self, argv: list[bytes]) -> list[Any]:
         """Arguments after the name (and subcommand), converted as declared."""
-        start = 2 if self.container else 1
-        args: list[Any] = argv[start:]
-        params = self.params
-        for i, converter in enumerate(params):
-            if converter is not None and i < len(args):
+        args: list[Any] = argv[2:] if self.container else argv[1:]
+        for i, converter in self._positional:
+            if i < len(args):
                 args[i] = converter(args[i])
         if self.rest is not None:
-            fixed = len(params)
+            fixed = len(self.params)
             args[fixed:] = [self.rest(args[fixed:])]
         return args
 
@@ -102,10 +105,14 @@ class CommandTable:
     def __init__(self) -> None:
         self.specs: dict[bytes, CommandSpec] = {}
         self._fast: dict[bytes, CommandSpec] = {}
+        # Commands without subcommands, by lower- and upper-case name: the dispatcher's hot path.
+        self.plain: dict[bytes, CommandSpec] = {}
 
     def add(self, spec: CommandSpec) -> None:
         if spec.container:
             parent = self.specs[spec.container.encode()]
+            self.plain.pop(parent.name.encode(), None)
+            self.plain.pop(parent.name.upper().encode(), None)
             key = spec.name.encode()
             assert key not in parent.subcommands, f"duplicate subcommand {spec.full_name}"
             parent.subcommands[key] = spec
@@ -115,6 +122,8 @@ class CommandTable:
         self.specs[key] = spec
         self._fast[key] = spec
         self._fast[key.upper()] = spec
+        self.plain[key] = spec
+        self.plain[key.upper()] = spec
 
     def resolve(self, argv: Sequence[bytes]) -> CommandSpec:
         """The spec for this command line, with unknown-command and arity errors checked."""

@@ -19,7 +19,6 @@ Nothing here knows about tandemkv: any RESP server will do.
 from __future__ import annotations
 
 import asyncio
-import math
 import multiprocessing
 import os
 import queue
@@ -629,7 +628,3 @@ def split(total: int, parts: int) -> list[int]:
     """`total` items over `parts` as evenly as possible (the first ones get the remainder)."""
     base, extra = divmod(total, parts)
     return [base + (1 if i < extra else 0) for i in range(parts)]
-
-
-def nan_to_none(value: float) -> float | None:
-    return None if isinstance(value, float) and math.isnan(value) else value
