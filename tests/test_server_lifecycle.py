@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import redis
@@ -101,3 +102,56 @@ def test_version_and_help():
     assert out.returncode == 0 and b"redis_version=7.0.15" in out.stdout
     out = subprocess.run([sys.executable, "-m", "tandemkv.cli.server", "--help"], capture_output=True, timeout=30)
     assert out.returncode == 0 and b"tandemkv-server [config-file]" in out.stdout
+
+
+def test_timeout_closes_idle_clients_but_not_subscribers():
+    proc, port = start_tandem("--timeout", "1", "--hz", "50")
+    try:
+        idle = redis.Redis(port=port, single_connection_client=True)
+        subscriber = redis.Redis(port=port).pubsub()
+        subscriber.subscribe("news")
+        subscriber.get_message(timeout=1)
+        active = redis.Redis(port=port)
+        assert idle.ping()
+        idle_id = idle.client_id()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            ids = {c["id"] for c in active.client_list()}
+            if str(idle_id) not in {str(i) for i in ids}:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("idle client was not closed")
+        # The subscriber is exempt and still receives messages.
+        assert active.publish("news", "hello") == 1
+        message = subscriber.get_message(timeout=5)
+        assert message is not None and message["data"] == b"hello"
+        subscriber.close()
+        active.close()
+    finally:
+        stop(proc)
+
+
+def test_config_set_loglevel_applies_at_once():
+    """Steps are logged at notice level; after CONFIG SET loglevel warning they are not."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tandemkv.cli.server", "--port", str(port), "--engine-shard-high-keys", "16"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, proc)
+        client = redis.Redis(port=port)
+        client.mset({f"a{i}": i for i in range(40)})
+        logged_steps = client.info("engine")["steps_up"]
+        assert logged_steps >= 1
+        assert client.config_set("loglevel", "warning")
+        assert client.config_get("loglevel") == {"loglevel": "warning"}
+        client.mset({f"b{i}": i for i in range(400)})
+        assert client.info("engine")["steps_up"] > logged_steps
+        client.close()
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=10)[0].decode()
+    assert output.count("step up started") == logged_steps

@@ -179,6 +179,17 @@ def _only_appendonly_no(raw: bytes, current: str) -> str:
     return "no"
 
 
+MAXMEMORY_POLICIES = (
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+)
+
 PARAMS: tuple[Param, ...] = (
     Param("bind", "string", "127.0.0.1", mutable=False),
     Param("port", "int", 6379, mutable=False, maximum=65535),
@@ -192,16 +203,7 @@ PARAMS: tuple[Param, ...] = (
         "maxmemory-policy",
         "enum",
         "noeviction",
-        choices=(
-            "volatile-lru",
-            "volatile-lfu",
-            "volatile-random",
-            "volatile-ttl",
-            "allkeys-lru",
-            "allkeys-lfu",
-            "allkeys-random",
-            "noeviction",
-        ),
+        choices=MAXMEMORY_POLICIES,
     ),
     Param("maxmemory-samples", "int", 5, minimum=1, maximum=2**31 - 1),
     Param("notify-keyspace-events", "string", "xE", normalize=_normalize_notify_flags),

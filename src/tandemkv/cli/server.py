@@ -16,6 +16,7 @@ import sys
 from tandemkv.commands.session import TANDEMKV_VERSION, VERSION
 from tandemkv.config import Config, ConfigError, parse_config_text
 from tandemkv.server import run
+from tandemkv.server.app import LOG_LEVELS
 
 USAGE = __doc__ or ""
 
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _setup_logging(config: Config) -> None:
-    level = {"debug": logging.DEBUG, "verbose": logging.INFO, "notice": logging.INFO, "warning": logging.WARNING, "nothing": logging.CRITICAL}[config.str("loglevel")]
+    level = LOG_LEVELS[config.str("loglevel")]
     logfile = config.str("logfile")
     handler: logging.Handler = logging.FileHandler(logfile) if logfile else logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter(f"{os.getpid()}:M %(asctime)s.%(msecs)03d * %(message)s", "%d %b %Y %H:%M:%S"))

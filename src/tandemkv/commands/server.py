@@ -143,7 +143,6 @@ _ALL_SECTIONS = (
 class _Sampler:
     """What INFO remembers between calls: memory peak and the last ops/sec sample."""
 
-    peak_memory: int = 0
     sample_at: float = 0.0
     sample_commands: int = 0
     ops_per_sec: int = 0
@@ -177,29 +176,10 @@ def info(session: Session, *sections: bytes) -> Verbatim:
     return Verbatim("\r\n".join(parts).encode("latin-1"))
 
 
-def _human(n: int) -> str:
-    """Redis's bytesToHuman."""
-    if n < 1024:
-        return f"{n}B"
-    for unit, power in (("K", 1), ("M", 2), ("G", 3), ("T", 4), ("P", 5)):
-        if n < 1024 ** (power + 1) or unit == "P":
-            return f"{n / 1024**power:.2f}{unit}"
-    raise AssertionError("unreachable")
 
 
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm", "rb") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _total_system_memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 0
 
 
 def _sampler(instance: Instance) -> _Sampler:

@@ -32,6 +32,8 @@ from tandemkv.server.connection import Connection
 
 log = logging.getLogger("tandemkv")
 
+# loglevel -> logging level (CONFIG SET loglevel applies at once).
+LOG_LEVELS = {"debug": logging.DEBUG, "verbose": logging.INFO, "notice": logging.INFO, "warning": logging.WARNING}
 EXPIRE_SLICE_KEYS = 250  # timers looked at per expiry slice (~1 ms when each raises an event)
 FREE_SLICE_KEYS = 20_000  # keys of flushed engines freed per cron tick
 
@@ -52,6 +54,8 @@ class Server:
         self._migration_scheduled = False
         self._cron_handle: asyncio.TimerHandle | None = None
         self.port = 0
+        self._idle_checked_ms = 0
+        self.instance.config.watch("loglevel", lambda level: log.setLevel(LOG_LEVELS[str(level)]))
         # (hard, soft, soft seconds) of the pubsub class, parsed once per CONFIG SET.
         self._pubsub_limit = self._pubsub_limits()
         self.instance.config.watch("client-output-buffer-limit", self._reload_pubsub_limit)
@@ -198,10 +202,24 @@ class Server:
                 db.free_detached(budget)
         if instance.active_expire and self._expiry_handle is None:
             self.rearm_expiry()
+        self._close_idle_clients()
         instance.memory.note_peak()
         if instance.memory.over:  # memory bound: e.g. keys grew in place; evict in slices
             self._schedule_eviction()
         self._cron_handle = self.loop.call_later(1 / instance.config.int("hz"), self._cron)
+
+    def _close_idle_clients(self) -> None:
+        """`timeout`: close clients idle longer than that many seconds, pub/sub clients
+        excepted (Redis's clientsCronHandleTimeout). Checked about once a second."""
+        timeout_s = self.instance.config.int("timeout")
+        now_ms = self.instance.clock.now_ms()
+        if not timeout_s or now_ms - self._idle_checked_ms < 1000:
+            return
+        self._idle_checked_ms = now_ms
+        for session in list(self.instance.sessions.values()):
+            if not session.subscriptions and now_ms - session.last_interaction_ms > timeout_s * 1000:
+                log.info("Closing idle client id=%d addr=%s", session.id, session.addr)
+                session.close()
 
     # ---------------------------------------------------------------- eviction
 

@@ -92,6 +92,7 @@ class Connection(asyncio.Protocol):
             return
         parser = self.parser
         assert parser is not None
+        session.last_interaction_ms = self.server.instance.clock.now_ms()
         commands = parser.parse(data)
         if self._stalled:
             self._stalled += commands  # keep the order until resume_writing runs them
