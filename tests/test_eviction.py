@@ -138,10 +138,17 @@ def test_allkeys_lfu_keeps_frequently_read_keys() -> None:
         store.execute("SET", key, VALUE)
         for _ in range(40):
             store.execute("GET", key)
-    for i in range(3000):
-        store.execute("SET", f"cold:{i}", VALUE)
-    assert store.execute("EXISTS", *hot) == len(hot)
-    assert store.execute("OBJECT", "FREQ", "hot:0") > LFU_INIT_VAL
+    cold = [f"cold:{i}" for i in range(3000)]
+    for key in cold:
+        store.execute("SET", key, VALUE)
+    # LFU is approximated by sampling (as in Redis), so a hot key may rarely be evicted; what
+    # must hold is that hot keys survive far more often than cold ones.
+    hot_kept = store.execute("EXISTS", *hot) / len(hot)
+    cold_kept = store.execute("EXISTS", *cold) / len(cold)
+    assert hot_kept >= 0.9
+    assert cold_kept < 0.5 * hot_kept
+    hot_left = next(key for key in hot if store.execute("EXISTS", key))
+    assert store.execute("OBJECT", "FREQ", hot_left) > LFU_INIT_VAL
     assert store.execute("OBJECT", "FREQ", f"cold:{2999}") == LFU_INIT_VAL
 
 

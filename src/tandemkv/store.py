@@ -114,6 +114,7 @@ class Store:
         """Run any command in the table; returns its reply as plain Python (see `to_python`).
 
         Raises CommandError for error replies."""
+        self.instance.memory.access.refresh()  # the second accesses record (OBJECT IDLETIME)
         reply = execute(self.session, [_arg(a) for a in args])
         if reply.__class__ is Error:
             raise CommandError(reply.message)

@@ -2,7 +2,11 @@
 
 DEL UNLINK EXISTS TYPE TOUCH RANDOMKEY KEYS SCAN RENAME RENAMENX COPY MOVE; the expiry family
 EXPIRE PEXPIRE EXPIREAT PEXPIREAT PERSIST TTL PTTL EXPIRETIME PEXPIRETIME; OBJECT ENCODING,
-REFCOUNT and HELP.
+FREQ, IDLETIME, REFCOUNT and HELP.
+
+Accesses (the key's idle time, LRU order and LFU counter): as in Redis, looking at a key is an
+access except for EXISTS, TYPE, the TTL family, OBJECT and SCAN's TYPE filter, which use
+`Keyspace.peek_read` (Redis's LOOKUP_NOTOUCH); KEYS, SCAN and RANDOMKEY never look values up.
 
 Value types: what TYPE, SCAN TYPE, COPY and OBJECT ENCODING need to know about a kind of value
 lives in one `ValueType` per Python class, in `VALUE_TYPES`. Strings (`bytes`) are declared
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tandemkv.commands.args import Db, Int
-from tandemkv.commands.memory import key_frequency
+from tandemkv.commands.memory import key_frequency, key_idle_time
 from tandemkv.commands.session import Session
 from tandemkv.commands.table import command, container
 from tandemkv.errors import (
@@ -125,29 +129,26 @@ def unlink(session: Session, *keys: bytes) -> int:
     return _delete_keys(session, keys)
 
 
-def _count_existing(session: Session, keys: tuple[bytes, ...]) -> int:
-    lookup = session.db.lookup_read
-    return sum(1 for key in keys if lookup(key) is not None)
-
-
 @command("exists", -2, "readonly fast", keys=(1, -1, 1), group="generic", since="1.0.0",
          tips="request_policy:multi_shard response_policy:agg_sum")
 def exists(session: Session, *keys: bytes) -> int:
     """Determine if a key exists"""
-    return _count_existing(session, keys)
+    peek = session.db.peek_read  # not an access
+    return sum(1 for key in keys if peek(key) is not None)
 
 
 @command("touch", -2, "readonly fast", keys=(1, -1, 1), group="generic", since="3.2.1",
          tips="request_policy:multi_shard response_policy:agg_sum")
 def touch(session: Session, *keys: bytes) -> int:
     """Alters the last access time of a key(s). Returns the number of existing keys specified."""
-    return _count_existing(session, keys)
+    lookup = session.db.lookup_read
+    return sum(1 for key in keys if lookup(key) is not None)
 
 
 @command("type", 2, "readonly fast", keys=(1, 1, 1), group="generic", since="1.0.0")
 def type_(session: Session, key: bytes) -> Simple:
     """Determine the type stored at key"""
-    return Simple(type_name(session.db.lookup_read(key)))
+    return Simple(type_name(session.db.peek_read(key)))
 
 
 @command("randomkey", 1, "readonly", group="generic", since="1.0.0",
@@ -255,7 +256,7 @@ def ttl_generic(session: Session, key: bytes, *, in_ms: bool, absolute: bool) ->
     """The TTL family (Redis ttlGenericCommand): -2 for a missing key, -1 for no deadline,
     else the time left (or the deadline), never negative; seconds are rounded to nearest."""
     db = session.db
-    if db.lookup_read(key) is None:
+    if db.peek_read(key) is None:
         return -2
     deadline = db.deadline_ms(key)
     if deadline is None:
@@ -372,7 +373,7 @@ def scan(session: Session, cursor: bytes, *options: bytes) -> list[Any]:
         found = [key for key in found if regex.fullmatch(key) is not None]
     if parsed.type_name is not None:
         wanted = parsed.type_name
-        found = [key for key in found if type_name(db.lookup_read(key)) == wanted]
+        found = [key for key in found if type_name(db.peek_read(key)) == wanted]
     return [str(next_position).encode(), found]
 
 
@@ -501,7 +502,7 @@ def object_help(session: Session) -> list[Simple]:
          tips="nondeterministic_output")
 def object_encoding(session: Session, key: bytes) -> bytes | None:
     """Inspect the internal encoding of a Redis object"""
-    value = session.db.lookup_read(key)
+    value = session.db.peek_read(key)
     if value is None:
         return None
     return VALUE_TYPES[value.__class__].encoding(value)
@@ -514,11 +515,18 @@ def object_freq(session: Session, key: bytes) -> int | None:
     return key_frequency(session, key)  # memory bound: LFU counters live in keyspace/memory.py
 
 
+@command("idletime", 3, "readonly", keys=(2, 2, 1), container="object", group="generic", since="2.2.3",
+         tips="nondeterministic_output")
+def object_idletime(session: Session, key: bytes) -> int | None:
+    """Get the time since a Redis object was last accessed"""
+    return key_idle_time(session, key)  # access seconds live in keyspace/memory.py
+
+
 @command("refcount", 3, "readonly", keys=(2, 2, 1), container="object", group="generic", since="2.2.3",
          tips="nondeterministic_output")
 def object_refcount(session: Session, key: bytes) -> int | None:
     """Get the number of references to the value of the key"""
-    value = session.db.lookup_read(key)
+    value = session.db.peek_read(key)
     if value is None:
         return None
     if value.__class__ is bytes and _is_shared_integer(session, value):

@@ -30,6 +30,7 @@ from tandemkv.keyspace.memory import (
     TRACK_FREQUENCY,
     entry_bytes,
     evict,
+    idle_seconds,
 )
 from tandemkv.protocol import OK, Double, Map, Simple
 
@@ -73,12 +74,7 @@ def key_frequency(session: Session, key: bytes) -> int | None:
     """OBJECT FREQ: the key's LFU counter (None if no such key); Redis's error unless an LFU
     policy is selected. Looks without touching, as Redis's OBJECT does (LOOKUP_NOTOUCH)."""
     db = session.db
-    pair = db.tandem.locate(key)
-    if pair is None:
-        return None
-    deadline = pair[1].get(key)
-    if deadline is not None and deadline <= db.clock.now_ms():
-        db.expire_key(key, lazily=True)
+    if db.peek_read(key) is None:
         return None
     if session.instance.memory.tracking != TRACK_FREQUENCY:
         raise CommandError(
@@ -88,6 +84,20 @@ def key_frequency(session: Session, key: bytes) -> int | None:
     if db.frequencies is None:
         return LFU_INIT_VAL
     return db.frequencies.get(key, db.clock.now_ms())
+
+
+def key_idle_time(session: Session, key: bytes) -> int | None:
+    """OBJECT IDLETIME: seconds since the key's last access (None if no such key); Redis's error
+    under an LFU policy. Not an access itself (LOOKUP_NOTOUCH)."""
+    db = session.db
+    if db.peek_read(key) is None:
+        return None
+    if session.instance.memory.tracking == TRACK_FREQUENCY:
+        raise CommandError(
+            "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when "
+            "switching between policies at runtime LRU and LFU data will take some time to adjust."
+        )
+    return idle_seconds(db, key)
 
 
 # ------------------------------------------------------------------- figures
@@ -243,10 +253,10 @@ def memory_usage(session: Session, key: bytes, *options: bytes) -> int | None:
         else:
             raise CommandError(SYNTAX)
     db = session.db
-    pair = db.tandem.locate(key)
-    if pair is None:
+    shard = db.tandem.locate(key)
+    if shard is None:
         return None
-    values, deadlines = pair
+    values, deadlines, _accessed = shard
     return entry_bytes(key, values[key]) + (DEADLINE_BYTES if key in deadlines else 0)
 
 

@@ -54,7 +54,7 @@ class Instance:
         self._next_id = 1
         # Memory bound (commands/memory.py, keyspace/memory.py): the account every db charges,
         # the process size before any data, and the server's hook for background eviction.
-        self.memory = MemoryAccount()
+        self.memory = MemoryAccount(clock=self.clock)
         self.memory_startup_bytes = process_rss_bytes()
         self.on_over_bound: Callable[[], None] = lambda: None
         self.dbs: list[Keyspace] = [self._new_db(i) for i in range(self.config.int("databases"))]

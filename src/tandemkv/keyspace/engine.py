@@ -16,7 +16,9 @@ The tandem invariants (the same ones Redis's dict.c keeps for its two tables and
    retires the old engine in one assignment.
 
 Deadlines (absolute Unix ms) live in a parallel array of dicts, so they move with their keys
-and no flat dict of the whole keyspace ever has to be resized in one go.
+and no flat dict of the whole keyspace ever has to be resized in one go. So do access seconds
+(OBJECT IDLETIME, keyspace/memory.py): a third parallel array, moved with the keys by `home` and
+by migration, and freed with the engine, so flushing them is lazy too.
 
 Chores: allocating 2^k empty shards takes about 0.2 us each (1.5 ms for 8192 shards, 9 ms for
 32768) and freeing a retired engine about as long, so neither happens in one go. While idle the
@@ -35,6 +37,8 @@ from tandemkv.clock import Clock
 
 Shard = dict[bytes, object]
 Deadlines = dict[bytes, int]
+Accessed = dict[bytes, int]  # key -> Unix second of its last access (not under LFU policies)
+ShardTriple = tuple[Shard, Deadlines, Accessed]
 
 # Shards are chosen by the *high* half of the key's hash. A dict places keys by the low bits of
 # the same hash: choosing shards by the low bits would give every key of a shard the same low
@@ -58,18 +62,21 @@ KEYS_PER_CLOCK_CHECK = 128
 
 
 class Engine:
-    """2^k shards of values and their deadlines; `pairs[i]` is (values[i], deadlines[i]).
+    """2^k shards of values, their deadlines and access seconds; `pairs[i]` is
+    (values[i], deadlines[i]) and `triples[i]` is (values[i], deadlines[i], accessed[i]).
 
     `Engine(n, built=False)` starts with no shard allocated: `build` adds them in slices, and
     the engine may serve keys only once `complete`."""
 
-    __slots__ = ("deadlines", "mask", "pairs", "values")
+    __slots__ = ("accessed", "deadlines", "mask", "pairs", "triples", "values")
 
     def __init__(self, shards: int, *, built: bool = True) -> None:
         assert shards > 0 and shards & (shards - 1) == 0, "shards must be a power of two"
         self.values: list[Shard] = []
         self.deadlines: list[Deadlines] = []
+        self.accessed: list[Accessed] = []
         self.pairs: list[tuple[Shard, Deadlines]] = []
+        self.triples: list[ShardTriple] = []
         self.mask = shards - 1
         if built:
             self.build(shards)
@@ -91,9 +98,13 @@ class Engine:
         for _ in range(min(limit, self.mask + 1 - len(pairs))):
             shard: Shard = {}
             shard_deadlines: Deadlines = {}
+            # An empty dict allocates no table: a shard's access dict costs memory once used.
+            shard_accessed: Accessed = {}
             values.append(shard)
             deadlines.append(shard_deadlines)
+            self.accessed.append(shard_accessed)
             pairs.append((shard, shard_deadlines))
+            self.triples.append((shard, shard_deadlines, shard_accessed))
         return len(pairs) > self.mask
 
     def free(self, max_keys: int) -> int:
@@ -103,7 +114,9 @@ class Engine:
         values, deadlines, pairs = self.values, self.deadlines, self.pairs
         while pairs and freed < max_keys:
             pairs.pop()
+            self.triples.pop()
             deadlines.pop()
+            self.accessed.pop()
             freed += len(values.pop()) + 1
         return freed
 
@@ -175,24 +188,26 @@ class Tandem:
 
     # ----------------------------------------------------------------- lookups
 
-    def locate(self, key: bytes) -> tuple[Shard, Deadlines] | None:
-        """The (values, deadlines) shard pair holding `key`, or None. Never moves anything."""
+    def locate(self, key: bytes) -> ShardTriple | None:
+        """The (values, deadlines, accessed) of the shard holding `key`, or None. Never moves
+        anything."""
         h = hash(key) >> SHARD_HASH_SHIFT
         engine = self.engine
-        pair = engine.pairs[h & engine.mask]
-        if key in pair[0]:
-            return pair
+        triple = engine.triples[h & engine.mask]
+        if key in triple[0]:
+            return triple
         old = self.old
         if old is not None:
             index = h & old.mask
             if index >= self.cursor:
-                pair = old.pairs[index]
-                if key in pair[0]:
-                    return pair
+                triple = old.triples[index]
+                if key in triple[0]:
+                    return triple
         return None
 
-    def home(self, key: bytes) -> tuple[Shard, Deadlines]:
-        """The new engine's shard pair for `key`, after moving the key there if it was old.
+    def home(self, key: bytes) -> ShardTriple:
+        """The new engine's (values, deadlines, accessed) for `key`, after moving the key there
+        (with its deadline and access second) if it was old.
 
         Every write goes through here (invariant 3), and pays for a little migration.
         """
@@ -200,17 +215,19 @@ class Tandem:
             self._do_chores(KEYS_PER_WRITE)
         h = hash(key) >> SHARD_HASH_SHIFT
         engine = self.engine
-        pair = engine.pairs[h & engine.mask]
+        triple = engine.triples[h & engine.mask]
         old = self.old
         if old is not None:
             index = h & old.mask
             if index >= self.cursor:
-                old_values, old_deadlines = old.pairs[index]
+                old_values, old_deadlines, old_accessed = old.triples[index]
                 if key in old_values:
-                    pair[0][key] = old_values.pop(key)
+                    triple[0][key] = old_values.pop(key)
                     if old_deadlines and key in old_deadlines:
-                        pair[1][key] = old_deadlines.pop(key)
-        return pair
+                        triple[1][key] = old_deadlines.pop(key)
+                    if old_accessed and key in old_accessed:
+                        triple[2][key] = old_accessed.pop(key)
+        return triple
 
     # ------------------------------------------------------------ bookkeeping
 
@@ -340,6 +357,7 @@ class Tandem:
         assert old is not None
         values = self.engine.values
         deadlines = self.engine.deadlines
+        accessed = self.engine.accessed
         mask = self.engine.mask
         now_ms = -1
         moved = 0
@@ -347,7 +365,7 @@ class Tandem:
             if self.cursor > old.mask:
                 self._finish_step()
                 return
-            old_values, old_deadlines = old.pairs[self.cursor]
+            old_values, old_deadlines, old_accessed = old.triples[self.cursor]
             if not old_values:
                 self.cursor += 1
                 self._order = []
@@ -362,6 +380,7 @@ class Tandem:
             if value is _MOVED:
                 continue  # written (moved home) or deleted since the shard's order was taken
             deadline = old_deadlines.pop(key, None) if old_deadlines else None
+            second = old_accessed.pop(key, None) if old_accessed else None
             if deadline is not None:
                 if now_ms < 0:
                     now_ms = self.clock.now_ms()
@@ -373,6 +392,8 @@ class Tandem:
                     self.on_expired(key, value)
                     continue
                 deadlines[(hash(key) >> SHARD_HASH_SHIFT) & mask][key] = deadline
+            if second is not None:
+                accessed[(hash(key) >> SHARD_HASH_SHIFT) & mask][key] = second
             values[(hash(key) >> SHARD_HASH_SHIFT) & mask][key] = value
             self.stats.migrated_keys += 1
 

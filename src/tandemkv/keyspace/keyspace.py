@@ -22,6 +22,7 @@ from tandemkv.keyspace.engine import Engine, Tandem
 from tandemkv.keyspace.expiry import ExpiryIndex
 from tandemkv.keyspace.memory import (  # memory bound (keyspace/memory.py)
     DEADLINE_BYTES,
+    TRACK_FREQUENCY,
     FrequencyTable,
     MemoryAccount,
     entry_bytes,
@@ -52,7 +53,19 @@ def _no_events(event_class: str, event: bytes, key: bytes, db: int) -> None:
 
 
 class Keyspace:
-    __slots__ = ("clock", "detached", "expiry", "frequencies", "index", "memory", "notify", "stats", "tandem", "used_bytes")
+    __slots__ = (
+        "access",
+        "clock",
+        "detached",
+        "expiry",
+        "frequencies",
+        "index",
+        "memory",
+        "notify",
+        "stats",
+        "tandem",
+        "used_bytes",
+    )
 
     def __init__(
         self,
@@ -70,9 +83,12 @@ class Keyspace:
     ) -> None:
         self.index = index
         # Memory bound: this db's accounted bytes, the account shared by all dbs, LFU counters.
-        self.memory = memory or MemoryAccount()
+        self.memory = memory or MemoryAccount(clock=clock)
         self.used_bytes = 0
         self.frequencies: FrequencyTable | None = None
+        # OBJECT IDLETIME: the second stored in a shard's access dict on each access, shared by
+        # every database and refreshed by the command runners (keyspace/memory.py).
+        self.access = self.memory.access
         self.clock = clock
         self.stats = stats or KeyspaceStats()
         self.notify = notify
@@ -91,20 +107,40 @@ class Keyspace:
     # ------------------------------------------------------------------ reads
 
     def lookup(self, key: bytes) -> object | None:
-        """The live value of `key` or None; expires it first if its deadline passed."""
-        pair = self.tandem.locate(key)
-        if pair is None:
+        """The live value of `key` or None; expires it first if its deadline passed. An access:
+        records `access.second` for OBJECT IDLETIME (LRU order / LFU counter under those
+        policies)."""
+        shard = self.tandem.locate(key)
+        if shard is None:
             return None
-        values, deadlines = pair
+        values, deadlines, accessed = shard
         if deadlines:
             deadline = deadlines.get(key)
             if deadline is not None and deadline <= self.clock.now_ms():
                 self.expire_key(key, lazily=True)
                 return None
         value = values[key]
-        if self.memory.tracking:  # memory bound: LRU order / LFU counter
+        tracking = self.memory.tracking
+        if tracking:  # memory bound: LRU order / LFU counter
             touch(self, values, key, value)
+            if tracking == TRACK_FREQUENCY:
+                return value
+        accessed[key] = self.access.second
         return value
+
+    def peek(self, key: bytes) -> object | None:
+        """`lookup` that is not an access (Redis's LOOKUP_NOTOUCH: EXISTS, TYPE, TTL, OBJECT):
+        the live value of `key` or None, expiring it first if its deadline passed."""
+        shard = self.tandem.locate(key)
+        if shard is None:
+            return None
+        deadlines = shard[1]
+        if deadlines:
+            deadline = deadlines.get(key)
+            if deadline is not None and deadline <= self.clock.now_ms():
+                self.expire_key(key, lazily=True)
+                return None
+        return shard[0][key]
 
     def lookup_read(self, key: bytes) -> object | None:
         """`lookup`, counted in keyspace_hits / keyspace_misses (Redis's lookupKeyRead)."""
@@ -115,12 +151,22 @@ class Keyspace:
             self.stats.keyspace_hits += 1
         return value
 
+    def peek_read(self, key: bytes) -> object | None:
+        """`peek`, counted in keyspace_hits / keyspace_misses (lookupKeyRead with NOTOUCH)."""
+        value = self.peek(key)
+        if value is None:
+            self.stats.keyspace_misses += 1
+        else:
+            self.stats.keyspace_hits += 1
+        return value
+
     def exists(self, key: bytes) -> bool:
-        return self.lookup(key) is not None
+        """True if `key` is live (not an access)."""
+        return self.peek(key) is not None
 
     def deadline_ms(self, key: bytes) -> int | None:
-        """The deadline of a live key, or None (no key, or no deadline)."""
-        if self.lookup(key) is None:
+        """The deadline of a live key, or None (no key, or no deadline). Not an access."""
+        if self.peek(key) is None:
             return None
         pair = self.tandem.locate(key)
         assert pair is not None
@@ -138,14 +184,14 @@ class Keyspace:
     def set(self, key: bytes, value: object, deadline_ms: int | None = None, keep_ttl: bool = False) -> None:
         """Store `value`; the deadline becomes `deadline_ms`, or is kept (`keep_ttl`), or cleared."""
         tandem = self.tandem
-        values, deadlines = tandem.home(key)
+        values, deadlines, accessed = tandem.home(key)
         if deadlines:
             previous = deadlines.get(key)
             if previous is not None and previous <= self.clock.now_ms():
                 # A write meets an expired key: expire it first (event included), as Redis's
                 # lookupKeyWrite does, so KEEPTTL cannot revive a past deadline.
                 self.expire_key(key, lazily=True)
-                values, deadlines = tandem.home(key)
+                values, deadlines, accessed = tandem.home(key)
         old = values.get(key)
         # Memory bound: charge the entry (or the value's change); under LRU/LFU a write is an access.
         charge = entry_bytes(key, value) if old is None else value_bytes(value) - value_bytes(old)
@@ -154,6 +200,8 @@ class Keyspace:
             touch(self, values, key, value)
         else:
             values[key] = value
+        if memory.tracking != TRACK_FREQUENCY:  # a write is an access (OBJECT IDLETIME)
+            accessed[key] = self.access.second
         if deadline_ms is not None:
             self._set_deadline_at_home(key, deadlines, deadline_ms)
         elif not keep_ttl and deadlines and deadlines.pop(key, None) is not None:
@@ -170,7 +218,7 @@ class Keyspace:
 
     def delete(self, key: bytes) -> bool:
         """Remove a live key; True if it existed. Expired keys count as absent."""
-        if self.lookup(key) is None:
+        if self.peek(key) is None:
             return False
         self._remove(key)
         return True
@@ -188,7 +236,7 @@ class Keyspace:
 
     def set_deadline(self, key: bytes, deadline_ms: int) -> None:
         """Give an existing key a deadline (callers delete keys whose deadline already passed)."""
-        values, deadlines = self.tandem.home(key)
+        values, deadlines, _accessed = self.tandem.home(key)
         if key in values:  # the migration step in `home` may have just dropped it as expired
             self._set_deadline_at_home(key, deadlines, deadline_ms)
 
@@ -236,10 +284,12 @@ class Keyspace:
         )
 
     def _remove(self, key: bytes) -> None:
-        pair = self.tandem.locate(key)
-        assert pair is not None
-        values, deadlines = pair
+        shard = self.tandem.locate(key)
+        assert shard is not None
+        values, deadlines, accessed = shard
         value = values.pop(key)
+        if accessed:
+            accessed.pop(key, None)
         had_deadline = bool(deadlines) and deadlines.pop(key, None) is not None
         self._charge(-entry_bytes(key, value) - (DEADLINE_BYTES if had_deadline else 0))
         if self.frequencies is not None:

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tandemkv")
 
+# The size of pending replies is summed every this many pieces (a reply is 1-3 pieces, more for
+# arrays): exact enough to bound a chunk to about OUTPUT_CHUNK_BYTES plus a few replies.
+CHUNK_CHECK_PIECES = 32
 OUTPUT_CHUNK_BYTES = 1024 * 1024  # replies written at once while running one read's commands
 
 
@@ -110,6 +113,8 @@ class Connection(asyncio.Protocol):
         parser = self.parser
         transport = self.transport
         assert session is not None and parser is not None and transport is not None
+        # The second these commands' accesses record (OBJECT IDLETIME): read once per batch.
+        self.server.instance.memory.access.refresh()
         # Pushes made before these commands run go out before their replies.
         out: list[bytes] = self._take_pending()
         self._batch = out
@@ -132,9 +137,10 @@ class Connection(asyncio.Protocol):
                     encode2(Error("ERR internal error"), out)
                 if session.closing:
                     break
-                pieces = len(out)
-                size += len(out[-1]) if pieces == counted + 1 else sum(map(len, out[counted:]))
-                counted = pieces
+                if len(out) - counted < CHUNK_CHECK_PIECES:
+                    continue
+                size += sum(map(len, out[counted:]))
+                counted = len(out)
                 if size >= OUTPUT_CHUNK_BYTES:
                     transport.write(b"".join(out))
                     out.clear()
