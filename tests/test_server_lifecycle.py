@@ -155,3 +155,19 @@ def test_config_set_loglevel_applies_at_once():
         proc.terminate()
         output = proc.communicate(timeout=10)[0].decode()
     assert output.count("step up started") == logged_steps
+
+
+def test_slow_cyclic_gc_is_logged(monkeypatch, caplog):
+    """A collection that stalls the loop for SLOW_GC_MS or more is named in the log."""
+    from tandemkv.server import app
+
+    server = app.Server()
+    clock = iter([10.0, 10.0005, 20.0, 20.0125])
+    monkeypatch.setattr(app.time, "perf_counter", lambda: next(clock))
+    with caplog.at_level("WARNING", logger="tandemkv"):
+        server._time_gc("start", {"generation": 0, "collected": 0})
+        server._time_gc("stop", {"generation": 0, "collected": 0})  # 0.5 ms: not logged
+        server._time_gc("start", {"generation": 2, "collected": 0})
+        server._time_gc("stop", {"generation": 2, "collected": 7})  # 12.5 ms: logged
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == ["Cyclic GC generation 2 took 12.5 ms (7 objects collected)"]

@@ -34,6 +34,7 @@ log = logging.getLogger("tandemkv")
 
 # loglevel -> logging level (CONFIG SET loglevel applies at once).
 LOG_LEVELS = {"debug": logging.DEBUG, "verbose": logging.INFO, "notice": logging.INFO, "warning": logging.WARNING}
+SLOW_GC_MS = 2.0  # cyclic collections at least this long are logged
 EXPIRE_SLICE_KEYS = 250  # timers looked at per expiry slice (~1 ms when each raises an event)
 FREE_SLICE_KEYS = 20_000  # keys of flushed engines freed per cron tick
 
@@ -55,6 +56,7 @@ class Server:
         self._cron_handle: asyncio.TimerHandle | None = None
         self.port = 0
         self._idle_checked_ms = 0
+        self._gc_started = 0.0
         self.instance.config.watch("loglevel", lambda level: log.setLevel(LOG_LEVELS[str(level)]))
         # (hard, soft, soft seconds) of the pubsub class, parsed once per CONFIG SET.
         self._pubsub_limit = self._pubsub_limits()
@@ -74,11 +76,13 @@ class Server:
         self.port = sockets[0].getsockname()[1] if sockets else config.int("port")
         self.instance.tcp_port = self.port
         self._cron_handle = self.loop.call_later(1 / config.int("hz"), self._cron)
-        # Keys, values and shards never form reference cycles: keep the cyclic collector from
-        # walking millions of them (see DESIGN.md); objects created from now on are still
-        # tracked, and gen-2 collections are made rare.
+        # The cyclic collector: string keys and values are not tracked at all (bytes, and dicts
+        # holding only bytes and ints), but the shard tuples and lists are, and a full
+        # collection walks them. Start-up objects are frozen out of its way, full collections
+        # are made rare, and any collection that stalls the loop is logged with its cost.
         gc.freeze()
         gc.set_threshold(50_000, 50, 1000)
+        gc.callbacks.append(self._time_gc)
         log.info(
             "tandemkv %s (Redis 7.0.15 compatible) ready: %s port %d, pid %d, event loop %s",
             TANDEMKV_VERSION,
@@ -87,6 +91,19 @@ class Server:
             self.instance.pid,
             type(self.loop).__module__.split(".")[0],
         )
+
+    def _time_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+            return
+        elapsed_ms = (time.perf_counter() - self._gc_started) * 1000
+        if elapsed_ms >= SLOW_GC_MS:
+            log.warning(
+                "Cyclic GC generation %d took %.1f ms (%d objects collected)",
+                info["generation"],
+                elapsed_ms,
+                info["collected"],
+            )
 
     async def serve_until_stopped(self) -> None:
         assert self._stopping is not None
@@ -99,6 +116,8 @@ class Server:
             self._stopping.set()
 
     async def stop(self) -> None:
+        if self._time_gc in gc.callbacks:
+            gc.callbacks.remove(self._time_gc)
         if self.listener is not None:
             self.listener.close()
         for handle in (self._expiry_handle, self._cron_handle):
