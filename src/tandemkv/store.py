@@ -32,6 +32,7 @@ from tandemkv.commands import TABLE, Instance, execute
 from tandemkv.config import Config, ConfigError
 from tandemkv.errors import CommandError
 from tandemkv.keyspace import Tandem
+from tandemkv.keyspace.memory import measure_tables
 from tandemkv.protocol import Double, Error, Map, NullArray, Push, SetReply, Simple, Verbatim
 
 log = logging.getLogger("tandemkv")
@@ -198,7 +199,8 @@ class Store:
 
         Moves keys of running steps for about `budget_us` (default: the `engine-slice-us`
         setting, 1000), expires up to TICK_EXPIRE_KEYS due keys, and frees up to
-        TICK_FREE_KEYS keys of flushed databases.
+        TICK_FREE_KEYS keys of flushed databases; brings the accounted dict-table bytes up to date
+        (used_memory) a slice at a time.
         """
         instance = self.instance
         if budget_us is None:
@@ -219,6 +221,8 @@ class Store:
                     work_left = True
             if db.detached and not db.free_detached(TICK_FREE_KEYS):
                 work_left = True
+        # Memory bound: a slice of the dict-table measurement (keyspace/memory.py).
+        measure_tables(instance.memory, instance.dbs)
         return work_left
 
     def info(self, db: int = 0) -> dict[str, int]:

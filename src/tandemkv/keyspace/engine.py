@@ -408,6 +408,14 @@ class Tandem:
         self.on_step("end", self)
         self._maybe_step()
 
+    def engines_holding_keys(self) -> list[Engine]:
+        """The engines that hold keys or did (their dict tables stay until freed): current,
+        old during a step, retired ones not yet freed. Spares never held any."""
+        engines = [self.engine, *self._retired]
+        if self.old is not None:
+            engines.append(self.old)
+        return engines
+
     # ------------------------------------------------------------ iteration
 
     def iter_pairs(self) -> Iterator[tuple[Shard, Deadlines]]:

@@ -22,9 +22,12 @@ from tandemkv.keyspace.engine import Engine, Tandem
 from tandemkv.keyspace.expiry import ExpiryIndex
 from tandemkv.keyspace.memory import (  # memory bound (keyspace/memory.py)
     DEADLINE_BYTES,
+    DEADLINES_ENTRY_BYTES,
+    DICT_ENTRY_BYTES,
     TRACK_FREQUENCY,
     FrequencyTable,
     MemoryAccount,
+    TableMeter,
     entry_bytes,
     touch,
     value_bytes,
@@ -63,6 +66,8 @@ class Keyspace:
         "memory",
         "notify",
         "stats",
+        "table_bytes",
+        "table_meter",
         "tandem",
         "used_bytes",
     )
@@ -85,6 +90,10 @@ class Keyspace:
         # Memory bound: this db's accounted bytes, the account shared by all dbs, LFU counters.
         self.memory = memory or MemoryAccount(clock=clock)
         self.used_bytes = 0
+        # Real dict-table bytes less the keys' estimated shares, included in used_bytes and
+        # refreshed by `measure_tables` (keyspace/memory.py).
+        self.table_bytes = 0
+        self.table_meter = TableMeter()
         self.frequencies: FrequencyTable | None = None
         # OBJECT IDLETIME: the second stored in a shard's access dict on each access, shared by
         # every database and refreshed by the command runners (keyspace/memory.py).
@@ -257,8 +266,33 @@ class Keyspace:
         self.detached.extend(self.tandem.clear())
         self.expiry.clear()
         self._charge(-self.used_bytes)  # memory bound: accounted at once, freed in slices
+        # The detached engines' tables count again from the next measurement until freed.
+        self.table_bytes = 0
+        self.table_meter.reset()
         self.frequencies = None
         return removed
+
+    def measure_tables(self, max_dicts: int) -> tuple[int, bool]:
+        """Measure up to `max_dicts` of this database's dicts (keyspace/memory.py); when a
+        pass completes, bring `table_bytes` (and used_bytes) up to date. Returns (dicts
+        measured, True if a pass completed)."""
+        measured, found = self.table_meter.measure(self._table_dicts, max_dicts)
+        if found is None:
+            return measured, False
+        tandem = self.tandem
+        correction = found - tandem.count * DICT_ENTRY_BYTES - tandem.volatile * DEADLINES_ENTRY_BYTES
+        self._charge(correction - self.table_bytes)
+        self.table_bytes = correction
+        return measured, True
+
+    def _table_dicts(self) -> list[list[dict]]:  # type: ignore[type-arg]
+        """Every list of dicts whose tables this database holds."""
+        lists: list[list[dict]] = []  # type: ignore[type-arg]
+        for engine in (*self.tandem.engines_holding_keys(), *self.detached):
+            lists += (engine.values, engine.deadlines, engine.accessed)
+        if self.frequencies is not None:
+            lists.append(self.frequencies.buckets)  # type: ignore[arg-type]
+        return lists
 
     def _charge(self, delta: int) -> None:
         """Memory bound: `delta` bytes more (or fewer) held by this database."""
