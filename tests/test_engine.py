@@ -19,7 +19,7 @@ def check_invariants(tandem: Tandem) -> None:
     engine = tandem.engine
     total = volatile = 0
     homes: dict[bytes, str] = {}
-    for index, (values, deadlines) in enumerate(engine.pairs):
+    for index, (values, deadlines) in enumerate(engine.iter_pairs()):
         assert values is engine.values[index] and deadlines is engine.deadlines[index]
         for key in values:
             assert shard_hash(key) & engine.mask == index, f"{key!r} in the wrong new shard"
@@ -32,7 +32,7 @@ def check_invariants(tandem: Tandem) -> None:
         assert tandem.cursor == 0
     else:
         assert 0 <= tandem.cursor <= old.shards
-        for index, (values, deadlines) in enumerate(old.pairs):
+        for index, (values, deadlines) in enumerate(old.iter_pairs()):
             if index < tandem.cursor:
                 assert not values and not deadlines, "a migrated old shard still holds keys"
             for key in values:
@@ -64,7 +64,7 @@ def key(i: int) -> bytes:
 def test_engine_is_a_power_of_two_array_of_empty_shards() -> None:
     engine = Engine(8)
     assert engine.shards == 8 and engine.mask == 7
-    assert len(engine.values) == len(engine.deadlines) == len(engine.pairs) == 8
+    assert len(engine.values) == len(engine.deadlines) == len(engine.accessed) == 8
     assert engine.key_count() == 0
     with pytest.raises(AssertionError):
         Engine(6)

@@ -26,7 +26,7 @@ def old_keys(ks: Keyspace) -> list[bytes]:
     """Keys still in unmigrated shards of the old engine."""
     tandem = ks.tandem
     assert tandem.old is not None
-    return [k for values, _ in tandem.old.pairs[tandem.cursor :] for k in values]
+    return [k for values, _ in tandem.old.iter_pairs(tandem.cursor) for k in values]
 
 
 def test_lazy_expiry_hides_and_reports_once() -> None:
@@ -186,15 +186,15 @@ def test_writes_alone_do_every_chore_in_small_slices(monkeypatch: pytest.MonkeyP
     original_build, original_free = Engine.build, Engine.free
 
     def build(self: Engine, limit: int) -> bool:
-        before = len(self.pairs)
+        before = len(self.values)
         done = original_build(self, limit)
-        biggest["build"] = max(biggest["build"], len(self.pairs) - before)
+        biggest["build"] = max(biggest["build"], len(self.values) - before)
         return done
 
     def free(self: Engine, max_keys: int) -> int:
-        before = len(self.pairs)
+        before = len(self.values)
         freed = original_free(self, max_keys)
-        biggest["free"] = max(biggest["free"], before - len(self.pairs))
+        biggest["free"] = max(biggest["free"], before - len(self.values))
         return freed
 
     ks = Keyspace(0, ManualClock(), high_keys=16, low_keys=4)

@@ -459,10 +459,10 @@ class Keyspace:
         for _ in range(16):
             index = random.randrange(new_shards + old_shards)
             if index < new_shards:
-                pair = engine.pairs[index]
+                pair = engine.pair(index)
             else:
                 assert old is not None
-                pair = old.pairs[tandem.cursor + index - new_shards]
+                pair = old.pair(tandem.cursor + index - new_shards)
             if pair[0]:
                 return pair
         return random.choice([pair for pair in tandem.iter_pairs() if pair[0]])
@@ -480,6 +480,6 @@ class Keyspace:
         while self.detached and freed < max_keys:
             engine = self.detached[-1]
             freed += engine.free(max_keys - freed)
-            if not engine.pairs:
+            if not engine.values:
                 self.detached.pop()
         return not self.detached

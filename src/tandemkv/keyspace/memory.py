@@ -515,22 +515,16 @@ def _random_pair(db: Keyspace, side: int) -> tuple[Shard, Deadlines]:
     The caller knows there is one. Random picks first (shards fill evenly under hashing), then
     a full look when the keys are few and most shards empty."""
     tandem = db.tandem
-    pairs = tandem.engine.pairs
+    engine = tandem.engine
     old = tandem.old
-    if old is None:
-        count = len(pairs)
-        for _ in range(8):
-            pair = pairs[int(random.random() * count)]
-            if pair[side]:
-                return pair
-    else:
-        old_pairs = old.pairs[tandem.cursor :]
-        count = len(pairs) + len(old_pairs)
-        for _ in range(8):
-            index = int(random.random() * count)
-            pair = pairs[index] if index < len(pairs) else old_pairs[index - len(pairs)]
-            if pair[side]:
-                return pair
+    new_shards = len(engine.values)
+    old_shards = len(old.values) - tandem.cursor if old is not None else 0
+    count = new_shards + old_shards
+    for _ in range(8):
+        index = int(random.random() * count)
+        pair = engine.pair(index) if index < new_shards else old.pair(tandem.cursor + index - new_shards)  # type: ignore[union-attr]
+        if pair[side]:
+            return pair
     return random.choice([pair for pair in tandem.iter_pairs() if pair[side]])
 
 
