@@ -172,11 +172,3 @@ def test_slow_cyclic_gc_is_logged(monkeypatch, caplog):
     messages = [record.getMessage() for record in caplog.records]
     assert messages == ["Cyclic GC generation 2 took 12.5 ms (7 objects collected)"]
 
-
-def test_allocator_tuning_applies_on_glibc():
-    """mallopt(M_MMAP_THRESHOLD) is accepted where glibc is the allocator (Linux here)."""
-    from tandemkv.server.app import tune_allocator
-
-    if not sys.platform.startswith("linux"):
-        pytest.skip("glibc only")
-    assert tune_allocator() is True
