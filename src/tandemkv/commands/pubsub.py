@@ -8,6 +8,8 @@ by the dispatcher; PING's subscribed-mode reply lives with PING.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tandemkv.commands.session import Session
 from tandemkv.commands.table import command, container
 from tandemkv.errors import CommandError, printable
@@ -24,77 +26,79 @@ def _shard_count(session: Session) -> int:
     return len(session.shard_channels)
 
 
+def subscribe_generic(
+    session: Session,
+    names: tuple[bytes, ...],
+    add: Callable[[Session, bytes], bool],
+    kind: bytes,
+    count: Callable[[Session], int],
+) -> Frames:
+    """One confirmation frame per name, each with the count after that subscription."""
+    frames = []
+    for name in names:
+        add(session, name)
+        frames.append(Push([kind, name, count(session)]))
+    return Frames(frames)
+
+
+def unsubscribe_generic(
+    session: Session,
+    names: tuple[bytes, ...],
+    current: set[bytes],
+    remove: Callable[[Session, bytes], bool],
+    kind: bytes,
+    count: Callable[[Session], int],
+) -> Frames:
+    """One frame per name (every current one when no name is given, in no defined order, as
+    Redis walks a dict); with nothing to drop, one frame with a null name."""
+    frames = []
+    for name in names or list(current):
+        remove(session, name)
+        frames.append(Push([kind, name, count(session)]))
+    if not frames:
+        frames.append(Push([kind, None, count(session)]))
+    return Frames(frames)
+
+
 @command("subscribe", -2, _FLAGS, group="pubsub", since="2.0.0")
 def subscribe(session: Session, *channels: bytes) -> Frames:
     """Listen for messages published to the given channels"""
-    hub = session.instance.hub
-    frames = []
-    for channel in channels:
-        hub.subscribe(session, channel)
-        frames.append(Push([b"subscribe", channel, _count(session)]))
-    return Frames(frames)
+    return subscribe_generic(session, channels, session.instance.hub.subscribe, b"subscribe", _count)
 
 
 @command("unsubscribe", -1, _FLAGS, group="pubsub", since="2.0.0")
 def unsubscribe(session: Session, *channels: bytes) -> Frames:
     """Stop listening for messages posted to the given channels"""
     hub = session.instance.hub
-    frames = []
-    # Without arguments: every channel, in no defined order (Redis walks a dict).
-    for channel in channels or list(session.channels):
-        hub.unsubscribe(session, channel)
-        frames.append(Push([b"unsubscribe", channel, _count(session)]))
-    if not frames:
-        frames.append(Push([b"unsubscribe", None, _count(session)]))
-    return Frames(frames)
+    return unsubscribe_generic(session, channels, session.channels, hub.unsubscribe, b"unsubscribe", _count)
 
 
 @command("psubscribe", -2, _FLAGS, group="pubsub", since="2.0.0")
 def psubscribe(session: Session, *patterns: bytes) -> Frames:
     """Listen for messages published to channels matching the given patterns"""
-    hub = session.instance.hub
-    frames = []
-    for pattern in patterns:
-        hub.psubscribe(session, pattern)
-        frames.append(Push([b"psubscribe", pattern, _count(session)]))
-    return Frames(frames)
+    return subscribe_generic(session, patterns, session.instance.hub.psubscribe, b"psubscribe", _count)
 
 
 @command("punsubscribe", -1, _FLAGS, group="pubsub", since="2.0.0")
 def punsubscribe(session: Session, *patterns: bytes) -> Frames:
     """Stop listening for messages posted to channels matching the given patterns"""
     hub = session.instance.hub
-    frames = []
-    for pattern in patterns or list(session.patterns):
-        hub.punsubscribe(session, pattern)
-        frames.append(Push([b"punsubscribe", pattern, _count(session)]))
-    if not frames:
-        frames.append(Push([b"punsubscribe", None, _count(session)]))
-    return Frames(frames)
+    return unsubscribe_generic(session, patterns, session.patterns, hub.punsubscribe, b"punsubscribe", _count)
 
 
 @command("ssubscribe", -2, _FLAGS, keys=(1, -1, 1), group="pubsub", since="7.0.0")
 def ssubscribe(session: Session, *channels: bytes) -> Frames:
     """Listen for messages published to the given shard channels"""
-    hub = session.instance.hub
-    frames = []
-    for channel in channels:
-        hub.ssubscribe(session, channel)
-        frames.append(Push([b"ssubscribe", channel, _shard_count(session)]))
-    return Frames(frames)
+    return subscribe_generic(session, channels, session.instance.hub.ssubscribe, b"ssubscribe", _shard_count)
 
 
 @command("sunsubscribe", -1, _FLAGS, keys=(1, -1, 1), group="pubsub", since="7.0.0")
 def sunsubscribe(session: Session, *channels: bytes) -> Frames:
     """Stop listening for messages posted to the given shard channels"""
     hub = session.instance.hub
-    frames = []
-    for channel in channels or list(session.shard_channels):
-        hub.sunsubscribe(session, channel)
-        frames.append(Push([b"sunsubscribe", channel, _shard_count(session)]))
-    if not frames:
-        frames.append(Push([b"sunsubscribe", None, _shard_count(session)]))
-    return Frames(frames)
+    return unsubscribe_generic(
+        session, channels, session.shard_channels, hub.sunsubscribe, b"sunsubscribe", _shard_count
+    )
 
 
 @command("publish", 3, "pubsub loading stale fast", group="pubsub", since="2.0.0")

@@ -290,11 +290,20 @@ def mget(session: Session, *keys: bytes) -> list[bytes | None]:
     return values
 
 
-def _mset_pairs(name: str, args: tuple[bytes, ...]) -> None:
-    """Keys and values must pair up; Redis checks it in the command (so the call counts as
+def mset_generic(session: Session, name: str, args: tuple[bytes, ...], *, only_new: bool) -> bool:
+    """MSET / MSETNX (Redis's msetGenericCommand); False if `only_new` and a key exists.
+
+    Keys and values must pair up; Redis checks it in the command (so the call counts as
     failed, not rejected), with the arity error text."""
     if len(args) % 2:
         raise wrong_arity(name)
+    db = session.db
+    if only_new and any(db.lookup(args[i]) is not None for i in range(0, len(args), 2)):
+        return False
+    for i in range(0, len(args), 2):
+        db.set(args[i], args[i + 1])
+        session.notify("$", b"set", args[i])
+    return True
 
 
 @command(
@@ -308,11 +317,7 @@ def _mset_pairs(name: str, args: tuple[bytes, ...]) -> None:
 )
 def mset(session: Session, *args: bytes) -> object:
     """Set multiple keys to multiple values"""
-    _mset_pairs("mset", args)
-    db = session.db
-    for i in range(0, len(args), 2):
-        db.set(args[i], args[i + 1])
-        session.notify("$", b"set", args[i])
+    mset_generic(session, "mset", args, only_new=False)
     return OK
 
 
@@ -327,15 +332,7 @@ def mset(session: Session, *args: bytes) -> object:
 )
 def msetnx(session: Session, *args: bytes) -> int:
     """Set multiple keys to multiple values, only if none of the keys exist"""
-    _mset_pairs("msetnx", args)
-    db = session.db
-    for i in range(0, len(args), 2):
-        if db.lookup(args[i]) is not None:
-            return 0
-    for i in range(0, len(args), 2):
-        db.set(args[i], args[i + 1])
-        session.notify("$", b"set", args[i])
-    return 1
+    return int(mset_generic(session, "msetnx", args, only_new=True))
 
 
 # ------------------------------------------------------------ in-place changes
