@@ -12,20 +12,20 @@ import re
 import time
 
 from tandemkv.commands.session import Session
-from tandemkv.commands.table import command
+from tandemkv.commands.table import command, help_reply
 from tandemkv.errors import CommandError, printable
-from tandemkv.protocol import OK, Simple
+from tandemkv.protocol import OK
 
-_HELP = (
-    "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "SET-ACTIVE-EXPIRE <0|1>",
-    "    Setting it to 0 disables expiring keys in background when they are not",
-    "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
-    "    default.",
-    "SLEEP <seconds>",
-    "    Stop the server for <seconds>. Decimals allowed.",
-    "HELP",
-    "    Prints this help.",
+_HELP = help_reply(
+    "DEBUG",
+    (
+        "SET-ACTIVE-EXPIRE <0|1>",
+        "    Setting it to 0 disables expiring keys in background when they are not",
+        "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+        "    default.",
+        "SLEEP <seconds>",
+        "    Stop the server for <seconds>. Decimals allowed.",
+    ),
 )
 
 _LEADING_INT = re.compile(rb"\s*([+-]?\d+)")
@@ -37,7 +37,7 @@ def debug(session: Session, subcommand: bytes, *args: bytes) -> object:
     """A container for debugging commands"""
     name = subcommand.lower()
     if name == b"help" and not args:
-        return [Simple(line.encode()) for line in _HELP]
+        return _HELP
     if name == b"set-active-expire" and len(args) == 1:
         return _set_active_expire(session, _atoi(args[0]) != 0)
     if name == b"sleep" and len(args) == 1:

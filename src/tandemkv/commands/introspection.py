@@ -10,9 +10,8 @@ COMMAND DOCS gives summary, since and group (no complexity or argument tree).
 
 from __future__ import annotations
 
-from tandemkv.commands.connection import help_lines
 from tandemkv.commands.session import Session
-from tandemkv.commands.table import TABLE, CommandSpec, command, container
+from tandemkv.commands.table import TABLE, CommandSpec, command, container, help_reply
 from tandemkv.errors import SYNTAX, CommandError
 from tandemkv.glob import compile_glob
 from tandemkv.protocol import Map, SetReply, Simple
@@ -196,33 +195,33 @@ def command_getkeys(session: Session, name: bytes, *args: bytes) -> list[bytes]:
     return [argv[i] for i in positions]
 
 
-_COMMAND_HELP = [
-    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "(no subcommand)",
-    "    Return details about all Redis commands.",
-    "COUNT",
-    "    Return the total number of commands in this Redis server.",
-    "LIST",
-    "    Return a list of all commands in this Redis server.",
-    "INFO [<command-name> ...]",
-    "    Return details about multiple Redis commands.",
-    "    If no command names are given, documentation details for all",
-    "    commands are returned.",
-    "DOCS [<command-name> ...]",
-    "    Return documentation details about multiple Redis commands.",
-    "    If no command names are given, documentation details for all",
-    "    commands are returned.",
-    "GETKEYS <full-command>",
-    "    Return the keys from a full Redis command.",
-    "GETKEYSANDFLAGS <full-command>",
-    "    Return the keys and the access flags from a full Redis command.",
-    "HELP",
-    "    Prints this help.",
-]
+_COMMAND_HELP = help_reply(
+    "COMMAND",
+    (
+        "(no subcommand)",
+        "    Return details about all Redis commands.",
+        "COUNT",
+        "    Return the total number of commands in this Redis server.",
+        "LIST",
+        "    Return a list of all commands in this Redis server.",
+        "INFO [<command-name> ...]",
+        "    Return details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
+        "DOCS [<command-name> ...]",
+        "    Return documentation details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
+        "GETKEYS <full-command>",
+        "    Return the keys from a full Redis command.",
+        "GETKEYSANDFLAGS <full-command>",
+        "    Return the keys and the access flags from a full Redis command.",
+    ),
+)
 
 
 @command("help", 2, "loading stale", group="server", since="5.0.0", container="command", acl="connection")
 def command_help(session: Session) -> list[Simple]:
     """Show helpful text about the different subcommands"""
     # Redis 7.0's text, verbatim; GETKEYSANDFLAGS is not implemented (unknown subcommand).
-    return help_lines(_COMMAND_HELP)
+    return _COMMAND_HELP

@@ -26,7 +26,7 @@ from typing import Any
 from tandemkv.commands.args import Db, Int
 from tandemkv.commands.memory import key_frequency, key_idle_time
 from tandemkv.commands.session import Session
-from tandemkv.commands.table import command, container
+from tandemkv.commands.table import command, container, help_reply
 from tandemkv.errors import (
     DB_INDEX_OUT_OF_RANGE,
     INVALID_EXPIRE,
@@ -470,10 +470,9 @@ def copy(session: Session, source_key: bytes, destination_key: bytes, *options: 
 
 container("object", -2, group="generic", summary="A container for object introspection commands", since="2.2.3")
 
-_OBJECT_HELP = [
-    Simple(line.encode())
-    for line in (
-        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+_OBJECT_HELP = help_reply(
+    "OBJECT",
+    (
         "ENCODING <key>",
         "    Return the kind of internal representation used in order to store the value",
         "    associated with a <key>.",
@@ -486,10 +485,8 @@ _OBJECT_HELP = [
         "REFCOUNT <key>",
         "    Return the number of references of the value associated with the specified",
         "    <key>.",
-        "HELP",
-        "    Prints this help.",
-    )
-]
+    ),
+)
 
 
 @command("help", 2, "loading stale", container="object", group="generic", since="6.2.0")

@@ -19,7 +19,7 @@ import resource
 from typing import TYPE_CHECKING
 
 from tandemkv.commands.args import Int
-from tandemkv.commands.table import command, container
+from tandemkv.commands.table import command, container, help_reply
 from tandemkv.errors import OOM, SYNTAX, CommandError
 from tandemkv.keyspace.memory import (
     DEADLINE_BYTES,
@@ -213,10 +213,9 @@ def memory_info(instance: Instance) -> dict[str, str | int]:
 
 container("memory", -2, group="server", summary="A container for memory diagnostics commands", since="4.0.0")
 
-_MEMORY_HELP = [
-    Simple(line.encode())
-    for line in (
-        "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+_MEMORY_HELP = help_reply(
+    "MEMORY",
+    (
         "DOCTOR",
         "    Return memory problems reports.",
         "MALLOC-STATS",
@@ -228,10 +227,8 @@ _MEMORY_HELP = [
         "USAGE <key> [SAMPLES <count>]",
         "    Return memory in bytes used by <key> and its value. Nested values are",
         "    sampled up to <count> times (default: 5, 0 means sample all).",
-        "HELP",
-        "    Prints this help.",
-    )
-]
+    ),
+)
 
 
 @command("help", 2, "loading stale", container="memory", group="server", since="4.0.0")

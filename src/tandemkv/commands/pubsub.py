@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tandemkv.commands.session import Session
-from tandemkv.commands.table import command, container
+from tandemkv.commands.table import command, container, help_reply
 from tandemkv.errors import CommandError, printable
 from tandemkv.protocol import Frames, Push, Simple
 
@@ -122,21 +122,21 @@ def spublish(session: Session, channel: bytes, message: bytes) -> int:
 
 container("pubsub", -2, group="pubsub", summary="A container for Pub/Sub commands", since="2.8.0")
 
-_PUBSUB_HELP = (
-    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "CHANNELS [<pattern>]",
-    "    Return the currently active channels matching a <pattern> (default: '*').",
-    "NUMPAT",
-    "    Return number of subscriptions to patterns.",
-    "NUMSUB [<channel> ...]",
-    "    Return the number of subscribers for the specified channels, excluding",
-    "    pattern subscriptions(default: no channels).",
-    "SHARDCHANNELS [<pattern>]",
-    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
-    "SHARDNUMSUB [<shardchannel> ...]",
-    "    Return the number of subscribers for the specified shard level channel(s)",
-    "HELP",
-    "    Prints this help.",
+_PUBSUB_HELP = help_reply(
+    "PUBSUB",
+    (
+        "CHANNELS [<pattern>]",
+        "    Return the currently active channels matching a <pattern> (default: '*').",
+        "NUMPAT",
+        "    Return number of subscriptions to patterns.",
+        "NUMSUB [<channel> ...]",
+        "    Return the number of subscribers for the specified channels, excluding",
+        "    pattern subscriptions(default: no channels).",
+        "SHARDCHANNELS [<pattern>]",
+        "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+        "SHARDNUMSUB [<shardchannel> ...]",
+        "    Return the number of subscribers for the specified shard level channel(s)",
+    ),
 )
 
 
@@ -188,7 +188,7 @@ def pubsub_shardnumsub(session: Session, *channels: bytes) -> list[object]:
 @command("help", 2, "loading stale", container="pubsub", group="pubsub", since="6.2.0", acl="")
 def pubsub_help(session: Session) -> list[Simple]:
     """Show helpful text about the different subcommands"""
-    return [Simple(line.encode()) for line in _PUBSUB_HELP]
+    return _PUBSUB_HELP
 
 
 @command(

@@ -26,10 +26,9 @@ import time
 import weakref
 from dataclasses import dataclass, fields
 
-from tandemkv.commands.connection import help_lines
 from tandemkv.commands.introspection import every_spec
 from tandemkv.commands.session import TANDEMKV_VERSION, VERSION, Instance, Session
-from tandemkv.commands.table import command, container
+from tandemkv.commands.table import command, container, help_reply
 from tandemkv.config import ConfigError, UnknownParameter
 from tandemkv.errors import DB_INDEX_OUT_OF_RANGE, SYNTAX, CommandError, printable
 from tandemkv.protocol import OK, Frames, Map, Verbatim, string2ll
@@ -409,26 +408,26 @@ _SECTION_WRITERS = {
 
 container("config", -2, group="server", since="2.0.0", acl="", summary="A container for server configuration commands")
 
-_CONFIG_HELP = [
-    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "GET <pattern>",
-    "    Return parameters matching the glob-like <pattern> and their values.",
-    "SET <directive> <value>",
-    "    Set the configuration <directive> to <value>.",
-    "RESETSTAT",
-    "    Reset statistics reported by the INFO command.",
-    "REWRITE",
-    "    Rewrite the configuration file.",
-    "HELP",
-    "    Prints this help.",
-]
+_CONFIG_HELP = help_reply(
+    "CONFIG",
+    (
+        "GET <pattern>",
+        "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>",
+        "    Set the configuration <directive> to <value>.",
+        "RESETSTAT",
+        "    Reset statistics reported by the INFO command.",
+        "REWRITE",
+        "    Rewrite the configuration file.",
+    ),
+)
 
 
 @command("help", 2, "loading stale", group="server", since="5.0.0", container="config")
 def config_help(session: Session) -> list[object]:
     """Show helpful text about the different subcommands"""
     # Redis 7.0's text, verbatim; tandemkv has no CONFIG REWRITE (it answers unknown subcommand).
-    return help_lines(_CONFIG_HELP)  # type: ignore[return-value]
+    return _CONFIG_HELP  # type: ignore[return-value]
 
 
 @command("get", -3, "admin noscript loading stale", group="server", since="2.0.0", container="config")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tandemkv.errors import unknown_command, unknown_subcommand, wrong_arity
+from tandemkv.protocol import Simple
 
 # Flag names, as COMMAND reports them, and what they mean here.
 FLAGS = {
@@ -225,6 +226,18 @@ def container(
             tips=tuple(tips.split()),
         )
     )
+
+
+def help_reply(name: str, body: tuple[str, ...]) -> list[Simple]:
+    """A HELP reply as Redis's addReplyHelp builds it: the usage line, the container's own
+    lines, then HELP itself; one status line each. Built once, at import."""
+    lines = (
+        f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        *body,
+        "HELP",
+        "    Prints this help.",
+    )
+    return [Simple(line.encode()) for line in lines]
 
 
 def _first_line(doc: str | None) -> str:
