@@ -368,9 +368,11 @@ class AccessClock:
         # When access records (re)started: a key without one has been idle since then.
         self.since_s = self.second
 
-    def refresh(self) -> None:
-        """Bring `second` up to date (a new int object only when the second changed)."""
-        now_s = self.now_s()
+    def refresh(self, now_s: float | None = None) -> None:
+        """Bring `second` up to date (a new int object only when the second changed); `now_s`
+        is the caller's own reading of the clock, when it already has one."""
+        if now_s is None:
+            now_s = self.now_s()
         if not self.second <= now_s < self.ends_s:
             self.second = second = int(now_s)
             self.ends_s = second + 1

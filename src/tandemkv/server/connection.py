@@ -95,7 +95,11 @@ class Connection(asyncio.Protocol):
             return
         parser = self.parser
         assert parser is not None
-        session.last_interaction_ms = self.server.instance.clock.now_ms()
+        # One look at the clock per read: the client's last interaction (CLIENT LIST idle,
+        # `timeout`) and the second its commands' accesses record (OBJECT IDLETIME).
+        instance = self.server.instance
+        now_ms = session.last_interaction_ms = instance.clock.now_ms()
+        instance.memory.access.refresh(now_ms / 1000)
         commands = parser.parse(data)
         if self._stalled:
             self._stalled += commands  # keep the order until resume_writing runs them
@@ -113,8 +117,6 @@ class Connection(asyncio.Protocol):
         parser = self.parser
         transport = self.transport
         assert session is not None and parser is not None and transport is not None
-        # The second these commands' accesses record (OBJECT IDLETIME): read once per batch.
-        self.server.instance.memory.access.refresh()
         # Pushes made before these commands run go out before their replies.
         out: list[bytes] = self._take_pending()
         self._batch = out
@@ -183,6 +185,8 @@ class Connection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         if self._stalled:
+            # Commands held back since an earlier read: their accesses happen now.
+            self.server.instance.memory.access.refresh()
             self._run(self._stalled)
         if not self._stalled and not self._writing_paused and not transport.is_closing():
             transport.resume_reading()
