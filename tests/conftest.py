@@ -143,6 +143,19 @@ class Diff:
         assert ours == theirs, f"{args!r}: tandemkv {ours!r} != redis {theirs!r}"
         return ours
 
+    def ttl(self, key: bytes | str) -> bytes:
+        """TTL on both servers: -2 / -1 must be equal; a positive TTL may differ by one second,
+        because Redis rounds (deadline - now) to the nearest second and the two servers read
+        their clocks a moment apart (an absolute EXAT deadline can straddle the rounding)."""
+        ours, theirs = self.both("TTL", key)
+        assert ours[:1] == theirs[:1] == b":", f"TTL {key!r}: tandemkv {ours!r}, redis {theirs!r}"
+        mine, reference = int(ours[1:-2]), int(theirs[1:-2])
+        if min(mine, reference) < 0:
+            assert mine == reference, f"TTL {key!r}: tandemkv {mine}, redis {reference}"
+        else:
+            assert abs(mine - reference) <= 1, f"TTL {key!r}: tandemkv {mine}, redis {reference}"
+        return ours
+
     def both(self, *args: bytes | str | int) -> tuple[bytes, bytes]:
         """Run on both without comparing (for replies that legitimately differ)."""
         return self.tandem.call(*args), self.redis.call(*args)

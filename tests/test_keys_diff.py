@@ -207,7 +207,7 @@ def test_persist(diff):
     diff("EXPIRE", "k", "100")
     diff("PERSIST", "k")
     diff("PERSIST", "k")
-    diff("TTL", "k")
+    diff.ttl("k")
     diff("PERSIST", "nokey")
     diff("PERSIST")
     diff("PERSIST", "k", "extra")
@@ -312,7 +312,7 @@ def test_rename(diff):
     assert 990 <= parse(ours) <= 1000 and 990 <= parse(theirs) <= 1000
     diff("SET", "e", "no deadline")
     diff("RENAME", "e", "c")  # the destination's deadline goes with it
-    diff("TTL", "c")
+    diff.ttl("c")
     diff("RENAME", "c")
     diff("RENAME", "c", "d", "e")
 

@@ -71,14 +71,14 @@ def test_set_every_option_combination(diff):
                 diff(*setup)
             diff("SET", "k", "new", *args)
             diff("GET", "k")
-            diff("TTL", "k")
+            diff.ttl("k")
 
 
 def test_set_option_edge_cases(diff):
     diff("SET", "k", "v", "NX\x00junk")  # Redis compares options as C strings
     diff("SET", "k", "v", "xx", "get\x00")
     diff("SET", "k", "v", "EX", "10", "EX", "20")
-    diff("TTL", "k")
+    diff.ttl("k")
     diff("SET", "k", "v", "EX", "10", "PX", "20")
     diff("SET", "k", "v", "NX", "NX")
     diff("SET", "k", "v", "GET", "GET")
@@ -94,9 +94,9 @@ def test_set_option_edge_cases(diff):
     diff("SET", "k", "v", "EXTRA")
     diff("SET", "k", "v", "EX", "100")
     diff("SET", "k", "v2", "KEEPTTL")
-    diff("TTL", "k")
+    diff.ttl("k")
     diff("SET", "k", "v3")
-    diff("TTL", "k")
+    diff.ttl("k")
     diff("SET", "k", "v", "NX", "GET")
     diff("SET", "k2", "v", "NX", "GET")
     diff("SET", "k3", "v", "XX", "GET")
@@ -124,9 +124,9 @@ def test_setnx(diff):
 def test_setex_psetex(diff):
     diff("SETEX", "k", "100", "v")
     diff("GET", "k")
-    diff("TTL", "k")
+    diff.ttl("k")
     diff("PSETEX", "p", "100000", "v")
-    diff("TTL", "p")
+    diff.ttl("p")
     for name in ("SETEX", "PSETEX"):
         diff(name, "k", "0", "v")
         diff(name, "k", "-5", "v")
@@ -151,7 +151,7 @@ def test_getset(diff):
     diff("GET", "k")
     diff("SET", "t", "v", "EX", "100")
     diff("GETSET", "t", "w")
-    diff("TTL", "t")
+    diff.ttl("t")
     diff("GETSET", "k")
 
 
@@ -170,17 +170,17 @@ def test_getex(diff):
     diff("GETEX", "missing", "BADOPT")  # ...but the syntax before the lookup
     diff("SET", "k", "v")
     diff("GETEX", "k")
-    diff("TTL", "k")
+    diff.ttl("k")
     diff("GETEX", "k", "EX", "100")
-    diff("TTL", "k")
+    diff.ttl("k")
     diff("GETEX", "k", "PX", "200000")
-    diff("TTL", "k")
+    diff.ttl("k")
     diff("GETEX", "k", "EXAT", FUTURE_S)
-    diff("TTL", "k")
+    diff.ttl("k")
     diff("GETEX", "k", "PXAT", FUTURE_MS)
-    diff("TTL", "k")
+    diff.ttl("k")
     diff("GETEX", "k", "PERSIST")
-    diff("TTL", "k")
+    diff.ttl("k")
     diff("GETEX", "k", "PERSIST")
     diff("GETEX", "k", "EX", "0")
     diff("GETEX", "k", "EX", "-1")
@@ -190,7 +190,7 @@ def test_getex(diff):
     diff("GETEX", "k", "EX")
     diff("GETEX", "k", "EX", "10", "PX", "10")
     diff("GETEX", "k", "EX", "10", "EX", "20")
-    diff("TTL", "k")
+    diff.ttl("k")
     diff("GETEX", "k", "PERSIST", "EX", "10")
     diff("GETEX", "k", "EX", "10", "PERSIST")
     diff("GETEX", "k", "KEEPTTL")
@@ -228,7 +228,7 @@ def test_mget_mset_msetnx(diff):
     diff("MSETNX", "q", "1", "r")
     diff("SET", "t", "v", "EX", "100")
     diff("MSET", "t", "w")
-    diff("TTL", "t")
+    diff.ttl("t")
 
 
 # ---------------------------------------------------------- APPEND, STRLEN
@@ -246,7 +246,7 @@ def test_append_strlen(diff):
     diff("STRLEN", "e")
     diff("SET", "t", "v", "EX", "100")
     diff("APPEND", "t", "w")
-    diff("TTL", "t")
+    diff.ttl("t")
     diff("SET", "n", "12")
     diff("APPEND", "n", "34")
     diff("INCR", "n")
@@ -298,7 +298,7 @@ def test_setrange(diff):
     diff("SETRANGE", "new", "536870912", "")
     diff("SET", "t", "v", "EX", "100")
     diff("SETRANGE", "t", "1", "w")
-    diff("TTL", "t")
+    diff.ttl("t")
     diff("SET", "n", "100")
     diff("SETRANGE", "n", "0", "2")
     diff("INCR", "n")
@@ -320,7 +320,7 @@ def test_incr_decr(diff):
     diff("GET", "n")
     diff("SET", "t", "5", "EX", "100")
     diff("INCR", "t")
-    diff("TTL", "t")
+    diff.ttl("t")
     diff("INCR")
     diff("INCR", "a", "b")
     diff("INCRBY", "n")
@@ -406,7 +406,7 @@ def test_incrbyfloat_documented_cases(diff):
     diff("INCRBYFLOAT", "new", "1")
     diff("SET", "t", "1", "EX", "100")
     diff("INCRBYFLOAT", "t", "1")
-    diff("TTL", "t")
+    diff.ttl("t")
 
 
 def test_incrbyfloat_limits(diff):
