@@ -111,6 +111,23 @@ def test_timeline_bucketing() -> None:
     assert stats.by_command(merged)["GET"].count == 6
 
 
+def test_recorder_keeps_every_sample() -> None:
+    """No sample is lost: not one filed just before t0 (interval -1), not one recorded before
+    the worker knew the phase's start time (it reads t0 at the first record)."""
+    t0 = 1_000_000_000
+    ms = 1_000_000
+    rec = stats.Recorder(t0, interval_ms=100)
+    rec.record("deliver", 1_000, t0 - 50 * ms)
+    assert rec.intervals[-1]["deliver"].count == 1
+    shared_t0 = {"value": 0}
+    late = stats.Recorder(None, interval_ms=100, t0_source=lambda: shared_t0["value"])
+    shared_t0["value"] = t0  # the coordinator sets t0 before the start signal
+    late.record("deliver", 1_000, t0 + 5 * ms)
+    late.record("deliver", 1_000, t0 + 150 * ms)
+    assert late.t0_ns == t0
+    assert {index: slot["deliver"].count for index, slot in late.intervals.items()} == {0: 1, 1: 1}
+
+
 def test_peak_rate_uses_a_sliding_one_second_window() -> None:
     rows = [{"ops": n} for n in [10] * 10 + [100] * 10 + [10] * 5]
     assert stats.peak_rate(rows, 100) == 1000  # the ten 100-op intervals

@@ -66,12 +66,14 @@ def new_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 class WorkerContext:
     """What one worker process shares among its connections."""
 
-    def __init__(self, worker_id: int, workers: int, progress: Any, stop: Any) -> None:
+    def __init__(self, worker_id: int, workers: int, progress: Any, stop: Any, t0: Any) -> None:
         self.worker_id = worker_id
         self.workers = workers
         self.progress = progress  # multiprocessing.Value('q'): operations completed
         self.stop = stop  # multiprocessing.Value('b'): set by the coordinator to end the phase
-        self.recorder = stats.Recorder(0, INTERVAL_MS)
+        # t0 (multiprocessing.Value('q')) is set by the coordinator before the start signal,
+        # so it is known by the time anything is recorded.
+        self.recorder = stats.Recorder(None, INTERVAL_MS, t0_source=lambda: t0.value)
         self.checked = 0
         self.wrong = 0
         self.missing = 0
@@ -579,7 +581,7 @@ async def _worker(
     stop: Any,
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
-    ctx = WorkerContext(worker_id, phase.workers, progress, stop)
+    ctx = WorkerContext(worker_id, phase.workers, progress, stop, t0)
     clients = list(phase.make_clients(ctx))
     await asyncio.gather(*(loop.create_connection(lambda c=c: c, host, port) for c in clients))
     await asyncio.gather(*(c.prepare() for c in clients))
@@ -587,7 +589,6 @@ async def _worker(
     await loop.run_in_executor(None, start_event.wait)
     if stop.value:
         return {"worker_id": worker_id, "error": "stopped before start"}
-    ctx.recorder = stats.Recorder(t0.value, INTERVAL_MS)
     cpu_before = own_cpu_s()
     delay_before = run_delay_s()
     wall_before = time.monotonic()

@@ -9,7 +9,7 @@ interval of the timeline; a phase's overall figures are the merge of its interva
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 SUB_BITS = 11  # values below 2**SUB_BITS µs are kept exactly; above, 10 significant bits
 SUB_MASK = (1 << SUB_BITS) - 1
@@ -124,19 +124,29 @@ class Recorder:
 
     `record(command, latency_ns, now_ns)` files a latency under the interval of its completion
     time, counted from `t0_ns` (time.monotonic_ns of the phase start, the same in every process).
+    A worker creates its recorder before the phase starts, when the start time is not known yet:
+    it then passes `t0_source`, read at the first record (a subscriber may receive its first
+    message before its own worker has seen the start signal).
     """
 
-    __slots__ = ("_current", "_current_index", "interval_ns", "intervals", "t0_ns")
+    __slots__ = ("_current", "_current_index", "_t0_source", "interval_ns", "intervals", "t0_ns")
 
-    def __init__(self, t0_ns: int, interval_ms: int = 100) -> None:
+    def __init__(
+        self, t0_ns: int | None, interval_ms: int = 100, t0_source: Callable[[], int] | None = None
+    ) -> None:
         self.t0_ns = t0_ns
+        self._t0_source = t0_source
         self.interval_ns = interval_ms * 1_000_000
         self.intervals: dict[int, dict[str, Histogram]] = {}
-        self._current_index = -1
+        self._current_index: int | None = None  # no interval cached yet
         self._current: dict[str, Histogram] = {}
 
     def record(self, command: str, latency_ns: int, now_ns: int) -> None:
-        index = (now_ns - self.t0_ns) // self.interval_ns
+        t0_ns = self.t0_ns
+        if t0_ns is None:
+            assert self._t0_source is not None
+            t0_ns = self.t0_ns = self._t0_source()
+        index = (now_ns - t0_ns) // self.interval_ns
         if index != self._current_index:
             self._current_index = index
             self._current = self.intervals.setdefault(index, {})
