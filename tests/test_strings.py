@@ -295,7 +295,12 @@ def test_commands_on_a_key_past_its_deadline_raise_expired_first(redis_without_a
     instance = Instance(clock=clock)
     session = instance.new_session()
     ours: list[tuple[bytes, bytes]] = []
-    instance.hub.notify_keyspace_event = lambda cls, event, key, db: ours.append((event, key))
+    def record(event_class: str, event: bytes, key: bytes, db: int) -> None:
+        ours.append((event, key))
+
+    instance.notify = record  # events of commands
+    for db in instance.dbs:
+        db.notify = record  # events of the keyspace (expired)
     for args in STALE_KEY_COMMANDS:
         reference.execute_command("SET", "k", "1", "PX", "1")
         time.sleep(0.005)

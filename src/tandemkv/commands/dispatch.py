@@ -64,8 +64,8 @@ def execute(session: Session, argv: list[bytes]) -> Any:
         spec.failed_calls += 1
         instance.stats.total_error_replies += 1
         reply = Error(exc.message)
+    spec.nsec += perf_counter_ns() - started
     spec.calls += 1
-    spec.usec += (perf_counter_ns() - started) // 1000
     return reply
 
 

@@ -345,9 +345,9 @@ def _commandstats(instance: Instance) -> tuple[str, list[str]]:
     lines = []
     for spec in every_spec():
         if spec.calls or spec.failed_calls or spec.rejected_calls:
-            per_call = spec.usec / spec.calls if spec.calls else 0.0
+            per_call = spec.nsec / 1000 / spec.calls if spec.calls else 0.0
             lines.append(
-                f"cmdstat_{spec.full_name}:calls={spec.calls},usec={spec.usec},usec_per_call={per_call:.2f},"
+                f"cmdstat_{spec.full_name}:calls={spec.calls},usec={spec.nsec // 1000},usec_per_call={per_call:.2f},"
                 f"rejected_calls={spec.rejected_calls},failed_calls={spec.failed_calls}"
             )
     return "Commandstats", lines
@@ -465,7 +465,7 @@ def config_resetstat(session: Session) -> object:
             setattr(holder, item.name, 0)
     instance.memory.evicted_keys = 0  # memory bound (commands/memory.py)
     for spec in every_spec():
-        spec.calls = spec.usec = spec.rejected_calls = spec.failed_calls = 0
+        spec.calls = spec.nsec = spec.rejected_calls = spec.failed_calls = 0
     return OK
 
 

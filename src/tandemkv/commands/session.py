@@ -45,6 +45,8 @@ class Instance:
         self.stats = ServerStats()
         self.keyspace_stats = KeyspaceStats()
         self.hub = Hub(self.config)
+        # The one entry point for keyspace events, commands and the keyspace alike.
+        self.notify: Callable[[str, bytes, bytes, int], None] = self.hub.notify_keyspace_event
         self.started_ms = self.clock.now_ms()
         self.started_monotonic = time.monotonic()
         self.pid = os.getpid()
@@ -104,10 +106,6 @@ class Instance:
                 high_keys=cfg.int("engine-shard-high-keys"),
                 low_keys=cfg.int("engine-shard-low-keys"),
             )
-
-    def notify(self, event_class: str, event: bytes, key: bytes, db: int) -> None:
-        """The one entry point for keyspace events (commands and the keyspace alike)."""
-        self.hub.notify_keyspace_event(event_class, event, key, db)
 
     def new_session(self, **kwargs: Any) -> Session:
         session = Session(self, self._next_id, **kwargs)

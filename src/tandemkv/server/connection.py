@@ -118,7 +118,12 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         assert session is not None and parser is not None and transport is not None
         # Pushes made before these commands run go out before their replies.
-        out: list[bytes] = self._take_pending()
+        out = self._pending
+        if out:
+            self._pending = []
+            self._pending_bytes = 0
+        else:
+            out = []
         self._batch = out
         done = size = 0
         counted = len(out)  # pieces of `out` already in `size` (pushes: not counted)
