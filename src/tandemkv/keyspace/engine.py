@@ -31,7 +31,6 @@ same slices as migration (each write and delete, and `migrate`), migration first
 from __future__ import annotations
 
 import sys
-from sys import getsizeof
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -126,7 +125,7 @@ class Engine:
         done = 0
         values, deadlines, accessed = self.values, self.deadlines, self.accessed
         while values and done < max_units:
-            tables = getsizeof(values[-1]) + getsizeof(deadlines.pop()) + getsizeof(accessed.pop())
+            tables = sys.getsizeof(values[-1]) + sys.getsizeof(deadlines.pop()) + sys.getsizeof(accessed.pop())
             done += 1 + len(values.pop()) + tables // FREE_UNIT_BYTES
         return done
 
@@ -357,7 +356,8 @@ class Tandem:
             self._free_credit += limit
             if self._free_credit > 0:
                 engine = self._retired[-1]
-                self._free_credit -= engine.free(self._free_credit)
+                # Never a surplus: what an emptied engine left unused is not carried over.
+                self._free_credit = min(0, self._free_credit - engine.free(self._free_credit))
                 if not engine.values:
                     self._retired.pop()
         elif not self._spare_up.build(limit):
