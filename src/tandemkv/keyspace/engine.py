@@ -53,9 +53,14 @@ def shard_hash(key: bytes) -> int:
     return hash(key) >> SHARD_HASH_SHIFT
 
 
-# Keys moved by each write while a step is in progress: at least 2 guarantees a doubling step
-# finishes before the key count doubles again, even with no tick at all (embedded use).
-KEYS_PER_WRITE = 4
+# Units of chores (keys moved, shards freed or built) paid by each write and each delete, so
+# that steps finish even with no tick at all (embedded use). A step up is paid by the writes
+# that double the keys: 2 each covers its migration (one move per key) and the freeing and
+# spares after it. A step down is paid by the deletes that halve them: half as many writes for
+# the same moves, so 4 each. Fewer units per write keep a pipelined write burst short during
+# a step (measured: 4 per write made a loop iteration of 800 SETs 8.3 ms instead of 6.3 ms).
+KEYS_PER_WRITE = 2
+KEYS_PER_DELETE = 4
 # Marks a key that left the old shard before migration reached it.
 _MOVED = object()
 # Bytes of dict table whose freeing costs about as much as moving one key (Engine.free).
@@ -255,7 +260,7 @@ class Tandem:
         if had_deadline:
             self.volatile -= 1
         if self._chores:
-            self._do_chores(KEYS_PER_WRITE)
+            self._do_chores(KEYS_PER_DELETE)
         if self.count < self._shrink_at:
             self._maybe_step()
 
