@@ -79,6 +79,18 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+def stop_and_read(proc: subprocess.Popen[bytes]) -> str:
+    """Stop a server started with stdout=PIPE and return what it printed; a server that does
+    not exit within 10 s is killed (the test then fails, leaving nothing behind)."""
+    proc.terminate()
+    try:
+        return proc.communicate(timeout=10)[0].decode()
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+
+
 @pytest.fixture(scope="session")
 def tandem_port() -> Iterator[int]:
     proc, port = start_tandem()

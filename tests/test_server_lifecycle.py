@@ -10,7 +10,7 @@ import time
 import pytest
 import redis
 
-from tests.conftest import free_port, start_tandem, stop, wait_for_port
+from tests.conftest import free_port, start_tandem, stop, stop_and_read, wait_for_port
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -33,8 +33,7 @@ def test_startup_log_names_version_port_pid_and_loop():
     try:
         wait_for_port(port, proc)
     finally:
-        proc.terminate()
-        output = proc.communicate(timeout=10)[0].decode()
+        output = stop_and_read(proc)
     first = output.splitlines()[0]
     assert f"port {port}" in first
     assert f"pid {proc.pid}" in first
@@ -152,8 +151,7 @@ def test_config_set_loglevel_applies_at_once():
         assert client.info("engine")["steps_up"] > logged_steps
         client.close()
     finally:
-        proc.terminate()
-        output = proc.communicate(timeout=10)[0].decode()
+        output = stop_and_read(proc)
     assert output.count("step up started") == logged_steps
 
 

@@ -50,7 +50,8 @@ class Server:
         self._eviction_scheduled = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self.listener: asyncio.base_events.Server | None = None
-        self._stopping: asyncio.Event | None = None
+        # Set by SHUTDOWN or a signal, which may come before `start` has finished.
+        self._stopping = asyncio.Event()
         self._expiry_handle: asyncio.TimerHandle | asyncio.Handle | None = None
         self._expiry_at_ms: int | None = None
         self._migration_scheduled = False
@@ -67,7 +68,6 @@ class Server:
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
         config = self.instance.config
         hosts = config.str("bind").split() or ["127.0.0.1"]
         self.listener = await self.loop.create_server(
@@ -107,14 +107,12 @@ class Server:
             )
 
     async def serve_until_stopped(self) -> None:
-        assert self._stopping is not None
         await self._stopping.wait()
         await self.stop()
 
     def request_shutdown(self) -> None:
-        if self._stopping is not None:
-            log.info("Received shutdown request, closing")
-            self._stopping.set()
+        log.info("Received shutdown request, closing")
+        self._stopping.set()
 
     async def stop(self) -> None:
         if self._time_gc in gc.callbacks:
@@ -307,14 +305,15 @@ def run(config: Config) -> int:
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     server = Server(config)
+    # Before the port opens: a signal sent as soon as clients can connect is never lost.
+    if sys.platform != "win32":
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, _on_signal, server, signum)
     try:
         loop.run_until_complete(server.start())
     except OSError as exc:
         log.error("Could not create server TCP listening socket %s:%d: %s", config.str("bind"), config.int("port"), exc)
         return 1
-    if sys.platform != "win32":
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, _on_signal, server, signum)
     try:
         loop.run_until_complete(server.serve_until_stopped())
     finally:
