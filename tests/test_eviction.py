@@ -14,7 +14,7 @@ import redis
 
 from tandemkv.clock import ManualClock
 from tandemkv.errors import OOM, CommandError
-from tandemkv.keyspace.memory import LFU_INIT_VAL
+from tandemkv.keyspace.memory import EVICTION_POOL, LFU_INIT_VAL, offer_candidate
 from tandemkv.store import Store
 from tests.conftest import start_tandem, stop
 
@@ -161,6 +161,53 @@ def test_lfu_counters_decay_per_minute_idle() -> None:
     assert before > LFU_INIT_VAL
     store.instance.clock.advance_ms(3 * 60_000)  # type: ignore[attr-defined]
     assert store.execute("OBJECT", "FREQ", "k") == before - 3
+
+
+def test_lfu_new_keys_decay_like_any_other() -> None:
+    """Redis's createObject stamps a new key's counter with the time, so an untouched key decays
+    by one a minute too (and reads as less frequent than a key read once, at any time)."""
+    store = make_store("allkeys-lfu", maxmemory=0)
+    store.execute("SET", "new", "v")
+    store.execute("SET", "read", "v")
+    store.execute("GET", "read")
+    assert [store.execute("OBJECT", "FREQ", k) for k in ("new", "read")] == [LFU_INIT_VAL, LFU_INIT_VAL + 1]
+    store.instance.clock.advance_ms(2 * 60_000)  # type: ignore[attr-defined]
+    assert [store.execute("OBJECT", "FREQ", k) for k in ("new", "read")] == [LFU_INIT_VAL - 2, LFU_INIT_VAL - 1]
+    store.execute("GET", "new")  # decayed, then counted (below LFU_INIT_VAL: always)
+    assert store.execute("OBJECT", "FREQ", "new") == LFU_INIT_VAL - 1
+    store.instance.clock.advance_ms(10 * 60_000)  # type: ignore[attr-defined]
+    assert store.execute("OBJECT", "FREQ", "new") == 0
+
+
+def test_lfu_records_are_shared_per_minute_and_counter() -> None:
+    """An LFU record is an int; keys with the same minute and counter share one, so a record
+    costs only its dict entry."""
+    store = make_store("allkeys-lfu", maxmemory=0)
+    for i in range(4):
+        store.execute("SET", f"k{i}", "v")
+    store.execute("GET", "k2")
+    store.execute("GET", "k3")
+    db = store.instance.dbs[0]
+    records = [db.tandem.locate(b"k%d" % i)[2][b"k%d" % i] for i in range(4)]  # type: ignore[index]
+    assert records[0] is records[1] and records[2] is records[3] and records[0] != records[2]
+
+
+def test_eviction_pool_keeps_redis_order() -> None:
+    """evictionPoolPopulate: least frequent first and, among equal counters, first come first;
+    a full pool drops a candidate no less frequent than all it holds, else its most frequent."""
+    db = make_store("allkeys-lfu").instance.dbs[0]
+    pool: list = []  # type: ignore[type-arg]
+    for counter, key in ((5, b"a"), (6, b"b"), (5, b"c"), (4, b"d"), (6, b"e")):
+        offer_candidate(pool, counter, key, db)
+    assert [key for _counter, key, _db in pool] == [b"d", b"a", b"c", b"b", b"e"]
+    for i in range(EVICTION_POOL - len(pool)):
+        offer_candidate(pool, 7, b"f%d" % i, db)
+    assert len(pool) == EVICTION_POOL
+    offer_candidate(pool, 7, b"late", db)  # no less frequent than every candidate: dropped
+    offer_candidate(pool, 5, b"g", db)  # pushes out the most frequent (the last 7)
+    keys = [key for _counter, key, _db in pool]
+    assert len(pool) == EVICTION_POOL and b"late" not in keys
+    assert keys[:4] == [b"d", b"a", b"c", b"g"] and keys[-1] == b"f%d" % (EVICTION_POOL - 7)
 
 
 # ---------------------------------------------------------------- volatile-*

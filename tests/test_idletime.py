@@ -18,7 +18,13 @@ import redis
 
 from tandemkv.clock import ManualClock
 from tandemkv.keyspace import Keyspace
-from tandemkv.keyspace.memory import MemoryAccount, apply_settings, idle_seconds
+from tandemkv.keyspace.memory import (
+    LFU_INIT_VAL,
+    MemoryAccount,
+    apply_settings,
+    idle_seconds,
+    lfu_frequency,
+)
 from tandemkv.store import Store
 from tests.conftest import REDIS_SERVER, Diff, start_redis, start_tandem, stop
 
@@ -302,7 +308,8 @@ def test_idle_time_ignores_non_touching_reads() -> None:
 
 
 def test_policy_switches() -> None:
-    """LFU keeps no access seconds; back from LFU, untouched keys count from the switch."""
+    """Under LFU access records hold counters, not seconds: records are dropped at each switch.
+    Keys without a record count as new under LFU; back from LFU, as idle since the switch."""
     clock = ManualClock()
     memory = MemoryAccount(clock=clock)
     ks = small_keyspace(clock, memory)
@@ -313,9 +320,11 @@ def test_policy_switches() -> None:
     assert access_records(ks) == {}
     ks.lookup(key(0))
     ks.set(key(99), b"v")
-    assert access_records(ks) == {}
+    assert set(access_records(ks)) == {key(0), key(99)}
+    assert [lfu_frequency(ks, key(i)) for i in (0, 99, 1)] == [LFU_INIT_VAL + 1, LFU_INIT_VAL, LFU_INIT_VAL]
     advance(ks, clock, 4000)
     apply_settings(memory, [ks], 0, "allkeys-lru", 5)
+    assert access_records(ks) == {}
     advance(ks, clock, 3000)
     ks.lookup(key(1))
     assert idle_seconds(ks, key(0)) == 3

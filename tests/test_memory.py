@@ -2,7 +2,8 @@
 
 The central property: the bytes the Keyspace accounts as it goes always equal a recount from
 scratch of what it holds, whatever mix of writes, overwrites, deadlines, expiry, deletes,
-migration steps and flushes happened.
+migration steps and flushes happened. Compaction of churned dict tables must change nothing
+but their size, only in the current engine, in bounded slices.
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ from hypothesis import strategies as st
 
 from tandemkv.clock import ManualClock
 from tandemkv.errors import CommandError
-from tandemkv.keyspace import Keyspace
+from tandemkv.keyspace import Keyspace, memory
 from tandemkv.keyspace.memory import (
+    COMPACT_KEYS_PER_UNIT,
     DEADLINE_BYTES,
     DEADLINES_ENTRY_BYTES,
     DICT_ENTRY_BYTES,
     MemoryAccount,
+    compact_shard,
+    compactable,
     entry_bytes,
+    evict,
+    fresh_dict_bytes,
     measure_tables,
     object_bytes,
     value_bytes,
@@ -36,6 +42,15 @@ def recount(db: Keyspace) -> int:
         for key, value in values.items():
             total += entry_bytes(key, value) + (DEADLINE_BYTES if key in deadlines else 0)
     return total
+
+
+def shards(db: Keyspace) -> list[tuple[dict, dict, dict]]:  # type: ignore[type-arg]
+    """Every (values, deadlines, accessed) shard of `db`'s engines that hold keys."""
+    return [
+        engine.triple(index)
+        for engine in db.tandem.engines_holding_keys()
+        for index in range(len(engine.values))
+    ]
 
 
 def test_sizes_follow_cpython_allocation() -> None:
@@ -92,7 +107,9 @@ def test_accounted_bytes_always_equal_a_recount(ops: list[tuple], policy: str) -
         else:
             db.flush()
         assert db.used_bytes == account.used_bytes == recount(db)
-        assert (db.frequencies is not None) <= (policy == "allkeys-lfu")
+        for values, _deadlines, accessed in shards(db):
+            # One access record per key (a second, or under LFU a counter), charged to each.
+            assert accessed.keys() == values.keys()
 
 
 def test_lru_order_survives_migration_steps() -> None:
@@ -248,3 +265,168 @@ def test_flushed_tables_count_until_freed() -> None:
     measure_all(store)
     assert not db.detached
     assert account.used_bytes == real_bytes(db) == 0
+
+
+# ------------------------------------------------------------------ compaction
+
+
+def churned(n: int) -> dict[bytes, int]:
+    """A dict of `n` keys grown by CPython under churn (every key deleted and re-inserted)."""
+    d = {b"key:%d" % i: i for i in range(n)}
+    for _ in range(2):
+        for key in list(d):
+            d[key] = d.pop(key)
+    return d
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 6, 21, 22, 100, 682, 683, 700, 1364, 1365, 1366, 5000])
+def test_fresh_dict_bytes_is_the_size_of_a_copy(n: int) -> None:
+    d = churned(n)
+    copy = dict(d)
+    assert list(copy.items()) == list(d.items())
+    assert getsizeof(copy) <= fresh_dict_bytes(n)
+    if n > 5:
+        assert getsizeof(copy) == fresh_dict_bytes(n)
+
+
+def test_churn_doubles_a_table() -> None:
+    """Why compaction: CPython resizes a churned dict to 3x its keys, twice a fresh copy."""
+    assert getsizeof(churned(700)) > 1.9 * getsizeof(dict(churned(700)))
+
+
+def lru_keyspace(clock: ManualClock, limit_bytes: int = 0) -> Keyspace:
+    return Keyspace(0, clock, memory=MemoryAccount(limit_bytes, "allkeys-lru", clock=clock), high_keys=256, low_keys=32)
+
+
+def current_dicts(db: Keyspace) -> list[dict]:  # type: ignore[type-arg]
+    engine = db.tandem.engine
+    return [*engine.values, *engine.deadlines, *engine.accessed]
+
+
+def oversized(dicts: list[dict]) -> list[dict]:  # type: ignore[type-arg]
+    """The dicts compaction would replace (larger than a fresh copy, which would have room)."""
+    return [d for d in dicts if compactable(d)]
+
+
+def contents(db: Keyspace) -> list[tuple[list, list, list]]:  # type: ignore[type-arg]
+    """Every shard's values, deadlines and access records, in order (the LRU order)."""
+    return [(list(v.items()), list(d.items()), list(a.items())) for v, d, a in shards(db)]
+
+
+def churn(db: Keyspace, clock: ManualClock, keys: int, rounds: int) -> None:
+    """LRU reads (re-insertions), deletes and new keys, a second apart, until tables grow."""
+    for i in range(keys):
+        db.set(b"k%d" % i, b"v", clock.now_ms() + 10**7 if i % 3 == 0 else None)
+    for r in range(rounds):
+        clock.advance_ms(1000)
+        db.access.refresh()
+        for i in range(0, keys, 2):
+            db.lookup(b"k%d" % i)
+        for i in range(1, keys, 8):
+            db.delete(b"k%d" % i)
+            db.set(b"k%d" % i, b"w%d" % r, clock.now_ms() + 10**7 if r % 2 else None)
+
+
+def test_compaction_changes_nothing_but_table_sizes() -> None:
+    clock = ManualClock()
+    db = lru_keyspace(clock)
+    churn(db, clock, 2000, 1)
+    while not db.tandem.migrate_keys(10**6):
+        pass
+    churn(db, clock, 2000, 6)
+    assert not db.tandem.migrating
+    before = contents(db)
+    grown = oversized(current_dicts(db))
+    assert len(grown) >= 8  # the churn did leave tables larger than their keys need
+    while not db.measure_tables(10**6)[1]:
+        pass
+    assert contents(db) == before  # values, deadlines, access seconds, LRU order
+    assert not oversized(current_dicts(db))
+    assert not any(d is g for d in current_dicts(db) for g in grown)
+    assert db.used_bytes == db.memory.used_bytes == real_bytes(db)  # measured after compaction
+    assert db.lookup(b"k0") == b"v" and db.deadline_ms(b"k3") is not None
+
+
+def test_compaction_leaves_the_old_engine_of_a_step_alone() -> None:
+    clock = ManualClock()
+    db = lru_keyspace(clock)
+    churn(db, clock, 1000, 6)
+    while not db.tandem.migrate_keys(10**6):
+        pass
+    i = 1000
+    while not db.tandem.migrating:
+        db.set(b"k%d" % i, b"v")
+        i += 1
+    db.tandem.migrate_keys(100)
+    old = db.tandem.old
+    assert old is not None and oversized([*old.values, *old.accessed])
+    old_dicts = [*old.values, *old.deadlines, *old.accessed]
+    model = {key: value for key, value, _deadline in db.items()}
+    while not db.measure_tables(10**6)[1]:
+        pass
+    assert all(a is b for a, b in zip([*old.values, *old.deadlines, *old.accessed], old_dicts, strict=True))
+    while not db.tandem.migrate_keys(10**6):
+        pass
+    assert {key: value for key, value, _deadline in db.items()} == model
+
+
+def test_compaction_work_per_slice_is_bounded() -> None:
+    clock = ManualClock()
+    db = lru_keyspace(clock)
+    churn(db, clock, 4000, 6)
+    while not db.tandem.migrate_keys(10**6):
+        pass
+    dicts = current_dicts(db)
+    largest = max(map(len, dicts))
+    smallest = min(map(len, oversized(dicts)))
+    assert len(oversized(dicts)) >= 16
+    slices = 0
+    while True:
+        before = oversized(current_dicts(db))
+        measured, done = db.measure_tables(20)
+        copied = len(before) - len(oversized(current_dicts(db)))
+        assert measured <= 20 + largest // COMPACT_KEYS_PER_UNIT  # one copy may go past the budget
+        assert copied <= 1 + 20 // (1 + smallest // COMPACT_KEYS_PER_UNIT)
+        slices += 1
+        if done:
+            break
+    assert slices >= 8 and not oversized(current_dicts(db))
+
+
+def test_compact_shard_replaces_only_what_is_oversized() -> None:
+    clock = ManualClock()
+    db = lru_keyspace(clock)
+    for i in range(200):  # one shard
+        db.set(b"k%d" % i, b"v", clock.now_ms() + 10**7)
+    for _ in range(3):
+        for i in range(200):
+            db.lookup(b"k%d" % i)  # LRU re-insertions churn the values dict alone
+    engine = db.tandem.engine
+    values, deadlines, accessed = engine.triple(0)
+    before = contents(db)
+    assert oversized([values]) and not oversized([deadlines, accessed])
+    compact_shard(engine, 0)
+    assert engine.values[0] is not values
+    assert engine.deadlines[0] is deadlines and engine.accessed[0] is accessed
+    assert contents(db) == before and not oversized(current_dicts(db))
+
+
+@pytest.mark.parametrize("every", [memory.COMPACT_EVERY_EVICTIONS, 10**9])
+def test_eviction_keeps_the_shards_it_churns_compact(every: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without measurement passes, eviction alone keeps tables near their fresh size (with it
+    disabled, `every` = 10**9, most of them double)."""
+    monkeypatch.setattr(memory, "COMPACT_EVERY_EVICTIONS", every)
+    clock = ManualClock()
+    db = lru_keyspace(clock, limit_bytes=400_000)
+    account = db.memory
+    for n in range(40_000):
+        key = b"k%d" % (n % 3000 if n % 2 else n)
+        if account.over:
+            evict(account, [db], clock, 10**6)
+        if db.lookup(key) is None:
+            db.set(key, b"v" * 50)
+    grown = len(oversized(current_dicts(db)))
+    if every == 10**9:
+        assert grown > len(db.tandem.engine.values) // 2
+    else:
+        assert grown <= len(db.tandem.engine.values) // 4

@@ -26,11 +26,11 @@ from tandemkv.keyspace.memory import (
     DICT_ENTRY_BYTES,
     EVICT_FAIL,
     EVICT_RUNNING,
-    LFU_INIT_VAL,
     TRACK_FREQUENCY,
     entry_bytes,
     evict,
     idle_seconds,
+    lfu_frequency,
 )
 from tandemkv.protocol import OK, Double, Map, Simple
 
@@ -81,9 +81,7 @@ def key_frequency(session: Session, key: bytes) -> int | None:
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
             "that when switching between policies at runtime LRU and LFU data will take some time to adjust."
         )
-    if db.frequencies is None:
-        return LFU_INIT_VAL
-    return db.frequencies.get(key, db.clock.now_ms())
+    return lfu_frequency(db, key)
 
 
 def key_idle_time(session: Session, key: bytes) -> int | None:

@@ -38,7 +38,7 @@ from tandemkv.clock import Clock
 
 Shard = dict[bytes, object]
 Deadlines = dict[bytes, int]
-Accessed = dict[bytes, int]  # key -> Unix second of its last access (not under LFU policies)
+Accessed = dict[bytes, int]  # key -> Unix second of its last access (under LFU: its LFU record)
 ShardTriple = tuple[Shard, Deadlines, Accessed]
 
 # Shards are chosen by the *high* half of the key's hash. A dict places keys by the low bits of

@@ -24,8 +24,8 @@ from tandemkv.keyspace.memory import (  # memory bound (keyspace/memory.py)
     DEADLINE_BYTES,
     DEADLINES_ENTRY_BYTES,
     DICT_ENTRY_BYTES,
+    LFU_INIT_VAL,
     TRACK_FREQUENCY,
-    FrequencyTable,
     MemoryAccount,
     TableMeter,
     entry_bytes,
@@ -61,7 +61,6 @@ class Keyspace:
         "clock",
         "detached",
         "expiry",
-        "frequencies",
         "index",
         "memory",
         "notify",
@@ -94,9 +93,9 @@ class Keyspace:
         # refreshed by `measure_tables` (keyspace/memory.py).
         self.table_bytes = 0
         self.table_meter = TableMeter()
-        self.frequencies: FrequencyTable | None = None
-        # OBJECT IDLETIME: the second stored in a shard's access dict on each access, shared by
-        # every database and refreshed by the command runners (keyspace/memory.py).
+        # OBJECT IDLETIME / OBJECT FREQ: the second (or LFU counter) stored in a shard's access
+        # dict on each access, shared by every database and refreshed by the command runners
+        # (keyspace/memory.py).
         self.access = self.memory.access
         self.clock = clock
         self.stats = stats or KeyspaceStats()
@@ -117,8 +116,8 @@ class Keyspace:
 
     def lookup(self, key: bytes) -> object | None:
         """The live value of `key` or None; expires it first if its deadline passed. An access:
-        records `access.second` for OBJECT IDLETIME (LRU order / LFU counter under those
-        policies)."""
+        records `access.second` for OBJECT IDLETIME (under LRU and LFU policies, `touch`: the
+        LRU order and second, or the LFU counter)."""
         shard = self.tandem.locate(key)
         if shard is None:
             return None
@@ -129,12 +128,10 @@ class Keyspace:
                 self.expire_key(key, lazily=True)
                 return None
         value = values[key]
-        tracking = self.memory.tracking
-        if tracking:  # memory bound: LRU order / LFU counter
-            touch(self, values, key, value)
-            if tracking == TRACK_FREQUENCY:
-                return value
-        accessed[key] = self.access.second
+        if self.memory.tracking:  # memory bound: LRU order / LFU counter
+            touch(self, values, accessed, key, value)
+        else:
+            accessed[key] = self.access.second
         return value
 
     def peek(self, key: bytes) -> object | None:
@@ -205,12 +202,14 @@ class Keyspace:
         # Memory bound: charge the entry (or the value's change); under LRU/LFU a write is an access.
         charge = entry_bytes(key, value) if old is None else value_bytes(value) - value_bytes(old)
         memory = self.memory
-        if memory.tracking and old is not None:
-            touch(self, values, key, value)
+        tracking = memory.tracking
+        if tracking and old is not None:
+            touch(self, values, accessed, key, value)
         else:
             values[key] = value
-        if memory.tracking != TRACK_FREQUENCY:  # a write is an access (OBJECT IDLETIME)
-            accessed[key] = self.access.second
+            # A write is an access (OBJECT IDLETIME); a new key's LFU counter is LFU_INIT_VAL.
+            access = self.access
+            accessed[key] = access.lfu_records[LFU_INIT_VAL] if tracking == TRACK_FREQUENCY else access.second
         if deadline_ms is not None:
             self._set_deadline_at_home(key, deadlines, deadline_ms)
         elif not keep_ttl and deadlines and deadlines.pop(key, None) is not None:
@@ -269,14 +268,16 @@ class Keyspace:
         # The detached engines' tables count again from the next measurement until freed.
         self.table_bytes = 0
         self.table_meter.reset()
-        self.frequencies = None
         return removed
 
     def measure_tables(self, max_dicts: int) -> tuple[int, bool]:
         """Measure up to `max_dicts` of this database's dicts (keyspace/memory.py); when a
         pass completes, bring `table_bytes` (and used_bytes) up to date. Returns (dicts
         measured, True if a pass completed)."""
-        measured, found = self.table_meter.measure(self._table_dicts, max_dicts)
+        engine = self.tandem.engine  # its dicts are compacted as they are measured
+        measured, found = self.table_meter.measure(
+            self._table_dicts, max_dicts, (engine.values, engine.deadlines, engine.accessed)
+        )
         if found is None:
             return measured, False
         tandem = self.tandem
@@ -290,8 +291,6 @@ class Keyspace:
         lists: list[list[dict]] = []  # type: ignore[type-arg]
         for engine in (*self.tandem.engines_holding_keys(), *self.detached):
             lists += (engine.values, engine.deadlines, engine.accessed)
-        if self.frequencies is not None:
-            lists.append(self.frequencies.buckets)  # type: ignore[arg-type]
         return lists
 
     def _charge(self, delta: int) -> None:
@@ -326,8 +325,6 @@ class Keyspace:
             accessed.pop(key, None)
         had_deadline = bool(deadlines) and deadlines.pop(key, None) is not None
         self._charge(-entry_bytes(key, value) - (DEADLINE_BYTES if had_deadline else 0))
-        if self.frequencies is not None:
-            self.frequencies.discard(key)
         self.tandem.removed(had_deadline)
 
     # ----------------------------------------------------------------- expiry
@@ -348,8 +345,6 @@ class Keyspace:
 
     def _dropped_by_migration(self, key: bytes, value: object) -> None:
         self._charge(-entry_bytes(key, value) - DEADLINE_BYTES)
-        if self.frequencies is not None:
-            self.frequencies.discard(key)
         self.stats.expired_by_migration += 1
         self._report_expired(key)
 

@@ -20,8 +20,8 @@ table). With a fixed share, used_memory / RSS growth fell from 0.98 at 1 M keys 
 and 10 M. So each Keyspace also carries `table_bytes`, a correction: the real table bytes
 (sys.getsizeof of every shard dict, less an empty dict's) of every engine it holds (current,
 old during a step, retired until freed, flushed until freed, as Redis counts
-lazyfree_pending; spares never hold keys, so their tables are empty) and of its LFU counter
-buckets, minus the estimated shares of its keys. `measure_tables` computes it in slices of
+lazyfree_pending; spares never hold keys, so their tables are empty), minus the estimated
+shares of its keys. `measure_tables` computes it in slices of
 TABLE_SLICE_DICTS dicts (about 1 ms at 10 M keys, where most dicts are cache misses) from the
 server's cron and Store.tick, one pass over a database after another, and applies it when a
 pass completes: used_memory lags the real table sizes by at most one pass (about 2.5 s at 10 M
@@ -31,6 +31,24 @@ Measured (16-byte keys and values): used/RSS growth 0.97 at 1 M keys; at 5 M, 0.
 but 0.98 after MEMORY PURGE: the rest of the RSS is free memory glibc keeps (the tables freed
 by dict resizes and migration steps), which used_memory leaves out as Redis leaves out
 fragmentation.
+
+Compaction. Each key deleted from a CPython dict (evicted, expired, or moved to the end by
+LRU's re-insertion, below) leaves a dead slot that only a resize reclaims, and under churn
+CPython resizes to 3x the live keys where a fresh copy of them takes 1.5x to 3x: a shard
+churned by a memory bound settles at twice the table its keys need (measured, a Zipf read-
+through cache bounded to 10% of 1 M keys: 117 table bytes a key instead of ~100, so 87 k keys
+fitted where 92 k do with fresh tables). So `measure_tables` also compacts: a dict of the
+current engine whose table is larger than a fresh copy of its keys would have
+(`fresh_dict_bytes`, `compactable`) is replaced, in its engine's list, by that copy, `dict(d)`,
+which keeps the order (the LRU order) and costs about 15 ns a key (COMPACT_KEYS_PER_UNIT: 10 us
+for a shard of 700 keys), counted in the slice's budget; and eviction does the same for the
+shard of one eviction in COMPACT_EVERY_EVICTIONS (`compact_shard`), so the shards that a bound
+churns stay near their fresh size between passes and used_memory, which counts tables as
+measured after compaction, stays what they occupy (measured on that workload: the real tables
+averaged 1-2.5% above the charged ones between passes). A shard's dicts are replaced only
+between commands (the cron, Store.tick, eviction before a command or in its own slices), never
+while a Keyspace method holds them, and only in the current engine: the old engine of a step
+only drains, and its migration cursor and key order are left alone.
 
 `MemoryAccount.used_bytes` is the sum over every database. The bound (`maxmemory`) applies to
 it: the interpreter's own footprint at startup (tens of MB, reported by the commands layer as
@@ -42,17 +60,18 @@ while over the bound, and by the server's background slices; it removes keys cho
 policy until the account is back under the bound or the time budget is spent, and never
 evicts a key more than needed.
 
-Access seconds (OBJECT IDLETIME). Redis keeps a 24-bit LRU clock in every object whatever the
-policy; tandemkv keeps, under every policy but LFU (where Redis answers OBJECT IDLETIME with an
-error and the LFU counter takes the place of the time), the Unix second of each key's last
-access in its shard's `accessed` dict (engine.py: moved with the key by migration, freed with
-the engine). Every read or write that Redis counts as an access (a lookup without
-LOOKUP_NOTOUCH) stores the current second, `AccessClock.second`, which the command runners
-refresh once per batch of commands; `Keyspace.peek` is the lookup that does not. All keys
-accessed in one second share one int object, so an access record costs only its dict entry: ACCESS_ENTRY_BYTES, the same shape as a values-dict entry, charged to every
-key (under LFU it stands for the key's FrequencyTable counter). Measured with 1 M keys of 16-byte
-keys and values: RSS 211 bytes a key instead of 171 (accounted: 208 instead of 168); an access
-costs about 30 ns more (its dict store).
+Access records (OBJECT IDLETIME, OBJECT FREQ). Redis keeps a 24-bit field in every object: the
+LRU clock, or under an LFU policy the LFU counter and its time (where Redis answers OBJECT
+IDLETIME with an error). tandemkv keeps one access record per key in its shard's `accessed`
+dict: under every policy but LFU the Unix second of the key's last access (engine.py: moved
+with the key by migration, freed with the engine). Every read or write that Redis counts as an
+access (a lookup without LOOKUP_NOTOUCH) stores the current second, `AccessClock.second`, which
+the command runners refresh once per batch of commands; `Keyspace.peek` is the lookup that does
+not. All keys accessed in one second share one int object, so an access record costs only its
+dict entry: ACCESS_ENTRY_BYTES, the same shape as a values-dict entry, charged to every key
+under every policy (under LFU the record holds the key's counter, below). Measured with 1 M
+keys of 16-byte keys and values: RSS 211 bytes a key instead of 171 (accounted: 208 instead of
+168); an access costs about 30 ns more (its dict store).
 
 Eviction metadata costs memory, so it is kept only while a policy needs it:
 
@@ -63,12 +82,24 @@ Eviction metadata costs memory, so it is kept only while a policy needs it:
   read or evicted). Eviction takes the first (least recently used) key of the fullest of
   `maxmemory-samples` random shards. With shards of ~1000-4000 keys hashed uniformly, that
   key is among the oldest ~0.05% globally: measured, the hit ratio equals exact LRU's.
-- LFU (allkeys-lfu, volatile-lfu) keeps Redis's 8-bit logarithmic counter per key that was
-  read or written since the policy was selected (`FrequencyTable`); the others count as new
-  (LFU_INIT_VAL). Counters are small ints (0..255), which CPython shares, so a counter costs
-  only its dict entry. Eviction takes `maxmemory-samples` neighbouring keys at a random place
-  of a random shard into a pool of the EVICTION_POOL least frequent candidates (Redis's
-  eviction pool) and evicts the least frequent. Decay is per bucket (`FrequencyTable`).
+- LFU (allkeys-lfu, volatile-lfu) keeps Redis's LFU field as the key's access record: the
+  minute of its last access << 8 | an 8-bit logarithmic counter. A new key starts at
+  LFU_INIT_VAL (Redis's createObject); an access decays the counter by the minutes elapsed
+  and counts (`touch`: Redis's updateLFU, LFUDecrAndReturn then LFULogIncr); OBJECT FREQ and
+  eviction read it decayed (`lfu_counter`). So an untouched key decays like any other, as in
+  Redis (a counter table holding only touched keys, decayed in buckets, left new keys at
+  LFU_INIT_VAL forever: at each minute boundary every key read once fell to the level of keys
+  never read, and the read-through hit ratio dropped by up to 1.7 points). Records are ints
+  shared per (minute, counter) (`AccessClock.lfu_records`), so a record costs its dict entry
+  as a second does. Keys that existed before the policy was selected have no record and count
+  as new (Redis: "LRU and LFU data will take some time to adjust"). Eviction offers
+  `maxmemory-samples` neighbouring keys at a random place of a random shard (as
+  dictGetSomeKeys takes neighbouring buckets) to Redis's eviction pool (evictionPoolPopulate):
+  up to EVICTION_POOL candidates in order of their counter when sampled and, among equal
+  counters, of arrival; a candidate no less frequent than every one of a full pool is
+  dropped, else it pushes out the most frequent; the first candidate that still exists is
+  evicted. Equal counters are the rule (most keys hold 5 to 7), and taking them in arrival
+  order rather than, as before, in key order was measured worth 0.6 points of hit ratio.
 - random and volatile-ttl policies keep nothing: volatile-ttl pops the expiry heap, which
   yields the soonest deadline exactly.
 """
@@ -77,16 +108,19 @@ from __future__ import annotations
 
 import random
 import time
+from bisect import insort_right
 from collections.abc import Callable
 from itertools import islice
+from operator import itemgetter
 from sys import getsizeof
 from typing import TYPE_CHECKING
 
 from tandemkv.clock import Clock
 from tandemkv.config import MAXMEMORY_POLICIES
+from tandemkv.keyspace.engine import SHARD_HASH_SHIFT
 
 if TYPE_CHECKING:
-    from tandemkv.keyspace.engine import Deadlines, Shard
+    from tandemkv.keyspace.engine import Accessed, Deadlines, Engine, Shard, ShardTriple
     from tandemkv.keyspace.keyspace import Keyspace
 
 POLICIES = MAXMEMORY_POLICIES
@@ -94,7 +128,7 @@ POLICIES = MAXMEMORY_POLICIES
 # What a policy tracks per access (MemoryAccount.tracking).
 TRACK_NONE = 0
 TRACK_ORDER = 1  # re-insert accessed keys: shard order = LRU order
-TRACK_FREQUENCY = 2  # the order, plus an LFU counter per key
+TRACK_FREQUENCY = 2  # an LFU counter per key, in its access record
 
 VALUES_ENTRY_BYTES = 40
 # A key's entry in its shard's access-seconds dict: a dict entry like the above (the int it
@@ -109,14 +143,28 @@ EMPTY_DICT_BYTES = getsizeof({})
 # Dicts measured per slice of `measure_tables`: 0.12 us each when cached, 0.3-0.5 us at 10 M
 # keys (measured in the server's cron: 8192 dicts took 2-4 ms), so ~1 ms a slice.
 TABLE_SLICE_DICTS = 2048
+# Keys copied by compaction that count as one dict measured in that budget (a copy costs about
+# 15 ns a key, a dict measured 0.12-0.5 us).
+COMPACT_KEYS_PER_UNIT = 16
+# Compaction copies a dict of n keys only if the copy leaves room for n / COMPACT_MIN_ROOM more
+# before CPython grows it again: each copy is then paid for by that many inserts (at most
+# COMPACT_MIN_ROOM keys copied per key inserted), and none is made that CPython would undo after
+# a few inserts. Measured on the Zipf workload (LFU, bound at 10%): 4 kept 3% fewer keys than
+# no limit, 32 about 1% fewer.
+COMPACT_MIN_ROOM = 32
+# Eviction checks the shard of one eviction in this many for compaction (about 0.5 us a check):
+# under a bound each shard still gets checked many times a second.
+COMPACT_EVERY_EVICTIONS = 8
+# CPython's dict table (3.11, keys that are not all str): a 32-byte header, then an index of
+# 2**k slots (1, 2, 4 or 8 bytes each by size), then 2/3 * 2**k entries of 24 bytes.
+DICT_KEYS_HEADER_BYTES = 32
+DICT_ENTRY_SLOT_BYTES = 24
 _PYMALLOC_MAX = 512
 
 # Redis's defaults (lfu-log-factor 10, lfu-decay-time 1 minute, LFU_INIT_VAL 5).
 LFU_LOG_FACTOR = 10
 LFU_DECAY_MINUTES = 1
 LFU_INIT_VAL = 5
-DECAY_PERIOD_MS = 60_000 * LFU_DECAY_MINUTES
-FREQUENCY_BUCKETS = 1024
 
 # How many keys volatile-lru / volatile-lfu look at from the front of a shard for keys with a
 # deadline before falling back to the shard's deadlines (bounded work per eviction).
@@ -195,8 +243,8 @@ class MemoryAccount:
         self.samples = samples
         self.policy = policy
         self.tracking = TRACK_NONE
-        # LFU eviction candidates: (counter when sampled, id of db, key, db), best first.
-        self.pool: list[tuple[int, int, bytes, Keyspace]] = []
+        # LFU eviction candidates: (counter when sampled, key, db), best first.
+        self.pool: list[tuple[int, bytes, Keyspace]] = []
         self.table_db = 0  # the database whose dict tables `measure_tables` is measuring
         self.configure(limit_bytes, policy, samples)
 
@@ -225,6 +273,77 @@ class MemoryAccount:
         return self.peak_bytes
 
 
+def _dict_bytes(log2: int) -> int:
+    """sys.getsizeof of a dict (keys not all str) whose table has 2**log2 slots."""
+    index_bytes = 1 if log2 < 8 else 2 if log2 < 16 else 4 if log2 < 32 else 8
+    slots = 1 << log2
+    entries = 2 * slots // 3
+    return EMPTY_DICT_BYTES + DICT_KEYS_HEADER_BYTES + slots * index_bytes + entries * DICT_ENTRY_SLOT_BYTES
+
+
+# By log2 of the slots of a table: sys.getsizeof of a dict with it, and the most keys a copy
+# into it is made for (it must leave room for 1/COMPACT_MIN_ROOM as many new keys).
+_DICT_BYTES = tuple(_dict_bytes(log2) for log2 in range(64))
+_COPY_MAX_KEYS = tuple((2 << log2) // 3 * COMPACT_MIN_ROOM // (COMPACT_MIN_ROOM + 1) for log2 in range(64))
+
+
+def _copy_log2(n: int) -> int:
+    """log2 of the slots CPython gives `dict(d)` for a dict `d` of `n` keys whose table is
+    larger than they need (estimate_log2_keysize: the smallest power of two >= 1.5 n, or twice
+    that when 1.5 n is one); at least 16 slots, as smaller tables are not worth a copy."""
+    return ((3 * n + 1) >> 1 | 15).bit_length()
+
+
+def fresh_dict_bytes(n: int) -> int:
+    """sys.getsizeof of a fresh copy of a dict of `n` keys (for up to 5 keys: of 5 keys)."""
+    return _DICT_BYTES[_copy_log2(n)]
+
+
+def compactable(d: dict) -> bool:  # type: ignore[type-arg]
+    """True if compaction would replace `d`: its table is larger than a fresh copy of its keys
+    would have, and that copy would leave room for new keys (COMPACT_MIN_ROOM)."""
+    log2 = _copy_log2(len(d))
+    return getsizeof(d) > _DICT_BYTES[log2] and len(d) <= _COPY_MAX_KEYS[log2]
+
+
+def compact_dicts(
+    dicts: list[dict],  # type: ignore[type-arg]
+    start: int,
+    stop: int,
+    max_units: int,
+) -> tuple[int, int, int]:
+    """Replace each `compactable` dict of dicts[start:stop] by a copy (same items, same order,
+    a table sized for them), stopping once `max_units` units of work are done (a dict looked
+    at is one, a copy one more per COMPACT_KEYS_PER_UNIT keys). Only for dicts no caller holds
+    (see the module docstring). Returns (the table bytes of the dicts looked at, afterwards;
+    the units done; the index after the last dict looked at)."""
+    total = 0
+    units = 0
+    sizes = _DICT_BYTES
+    max_keys = _COPY_MAX_KEYS
+    index = start
+    while index < stop and units < max_units:
+        d = dicts[index]
+        size = getsizeof(d)
+        n = len(d)
+        log2 = ((3 * n + 1) >> 1 | 15).bit_length()  # compactable(d), inlined: measured per dict
+        if size > sizes[log2] and n <= max_keys[log2]:
+            d = dicts[index] = dict(d)
+            size = getsizeof(d)
+            units += n // COMPACT_KEYS_PER_UNIT
+        total += size - EMPTY_DICT_BYTES
+        units += 1
+        index += 1
+    return total, units, index
+
+
+def compact_shard(engine: Engine, index: int) -> None:
+    """Compact those of the values, deadlines and access dicts of shard `index` of `engine` that
+    are larger than their keys need (`compact_dicts`): after an eviction, between commands."""
+    for dicts in (engine.values, engine.deadlines, engine.accessed):
+        compact_dicts(dicts, index, index + 1, 1)
+
+
 def table_bytes(dicts: list[dict]) -> int:  # type: ignore[type-arg]
     """Bytes of the tables of `dicts` (each dict's size less that of a dict without a table)."""
     return sum(map(getsizeof, dicts)) - len(dicts) * EMPTY_DICT_BYTES
@@ -233,7 +352,8 @@ def table_bytes(dicts: list[dict]) -> int:  # type: ignore[type-arg]
 class TableMeter:
     """One database's pass over its dicts for `table_bytes` (see the module docstring): the
     lists of dicts still to measure (taken when the pass starts: engines that appear later are
-    measured by the next pass), the place in the last one, and the bytes found so far."""
+    measured by the next pass), the place in the last one, and the bytes found so far. The
+    pass compacts the dicts of the lists it is told are the current engine's."""
 
     __slots__ = ("found_bytes", "index", "todo")
 
@@ -242,9 +362,16 @@ class TableMeter:
         self.index = 0
         self.found_bytes = 0
 
-    def measure(self, lists: Callable[[], list[list[dict]]], max_dicts: int) -> tuple[int, int | None]:  # type: ignore[type-arg]
-        """Measure up to `max_dicts` dicts (a pass starts with `lists()` if none is running);
-        returns (dicts measured, the table bytes found if the pass completed, else None)."""
+    def measure(
+        self,
+        lists: Callable[[], list[list[dict]]],  # type: ignore[type-arg]
+        max_dicts: int,
+        compactable: tuple[list[dict], ...] = (),  # type: ignore[type-arg]
+    ) -> tuple[int, int | None]:
+        """Measure up to about `max_dicts` dicts (a pass starts with `lists()` if none is
+        running), compacting those of the lists in `compactable` first (`compact_dicts`: keys
+        copied count against `max_dicts` too, one dict's copy may go past it); returns (dicts
+        measured plus copy units, the table bytes found if the pass completed, else None)."""
         if not self.todo:
             self.todo = lists()[::-1]
             self.index = 0
@@ -253,11 +380,17 @@ class TableMeter:
         todo = self.todo
         while todo and measured < max_dicts:
             dicts = todo[-1]
+            start = self.index
             # Freeing pops dicts from the end of an engine's lists: never read past the end.
-            chunk = dicts[self.index : self.index + max_dicts - measured]
-            self.found_bytes += table_bytes(chunk)
-            measured += len(chunk)
-            self.index += len(chunk)
+            stop = max(start, min(len(dicts), start + max_dicts - measured))
+            if any(dicts is current for current in compactable):
+                found, units, stop = compact_dicts(dicts, start, stop, max_dicts - measured)
+                measured += units
+            else:
+                found = table_bytes(dicts[start:stop])
+                measured += stop - start
+            self.found_bytes += found
+            self.index = stop
             if self.index >= len(dicts):
                 todo.pop()
                 self.index = 0
@@ -282,74 +415,59 @@ def measure_tables(account: MemoryAccount, dbs: list[Keyspace], max_dicts: int =
             return
 
 
-class FrequencyTable:
-    """Redis's LFU counters (8-bit, logarithmic) for one database, beside the engine.
-
-    The counters live in FREQUENCY_BUCKETS fixed dicts keyed by hash, independent of the
-    engine's shards, so migration never has to move them and no dict grows past
-    keys/FREQUENCY_BUCKETS entries. A key without a counter has LFU_INIT_VAL (new keys start
-    there, as in Redis). Decay is applied per bucket: the first touch of a bucket in a new
-    period lowers all its counters by the periods elapsed (Redis lowers each key's counter by
-    its own idle periods; the per-bucket sweep costs no per-key timestamp).
-    """
-
-    __slots__ = ("buckets", "periods")
-
-    def __init__(self) -> None:
-        self.buckets: list[dict[bytes, int]] = [{} for _ in range(FREQUENCY_BUCKETS)]
-        self.periods = [0] * FREQUENCY_BUCKETS
-
-    def _bucket(self, key: bytes, now_ms: int) -> dict[bytes, int]:
-        """The bucket of `key`, decayed first if a new period began since it was last used."""
-        index = hash(key) & (FREQUENCY_BUCKETS - 1)
-        period = now_ms // DECAY_PERIOD_MS
-        if self.periods[index] == period:
-            return self.buckets[index]
-        elapsed = period - self.periods[index]
-        self.periods[index] = period
-        bucket = self.buckets[index]
-        if bucket and elapsed > 0:
-            bucket = self.buckets[index] = {k: c - elapsed for k, c in bucket.items() if c > elapsed}
-        return bucket
-
-    def touch(self, key: bytes, now_ms: int, _random: Callable[[], float] = random.random) -> None:
-        """One access: Redis's LFULogIncr (probabilistic, saturating at 255)."""
-        bucket = self._bucket(key, now_ms)
-        counter = bucket.get(key, LFU_INIT_VAL)
-        if counter < 255:
-            base = counter - LFU_INIT_VAL
-            if base <= 0 or _random() * (base * LFU_LOG_FACTOR + 1) < 1.0:
-                bucket[key] = counter + 1
-
-    def get(self, key: bytes, now_ms: int) -> int:
-        """The decayed counter of `key` (OBJECT FREQ)."""
-        return self._bucket(key, now_ms).get(key, LFU_INIT_VAL)
-
-    def discard(self, key: bytes) -> None:
-        self.buckets[hash(key) & (FREQUENCY_BUCKETS - 1)].pop(key, None)
-
-    def __len__(self) -> int:
-        return sum(map(len, self.buckets))
-
-
-def touch(db: Keyspace, values: Shard, key: bytes, value: object) -> None:
-    """An access to `key` (now holding `value`) under an LRU or LFU policy, by the Keyspace on
-    reads and writes: LRU moves the key to the end of its shard (most recently used), LFU
-    counts it."""
+def touch(
+    db: Keyspace,
+    values: Shard,
+    accessed: Accessed,
+    key: bytes,
+    value: object,
+    _random: Callable[[], float] = random.random,
+) -> None:
+    """An access to live `key` (now holding `value`) under an LRU or LFU policy, by the Keyspace
+    on reads and writes. LRU moves the key to the end of its shard (most recently used) and
+    records the second; LFU updates its record as Redis's updateLFU does: the counter decayed
+    by the minutes since the last access (`lfu_counter`), then LFULogIncr (probabilistic,
+    saturating at 255), stamped with the current minute."""
+    access = db.access
     if db.memory.tracking == TRACK_ORDER:
         del values[key]
         values[key] = value
+        accessed[key] = access.second
         return
     values[key] = value
-    table = db.frequencies
-    if table is None:
-        table = db.frequencies = FrequencyTable()
-    table.touch(key, db.clock.now_ms())
+    counter = lfu_counter(accessed.get(key), access.minute)
+    if counter < 255:
+        base = counter - LFU_INIT_VAL
+        if base <= 0 or _random() * (base * LFU_LOG_FACTOR + 1) < 1.0:
+            counter += 1
+    accessed[key] = access.lfu_records[counter]
+
+
+def lfu_counter(record: int | None, minute: int) -> int:
+    """The LFU counter in an access record (minute << 8 | counter), less one per
+    LFU_DECAY_MINUTES since that minute (Redis's LFUDecrAndReturn, never below 0; no decay if
+    the clock went back); a key without a record counts as new, LFU_INIT_VAL."""
+    if record is None:
+        return LFU_INIT_VAL
+    counter = record & 255
+    periods = (minute - (record >> 8)) // LFU_DECAY_MINUTES
+    if periods > 0:
+        return counter - periods if counter > periods else 0
+    return counter
+
+
+def lfu_frequency(db: Keyspace, key: bytes) -> int:
+    """OBJECT FREQ of live `key` under an LFU policy: its decayed counter."""
+    shard = db.tandem.locate(key)
+    assert shard is not None
+    return lfu_counter(shard[2].get(key), db.access.minute)
 
 
 class AccessClock:
     """The Unix second that accesses record, shared by every database of a MemoryAccount: one
     int object per second, so that every key accessed in that second points to the same int.
+    Under LFU, records are `lfu_records[counter]`: minute << 8 | counter, one int object per
+    (minute, counter) for the same reason.
 
     Like Redis's LRU clock (server.lruclock, refreshed by serverCron rather than read on every
     access), `second` is read on the hot path and refreshed by whoever runs commands, once per
@@ -357,7 +475,7 @@ class AccessClock:
     command). Reading the wall clock on every access instead was measured at 8-14% of pipelined
     GET/SET throughput."""
 
-    __slots__ = ("ends_s", "now_s", "second", "since_s")
+    __slots__ = ("ends_s", "lfu_records", "minute", "now_s", "second", "since_s")
 
     def __init__(self, clock: Clock) -> None:
         self.now_s: Callable[[], float] = (
@@ -365,6 +483,8 @@ class AccessClock:
         )
         self.second = 0
         self.ends_s = 0
+        self.minute = -1
+        self.lfu_records: list[int] = []
         self.refresh()
         # When access records (re)started: a key without one has been idle since then.
         self.since_s = self.second
@@ -377,6 +497,9 @@ class AccessClock:
         if not self.second <= now_s < self.ends_s:
             self.second = second = int(now_s)
             self.ends_s = second + 1
+            if second // 60 != self.minute:
+                self.minute = minute = second // 60
+                self.lfu_records = [minute << 8 | counter for counter in range(256)]
 
 
 def idle_seconds(db: Keyspace, key: bytes) -> int:
@@ -389,23 +512,21 @@ def idle_seconds(db: Keyspace, key: bytes) -> int:
 
 
 def apply_settings(account: MemoryAccount, dbs: list[Keyspace], limit_bytes: int, policy: str, samples: int) -> None:
-    """New maxmemory settings. LFU counters are dropped when the policy stops using them; access
-    seconds when an LFU policy starts (they would be stale when it stops: keys then count as
-    idle since the switch, as Redis's reinterpreted LRU field needs "some time to adjust")."""
+    """New maxmemory settings. Access records change meaning when an LFU policy starts or stops
+    (seconds, or LFU counters), so they are dropped then: keys then count as new (LFU) or as
+    idle since the switch, as Redis's reinterpreted LRU field needs "some time to adjust"."""
     was_frequency = account.tracking == TRACK_FREQUENCY
     account.configure(limit_bytes, policy, samples)
-    if account.tracking != TRACK_FREQUENCY:
-        for db in dbs:
-            db.frequencies = None
-        if was_frequency:
-            account.access.since_s = int(account.access.now_s())
-    elif not was_frequency:
-        for db in dbs:
-            tandem = db.tandem
-            for engine in (tandem.engine, tandem.old):
-                if engine is not None:
-                    for accessed in engine.accessed:
-                        accessed.clear()
+    if was_frequency == (account.tracking == TRACK_FREQUENCY):
+        return
+    if was_frequency:
+        account.access.since_s = int(account.access.now_s())
+    for db in dbs:
+        tandem = db.tandem
+        for engine in (tandem.engine, tandem.old):
+            if engine is not None:
+                for accessed in engine.accessed:
+                    accessed.clear()
 
 
 # ------------------------------------------------------------------ eviction
@@ -416,6 +537,7 @@ def evict(account: MemoryAccount, dbs: list[Keyspace], clock: Clock, budget_us: 
 
     Returns EVICT_OK (under the bound), EVICT_RUNNING (budget spent, still over) or
     EVICT_FAIL (still over, nothing evictable: noeviction, or no key the policy may take).
+    Call only between commands: it may compact the shards it evicts from (`compact_shard`).
     """
     if not 0 < account.limit_bytes < account.used_bytes:
         return EVICT_OK
@@ -430,6 +552,9 @@ def evict(account: MemoryAccount, dbs: list[Keyspace], clock: Clock, budget_us: 
             db, key = victim
             db.evict(key)
             account.evicted_keys += 1
+            if not account.evicted_keys % COMPACT_EVERY_EVICTIONS:
+                engine = db.tandem.engine
+                compact_shard(engine, (hash(key) >> SHARD_HASH_SHIFT) & engine.mask)
             if account.used_bytes <= account.limit_bytes:
                 return EVICT_OK
         if clock.monotonic_us() >= stop_us:
@@ -448,15 +573,15 @@ def _choose(account: MemoryAccount, dbs: list[Keyspace]) -> tuple[Keyspace, byte
     if account.tracking == TRACK_ORDER:
         # The fullest of `samples` shards: keeps shard sizes even, so that each shard's least
         # recently used key is about as old as any other's.
-        best = _random_pair(db, side)
+        best = _random_shard(db, side)
         for _ in range(account.samples - 1):
-            pair = _random_pair(db, side)
-            if len(pair[side]) > len(best[side]):
-                best = pair
+            shard = _random_shard(db, side)
+            if len(shard[side]) > len(best[side]):
+                best = shard
         return db, _front_keys(best[0], best[1], 1, side == 1)[0]
     if account.tracking == TRACK_FREQUENCY:
         return _least_frequent(account, db, side)
-    return db, _keys_at_random_place(_random_pair(db, side)[side], 1)[0]
+    return db, _keys_at_random_place(_random_shard(db, side)[side], 1)[0]
 
 
 def _keys_at_random_place(keys: Shard | Deadlines, count: int) -> list[bytes]:
@@ -472,30 +597,39 @@ def _keys_at_random_place(keys: Shard | Deadlines, count: int) -> list[bytes]:
 
 
 def _least_frequent(account: MemoryAccount, db: Keyspace, side: int) -> tuple[Keyspace, bytes] | None:
-    """LFU, Redis's way: `samples` neighbouring keys from a random place of a random shard (as
-    dictGetSomeKeys takes neighbouring buckets) join the eviction pool, which keeps the
-    EVICTION_POOL least frequently used candidates seen so far, scored when sampled; the
-    least frequent of the pool that still exists goes. The pool keeps a sample of only hot
-    keys from costing a hot key its place."""
-    table = db.frequencies
-    now_ms = db.clock.now_ms()
+    """LFU, Redis's way (evictionPoolPopulate, performEvictions): `samples` neighbouring keys
+    from a random place of a random shard, scored by their decayed counter, are offered to the
+    eviction pool (see the module docstring), and the first candidate that still exists goes,
+    with the score it had when sampled. The pool keeps a sample of only hot keys from costing a
+    hot key its place."""
+    minute = db.access.minute
     pool = account.pool
-    for key in _keys_at_random_place(_random_pair(db, side)[side], account.samples):
-        counter = table.get(key, now_ms) if table is not None else LFU_INIT_VAL
-        pool.append((counter, id(db), key, db))
-    pool.sort(key=_score)
-    del pool[EVICTION_POOL:]
+    shard = _random_shard(db, side)
+    accessed = shard[2]
+    for key in _keys_at_random_place(shard[side], account.samples):
+        offer_candidate(pool, lfu_counter(accessed.get(key), minute), key, db)
     while pool:
-        _counter, _id, key, entry_db = pool.pop(0)
-        pair = entry_db.tandem.locate(key)
-        if pair is not None and (not side or key in pair[1]):
+        _counter, key, entry_db = pool.pop(0)
+        found = entry_db.tandem.locate(key)
+        if found is not None and (not side or key in found[1]):
             return entry_db, key
         # Deleted since it was sampled, or lost its deadline (volatile-lfu): next candidate.
     return None
 
 
-def _score(entry: tuple[int, int, bytes, Keyspace]) -> tuple[int, int, bytes]:
-    return entry[0], entry[1], entry[2]
+def offer_candidate(pool: list[tuple[int, bytes, Keyspace]], counter: int, key: bytes, db: Keyspace) -> None:
+    """Offer `key` (LFU `counter`) to the eviction pool, kept as Redis's evictionPoolPopulate
+    keeps it: in order of counter and, among equal counters, of arrival (the candidate goes
+    after its equals); a full pool drops a candidate no less frequent than all it holds, else
+    makes room by dropping its most frequent."""
+    if len(pool) >= EVICTION_POOL:
+        if counter >= pool[-1][0]:
+            return
+        pool.pop()
+    insort_right(pool, (counter, key, db), key=_counter_of)
+
+
+_counter_of = itemgetter(0)
 
 
 def _weighted_db(dbs: list[Keyspace], side: int) -> Keyspace | None:
@@ -512,8 +646,9 @@ def _weighted_db(dbs: list[Keyspace], side: int) -> Keyspace | None:
     return chosen
 
 
-def _random_pair(db: Keyspace, side: int) -> tuple[Shard, Deadlines]:
-    """A random shard pair of `db` whose values (side 0) or deadlines (side 1) are not empty.
+def _random_shard(db: Keyspace, side: int) -> ShardTriple:
+    """A random shard (values, deadlines, accessed) of `db` whose values (side 0) or deadlines
+    (side 1) are not empty.
 
     The caller knows there is one. Random picks first (shards fill evenly under hashing), then
     a full look when the keys are few and most shards empty."""
@@ -525,10 +660,13 @@ def _random_pair(db: Keyspace, side: int) -> tuple[Shard, Deadlines]:
     count = new_shards + old_shards
     for _ in range(8):
         index = int(random.random() * count)
-        pair = engine.pair(index) if index < new_shards else old.pair(tandem.cursor + index - new_shards)  # type: ignore[union-attr]
-        if pair[side]:
-            return pair
-    return random.choice([pair for pair in tandem.iter_pairs() if pair[side]])
+        shard = engine.triple(index) if index < new_shards else old.triple(tandem.cursor + index - new_shards)  # type: ignore[union-attr]
+        if shard[side]:
+            return shard
+    shards = [engine.triple(index) for index in range(new_shards)]
+    if old is not None:
+        shards += [old.triple(index) for index in range(tandem.cursor, len(old.values))]
+    return random.choice([shard for shard in shards if shard[side]])
 
 
 def _front_keys(values: Shard, deadlines: Deadlines, count: int, volatile: bool) -> list[bytes]:
