@@ -353,3 +353,28 @@ def test_server_evicts_in_background_after_lowering_the_bound_and_publishes_evic
     assert info["used_memory"] - info["used_memory_startup"] <= 200 * 1024
     client.config_resetstat()
     assert client.info("stats")["evicted_keys"] == 0
+
+
+def test_a_measurement_that_shows_the_bound_exceeded_evicts_in_the_same_tick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The table measurement can raise used_memory at once (every shard's table doubling near
+    the same key count); the tick that applies it also evicts, before any command runs."""
+    from tandemkv.commands import memory as commands_memory
+
+    store = make_store("allkeys-lru")
+    for i in range(1000):  # up to the bound: evicting already
+        store.set(f"k{i}", VALUE)
+    assert BOUND - 4096 < used(store) <= BOUND + len(VALUE) * 2  # over by at most one write
+    measure = commands_memory.measure_tables
+
+    def measure_and_find_tables_grew(account, dbs, *args):  # type: ignore[no-untyped-def]
+        measure(account, dbs, *args)
+        account.used_bytes += 4096  # what a completed pass adds when the tables grew
+        dbs[0].used_bytes += 4096
+
+    monkeypatch.setattr(commands_memory, "measure_tables", measure_and_find_tables_grew)
+    evicted_before = store.instance.memory.evicted_keys
+    store.tick()
+    assert used(store) <= BOUND
+    assert store.instance.memory.evicted_keys > evicted_before

@@ -29,10 +29,10 @@ from typing import Any
 
 from tandemkv.clock import Clock
 from tandemkv.commands import TABLE, Instance, execute
+from tandemkv.commands.memory import measure_slice
 from tandemkv.config import Config, ConfigError
 from tandemkv.errors import CommandError
 from tandemkv.keyspace import Tandem
-from tandemkv.keyspace.memory import measure_tables
 from tandemkv.protocol import Double, Error, Map, NullArray, Push, SetReply, Simple, Verbatim
 
 log = logging.getLogger("tandemkv")
@@ -221,8 +221,8 @@ class Store:
                     work_left = True
             if db.detached and not db.free_detached(TICK_FREE_KEYS):
                 work_left = True
-        # Memory bound: a slice of the dict-table measurement (keyspace/memory.py).
-        measure_tables(instance.memory, instance.dbs)
+        # Memory bound: a slice of the dict-table measurement, eviction if it shows us over.
+        measure_slice(instance)
         return work_left
 
     def info(self, db: int = 0) -> dict[str, int]:

@@ -31,6 +31,7 @@ from tandemkv.keyspace.memory import (
     evict,
     idle_seconds,
     lfu_frequency,
+    measure_tables,
 )
 from tandemkv.protocol import OK, Double, Map, Simple
 
@@ -68,6 +69,16 @@ def evict_slice(instance: Instance, budget_us: int) -> int:
     if status == EVICT_RUNNING:
         instance.on_over_bound()
     return status
+
+
+def measure_slice(instance: Instance) -> None:
+    """One slice of the dict-table measurement (keyspace/memory.py), for the server's cron and
+    Store.tick. A pass that completes brings used_memory up to the real table sizes at once;
+    if that puts it over the bound, a slice of eviction follows at once, before any client's
+    command, so the bound holds to within one write whenever anyone looks."""
+    measure_tables(instance.memory, instance.dbs)
+    if instance.memory.over:
+        evict_slice(instance, EVICTION_BUDGET_US)
 
 
 def key_frequency(session: Session, key: bytes) -> int | None:

@@ -24,11 +24,10 @@ import sys
 import time
 
 from tandemkv.commands import Instance
-from tandemkv.commands.memory import EVICTION_BUDGET_US, evict_slice
+from tandemkv.commands.memory import EVICTION_BUDGET_US, evict_slice, measure_slice
 from tandemkv.commands.session import TANDEMKV_VERSION
 from tandemkv.config import Config, parse_memory
 from tandemkv.keyspace import Tandem
-from tandemkv.keyspace.memory import measure_tables
 from tandemkv.server.connection import Connection
 
 log = logging.getLogger("tandemkv")
@@ -221,11 +220,10 @@ class Server:
         if instance.active_expire and self._expiry_handle is None:
             self.rearm_expiry()
         self._close_idle_clients()
-        # Memory bound: a slice of the dict-table measurement (keyspace/memory.py).
-        measure_tables(instance.memory, instance.dbs)
+        # Memory bound: a slice of the dict-table measurement; over the bound (the tables grew,
+        # or keys grew in place), a slice of eviction at once, more in background slices.
+        measure_slice(instance)
         instance.memory.note_peak()
-        if instance.memory.over:  # memory bound: e.g. keys grew in place; evict in slices
-            self._schedule_eviction()
         self._cron_handle = self.loop.call_later(1 / instance.config.int("hz"), self._cron)
 
     def _close_idle_clients(self) -> None:
