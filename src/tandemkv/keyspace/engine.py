@@ -177,8 +177,8 @@ class Tandem:
         clock: Clock,
         *,
         min_shards: int = 1,
-        high_keys: int = 1024,
-        low_keys: int = 128,
+        high_keys: int = 512,
+        low_keys: int = 64,
         on_expired: Callable[[bytes, object], None] | None = None,
         on_step: Callable[[str, Tandem], None] | None = None,
     ) -> None:

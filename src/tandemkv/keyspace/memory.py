@@ -80,8 +80,9 @@ Eviction metadata costs memory, so it is kept only while a policy needs it:
   migration keeps that order (engine.py; keys written *during* a step land in their new shard
   ahead of older keys migrated after them, so the order is approximate there until they are
   read or evicted). Eviction takes the first (least recently used) key of the fullest of
-  `maxmemory-samples` random shards. With shards of ~1000-4000 keys hashed uniformly, that
-  key is among the oldest ~0.05% globally: measured, the hit ratio equals exact LRU's.
+  `maxmemory-samples` random shards. With shards of ~256-512 keys hashed uniformly, that
+  key is among the oldest ~0.3% globally: measured, the hit ratio equals exact LRU's with
+  the same number of keys.
 - LFU (allkeys-lfu, volatile-lfu) keeps Redis's LFU field as the key's access record: the
   minute of its last access << 8 | an 8-bit logarithmic counter. A new key starts at
   LFU_INIT_VAL (Redis's createObject); an access decays the counter by the minutes elapsed
