@@ -377,48 +377,58 @@ class Tandem:
         """Move up to `limit` keys from the old engine (invariant 5)."""
         old = self.old
         assert old is not None
-        values = self.engine.values
-        deadlines = self.engine.deadlines
-        accessed = self.engine.accessed
-        mask = self.engine.mask
+        engine = self.engine
+        values, deadlines, accessed, mask = engine.values, engine.deadlines, engine.accessed, engine.mask
         now_ms = -1
-        moved = 0
+        moved = migrated = 0
         while moved < limit:
-            if self.cursor > old.mask:
+            cursor = self.cursor
+            if cursor > old.mask:
+                self.stats.migrated_keys += migrated
                 self._finish_step()
                 return
-            old_values, old_deadlines, old_accessed = old.triple(self.cursor)
+            old_values = old.values[cursor]
             if not old_values:
-                moved += self._drop_drained(old, self.cursor)
-                self.cursor += 1
+                moved += self._drop_drained(old, cursor)
+                self.cursor = cursor + 1
                 self._order = []
                 continue
-            if not self._order:
+            old_deadlines, old_accessed = old.deadlines[cursor], old.accessed[cursor]
+            order = self._order
+            if not order:
                 # Oldest key first, so the new shard keeps the old one's insertion order: under
                 # LRU/LFU policies that order is the LRU order (keyspace/memory.py).
-                self._order = list(old_values)[::-1]
-            key = self._order.pop()
-            value = old_values.pop(key, _MOVED)
-            moved += 1
-            if value is _MOVED:
-                continue  # written (moved home) or deleted since the shard's order was taken
-            deadline = old_deadlines.pop(key, None) if old_deadlines else None
-            second = old_accessed.pop(key, None) if old_accessed else None
-            if deadline is not None:
-                if now_ms < 0:
-                    now_ms = self.clock.now_ms()
-                if deadline <= now_ms:
-                    # Garbage collection: an expired key is dropped, not copied.
-                    self.count -= 1
-                    self.volatile -= 1
-                    self.stats.gc_dropped_keys += 1
-                    self.on_expired(key, value)
-                    continue
-                deadlines[(hash(key) >> SHARD_HASH_SHIFT) & mask][key] = deadline
-            if second is not None:
-                accessed[(hash(key) >> SHARD_HASH_SHIFT) & mask][key] = second
-            values[(hash(key) >> SHARD_HASH_SHIFT) & mask][key] = value
-            self.stats.migrated_keys += 1
+                order = self._order = list(old_values)[::-1]
+            take = min(limit - moved, len(order))
+            moved += take
+            for _ in range(take):
+                key = order.pop()
+                value = old_values.pop(key, _MOVED)
+                if value is _MOVED:
+                    continue  # written (moved home) or deleted since the shard's order was taken
+                index = (hash(key) >> SHARD_HASH_SHIFT) & mask
+                if old_deadlines:
+                    deadline = old_deadlines.pop(key, None)
+                    if deadline is not None:
+                        if now_ms < 0:
+                            now_ms = self.clock.now_ms()
+                        if deadline <= now_ms:
+                            # Garbage collection: an expired key is dropped, not copied.
+                            if old_accessed:
+                                old_accessed.pop(key, None)
+                            self.count -= 1
+                            self.volatile -= 1
+                            self.stats.gc_dropped_keys += 1
+                            self.on_expired(key, value)
+                            continue
+                        deadlines[index][key] = deadline
+                if old_accessed:
+                    second = old_accessed.pop(key, None)
+                    if second is not None:
+                        accessed[index][key] = second
+                values[index][key] = value
+                migrated += 1
+        self.stats.migrated_keys += migrated
 
     @staticmethod
     def _drop_drained(old: Engine, index: int) -> int:
