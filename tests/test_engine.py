@@ -8,7 +8,7 @@ import pytest
 
 from tandemkv.clock import ManualClock
 from tandemkv.keyspace import Engine, Keyspace, Tandem
-from tandemkv.keyspace.engine import KEYS_PER_WRITE, _next_cursor, shard_hash
+from tandemkv.keyspace.engine import CHORE_BATCH_UNITS, KEYS_PER_WRITE, _next_cursor, shard_hash
 
 HIGH = 8
 LOW = 2
@@ -168,8 +168,9 @@ def test_migration_completes_by_writes_alone_before_the_next_doubling() -> None:
         assert count == old_shards * 64 + 1, "a step started late: the previous one was unfinished"
     for (count, old_shards), end_count in zip(started, ended, strict=False):
         # Moving count keys, and freeing each drained old shard's tables (here 2 dicts of 64-85
-        # keys, 4.6 KB: one unit of work each), at KEYS_PER_WRITE units per write.
-        assert end_count <= count + (count + old_shards) // KEYS_PER_WRITE + 1
+        # keys, 4.6 KB: one unit of work each), at KEYS_PER_WRITE units per write, spent
+        # CHORE_BATCH_UNITS at a time.
+        assert end_count <= count + (count + old_shards + CHORE_BATCH_UNITS) // KEYS_PER_WRITE + 1
     check_invariants(ks.tandem)
 
 
