@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from tandemkv.clock import Clock
-from tandemkv.keyspace.engine import Engine, Tandem
+from tandemkv.keyspace.engine import Engine, Tandem, _sizeof, shard_hash, watched_put
 from tandemkv.keyspace.expiry import ExpiryIndex
 from tandemkv.keyspace.memory import (  # memory bound (keyspace/memory.py)
     DEADLINE_BYTES,
@@ -65,6 +65,7 @@ class Keyspace:
         "memory",
         "notify",
         "stats",
+        "table_basis",
         "table_bytes",
         "table_meter",
         "tandem",
@@ -93,6 +94,8 @@ class Keyspace:
         # refreshed by `measure_tables` (keyspace/memory.py).
         self.table_bytes = 0
         self.table_meter = TableMeter()
+        # (keys, keys with a deadline) whose estimated shares `table_bytes` last allowed for.
+        self.table_basis = (0, 0)
         # OBJECT IDLETIME / OBJECT FREQ: the second (or LFU counter) stored in a shard's access
         # dict on each access, shared by every database and refreshed by the command runners
         # (keyspace/memory.py).
@@ -206,10 +209,14 @@ class Keyspace:
         if tracking and old is not None:
             touch(self, values, accessed, key, value)
         else:
-            values[key] = value
             # A write is an access (OBJECT IDLETIME); a new key's LFU counter is LFU_INIT_VAL.
             access = self.access
-            accessed[key] = access.lfu_records[LFU_INIT_VAL] if tracking == TRACK_FREQUENCY else access.second
+            record = access.lfu_records[LFU_INIT_VAL] if tracking == TRACK_FREQUENCY else access.second
+            if old is None and memory.limit_bytes:
+                self._insert_watched(key, value, record)
+            else:
+                values[key] = value
+                accessed[key] = record
         if deadline_ms is not None:
             self._set_deadline_at_home(key, deadlines, deadline_ms)
         elif not keep_ttl and deadlines and deadlines.pop(key, None) is not None:
@@ -267,6 +274,7 @@ class Keyspace:
         self._charge(-self.used_bytes)  # memory bound: accounted at once, freed in slices
         # The detached engines' tables count again from the next measurement until freed.
         self.table_bytes = 0
+        self.table_basis = (0, 0)
         self.table_meter.reset()
         return removed
 
@@ -275,13 +283,16 @@ class Keyspace:
         pass completes, bring `table_bytes` (and used_bytes) up to date. Returns (dicts
         measured, True if a pass completed)."""
         engine = self.tandem.engine  # its dicts are compacted as they are measured
+        # Migration reports table growth while a bound is set (Keyspace._insert_watched).
+        self.tandem.on_table_growth = self.table_grew if self.memory.limit_bytes else None
         measured, found = self.table_meter.measure(
-            self._table_dicts, max_dicts, (engine.values, engine.deadlines, engine.accessed)
+            self._table_dicts, max_dicts, (engine.values, engine.deadlines, engine.accessed), self.table_grew
         )
         if found is None:
             return measured, False
         tandem = self.tandem
         correction = found - tandem.count * DICT_ENTRY_BYTES - tandem.volatile * DEADLINES_ENTRY_BYTES
+        self.table_basis = (tandem.count, tandem.volatile)
         self._charge(correction - self.table_bytes)
         self.table_bytes = correction
         return measured, True
@@ -298,9 +309,45 @@ class Keyspace:
         self.used_bytes += delta
         self.memory.used_bytes += delta
 
+    def _insert_watched(self, key: bytes, value: object, record: int) -> None:
+        """Store a new key and its access record in its shard (the current engine's: `home`),
+        charging any table growth at once, and have migration do the same: under a memory
+        bound, used_memory must not lag the tables (keyspace/memory.py, "Dict tables")."""
+        self.tandem.on_table_growth = self.table_grew
+        engine = self.tandem.engine
+        index = shard_hash(key) & engine.mask
+        values, accessed = engine.values[index], engine.accessed[index]
+        values_before, accessed_before = _sizeof(values), _sizeof(accessed)  # watched_put, inlined
+        values[key] = value
+        accessed[key] = record
+        if _sizeof(values) != values_before:
+            self.table_grew(engine.values, index, _sizeof(values) - values_before)
+        if _sizeof(accessed) != accessed_before:
+            self.table_grew(engine.accessed, index, _sizeof(accessed) - accessed_before)
+
+    def table_grew(self, dicts: list[dict], index: int, delta: int) -> None:  # type: ignore[type-arg]
+        """The table of dicts[index] grew by `delta` bytes: charged now, and kept in the
+        measurement pass in progress if that pass has measured the dict already.
+
+        `table_bytes` is the real tables less the keys' estimated shares; the keys stored or
+        removed since it was last brought up to date changed those shares (each key's entry
+        charge carries its share), so they are settled here too: right after a growth,
+        used_memory counts the tables as they are."""
+        tandem = self.tandem
+        keys, volatile = self.table_basis
+        settle = delta - (tandem.count - keys) * DICT_ENTRY_BYTES - (tandem.volatile - volatile) * DEADLINES_ENTRY_BYTES
+        self.table_basis = (tandem.count, tandem.volatile)
+        self.table_bytes += settle
+        self._charge(settle)
+        self.table_meter.grew(dicts, index, delta)
+
     def _set_deadline_at_home(self, key: bytes, deadlines: dict[bytes, int], deadline_ms: int) -> None:
         previous = deadlines.get(key)
-        deadlines[key] = deadline_ms
+        if previous is None and self.memory.limit_bytes:
+            engine = self.tandem.engine
+            watched_put(engine.deadlines, shard_hash(key) & engine.mask, key, deadline_ms, self.table_grew)
+        else:
+            deadlines[key] = deadline_ms
         if previous is None:
             self.tandem.volatile += 1
             self._charge(DEADLINE_BYTES)

@@ -121,7 +121,14 @@ from tandemkv.config import MAXMEMORY_POLICIES
 from tandemkv.keyspace.engine import SHARD_HASH_SHIFT
 
 if TYPE_CHECKING:
-    from tandemkv.keyspace.engine import Accessed, Deadlines, Engine, Shard, ShardTriple
+    from tandemkv.keyspace.engine import (
+        Accessed,
+        Deadlines,
+        Engine,
+        Shard,
+        ShardTriple,
+        TableGrowth,
+    )
     from tandemkv.keyspace.keyspace import Keyspace
 
 POLICIES = MAXMEMORY_POLICIES
@@ -312,12 +319,14 @@ def compact_dicts(
     start: int,
     stop: int,
     max_units: int,
+    shrank: TableGrowth,
 ) -> tuple[int, int, int]:
     """Replace each `compactable` dict of dicts[start:stop] by a copy (same items, same order,
     a table sized for them), stopping once `max_units` units of work are done (a dict looked
-    at is one, a copy one more per COMPACT_KEYS_PER_UNIT keys). Only for dicts no caller holds
-    (see the module docstring). Returns (the table bytes of the dicts looked at, afterwards;
-    the units done; the index after the last dict looked at)."""
+    at is one, a copy one more per COMPACT_KEYS_PER_UNIT keys), and report each copy's change
+    of table bytes to `shrank` (Keyspace.table_grew). Only for dicts no caller holds (see the
+    module docstring). Returns (the table bytes of the dicts looked at, afterwards; the units
+    done; the index after the last dict looked at)."""
     total = 0
     units = 0
     sizes = _DICT_BYTES
@@ -330,7 +339,8 @@ def compact_dicts(
         log2 = ((3 * n + 1) >> 1 | 15).bit_length()  # compactable(d), inlined: measured per dict
         if size > sizes[log2] and n <= max_keys[log2]:
             d = dicts[index] = dict(d)
-            size = getsizeof(d)
+            before, size = size, getsizeof(d)
+            shrank(dicts, index, size - before)
             units += n // COMPACT_KEYS_PER_UNIT
         total += size - EMPTY_DICT_BYTES
         units += 1
@@ -338,11 +348,11 @@ def compact_dicts(
     return total, units, index
 
 
-def compact_shard(engine: Engine, index: int) -> None:
+def compact_shard(engine: Engine, index: int, shrank: TableGrowth) -> None:
     """Compact those of the values, deadlines and access dicts of shard `index` of `engine` that
     are larger than their keys need (`compact_dicts`): after an eviction, between commands."""
     for dicts in (engine.values, engine.deadlines, engine.accessed):
-        compact_dicts(dicts, index, index + 1, 1)
+        compact_dicts(dicts, index, index + 1, 1, shrank)
 
 
 def table_bytes(dicts: list[dict]) -> int:  # type: ignore[type-arg]
@@ -367,11 +377,13 @@ class TableMeter:
         self,
         lists: Callable[[], list[list[dict]]],  # type: ignore[type-arg]
         max_dicts: int,
-        compactable: tuple[list[dict], ...] = (),  # type: ignore[type-arg]
+        compactable: tuple[list[dict], ...],  # type: ignore[type-arg]
+        shrank: TableGrowth,
     ) -> tuple[int, int | None]:
         """Measure up to about `max_dicts` dicts (a pass starts with `lists()` if none is
         running), compacting those of the lists in `compactable` first (`compact_dicts`: keys
-        copied count against `max_dicts` too, one dict's copy may go past it); returns (dicts
+        copied count against `max_dicts` too, one dict's copy may go past it; each copy's
+        change is reported to `shrank` at once); returns (dicts
         measured plus copy units, the table bytes found if the pass completed, else None)."""
         if not self.todo:
             self.todo = lists()[::-1]
@@ -385,7 +397,7 @@ class TableMeter:
             # Freeing pops dicts from the end of an engine's lists: never read past the end.
             stop = max(start, min(len(dicts), start + max_dicts - measured))
             if any(dicts is current for current in compactable):
-                found, units, stop = compact_dicts(dicts, start, stop, max_dicts - measured)
+                found, units, stop = compact_dicts(dicts, start, stop, max_dicts - measured, shrank)
                 measured += units
             else:
                 found = table_bytes(dicts[start:stop])
@@ -400,6 +412,19 @@ class TableMeter:
     def reset(self) -> None:
         """Drop the pass in progress (its figures are stale, e.g. after a flush)."""
         self.todo = []
+
+    def grew(self, dicts: list[dict], index: int, delta: int) -> None:  # type: ignore[type-arg]
+        """dicts[index] grew by `delta` bytes, charged as it happened: the pass in progress
+        adds it unless it has yet to measure that dict (and so will see the growth itself)."""
+        todo = self.todo
+        if not todo:
+            return  # no pass in progress: the next one measures every dict afresh
+        if todo[-1] is dicts:
+            if index >= self.index:
+                return
+        elif any(pending is dicts for pending in todo):
+            return
+        self.found_bytes += delta
 
 
 def measure_tables(account: MemoryAccount, dbs: list[Keyspace], max_dicts: int = TABLE_SLICE_DICTS) -> None:
@@ -555,7 +580,7 @@ def evict(account: MemoryAccount, dbs: list[Keyspace], clock: Clock, budget_us: 
             account.evicted_keys += 1
             if not account.evicted_keys % COMPACT_EVERY_EVICTIONS:
                 engine = db.tandem.engine
-                compact_shard(engine, (hash(key) >> SHARD_HASH_SHIFT) & engine.mask)
+                compact_shard(engine, (hash(key) >> SHARD_HASH_SHIFT) & engine.mask, db.table_grew)
             if account.used_bytes <= account.limit_bytes:
                 return EVICT_OK
         if clock.monotonic_us() >= stop_us:
