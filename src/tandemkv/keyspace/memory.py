@@ -25,8 +25,15 @@ shares of its keys. `measure_tables` computes it in slices of
 TABLE_SLICE_DICTS dicts (about 1 ms at 10 M keys, where most dicts are cache misses) from the
 server's cron and Store.tick, one pass over a database after another, and applies it when a
 pass completes: used_memory lags the real table sizes by at most one pass (about 2.5 s at 10 M
-keys, hz 10), which is acceptable for the bound since tables change by at most a doubling per shard in that time. Between passes, keys are
-charged their estimated share, so MEMORY USAGE stays a per-key figure as in Redis.
+keys, hz 10). Between passes, keys are charged their estimated share, so MEMORY USAGE stays a
+per-key figure as in Redis. Under a bound that lag is too long: when a keyspace fills up to
+the bound, every shard's tables double within a few thousand writes, and used_memory was up
+to ~1 MB over a 100 MB bound at the next pass. So while a bound is set, every insert into a
+shard dict (Keyspace._insert_watched, engine.watched_put and migration) measures the dict
+before and after and charges a change at once (Keyspace.table_grew, which also settles the
+shares of keys stored or removed since its last charge); compaction and migration's freeing
+of drained shards report their shrinkage the same way. A pass in progress keeps a change to a
+dict it has already measured (TableMeter.grew).
 Measured (16-byte keys and values): used/RSS growth 0.97 at 1 M keys; at 5 M, 0.74 as loaded
 but 0.98 after MEMORY PURGE: the rest of the RSS is free memory glibc keeps (the tables freed
 by dict resizes and migration steps), which used_memory leaves out as Redis leaves out
