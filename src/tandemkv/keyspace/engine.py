@@ -258,12 +258,9 @@ class Tandem:
         Every write goes through here (invariant 3), and pays for a little migration.
         """
         if self._chores:
-            credit = self._credit + KEYS_PER_WRITE
-            if credit < CHORE_BATCH_UNITS:
-                self._credit = credit
-            else:
-                self._credit = 0
-                self._do_chores(credit)
+            self._credit += KEYS_PER_WRITE
+            if self._credit >= CHORE_BATCH_UNITS:
+                self._spend_credit()
         h = hash(key) >> SHARD_HASH_SHIFT
         engine = self.engine
         triple = engine.triple(h & engine.mask)
@@ -312,12 +309,9 @@ class Tandem:
         if had_deadline:
             self.volatile -= 1
         if self._chores:
-            credit = self._credit + KEYS_PER_DELETE
-            if credit < CHORE_BATCH_UNITS:
-                self._credit = credit
-            else:
-                self._credit = 0
-                self._do_chores(credit)
+            self._credit += KEYS_PER_DELETE
+            if self._credit >= CHORE_BATCH_UNITS:
+                self._spend_credit()
         if self.count < self._shrink_at:
             self._maybe_step()
 
@@ -407,6 +401,11 @@ class Tandem:
         if self._chores:
             self._do_chores(limit)
         return not self._chores
+
+    def _spend_credit(self) -> None:
+        """Do the chore units writes and deletes have earned (CHORE_BATCH_UNITS or a few more)."""
+        credit, self._credit = self._credit, 0
+        self._do_chores(credit)
 
     def _do_chores(self, limit: int) -> None:
         """Up to `limit` units of one chore: migration first, then retired engines, then spares."""
