@@ -114,8 +114,8 @@ def test_info_sections_and_layout(diff):
     diff("SET", "t", "v", "EX", "100")
     diff("SELECT", "3")
     diff("SET", "k3", "v")
-    # avg_ttl is Redis's estimate, sampled by its expire cycle (0 until a cycle has run, which
-    # on a loaded machine may happen between the SET and here); tandemkv reports 0.
+    # avg_ttl is an estimate both servers sample in their cron (0 until it has run, which may
+    # happen between the SET and here); test_store.py checks tandemkv's figures.
     for args in (("INFO", "keyspace"), ("INFO", "keyspace", "cluster")):
         ours, theirs = diff.both(*args)
         assert ours[:1] == theirs[:1]  # same reply type ('$' or RESP3's '=')
@@ -146,7 +146,8 @@ def test_info_parsed_by_redis_py(tandem_port, protocol):
     assert info["redis_mode"] == "standalone"
     assert info["tcp_port"] == tandem_port
     assert info["role"] == "master" and info["connected_slaves"] == 0
-    assert info["db0"] == {"keys": 2, "expires": 1, "avg_ttl": 0}
+    # avg_ttl: 0 until the cron has sampled the key (at most 1/hz s), then its TTL in ms.
+    assert info["db0"]["keys"] == 2 and info["db0"]["expires"] == 1 and 0 <= info["db0"]["avg_ttl"] <= 100_000
     assert info["connected_clients"] >= 1
     assert info["keyspace_hits"] >= 1 and info["keyspace_misses"] >= 1
     assert info["db0_shards"] >= 1 and info["keys"] == 2
@@ -156,7 +157,8 @@ def test_info_parsed_by_redis_py(tandem_port, protocol):
     assert "cmdstat_info" in stats
     everything = client.info("everything")
     assert "cmdstat_set" in everything and "redis_version" in everything
-    assert client.info("keyspace") == {"db0": {"keys": 2, "expires": 1, "avg_ttl": 0}}
+    keyspace = client.info("keyspace")
+    assert set(keyspace) == {"db0"} and keyspace["db0"]["keys"] == 2 and 0 <= keyspace["db0"]["avg_ttl"] <= 100_000
     engine = client.info("engine")
     assert set(engine) >= {
         "db0_shards", "shards", "migrating", "old_shards", "migrated_shards", "keys", "steps_up",

@@ -184,3 +184,26 @@ def test_migration_gc_drops_expired_keys(store: Store, clock: ManualClock) -> No
         pass
     assert store.info()["gc_dropped_keys"] > 0
     assert len(store) == 16 * 8 + 1
+
+
+def test_info_keyspace_avg_ttl_is_sampled_as_redis_does(store: Store, clock: ManualClock) -> None:
+    """avg_ttl (ms): 0 until a tick samples the keys with a deadline, then the sampled mean
+    folded 49/50 into the previous figure (Redis's activeExpireCycle); 0 again without any."""
+
+    def avg_ttl() -> int:
+        line = next(x for x in store.execute("INFO", "keyspace").decode().split("\r\n") if x.startswith("db0:"))
+        return int(line.rsplit("avg_ttl=", 1)[1])
+
+    for i in range(10):
+        store.execute("SET", f"k{i}", "v", "EX", 100)
+    store.execute("SET", "plain", "v")
+    assert avg_ttl() == 0
+    store.tick()
+    assert avg_ttl() == 100_000  # the first sample is taken as is
+    clock.advance_ms(10_000)
+    store.tick()
+    assert avg_ttl() == 100_000 // 50 * 49 + 90_000 // 50
+    for i in range(10):
+        store.execute("PERSIST", f"k{i}")
+    store.tick()
+    assert avg_ttl() == 0

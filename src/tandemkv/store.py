@@ -221,6 +221,7 @@ class Store:
                     work_left = True
             if db.detached and not db.free_detached(TICK_FREE_KEYS):
                 work_left = True
+            db.sample_ttl(now_ms)
         # Memory bound: a slice of the dict-table measurement, eviction if it shows us over.
         measure_slice(instance)
         return work_left

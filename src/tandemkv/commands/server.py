@@ -362,7 +362,7 @@ def _keyspace(instance: Instance) -> tuple[str, list[str]]:
     for index, db in enumerate(instance.dbs):
         keys = len(db)
         if keys:
-            lines.append(f"db{index}:keys={keys},expires={db.volatile_count},avg_ttl=0")
+            lines.append(f"db{index}:keys={keys},expires={db.volatile_count},avg_ttl={db.avg_ttl_ms}")
     return "Keyspace", lines
 
 

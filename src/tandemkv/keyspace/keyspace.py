@@ -37,6 +37,8 @@ Notify = Callable[[str, bytes, bytes, int], None]
 
 # Timer entries allowed beyond two per key with a deadline before stale ones are dropped.
 EXPIRY_SLACK_ENTRIES = 1024
+# Keys with a deadline sampled per `sample_ttl` (Redis's ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP).
+TTL_SAMPLES = 20
 
 
 @dataclass(slots=True)
@@ -58,6 +60,7 @@ def _no_events(event_class: str, event: bytes, key: bytes, db: int) -> None:
 class Keyspace:
     __slots__ = (
         "access",
+        "avg_ttl_ms",
         "clock",
         "detached",
         "expiry",
@@ -112,6 +115,7 @@ class Keyspace:
             on_step=on_step,
         )
         self.expiry = ExpiryIndex(on_earliest_deadline)
+        self.avg_ttl_ms = 0  # INFO keyspace avg_ttl (`sample_ttl`)
         # Engines detached by FLUSHDB, freed a slice at a time by `free_detached`.
         self.detached: list[Engine] = []
 
@@ -425,6 +429,26 @@ class Keyspace:
 
     def next_deadline_ms(self) -> int | None:
         return self.expiry.next_deadline_ms()
+
+    def sample_ttl(self, now_ms: int) -> None:
+        """INFO keyspace's avg_ttl as Redis's expire cycle estimates it: the mean time to live
+        of up to TTL_SAMPLES random keys with a deadline, folded into a running average (49/50
+        the old figure, 1/50 the new; the first taken as is); 0 when no key has a deadline.
+        Called by the server's cron and Store.tick. Not an access, never expires a key."""
+        if not self.tandem.volatile:
+            self.avg_ttl_ms = 0
+            return
+        heap = self.expiry.heap  # every key with a deadline has an entry at or before it
+        total = count = 0
+        for _ in range(min(TTL_SAMPLES, len(heap))):
+            entry_ms, key = heap[random.randrange(len(heap))]
+            if entry_ms > now_ms and (deadline := self.deadline_ms(key)) is not None:
+                total += deadline - now_ms
+                count += 1
+        if count:
+            average = total // count
+            previous = self.avg_ttl_ms or average
+            self.avg_ttl_ms = previous // 50 * 49 + average // 50
 
     # -------------------------------------------------------------- iteration
 

@@ -214,9 +214,11 @@ class Server:
         instance = self.instance
         assert self.loop is not None
         budget = FREE_SLICE_KEYS
+        now_ms = instance.clock.now_ms()
         for db in instance.dbs:
             if db.detached:
                 db.free_detached(budget)
+            db.sample_ttl(now_ms)  # INFO keyspace avg_ttl
         if instance.active_expire and self._expiry_handle is None:
             self.rearm_expiry()
         self._close_idle_clients()
