@@ -74,8 +74,8 @@ FREE_UNIT_BYTES = 4096
 # How many keys migration moves between two looks at the clock.
 KEYS_PER_CLOCK_CHECK = 128
 # sys.getsizeof less the constant GC header, at a fifth of the cost (16 ns): table growth only.
-_sizeof = dict.__sizeof__
-_EMPTY_SIZEOF = _sizeof({})
+dict_sizeof = dict.__sizeof__
+_EMPTY_SIZEOF = dict_sizeof({})
 # Called with (list of dicts, index, bytes) when the dict at that index grew its table.
 TableGrowth = Callable[[list[dict], int, int], None]  # type: ignore[type-arg]
 
@@ -89,10 +89,10 @@ def watched_put(dicts: list[dict], index: int, key: bytes, value: object, grew: 
     length that could be predicted from outside (measured: predicting it for dicts without
     deleted entries alone left a 100 MB bound up to 0.94 MB over)."""
     d = dicts[index]
-    before = _sizeof(d)
+    before = dict_sizeof(d)
     d[key] = value
-    if _sizeof(d) != before:
-        grew(dicts, index, _sizeof(d) - before)
+    if dict_sizeof(d) != before:
+        grew(dicts, index, dict_sizeof(d) - before)
 
 
 class Engine:
@@ -486,14 +486,14 @@ class Tandem:
                     values[index][key] = value
                 else:  # watched_put, inlined: about one move per write while a bound fills up
                     if second is not None:
-                        before = _sizeof(d := accessed[index])
+                        before = dict_sizeof(d := accessed[index])
                         d[key] = second
-                        if _sizeof(d) != before:
-                            grew(accessed, index, _sizeof(d) - before)
-                    before = _sizeof(d := values[index])
+                        if dict_sizeof(d) != before:
+                            grew(accessed, index, dict_sizeof(d) - before)
+                    before = dict_sizeof(d := values[index])
                     d[key] = value
-                    if _sizeof(d) != before:
-                        grew(values, index, _sizeof(d) - before)
+                    if dict_sizeof(d) != before:
+                        grew(values, index, dict_sizeof(d) - before)
                 migrated += 1
         self.stats.migrated_keys += migrated
 
@@ -505,7 +505,7 @@ class Tandem:
         freed = 0
         grew = self.on_table_growth
         for dicts in (old.values, old.deadlines, old.accessed):
-            table = _sizeof(dicts[index]) - _EMPTY_SIZEOF
+            table = dict_sizeof(dicts[index]) - _EMPTY_SIZEOF
             dicts[index] = {}
             if table and grew is not None:
                 grew(dicts, index, -table)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from tandemkv.clock import Clock
-from tandemkv.keyspace.engine import Engine, Tandem, _sizeof, shard_hash, watched_put
+from tandemkv.keyspace.engine import Engine, Tandem, dict_sizeof, shard_hash, watched_put
 from tandemkv.keyspace.expiry import ExpiryIndex
 from tandemkv.keyspace.memory import (  # memory bound (keyspace/memory.py)
     DEADLINE_BYTES,
@@ -321,13 +321,13 @@ class Keyspace:
         engine = self.tandem.engine
         index = shard_hash(key) & engine.mask
         values, accessed = engine.values[index], engine.accessed[index]
-        values_before, accessed_before = _sizeof(values), _sizeof(accessed)  # watched_put, inlined
+        values_before, accessed_before = dict_sizeof(values), dict_sizeof(accessed)  # watched_put, inlined
         values[key] = value
         accessed[key] = record
-        if _sizeof(values) != values_before:
-            self.table_grew(engine.values, index, _sizeof(values) - values_before)
-        if _sizeof(accessed) != accessed_before:
-            self.table_grew(engine.accessed, index, _sizeof(accessed) - accessed_before)
+        if dict_sizeof(values) != values_before:
+            self.table_grew(engine.values, index, dict_sizeof(values) - values_before)
+        if dict_sizeof(accessed) != accessed_before:
+            self.table_grew(engine.accessed, index, dict_sizeof(accessed) - accessed_before)
 
     def table_grew(self, dicts: list[dict], index: int, delta: int) -> None:  # type: ignore[type-arg]
         """The table of dicts[index] grew by `delta` bytes: charged now, and kept in the

@@ -34,10 +34,10 @@ before and after and charges a change at once (Keyspace.table_grew, which also s
 shares of keys stored or removed since its last charge); compaction and migration's freeing
 of drained shards report their shrinkage the same way. A pass in progress keeps a change to a
 dict it has already measured (TableMeter.grew).
-Measured (16-byte keys and values): used/RSS growth 0.97 at 1 M keys; at 5 M, 0.74 as loaded
-but 0.98 after MEMORY PURGE: the rest of the RSS is free memory glibc keeps (the tables freed
-by dict resizes and migration steps), which used_memory leaves out as Redis leaves out
-fragmentation.
+Measured (16-byte keys and values): used/RSS growth 0.97 at 1 M keys, 0.93 at 5 M and 0.94 at
+10 M; the rest of the RSS is free memory glibc keeps (tables freed by dict resizes), which
+used_memory leaves out as Redis leaves out fragmentation. (0.74 at 5 M until migration freed
+each old shard's tables as it drained it, engine.py.)
 
 Compaction. Each key deleted from a CPython dict (evicted, expired, or moved to the end by
 LRU's re-insertion, below) leaves a dead slot that only a resize reclaims, and under churn
