@@ -457,3 +457,21 @@ def test_table_growth_is_charged_by_the_write_that_makes_it(high_keys: int) -> N
     # Between growths the keys' estimated shares count (more than the tables cost then).
     assert lag <= 0
     assert db.tandem.stats.steps_up >= 3
+
+
+def test_keys_moved_home_by_writes_during_a_step_charge_their_tables() -> None:
+    """Under a bound, a write to a key still in the old engine moves it home (with its deadline
+    and access record) and charges the new shard's table growth like any insert."""
+    clock = ManualClock()
+    db = Keyspace(0, clock, memory=MemoryAccount(10**9, "allkeys-lru", clock=clock), high_keys=64, low_keys=8)
+    n = 0
+    while not db.tandem.migrating:
+        db.set(b"key:%d" % n, b"v", clock.now_ms() + 10**6 if n % 2 else None)
+        n += 1
+    cursor = db.tandem.cursor
+    for i in range(n):  # every key not migrated yet is moved home by its write
+        db.set(b"key:%d" % i, b"w", keep_ttl=True)
+    assert db.tandem.cursor == cursor  # the writes above moved the keys, not migration
+    assert real_bytes(db) - db.used_bytes <= 0
+    assert all(db.peek(b"key:%d" % i) == b"w" for i in range(n))
+    assert sum(db.deadline_ms(b"key:%d" % i) is not None for i in range(n)) == n // 2

@@ -211,7 +211,13 @@ class Keyspace:
         memory = self.memory
         tracking = memory.tracking
         if tracking and old is not None:
-            touch(self, values, accessed, key, value)
+            if memory.limit_bytes:  # LRU's re-insertion can grow a churned table: charged at once
+                before = dict_sizeof(values)
+                touch(self, values, accessed, key, value)
+                if dict_sizeof(values) != before:
+                    self.shard_table_grew(values, key, dict_sizeof(values) - before)
+            else:
+                touch(self, values, accessed, key, value)
         else:
             # A write is an access (OBJECT IDLETIME); a new key's LFU counter is LFU_INIT_VAL.
             access = self.access
@@ -328,6 +334,14 @@ class Keyspace:
             self.table_grew(engine.values, index, dict_sizeof(values) - values_before)
         if dict_sizeof(accessed) != accessed_before:
             self.table_grew(engine.accessed, index, dict_sizeof(accessed) - accessed_before)
+
+    def shard_table_grew(self, values: dict[bytes, object], key: bytes, delta: int) -> None:
+        """`table_grew` for the values dict of `key`'s shard, in whichever engine holds it."""
+        h = shard_hash(key)
+        for engine in (self.tandem.engine, self.tandem.old):
+            if engine is not None and engine.values[h & engine.mask] is values:
+                self.table_grew(engine.values, h & engine.mask, delta)
+                return
 
     def table_grew(self, dicts: list[dict], index: int, delta: int) -> None:  # type: ignore[type-arg]
         """The table of dicts[index] grew by `delta` bytes: charged now, and kept in the
