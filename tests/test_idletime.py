@@ -15,13 +15,18 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tandemkv.clock import ManualClock
 from tandemkv.keyspace import Keyspace
+from tandemkv.keyspace.engine import TAIL
 from tandemkv.keyspace.memory import (
     LFU_INIT_VAL,
+    TRACK_ORDER,
     MemoryAccount,
     apply_settings,
+    evict,
     idle_seconds,
     lfu_frequency,
 )
@@ -240,13 +245,16 @@ def key(i: int) -> bytes:
 
 
 def access_records(ks: Keyspace) -> dict[bytes, int]:
-    """Every access record of the live engines (the old one's below the cursor are empty)."""
+    """Every access record of the live engines (the old one's below the cursor are empty), the
+    LRU shards' TAIL entries left out."""
     tandem = ks.tandem
     records: dict[bytes, int] = {}
     for engine in (tandem.engine, tandem.old):
         if engine is not None:
             for accessed in engine.accessed:
                 for name, second in accessed.items():
+                    if name is TAIL:
+                        continue
                     assert name not in records, f"{name!r} recorded twice"
                     records[name] = second
     return records
@@ -324,7 +332,9 @@ def test_policy_switches() -> None:
     assert [lfu_frequency(ks, key(i)) for i in (0, 99, 1)] == [LFU_INIT_VAL + 1, LFU_INIT_VAL, LFU_INIT_VAL]
     advance(ks, clock, 4000)
     apply_settings(memory, [ks], 0, "allkeys-lru", 5)
-    assert access_records(ks) == {}
+    # LRU keeps marks (engine.py): each shard's first key is marked idle since the switch.
+    firsts = {next(iter(values)) for values, _deadlines in ks.tandem.iter_pairs() if values}
+    assert access_records(ks) == dict.fromkeys(firsts, memory.access.since_s)
     advance(ks, clock, 3000)
     ks.lookup(key(1))
     assert idle_seconds(ks, key(0)) == 3
@@ -354,3 +364,225 @@ def test_store_object_idletime() -> None:
     store.execute("CONFIG", "SET", "maxmemory-policy", "volatile-lfu")
     with pytest.raises(Exception, match="An LFU maxmemory policy is selected"):
         store.execute("OBJECT", "IDLETIME", "k")
+
+
+def lru_keyspace_in_a_step(clock: ManualClock) -> Keyspace:
+    """An LRU keyspace of 4 keys a shard, a step up just started: k0, k1 written at second 1,
+    k2-k4 at second 3, all still in the old engine's one shard."""
+    ks = Keyspace(0, clock, memory=MemoryAccount(0, "allkeys-lru", clock=clock), high_keys=4, low_keys=1)
+    advance(ks, clock, 1000)
+    for i in range(5):
+        ks.set(key(i), b"v")
+        if i == 1:
+            advance(ks, clock, 2000)
+    assert ks.tandem.migrating and ks.tandem.cursor == 0
+    return ks
+
+
+def test_migration_slices_keep_each_keys_second() -> None:
+    """A slice that ends within a shard marks the shard's new first key with its run's second."""
+    clock = ManualClock()
+    ks = lru_keyspace_in_a_step(clock)
+    ks.tandem.migrate_keys(1)  # k0 moves; k1 (written with k0, not a mark) is now first
+    advance(ks, clock, 3000)
+    assert [idle_seconds(ks, key(i)) for i in range(5)] == [5, 5, 3, 3, 3]
+    ks.tandem.migrate_keys(10**6)
+    assert [idle_seconds(ks, key(i)) for i in range(5)] == [5, 5, 3, 3, 3]
+
+
+def test_a_key_brought_home_by_a_write_is_stamped() -> None:
+    """EXPIRE reads a key (an access: moved to the end of its old shard) then brings it home:
+    it lands at the end of its new shard accessed now."""
+    clock = ManualClock()
+    ks = lru_keyspace_in_a_step(clock)
+    ks.set(key(5), b"v")  # a new shard's last key, second 3
+    advance(ks, clock, 1000)
+    assert ks.lookup(key(1)) is not None
+    ks.set_deadline(key(1), clock.now_ms() + 60_000)
+    advance(ks, clock, 1000)
+    assert [idle_seconds(ks, key(i)) for i in range(6)] == [4, 1, 2, 2, 2, 2]
+
+
+def test_an_accessed_mark_keeps_its_place_until_it_is_moved() -> None:
+    """A mark read in the middle of its shard is deferred (engine.py): it keeps its place, the
+    first key of its run, with its own second aside, through migration too; eviction moves it
+    to the end instead of evicting it, and so do the background slices; a switch away from LRU
+    records its second."""
+    clock = ManualClock()
+    memory = MemoryAccount(0, "allkeys-lru", clock=clock)
+    ks = Keyspace(0, clock, memory=memory, high_keys=8, low_keys=2)
+    advance(ks, clock, 1000)
+    for i in range(4):
+        ks.set(key(i), b"v")  # k0, k1 at second 1; k2, k3 at second 3
+        if i == 1:
+            advance(ks, clock, 2000)
+    advance(ks, clock, 1000)
+    (values,) = ks.tandem.engine.values
+    assert ks.lookup(key(2)) is not None  # a mark, neither first nor last: deferred
+    assert list(ks.tandem.deferred) == [key(2)] and list(values) == [key(i) for i in range(4)]
+    advance(ks, clock, 1000)
+    assert [idle_seconds(ks, key(i)) for i in range(4)] == [4, 4, 1, 2]
+    ks.delete(key(1))
+    memory.limit_bytes = memory.used_bytes - 1
+    evict(memory, [ks], clock, 10**6)  # k0 goes
+    assert list(values) == [key(2), key(3)]
+    memory.limit_bytes = memory.used_bytes - 1
+    evict(memory, [ks], clock, 10**6)  # k2 first and deferred: moved to the end; k3 goes
+    memory.limit_bytes = 0
+    assert list(values) == [key(2)] and not ks.tandem.deferred
+    assert idle_seconds(ks, key(2)) == 1
+    for i in range(3, 11):  # k3-k10 at second 5 (k3 a mark); a step up (8 keys a shard)
+        ks.set(key(i), b"v")
+    advance(ks, clock, 1000)
+    assert ks.tandem.migrating
+    assert ks.lookup(key(3)) is not None  # deferred, in the old engine
+    assert list(ks.tandem.deferred) == [key(3)]
+    ks.set(key(3), b"w")  # a write brings it home: no longer deferred
+    assert not ks.tandem.deferred
+    assert ks.lookup(key(4)) is not None  # the first of the run of second 5 now: deferred
+    assert list(ks.tandem.deferred) == [key(4)]
+    advance(ks, clock, 1000)
+    ks.tandem.migrate_keys(10**6)  # moves it, still deferred: the first key of its run
+    assert not ks.tandem.migrating and list(ks.tandem.deferred) == [key(4)]
+    assert key(4) in access_records(ks)
+    assert [idle_seconds(ks, key(i)) for i in range(2, 11)] == [3, 1, 1, 2, 2, 2, 2, 2, 2]
+    ks.tandem.settle_deferred(10)
+    assert not ks.tandem.deferred
+    assert [idle_seconds(ks, key(i)) for i in range(2, 11)] == [3, 1, 1, 2, 2, 2, 2, 2, 2]
+    advance(ks, clock, 1000)
+    records = access_records(ks)
+    middle = {name for values in ks.tandem.engine.values for name in list(values)[1:-1] if name in records}
+    assert middle  # k3 (its own second) and the key after it (the run of second 5) are marks
+    for name in middle:
+        ks.lookup(name)
+    deferred = set(ks.tandem.deferred)
+    assert deferred == middle
+    ks.tandem.settle_deferred(1)
+    assert len(ks.tandem.deferred) == len(deferred) - 1
+    advance(ks, clock, 1000)
+    before = {key(i): idle_seconds(ks, key(i)) for i in range(2, 11)}
+    marks = set(access_records(ks))
+    apply_settings(memory, [ks], 0, "noeviction", 5)  # deferred: their own seconds recorded
+    assert not ks.tandem.deferred
+    # Marks keep their keys' seconds; the other keys count as idle since the switch.
+    assert {key(i): idle_seconds(ks, key(i)) for i in range(2, 11)} == {
+        name: before[name] if name in marks else 0 for name in before
+    }
+
+
+def test_a_deferred_mark_that_becomes_last_is_accessed_in_place() -> None:
+    clock = ManualClock()
+    ks = Keyspace(0, clock, memory=MemoryAccount(0, "allkeys-lru", clock=clock))
+    ks.set(key(0), b"v")
+    advance(ks, clock, 1000)
+    ks.set(key(1), b"v")  # a mark
+    ks.set(key(2), b"v")
+    advance(ks, clock, 1000)
+    ks.lookup(key(1))
+    assert list(ks.tandem.deferred) == [key(1)]
+    ks.delete(key(2))
+    advance(ks, clock, 1000)
+    ks.lookup(key(1))  # the last key now: a run of its own, in place
+    assert not ks.tandem.deferred
+    advance(ks, clock, 1000)
+    assert [idle_seconds(ks, key(i)) for i in range(2)] == [4, 1]
+
+
+_MARK_KEYS = st.sampled_from([key(i) for i in range(10)])
+_MARK_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("set"), _MARK_KEYS, st.sampled_from([None, 500, 5000])),
+        st.tuples(st.just("set"), _MARK_KEYS, st.just(None)),
+        st.tuples(st.just("set"), _MARK_KEYS, st.just(None)),
+        st.tuples(st.just("read"), _MARK_KEYS),
+        st.tuples(st.just("read"), _MARK_KEYS),
+        st.tuples(st.just("read"), _MARK_KEYS),
+        st.tuples(st.just("read"), _MARK_KEYS),
+        st.tuples(st.just("delete"), _MARK_KEYS),
+        st.tuples(st.just("expire"), _MARK_KEYS, st.integers(1, 3000)),
+        st.tuples(st.just("persist"), _MARK_KEYS),
+        st.tuples(st.just("evict"), st.integers(1, 5)),
+        st.tuples(st.just("advance"), st.integers(1, 2500)),
+        st.tuples(st.just("advance"), st.integers(500, 1500)),
+        st.tuples(st.just("migrate"), st.integers(1, 30)),
+        st.tuples(st.just("settle"), st.integers(1, 5)),
+        st.tuples(st.just("policy"), st.sampled_from(["allkeys-lru", "volatile-lru", "noeviction"])),
+    ),
+    min_size=40,
+    max_size=150,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=_MARK_OPS, high_keys=st.sampled_from([4, 64]))
+def test_lru_marks_give_every_key_its_access_second(ops: list[tuple], high_keys: int) -> None:  # type: ignore[type-arg]
+    """Under LRU policies access seconds are marks (engine.py): whatever the reads, writes,
+    deletes, evictions, expiries, steps (4 keys a shard; or one shard), deferred marks moved and switches to
+    and from noeviction, OBJECT IDLETIME is the time since each key's last access, as a model
+    of it says; the first key of every shard is a mark, deferred keys are marks, and TAIL holds
+    the second of the last key's run."""
+    clock = ManualClock()
+    memory = MemoryAccount(0, "allkeys-lru", clock=clock)
+    ks = Keyspace(0, clock, memory=memory, high_keys=high_keys, low_keys=1)
+    last_s: dict[bytes, int] = {}  # the model: each key's last access second
+
+    def accessed(name: bytes) -> None:
+        last_s[name] = ks.access.second
+
+    for op in ops:
+        name = op[0]
+        if name == "set":
+            ks.set(op[1], b"v", None if op[2] is None else clock.now_ms() + op[2])
+            accessed(op[1])
+        elif name == "read":
+            if ks.lookup(op[1]) is not None:
+                accessed(op[1])
+        elif name == "delete":
+            ks.delete(op[1])
+        elif name == "expire":
+            if ks.lookup(op[1]) is not None:
+                accessed(op[1])
+                ks.set_deadline(op[1], clock.now_ms() + op[2])
+        elif name == "persist":
+            if ks.lookup(op[1]) is not None:
+                accessed(op[1])
+            ks.persist(op[1])
+        elif name == "evict":
+            memory.limit_bytes = max(1, memory.used_bytes - op[1] * 100)
+            evict(memory, [ks], clock, 10**6)
+            memory.limit_bytes = 0
+        elif name == "advance":
+            advance(ks, clock, op[1])
+            ks.expire_due(clock.now_ms(), 10)
+        elif name == "migrate":
+            ks.tandem.migrate_keys(op[1])
+        elif name == "settle":
+            ks.tandem.settle_deferred(op[1])
+        else:
+            if memory.tracking == TRACK_ORDER and op[1] == "noeviction":
+                # The marks stay as their keys' seconds; the other keys: idle since the switch.
+                marked = set(access_records(ks))
+                for each in last_s:
+                    if each not in marked:
+                        last_s[each] = int(memory.access.now_s())
+            elif memory.tracking != TRACK_ORDER and op[1] != "noeviction" and not memory.records_complete:
+                # Some keys have no record (since the switch above): all idle since this one.
+                last_s = dict.fromkeys(last_s, int(memory.access.now_s()))
+            apply_settings(memory, [ks], 0, op[1], 5)
+        now_s = int(memory.access.now_s())
+        for values, _deadlines in ks.tandem.iter_pairs():
+            for each in values:
+                assert idle_seconds(ks, each) == now_s - last_s[each], each
+        if memory.tracking == TRACK_ORDER:
+            marks = set(access_records(ks))
+            assert set(ks.tandem.deferred) <= marks
+            for engine in (ks.tandem.engine, ks.tandem.old):
+                for values, records in zip(engine.values if engine else [], engine.accessed if engine else [], strict=True):
+                    assert set(records) - {TAIL} <= values.keys()
+                    if values:
+                        assert next(iter(values)) in records
+                        last = next(reversed(values))
+                        if TAIL in records:  # the second of the last key's run
+                            assert records[TAIL] == (records[last] if last in ks.tandem.deferred else last_s[last])
+        else:
+            assert not ks.tandem.deferred

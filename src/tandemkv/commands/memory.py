@@ -23,7 +23,6 @@ from tandemkv.commands.table import command, container, help_reply
 from tandemkv.errors import OOM, SYNTAX, CommandError
 from tandemkv.keyspace.memory import (
     DEADLINE_BYTES,
-    DICT_ENTRY_BYTES,
     EVICT_FAIL,
     EVICT_RUNNING,
     TRACK_FREQUENCY,
@@ -142,7 +141,7 @@ class _Figures:
         volatile = sum(db.volatile_count for db in instance.dbs)
         # The engine's own share (dict entries, deadline records) is overhead, as Redis counts
         # its dict entries; keys and values are the dataset.
-        self.overhead = self.startup + self.keys * DICT_ENTRY_BYTES + volatile * DEADLINE_BYTES
+        self.overhead = self.startup + self.keys * account.key_dict_bytes + volatile * DEADLINE_BYTES
         self.dataset = max(0, self.used - self.overhead)
         self.lazyfree_pending = sum(engine.key_count() for db in instance.dbs for engine in db.detached)
 
@@ -263,7 +262,7 @@ def memory_usage(session: Session, key: bytes, *options: bytes) -> int | None:
     if shard is None:
         return None
     values, deadlines, _accessed = shard
-    return entry_bytes(key, values[key]) + (DEADLINE_BYTES if key in deadlines else 0)
+    return entry_bytes(key, values[key]) + db.memory.record_bytes + (DEADLINE_BYTES if key in deadlines else 0)
 
 
 @command("stats", 2, "", container="memory", group="server", since="4.0.0",
@@ -286,7 +285,7 @@ def memory_stats(session: Session) -> Map:
     ]
     for db in instance.dbs:
         if len(db):
-            main = len(db) * DICT_ENTRY_BYTES
+            main = len(db) * instance.memory.key_dict_bytes
             expires = db.volatile_count * DEADLINE_BYTES
             items.append((
                 f"db.{db.index}".encode(),

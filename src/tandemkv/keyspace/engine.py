@@ -16,9 +16,28 @@ The tandem invariants (the same ones Redis's dict.c keeps for its two tables and
    retires the old engine in one assignment.
 
 Deadlines (absolute Unix ms) live in a parallel array of dicts, so they move with their keys
-and no flat dict of the whole keyspace ever has to be resized in one go. So do access seconds
-(OBJECT IDLETIME, keyspace/memory.py): a third parallel array, moved with the keys by `home` and
-by migration, and freed with the engine, so flushing them is lazy too.
+and no flat dict of the whole keyspace ever has to be resized in one go. So do access records
+(OBJECT IDLETIME, OBJECT FREQ, keyspace/memory.py): a third parallel array, moved with the keys
+by `home` and by migration, and freed with the engine, so flushing them is lazy too.
+
+Marks. Under an LRU policy a shard's dict order is its LRU order, and the keys' access seconds
+rise along it, so they are kept as *marks* rather than one record per key: the accessed dict
+holds the first key of each run of keys accessed in the same second, with that second, plus
+the shard's last second under the key TAIL. A key's second is its nearest mark at or before it
+(`run_second`); the first key of a shard is always a mark. A key put at the end of its shard is
+`stamp`ed (a mark only if the second changed), and a mark that leaves its place passes its run
+to the key after it (`unmark`). Finding that key is a walk unless the mark is first or last, so
+an accessed mark does not move (`Tandem.touch_lru`): it is *deferred*, its own second kept in
+`Tandem.deferred`, and moved later, by eviction when it comes first (a second chance: it is
+not evicted) or by `settle_deferred` in the background; migration keeps it deferred, the first
+key of its run in the new shard.
+(Moving it at once cost a walk per access when keys are read in the same order again and
+again: each key's run passed to the next key read.) Migration moves keys oldest first with
+their run's second (stamped again in the new shard), so it takes each slice's keys from the
+front of the shard as it is then, not as it was when the step started: LRU re-insertion moves
+keys to the end of an old shard too. With shards of a few hundred keys accessed many times a
+second, marks are a fraction of the keys: an LRU cache keeps one dict entry per key instead of
+two.
 
 Chores: allocating 2^k empty shards takes about 0.2 us each (1.5 ms for 8192 shards, 9 ms for
 32768) and freeing a retired engine about 0.5 us a shard, so neither happens in one go.
@@ -36,12 +55,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice
+from typing import Protocol
 
 from tandemkv.clock import Clock
 
 Shard = dict[bytes, object]
 Deadlines = dict[bytes, int]
-Accessed = dict[bytes, int]  # key -> Unix second of its last access (under LFU: its LFU record)
+# key -> Unix second of its last access (under LFU: its LFU record; under LRU: marks, and TAIL)
+Accessed = dict[bytes | None, int]
 ShardTriple = tuple[Shard, Deadlines, Accessed]
 
 # Shards are chosen by the *high* half of the key's hash. A dict places keys by the low bits of
@@ -67,8 +89,8 @@ KEYS_PER_DELETE = 4
 # Writes and deletes earn their units and spend them this many at a time: one call into the
 # chores per 8 writes rather than per write (the calls cost about as much as moving a key).
 CHORE_BATCH_UNITS = 16
-# Marks a key that left the old shard before migration reached it.
-_MOVED = object()
+# The key, in an LRU shard's accessed dict, of the access second of the shard's last key.
+TAIL = None
 # Bytes of dict table whose freeing costs about as much as moving one key (Engine.free).
 FREE_UNIT_BYTES = 4096
 # How many keys migration moves between two looks at the clock.
@@ -78,6 +100,10 @@ dict_sizeof = dict.__sizeof__
 _EMPTY_SIZEOF = dict_sizeof({})
 # Called with (list of dicts, index, bytes) when the dict at that index grew its table.
 TableGrowth = Callable[[list[dict], int, int], None]  # type: ignore[type-arg]
+
+
+def _put(dicts: list[dict], index: int, key: bytes, value: object) -> None:  # type: ignore[type-arg]
+    dicts[index][key] = value
 
 
 def watched_put(dicts: list[dict], index: int, key: bytes, value: object, grew: TableGrowth) -> None:  # type: ignore[type-arg]
@@ -93,6 +119,65 @@ def watched_put(dicts: list[dict], index: int, key: bytes, value: object, grew: 
     d[key] = value
     if dict_sizeof(d) != before:
         grew(dicts, index, dict_sizeof(d) - before)
+
+
+class Seconds(Protocol):
+    """What marks are stamped from: the current access second (memory.AccessClock)."""
+
+    second: int
+
+
+def stamp(accessed: Accessed, key: bytes, second: int) -> None:
+    """`key` was just put at the end of its LRU shard, accessed at `second`: a mark if the
+    shard's last key was accessed in another second."""
+    if accessed.get(TAIL) != second:
+        accessed[key] = second
+        accessed[TAIL] = second
+
+
+def _mark(accessed: Accessed, key: bytes, second: int) -> None:
+    """`key`, put at the end of its LRU shard, starts a run of `second`."""
+    accessed[key] = accessed[TAIL] = second
+
+
+def unmark(values: Shard, accessed: Accessed, key: bytes) -> None:
+    """Mark `key` is about to leave its place in its LRU shard: its run passes to the key
+    after it (the last key's second is then unknown, and the next `stamp` marks)."""
+    second = accessed.pop(key)
+    after = _key_after(values, key)
+    if after is None:
+        accessed.pop(TAIL, None)
+    elif after not in accessed:
+        accessed[after] = second
+
+
+def _key_after(values: Shard, key: bytes) -> bytes | None:
+    """The key after `key` in its shard's order, or None. Marks leave mostly from the front
+    (eviction, migration) or near the end (a recently accessed key accessed again), so both
+    are looked at first; elsewhere the shard's keys are listed (about 3 ns a key)."""
+    keys = iter(values)
+    if next(keys) == key:
+        return next(keys, None)
+    last = list(islice(reversed(values), 8))
+    if key in last:
+        place = last.index(key)
+        return last[place - 1] if place else None
+    ordered = list(values)
+    place = ordered.index(key) + 1
+    return ordered[place] if place < len(ordered) else None
+
+
+def run_second(values: Shard, accessed: Accessed, key: bytes) -> int | None:
+    """The access second of `key` in an LRU shard: its nearest mark at or before it (None if
+    no mark precedes it). A walk of the shard: for OBJECT IDLETIME, not the request path."""
+    second = None
+    for each in values:
+        mark = accessed.get(each)
+        if mark is not None:
+            second = mark
+        if each == key:
+            return second
+    raise KeyError(key)
 
 
 class Engine:
@@ -179,7 +264,6 @@ class Tandem:
         "_credit",
         "_free_credit",
         "_grow_at",
-        "_order",
         "_retired",
         "_shrink_at",
         "_spare_down",
@@ -188,9 +272,11 @@ class Tandem:
         "clock",
         "count",
         "cursor",
+        "deferred",
         "engine",
         "high_keys",
         "low_keys",
+        "marks",
         "min_shards",
         "old",
         "on_expired",
@@ -221,7 +307,11 @@ class Tandem:
         self.volatile = 0  # keys with a deadline
         self.stats = TandemStats()
         self.on_expired = on_expired or (lambda key, value: None)
-        self._order: list[bytes] = []  # keys of the old shard being migrated, newest first
+        # Under an LRU policy (set by the Keyspace): access seconds are kept as marks, stamped
+        # from this clock on keys that `home` or migration moves.
+        self.marks: Seconds | None = None
+        # Marks accessed but not moved yet (see the module docstring): key -> its access second.
+        self.deferred: dict[bytes, int] = {}
         self.on_step = on_step or (lambda event, tandem: None)
         # Memory bound: set (by the Keyspace) while a bound is set, so that the dict tables
         # keys are moved into report their growth as it happens (watched_put).
@@ -271,8 +361,8 @@ class Tandem:
                 old_values, old_deadlines, old_accessed = old.triple(index)
                 if key in old_values:
                     grew = self.on_table_growth
-                    if grew is not None:
-                        self._move_watched(key, h & engine.mask, old_values, old_deadlines, old_accessed, grew)
+                    if grew is not None or self.marks is not None:
+                        self._move_slowly(key, h & engine.mask, old_values, old_deadlines, old_accessed, grew)
                         return triple
                     triple[0][key] = old_values.pop(key)
                     if old_deadlines and key in old_deadlines:
@@ -281,16 +371,90 @@ class Tandem:
                         triple[2][key] = old_accessed.pop(key)
         return triple
 
-    def _move_watched(
-        self, key: bytes, index: int, old_values: Shard, old_deadlines: Deadlines, old_accessed: Accessed, grew: TableGrowth
+    def _move_slowly(
+        self,
+        key: bytes,
+        index: int,
+        old_values: Shard,
+        old_deadlines: Deadlines,
+        old_accessed: Accessed,
+        grew: TableGrowth | None,
     ) -> None:
-        """`home`'s move of `key` into new shard `index`, reporting table growth (memory bound)."""
+        """`home`'s move of `key` into new shard `index` while a bound is set (reporting table
+        growth to `grew`) or under an LRU policy (marks: the key is a write's, accessed now)."""
         engine = self.engine
-        watched_put(engine.values, index, key, old_values.pop(key), grew)
+        put = _put if grew is None else lambda dicts, i, k, v: watched_put(dicts, i, k, v, grew)
+        marks = self.marks
+        if marks is not None and old_accessed and key in old_accessed:
+            old = self.old
+            assert old is not None
+            self._watched(old.accessed, shard_hash(key) & old.mask, unmark, old_values, old_accessed, key)
+            self.deferred.pop(key, None)  # a write's: stamped now below
+        put(engine.values, index, key, old_values.pop(key))
         if old_deadlines and key in old_deadlines:
-            watched_put(engine.deadlines, index, key, old_deadlines.pop(key), grew)
-        if old_accessed and key in old_accessed:
-            watched_put(engine.accessed, index, key, old_accessed.pop(key), grew)
+            put(engine.deadlines, index, key, old_deadlines.pop(key))
+        if marks is not None:
+            accessed = engine.accessed[index]
+            before = dict_sizeof(accessed)
+            stamp(accessed, key, marks.second)
+            if grew is not None and dict_sizeof(accessed) != before:
+                grew(engine.accessed, index, dict_sizeof(accessed) - before)
+        elif old_accessed and key in old_accessed:
+            put(engine.accessed, index, key, old_accessed.pop(key))
+
+    # ------------------------------------------------------------------ marks
+
+    def touch_lru(self, values: Shard, accessed: Accessed, key: bytes, value: object, second: int) -> None:
+        """An access to `key` (now holding `value`) at `second` under an LRU policy: to the end
+        of its shard (values, accessed), stamped; a mark other than the first or last key of its
+        shard is deferred instead (see the module docstring)."""
+        if key in accessed:
+            if next(iter(values)) == key:
+                unmark(values, accessed, key)  # the first key: the next one is at hand
+            elif next(reversed(values)) == key:
+                _mark(accessed, key, second)  # the last key: a run of its own
+                self.deferred.pop(key, None)
+                values[key] = value
+                return
+            else:
+                self.deferred[key] = second
+                values[key] = value
+                return
+            self.deferred.pop(key, None)
+        del values[key]
+        values[key] = value
+        stamp(accessed, key, second)
+
+    def settle(self, key: bytes) -> bool:
+        """Move deferred `key` to the end of its shard with its own second; False if it was not
+        deferred (nothing done)."""
+        second = self.deferred.pop(key, None)
+        if second is None:
+            return False
+        h = shard_hash(key)
+        engine = self.engine
+        if key not in engine.values[h & engine.mask]:
+            engine = self.old  # type: ignore[assignment]
+            assert engine is not None and key in engine.values[h & engine.mask], "a deferred key is live"
+        index = h & engine.mask
+        values, accessed = engine.values[index], engine.accessed[index]
+        grew = self.on_table_growth
+        before = (dict_sizeof(values), dict_sizeof(accessed)) if grew is not None else None
+        if key in accessed:
+            unmark(values, accessed, key)
+        values[key] = values.pop(key)
+        stamp(accessed, key, second)
+        if grew is not None and before is not None:  # memory bound: growth charged at once
+            for dicts, size in ((engine.values, before[0]), (engine.accessed, before[1])):
+                if dict_sizeof(dicts[index]) != size:
+                    grew(dicts, index, dict_sizeof(dicts[index]) - size)  # type: ignore[arg-type]
+        return True
+
+    def settle_deferred(self, limit: int) -> None:
+        """Move up to `limit` deferred keys, longest deferred first."""
+        deferred = self.deferred
+        for key in list(islice(deferred, limit)):
+            self.settle(key)
 
     # ------------------------------------------------------------ bookkeeping
 
@@ -323,9 +487,9 @@ class Tandem:
         self.engine = Engine(self.min_shards)
         self.old = None
         self.cursor = 0
-        self._order = []
         self.count = 0
         self.volatile = 0
+        self.deferred = {}
         self._retired = []
         self._set_thresholds()
         return detached
@@ -433,6 +597,7 @@ class Tandem:
         engine = self.engine
         values, deadlines, accessed, mask = engine.values, engine.deadlines, engine.accessed, engine.mask
         grew = self.on_table_growth
+        marks = self.marks is not None
         now_ms = -1
         moved = migrated = 0
         while moved < limit:
@@ -445,22 +610,23 @@ class Tandem:
             if not old_values:
                 moved += self._drop_drained(old, cursor)
                 self.cursor = cursor + 1
-                self._order = []
                 continue
             old_deadlines, old_accessed = old.deadlines[cursor], old.accessed[cursor]
-            order = self._order
-            if not order:
-                # Oldest key first, so the new shard keeps the old one's insertion order: under
-                # LRU/LFU policies that order is the LRU order (keyspace/memory.py).
-                order = self._order = list(old_values)[::-1]
-            take = min(limit - moved, len(order))
-            moved += take
-            for _ in range(take):
-                key = order.pop()
-                value = old_values.pop(key, _MOVED)
-                if value is _MOVED:
-                    continue  # written (moved home) or deleted since the shard's order was taken
+            # Oldest keys first, so the new shard keeps the old one's order: under LRU/LFU
+            # policies that order is the LRU order (keyspace/memory.py). Taken afresh each
+            # slice: keys deleted, written or accessed since have left the front.
+            order = list(islice(old_values, limit - moved))
+            moved += len(order)
+            second = None  # marks: the second of the run being moved
+            for key in order:
+                value = old_values.pop(key)
                 index = (hash(key) >> SHARD_HASH_SHIFT) & mask
+                if old_accessed:
+                    record = old_accessed.pop(key, None)
+                    if marks and record is not None:
+                        second = record
+                else:
+                    record = None
                 if old_deadlines:
                     deadline = old_deadlines.pop(key, None)
                     if deadline is not None:
@@ -468,8 +634,6 @@ class Tandem:
                             now_ms = self.clock.now_ms()
                         if deadline <= now_ms:
                             # Garbage collection: an expired key is dropped, not copied.
-                            if old_accessed:
-                                old_accessed.pop(key, None)
                             self.count -= 1
                             self.volatile -= 1
                             self.stats.gc_dropped_keys += 1
@@ -479,23 +643,47 @@ class Tandem:
                             deadlines[index][key] = deadline
                         else:
                             watched_put(deadlines, index, key, deadline, grew)
-                second = old_accessed.pop(key, None) if old_accessed else None
+                # A deferred mark stays one, and deferred: it keeps its run's first place.
+                mark_it = stamp if record is None or not self.deferred or key not in self.deferred else _mark
                 if grew is None:
-                    if second is not None:
-                        accessed[index][key] = second
                     values[index][key] = value
+                    if marks:
+                        if second is not None:
+                            mark_it(accessed[index], key, second)
+                    elif record is not None:
+                        accessed[index][key] = record
                 else:  # watched_put, inlined: about one move per write while a bound fills up
-                    if second is not None:
-                        before = dict_sizeof(d := accessed[index])
-                        d[key] = second
-                        if dict_sizeof(d) != before:
-                            grew(accessed, index, dict_sizeof(d) - before)
                     before = dict_sizeof(d := values[index])
                     d[key] = value
                     if dict_sizeof(d) != before:
                         grew(values, index, dict_sizeof(d) - before)
+                    if marks or record is not None:
+                        before = dict_sizeof(d := accessed[index])
+                        if not marks:
+                            d[key] = record
+                        elif second is not None:
+                            mark_it(d, key, second)
+                        if dict_sizeof(d) != before:
+                            grew(accessed, index, dict_sizeof(d) - before)
                 migrated += 1
+            if marks and old_values and second is not None:
+                # The shard's new first key starts a run: it must be a mark.
+                first = next(iter(old_values))
+                if first not in old_accessed:
+                    self._watched(old.accessed, cursor, old_accessed.__setitem__, first, second)
         self.stats.migrated_keys += migrated
+
+    def _watched(self, dicts: list[Accessed], index: int, change: Callable[..., None], *args: object) -> None:
+        """`change(*args)`, a change of access dict `dicts[index]`, its table growth reported
+        while a bound is set."""
+        grew = self.on_table_growth
+        if grew is None:
+            change(*args)
+            return
+        before = dict_sizeof(dicts[index])
+        change(*args)
+        if dict_sizeof(dicts[index]) != before:
+            grew(dicts, index, dict_sizeof(dicts[index]) - before)  # type: ignore[arg-type]
 
     def _drop_drained(self, old: Engine, index: int) -> int:
         """Free the tables of old shard `index`, just drained (a dict keeps its table when its

@@ -18,14 +18,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from tandemkv.clock import Clock
-from tandemkv.keyspace.engine import Engine, Tandem, dict_sizeof, shard_hash, watched_put
+from tandemkv.keyspace.engine import (
+    Engine,
+    Tandem,
+    dict_sizeof,
+    shard_hash,
+    stamp,
+    unmark,
+    watched_put,
+)
 from tandemkv.keyspace.expiry import ExpiryIndex
 from tandemkv.keyspace.memory import (  # memory bound (keyspace/memory.py)
     DEADLINE_BYTES,
     DEADLINES_ENTRY_BYTES,
-    DICT_ENTRY_BYTES,
     LFU_INIT_VAL,
     TRACK_FREQUENCY,
+    TRACK_ORDER,
     MemoryAccount,
     TableMeter,
     entry_bytes,
@@ -114,6 +122,8 @@ class Keyspace:
             on_expired=self._dropped_by_migration,
             on_step=on_step,
         )
+        # Under an LRU policy, access seconds are marks (engine.py), stamped from this clock.
+        self.tandem.marks = self.access if self.memory.tracking == TRACK_ORDER else None
         self.expiry = ExpiryIndex(on_earliest_deadline)
         self.avg_ttl_ms = 0  # INFO keyspace avg_ttl (`sample_ttl`)
         # Engines detached by FLUSHDB, freed a slice at a time by `free_detached`.
@@ -207,15 +217,17 @@ class Keyspace:
                 values, deadlines, accessed = tandem.home(key)
         old = values.get(key)
         # Memory bound: charge the entry (or the value's change); under LRU/LFU a write is an access.
-        charge = entry_bytes(key, value) if old is None else value_bytes(value) - value_bytes(old)
         memory = self.memory
+        charge = entry_bytes(key, value) + memory.record_bytes if old is None else value_bytes(value) - value_bytes(old)
         tracking = memory.tracking
         if tracking and old is not None:
             if memory.limit_bytes:  # LRU's re-insertion can grow a churned table: charged at once
-                before = dict_sizeof(values)
+                before, accessed_before = dict_sizeof(values), dict_sizeof(accessed)
                 touch(self, values, accessed, key, value)
                 if dict_sizeof(values) != before:
                     self.shard_table_grew(values, key, dict_sizeof(values) - before)
+                if dict_sizeof(accessed) != accessed_before:  # LRU marks
+                    self.shard_table_grew(accessed, key, dict_sizeof(accessed) - accessed_before)
             else:
                 touch(self, values, accessed, key, value)
         else:
@@ -226,7 +238,10 @@ class Keyspace:
                 self._insert_watched(key, value, record)
             else:
                 values[key] = value
-                accessed[key] = record
+                if tracking == TRACK_ORDER:
+                    stamp(accessed, key, record)
+                else:
+                    accessed[key] = record
         if deadline_ms is not None:
             self._set_deadline_at_home(key, deadlines, deadline_ms)
         elif not keep_ttl and deadlines and deadlines.pop(key, None) is not None:
@@ -301,7 +316,7 @@ class Keyspace:
         if found is None:
             return measured, False
         tandem = self.tandem
-        correction = found - tandem.count * DICT_ENTRY_BYTES - tandem.volatile * DEADLINES_ENTRY_BYTES
+        correction = found - tandem.count * self.memory.key_dict_bytes - tandem.volatile * DEADLINES_ENTRY_BYTES
         self.table_basis = (tandem.count, tandem.volatile)
         self._charge(correction - self.table_bytes)
         self.table_bytes = correction
@@ -329,19 +344,26 @@ class Keyspace:
         values, accessed = engine.values[index], engine.accessed[index]
         values_before, accessed_before = dict_sizeof(values), dict_sizeof(accessed)  # watched_put, inlined
         values[key] = value
-        accessed[key] = record
+        if self.memory.tracking == TRACK_ORDER:
+            stamp(accessed, key, record)
+        else:
+            accessed[key] = record
         if dict_sizeof(values) != values_before:
             self.table_grew(engine.values, index, dict_sizeof(values) - values_before)
         if dict_sizeof(accessed) != accessed_before:
             self.table_grew(engine.accessed, index, dict_sizeof(accessed) - accessed_before)
 
-    def shard_table_grew(self, values: dict[bytes, object], key: bytes, delta: int) -> None:
-        """`table_grew` for the values dict of `key`'s shard, in whichever engine holds it."""
+    def shard_table_grew(self, d: dict, key: bytes, delta: int) -> None:  # type: ignore[type-arg]
+        """`table_grew` for the values or access dict `d` of `key`'s shard, in whichever engine
+        holds it."""
         h = shard_hash(key)
         for engine in (self.tandem.engine, self.tandem.old):
-            if engine is not None and engine.values[h & engine.mask] is values:
-                self.table_grew(engine.values, h & engine.mask, delta)
-                return
+            if engine is not None:
+                index = h & engine.mask
+                for dicts in (engine.values, engine.accessed):
+                    if dicts[index] is d:
+                        self.table_grew(dicts, index, delta)
+                        return
 
     def table_grew(self, dicts: list[dict], index: int, delta: int) -> None:  # type: ignore[type-arg]
         """The table of dicts[index] grew by `delta` bytes: charged now, and kept in the
@@ -353,7 +375,11 @@ class Keyspace:
         used_memory counts the tables as they are."""
         tandem = self.tandem
         keys, volatile = self.table_basis
-        settle = delta - (tandem.count - keys) * DICT_ENTRY_BYTES - (tandem.volatile - volatile) * DEADLINES_ENTRY_BYTES
+        settle = (
+            delta
+            - (tandem.count - keys) * self.memory.key_dict_bytes
+            - (tandem.volatile - volatile) * DEADLINES_ENTRY_BYTES
+        )
         self.table_basis = (tandem.count, tandem.volatile)
         self.table_bytes += settle
         self._charge(settle)
@@ -385,11 +411,21 @@ class Keyspace:
         shard = self.tandem.locate(key)
         assert shard is not None
         values, deadlines, accessed = shard
+        if accessed and key in accessed:
+            if self.memory.tracking != TRACK_ORDER:
+                del accessed[key]
+            elif self.memory.limit_bytes:  # the next key's new mark may grow the table
+                before = dict_sizeof(accessed)
+                unmark(values, accessed, key)
+                if dict_sizeof(accessed) != before:
+                    self.shard_table_grew(accessed, key, dict_sizeof(accessed) - before)
+            else:
+                unmark(values, accessed, key)  # before the key leaves: its run passes on
+        if self.tandem.deferred:
+            self.tandem.deferred.pop(key, None)
         value = values.pop(key)
-        if accessed:
-            accessed.pop(key, None)
         had_deadline = bool(deadlines) and deadlines.pop(key, None) is not None
-        self._charge(-entry_bytes(key, value) - (DEADLINE_BYTES if had_deadline else 0))
+        self._charge(-entry_bytes(key, value) - self.memory.record_bytes - (DEADLINE_BYTES if had_deadline else 0))
         self.tandem.removed(had_deadline)
 
     # ----------------------------------------------------------------- expiry
@@ -409,7 +445,7 @@ class Keyspace:
         self.notify("e", b"evicted", key, self.index)
 
     def _dropped_by_migration(self, key: bytes, value: object) -> None:
-        self._charge(-entry_bytes(key, value) - DEADLINE_BYTES)
+        self._charge(-entry_bytes(key, value) - self.memory.record_bytes - DEADLINE_BYTES)
         self.stats.expired_by_migration += 1
         self._report_expired(key)
 

@@ -8,11 +8,12 @@ Keyspace as it goes (set, overwrite, delete, expiry, flush), never by walking th
   header, 16-byte alignment): `object_bytes`;
 - each key's share of its shard's dicts: its values-dict entry (24-byte entry + index slot,
   dicts being 1/3 to 2/3 full; VALUES_ENTRY_BYTES, measured as the mean over shard sizes
-  512..4096) and its access record (ACCESS_ENTRY_BYTES, below): DICT_ENTRY_BYTES;
+  512..4096) and, except under LRU policies, its access record (ACCESS_ENTRY_BYTES, below):
+  `MemoryAccount.record_bytes`;
 - a key with a deadline adds its deadlines-dict entry, the int object and the expiry heap's
   (deadline, key) tuple and list slot: DEADLINE_BYTES.
 
-Dict tables, measured. The per-key dict shares above (DICT_ENTRY_BYTES and the deadlines-dict
+Dict tables, measured. The per-key dict shares above (`key_dict_bytes` and the deadlines-dict
 entry in DEADLINE_BYTES) are only an estimate: a CPython dict's table is a power of two of
 slots, 2/3 usable, so its cost per entry runs from about 30 to about 60 bytes depending on how
 full the shard is (and a dict never shrinks when keys are deleted; only freeing it returns the
@@ -71,24 +72,29 @@ evicts a key more than needed.
 
 Access records (OBJECT IDLETIME, OBJECT FREQ). Redis keeps a 24-bit field in every object: the
 LRU clock, or under an LFU policy the LFU counter and its time (where Redis answers OBJECT
-IDLETIME with an error). tandemkv keeps one access record per key in its shard's `accessed`
-dict: under every policy but LFU the Unix second of the key's last access (engine.py: moved
-with the key by migration, freed with the engine). Every read or write that Redis counts as an
-access (a lookup without LOOKUP_NOTOUCH) stores the current second, `AccessClock.second`, which
-the command runners refresh once per batch of commands; `Keyspace.peek` is the lookup that does
-not. All keys accessed in one second share one int object, so an access record costs only its
-dict entry: ACCESS_ENTRY_BYTES, the same shape as a values-dict entry, charged to every key
-under every policy (under LFU the record holds the key's counter, below). Measured with 1 M
+IDLETIME with an error). tandemkv keeps access records in each shard's `accessed` dict: under
+noeviction, random and volatile-ttl policies, one per key, the Unix second of its last access
+(engine.py: moved with the key by migration, freed with the engine). Every read or write that
+Redis counts as an access (a lookup without LOOKUP_NOTOUCH) stores the current second,
+`AccessClock.second`, which the command runners refresh once per batch of commands;
+`Keyspace.peek` is the lookup that does not. All keys accessed in one second share one int
+object, so an access record costs only its dict entry: ACCESS_ENTRY_BYTES, the same shape as a
+values-dict entry (under LFU the record holds the key's counter, below). Measured with 1 M
 keys of 16-byte keys and values: RSS 211 bytes a key instead of 171 (accounted: 208 instead of
-168); an access costs about 30 ns more (its dict store).
+168); an access costs about 30 ns more (its dict store). Under LRU policies the shard order
+already ranks the keys by their last access, so only the first key of each second's run is
+recorded (marks, engine.py): the access record costs a fraction of a dict entry per key and
+is not charged per key (`record_bytes` 0; the marks' tables count as measured). OBJECT IDLETIME
+then walks the key's shard (`run_second`). A key without a record (none since the policy
+changed, below) has been idle since then.
 
 Eviction metadata costs memory, so it is kept only while a policy needs it:
 
 - LRU (allkeys-lru, volatile-lru) costs nothing per key: an accessed key is re-inserted at the
-  end of its shard dict (`touch`), so each shard's dict order *is* its exact LRU order, and
-  migration keeps that order (engine.py; keys written *during* a step land in their new shard
-  ahead of older keys migrated after them, so the order is approximate there until they are
-  read or evicted). Eviction takes the first (least recently used) key of the fullest of
+  end of its shard dict (`touch`, stamped as marks are), so each shard's dict order *is* its
+  exact LRU order, and migration keeps that order (engine.py; keys written *during* a step
+  land in their new shard ahead of older keys migrated after them, so the order is
+  approximate there until they are read or evicted). Eviction takes the first (least recently used) key of the fullest of
   `maxmemory-samples` random shards. With shards of ~256-512 keys hashed uniformly, that
   key is among the oldest ~0.3% globally: measured, the hit ratio equals exact LRU's with
   the same number of keys.
@@ -127,7 +133,7 @@ from typing import TYPE_CHECKING
 
 from tandemkv.clock import Clock
 from tandemkv.config import MAXMEMORY_POLICIES
-from tandemkv.keyspace.engine import SHARD_HASH_SHIFT
+from tandemkv.keyspace.engine import SHARD_HASH_SHIFT, TAIL, run_second
 
 if TYPE_CHECKING:
     from tandemkv.keyspace.engine import (
@@ -151,7 +157,6 @@ VALUES_ENTRY_BYTES = 40
 # A key's entry in its shard's access-seconds dict: a dict entry like the above (the int it
 # points to is shared by every key accessed in the same second).
 ACCESS_ENTRY_BYTES = 40
-DICT_ENTRY_BYTES = VALUES_ENTRY_BYTES + ACCESS_ENTRY_BYTES
 DEADLINES_ENTRY_BYTES = 40
 # deadlines-dict entry 40 + int (> 2**30) 32 + heap tuple 64 + heap list slot 8.
 DEADLINE_BYTES = DEADLINES_ENTRY_BYTES + 104
@@ -188,6 +193,9 @@ LFU_INIT_VAL = 5
 VOLATILE_SCAN_KEYS = 64
 # Candidates LFU eviction remembers between evictions (Redis's EVPOOL_SIZE).
 EVICTION_POOL = 16
+# Deferred LRU marks moved per database per slice of `measure_tables` (each move finds the key
+# after it: about 3 us in a shard of 500 keys, so up to about 0.8 ms).
+DEFERRED_SLICE_KEYS = 256
 # Keys evicted between two looks at the clock.
 KEYS_PER_CLOCK_CHECK = 16
 
@@ -227,9 +235,10 @@ def _container_bytes(value: object) -> int:
 
 
 def entry_bytes(key: bytes, value: object, _sizes: tuple[int, ...] = _BYTES_SIZES, _small: int = len(_BYTES_SIZES)) -> int:
-    """Bytes charged for a key without a deadline: key, value and the key's dict entry."""
+    """Bytes charged for a key without a deadline: key, value and the key's values-dict entry
+    (its access record is charged apart: `MemoryAccount.record_bytes`)."""
     n = len(key)
-    return (_sizes[n] if n < _small else value_bytes(key)) + value_bytes(value) + DICT_ENTRY_BYTES
+    return (_sizes[n] if n < _small else value_bytes(key)) + value_bytes(value) + VALUES_ENTRY_BYTES
 
 
 class MemoryAccount:
@@ -242,6 +251,8 @@ class MemoryAccount:
         "peak_bytes",
         "policy",
         "pool",
+        "record_bytes",
+        "records_complete",
         "samples",
         "table_db",
         "tracking",
@@ -260,6 +271,10 @@ class MemoryAccount:
         self.samples = samples
         self.policy = policy
         self.tracking = TRACK_NONE
+        self.record_bytes = ACCESS_ENTRY_BYTES  # a key's access record, charged per key
+        # Every key has a record (policies without LRU or LFU, apply_settings): until a switch
+        # from LRU or LFU leaves keys without one.
+        self.records_complete = True
         # LFU eviction candidates: (counter when sampled, key, db), best first.
         self.pool: list[tuple[int, bytes, Keyspace]] = []
         self.table_db = 0  # the database whose dict tables `measure_tables` is measuring
@@ -277,6 +292,13 @@ class MemoryAccount:
             self.tracking = TRACK_ORDER
         else:
             self.tracking = TRACK_NONE
+        # Under LRU, marks (engine.py): no record per key.
+        self.record_bytes = 0 if self.tracking == TRACK_ORDER else ACCESS_ENTRY_BYTES
+
+    @property
+    def key_dict_bytes(self) -> int:
+        """A key's estimated share of its shard's dicts: values entry and access record."""
+        return VALUES_ENTRY_BYTES + self.record_bytes
 
     @property
     def over(self) -> bool:
@@ -438,7 +460,11 @@ class TableMeter:
 
 def measure_tables(account: MemoryAccount, dbs: list[Keyspace], max_dicts: int = TABLE_SLICE_DICTS) -> None:
     """One slice of the dict-table measurement: continue the pass over the database at
-    `account.table_db`, then the next ones, measuring at most about `max_dicts` dicts."""
+    `account.table_db`, then the next ones, measuring at most about `max_dicts` dicts. Moves
+    up to DEFERRED_SLICE_KEYS deferred LRU marks of each database first (engine.py)."""
+    for db in dbs:
+        if db.tandem.deferred:
+            db.tandem.settle_deferred(DEFERRED_SLICE_KEYS)
     for _ in range(len(dbs)):
         db = dbs[account.table_db % len(dbs)]
         measured, done = db.measure_tables(max_dicts)
@@ -459,15 +485,13 @@ def touch(
     _random: Callable[[], float] = random.random,
 ) -> None:
     """An access to live `key` (now holding `value`) under an LRU or LFU policy, by the Keyspace
-    on reads and writes. LRU moves the key to the end of its shard (most recently used) and
-    records the second; LFU updates its record as Redis's updateLFU does: the counter decayed
+    on reads and writes. LRU moves the key to the end of its shard (most recently used),
+    stamped with the second (engine.py, marks); LFU updates its record as Redis's updateLFU does: the counter decayed
     by the minutes since the last access (`lfu_counter`), then LFULogIncr (probabilistic,
     saturating at 255), stamped with the current minute."""
     access = db.access
     if db.memory.tracking == TRACK_ORDER:
-        del values[key]
-        values[key] = value
-        accessed[key] = access.second
+        db.tandem.touch_lru(values, accessed, key, value, access.second)
         return
     values[key] = value
     counter = lfu_counter(accessed.get(key), access.minute)
@@ -542,26 +566,70 @@ def idle_seconds(db: Keyspace, key: bytes) -> int:
     access (never negative, should the wall clock step back)."""
     shard = db.tandem.locate(key)
     assert shard is not None
+    values, _deadlines, accessed = shard
     access = db.access
-    return max(0, int(access.now_s()) - shard[2].get(key, access.since_s))
+    if db.memory.tracking != TRACK_ORDER:
+        second = accessed.get(key)
+    else:
+        second = db.tandem.deferred.get(key)
+        if second is None:
+            second = run_second(values, accessed, key)
+    return max(0, int(access.now_s()) - (access.since_s if second is None else second))
 
 
 def apply_settings(account: MemoryAccount, dbs: list[Keyspace], limit_bytes: int, policy: str, samples: int) -> None:
-    """New maxmemory settings. Access records change meaning when an LFU policy starts or stops
-    (seconds, or LFU counters), so they are dropped then: keys then count as new (LFU) or as
-    idle since the switch, as Redis's reinterpreted LRU field needs "some time to adjust"."""
-    was_frequency = account.tracking == TRACK_FREQUENCY
+    """New maxmemory settings. Access records change meaning with the tracking:
+
+    - LFU records are counters, so they are dropped when an LFU policy starts or stops: keys
+      then count as new (LFU) or as idle since the switch, as Redis's reinterpreted LRU field
+      needs "some time to adjust";
+    - an LRU policy's marks stay as the seconds of their keys when it stops, the other keys
+      counting as idle since the switch (`records_complete` is then False);
+    - per-key seconds become marks when an LRU policy starts, each key its own mark, if every
+      key has one; if not, they are dropped, keys counting as idle since the switch (a key
+      without a record after a mark would count as accessed when the mark was). Each shard's
+      first key is marked.
+
+    The per-key charge for a record (`record_bytes`) moves to the measured tables."""
+    was_tracking, was_record_bytes = account.tracking, account.record_bytes
     account.configure(limit_bytes, policy, samples)
-    if was_frequency == (account.tracking == TRACK_FREQUENCY):
+    tracking = account.tracking
+    drop = TRACK_FREQUENCY in (was_tracking, tracking) and was_tracking != tracking
+    if tracking == TRACK_ORDER and was_tracking == TRACK_NONE and not account.records_complete:
+        drop = True
+    for db in dbs:
+        tandem = db.tandem
+        if was_tracking == TRACK_ORDER and tracking != TRACK_ORDER:
+            for key, second in tandem.deferred.items():  # marks, their own seconds now
+                found = tandem.locate(key)
+                assert found is not None
+                found[2][key] = second
+            tandem.deferred = {}
+        tandem.marks = account.access if tracking == TRACK_ORDER else None
+        # Used memory is unchanged: the keys' shares move between the entries and the tables.
+        db.table_bytes -= len(db) * (account.record_bytes - was_record_bytes)
+    if was_tracking == tracking:
         return
-    if was_frequency:
-        account.access.since_s = int(account.access.now_s())
+    account.records_complete = tracking != TRACK_NONE or was_tracking == TRACK_NONE
+    access = account.access
+    if drop or was_tracking == TRACK_ORDER:
+        access.since_s = int(access.now_s())
     for db in dbs:
         tandem = db.tandem
         for engine in (tandem.engine, tandem.old):
-            if engine is not None:
-                for accessed in engine.accessed:
+            if engine is None:
+                continue
+            for values, accessed in zip(engine.values, engine.accessed, strict=True):
+                if drop:
                     accessed.clear()
+                if tracking == TRACK_ORDER:
+                    accessed.pop(TAIL, None)
+                    if values:
+                        first = next(iter(values))
+                        if first not in accessed:
+                            accessed[first] = access.since_s
+                else:
+                    accessed.pop(TAIL, None)
 
 
 # ------------------------------------------------------------------ eviction
@@ -606,17 +674,17 @@ def _choose(account: MemoryAccount, dbs: list[Keyspace]) -> tuple[Keyspace, byte
     if db is None:
         return None
     if account.tracking == TRACK_ORDER:
-        # The fullest of `samples` shards: keeps shard sizes even, so that each shard's least
-        # recently used key is about as old as any other's.
-        best = _random_shard(db, side)
-        for _ in range(account.samples - 1):
-            shard = _random_shard(db, side)
-            if len(shard[side]) > len(best[side]):
-                best = shard
-        return db, _front_keys(best[0], best[1], 1, side == 1)[0]
+        # The fullest of `samples` shards: keeping shard sizes even makes each shard's least
+        # recently used key about as old as any other's.
+        best = _lru_shard(db, side, account.samples)
+        key = _front_keys(best[0], best[1], 1, side == 1)[0]
+        # A deferred mark was accessed since it took its place: moved to the end, not evicted.
+        while db.tandem.settle(key):
+            key = _front_keys(best[0], best[1], 1, side == 1)[0]
+        return db, key
     if account.tracking == TRACK_FREQUENCY:
         return _least_frequent(account, db, side)
-    return db, _keys_at_random_place(_random_shard(db, side)[side], 1)[0]
+    return db, _keys_at_random_place(_random_shard(db, side)[0][side], 1)[0]
 
 
 def _keys_at_random_place(keys: Shard | Deadlines, count: int) -> list[bytes]:
@@ -639,7 +707,7 @@ def _least_frequent(account: MemoryAccount, db: Keyspace, side: int) -> tuple[Ke
     hot key its place."""
     minute = db.access.minute
     pool = account.pool
-    shard = _random_shard(db, side)
+    shard = _random_shard(db, side)[0]
     accessed = shard[2]
     for key in _keys_at_random_place(shard[side], account.samples):
         offer_candidate(pool, lfu_counter(accessed.get(key), minute), key, db)
@@ -681,9 +749,10 @@ def _weighted_db(dbs: list[Keyspace], side: int) -> Keyspace | None:
     return chosen
 
 
-def _random_shard(db: Keyspace, side: int) -> ShardTriple:
+def _random_shard(db: Keyspace, side: int) -> tuple[ShardTriple, int]:
     """A random shard (values, deadlines, accessed) of `db` whose values (side 0) or deadlines
-    (side 1) are not empty.
+    (side 1) are not empty, and the shard count of its engine (during a step an old shard
+    covers the hash range of two new shards, or half of one).
 
     The caller knows there is one. Random picks first (shards fill evenly under hashing), then
     a full look when the keys are few and most shards empty."""
@@ -695,13 +764,52 @@ def _random_shard(db: Keyspace, side: int) -> ShardTriple:
     count = new_shards + old_shards
     for _ in range(8):
         index = int(random.random() * count)
-        shard = engine.triple(index) if index < new_shards else old.triple(tandem.cursor + index - new_shards)  # type: ignore[union-attr]
-        if shard[side]:
-            return shard
-    shards = [engine.triple(index) for index in range(new_shards)]
+        if index < new_shards:
+            shard = engine.triple(index)
+            if shard[side]:
+                return shard, engine.shards
+        else:
+            shard = old.triple(tandem.cursor + index - new_shards)  # type: ignore[union-attr]
+            if shard[side]:
+                return shard, old.shards  # type: ignore[union-attr]
+    shards = [(engine.triple(index), engine.shards) for index in range(new_shards)]
     if old is not None:
-        shards += [old.triple(index) for index in range(tandem.cursor, len(old.values))]
-    return random.choice([shard for shard in shards if shard[side]])
+        shards += [(old.triple(index), old.shards) for index in range(tandem.cursor, len(old.values))]
+    return random.choice([shard for shard in shards if shard[0][side]])
+
+
+def _lru_shard(db: Keyspace, side: int, count: int) -> ShardTriple:
+    """LRU eviction's shard: the fullest of `count` distinct random shards with keys (side 0)
+    or keys with a deadline (side 1). Fullness is keys times the shards of the shard's engine:
+    during a step an old shard covers the hash range of two new ones (or half of one), and
+    comparing key counts alone evicted the old engine's recent keys. (Ranking by the second of
+    each shard's first key first cost a walk past each table's deleted front entries: 15% more
+    per eviction.)"""
+    tandem = db.tandem
+    engine = tandem.engine
+    old = tandem.old
+    new_shards = len(engine.values)
+    total = new_shards + (len(old.values) - tandem.cursor if old is not None else 0)
+    # Distinct shards (consecutive ones from a random place: keys are hashed, neighbours are
+    # as independent as any): drawn at random, the few shards of a small keyspace were
+    # sometimes all one, perhaps an old shard that migration has drained to its newest keys.
+    if total <= count:
+        picks = range(total)
+    else:
+        start = int(random.random() * total)
+        picks = range(start, start + count)
+    best = None
+    best_load = 0
+    for place in picks:
+        index = place % total
+        if index < new_shards:
+            shard, shards = engine.triple(index), engine.shards
+        else:
+            shard, shards = old.triple(tandem.cursor + index - new_shards), old.shards  # type: ignore[union-attr]
+        load = len(shard[side]) * shards
+        if load > best_load:
+            best, best_load = shard, load
+    return best if best is not None else _random_shard(db, side)[0]
 
 
 def _front_keys(values: Shard, deadlines: Deadlines, count: int, volatile: bool) -> list[bytes]:
