@@ -10,7 +10,8 @@ ports and stops them. Figures:
 
 - accounting: RSS growth of the server process (/proc/<pid>/statm) against used_memory growth
   while loading N keys (16-byte keys, --value-size values), for tandemkv and redis-server;
-  bytes per key from both.
+  bytes per key from both. --policy sets maxmemory-policy (no bound): tandemkv keeps fewer
+  bytes per key under an LRU policy (access seconds kept as marks, keyspace/engine.py).
 - bound: maxmemory + allkeys-lru, distinct 1000-byte values written until --write-mb; the
   accounted bytes (used_memory - used_memory_startup) sampled after every pipeline batch, and
   RSS growth at the end.
@@ -18,7 +19,12 @@ ports and stops them. Figures:
   bound at 10% of the data set, for allkeys-lru and allkeys-lfu on both servers, plus an exact
   LRU simulation of the same trace with the same capacity in keys. The hit ratio is measured
   after a warm-up of --warmup requests. Requests are sent in pipelined batches (GETs, then SETs
-  for the misses), identically for both servers.
+  for the misses), identically for both servers. --reps N runs each (server, policy) N times,
+  interleaved, and reports every run and the median. LFU counters decay once a minute
+  (lfu-decay-time 1), on both servers: a run during which a minute boundary falls scores 0.5-0.8
+  points lower under allkeys-lfu, so each run says whether one fell in its measured part
+  ("decay"), and --align starts every run two seconds before a minute boundary, so that none
+  falls inside (runs must take under a minute: true at the defaults).
 """
 
 from __future__ import annotations
@@ -121,11 +127,11 @@ def load(client: redis.Redis, keys: Iterator[int], value: bytes, batch: int = 50
 
 def accounting(args: argparse.Namespace) -> None:
     value = b"v" * args.value_size
-    print(f"## accounting: {args.keys:,} keys, 16-byte keys, {args.value_size}-byte values")
+    print(f"## accounting: {args.keys:,} keys, 16-byte keys, {args.value_size}-byte values, {args.policy}")
     print("| server | RSS growth MB | used_memory growth MB | used/RSS | RSS bytes/key | used bytes/key |")
     print("|---|---|---|---|---|---|")
     for kind in args.servers.split(","):
-        with server(kind) as (client, pid):
+        with server(kind, "--maxmemory-policy", args.policy) as (client, pid):
             settle(client)
             rss0 = rss_bytes(pid)
             used0, _ = memory(client)
@@ -205,9 +211,13 @@ def exact_lru_hits(trace: list[int], capacity: int, warmup: int) -> float:
     return hits / (len(trace) - warmup)
 
 
-def read_through(client: redis.Redis, trace: list[int], value: bytes, warmup: int, batch: int = 200) -> float:
+def read_through(client: redis.Redis, trace: list[int], value: bytes, warmup: int, batch: int = 200) -> tuple[float, float]:
+    """(hit ratio after `warmup` requests, wall time when those began)."""
     hits = 0
+    measured_from_s = time.time()
     for start in range(0, len(trace), batch):
+        if start <= warmup < start + batch:
+            measured_from_s = time.time()
         chunk = trace[start : start + batch]
         pipe = client.pipeline(transaction=False)
         for key in chunk:
@@ -223,7 +233,7 @@ def read_through(client: redis.Redis, trace: list[int], value: bytes, warmup: in
                 missed.add(key)
                 pipe.set(key_name(key), value)
         pipe.execute()
-    return hits / (len(trace) - warmup)
+    return hits / (len(trace) - warmup), measured_from_s
 
 
 def quality(args: argparse.Namespace) -> None:
@@ -233,20 +243,32 @@ def quality(args: argparse.Namespace) -> None:
     trace = zipf_trace(args.keys, args.requests, args.s, args.seed)
     capacity = args.keys // 10
     print(f"exact LRU ({capacity:,} keys): {exact_lru_hits(trace, capacity, args.warmup):.4f}", flush=True)
+    limits = {}
     for kind in args.servers.split(","):
         # The data set's size on this server: load every key once, measure, then flush.
         with server(kind) as (client, _pid):
             used0, startup = memory(client)
             load(client, iter(range(args.keys)), value)
             used1, _ = memory(client)
-        data = used1 - used0
-        limit = data // 10 + (0 if kind == "tandemkv" else startup)
+        limits[kind] = (used1 - used0) // 10 + (0 if kind == "tandemkv" else startup)
+    ratios: dict[tuple[str, str], list[float]] = {}
+    for _rep in range(args.reps):
         for policy in args.policies.split(","):
-            with server(kind, "--maxmemory", str(limit), "--maxmemory-policy", policy) as (client, _pid):
-                started = time.monotonic()
-                ratio = read_through(client, trace, value, args.warmup)
-                print(f"{kind} {policy}: hit ratio {ratio:.4f} (maxmemory {limit:,}, keys kept "
-                      f"{client.dbsize():,}, {time.monotonic() - started:.0f} s)", flush=True)
+            for kind, limit in limits.items():
+                if args.align:
+                    while int(time.time()) % 60 != 58:
+                        time.sleep(0.2)
+                with server(kind, "--maxmemory", str(limit), "--maxmemory-policy", policy) as (client, _pid):
+                    started = time.monotonic()
+                    ratio, measured_from_s = read_through(client, trace, value, args.warmup)
+                    decay = int(measured_from_s) // 60 != int(time.time()) // 60
+                    ratios.setdefault((kind, policy), []).append(ratio)
+                    print(f"{kind} {policy}: hit ratio {ratio:.4f} (maxmemory {limit:,}, keys kept "
+                          f"{client.dbsize():,}, {time.monotonic() - started:.0f} s{', decay' if decay else ''})",
+                          flush=True)
+    if args.reps > 1:
+        for (kind, policy), values in ratios.items():
+            print(f"median {kind} {policy}: {sorted(values)[len(values) // 2]:.4f} of {len(values)}", flush=True)
 
 
 def main() -> None:
@@ -256,6 +278,7 @@ def main() -> None:
     p.add_argument("--keys", type=int, default=1_000_000)
     p.add_argument("--value-size", type=int, default=16)
     p.add_argument("--servers", default="tandemkv,redis")
+    p.add_argument("--policy", default="noeviction", help="maxmemory-policy (no bound is set)")
     p.set_defaults(run=accounting)
     p = sub.add_parser("bound")
     p.add_argument("--maxmemory-mb", type=int, default=100)
@@ -271,6 +294,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--policies", default="allkeys-lru,allkeys-lfu")
     p.add_argument("--servers", default="tandemkv,redis")
+    p.add_argument("--reps", type=int, default=1)
+    p.add_argument("--align", action="store_true", help="start each run 2 s before a minute boundary")
     p.set_defaults(run=quality)
     args = parser.parse_args()
     args.run(args)
