@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from tandemkv.clock import ManualClock
 from tandemkv.keyspace import Keyspace
+from tandemkv.keyspace import engine as engine_module
 from tandemkv.keyspace.engine import TAIL
 from tandemkv.keyspace.memory import (
     LFU_INIT_VAL,
@@ -514,13 +515,22 @@ _MARK_OPS = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(ops=_MARK_OPS, high_keys=st.sampled_from([4, 64]))
-def test_lru_marks_give_every_key_its_access_second(ops: list[tuple], high_keys: int) -> None:  # type: ignore[type-arg]
+@given(ops=_MARK_OPS, high_keys=st.sampled_from([4, 64]), deferred_min=st.sampled_from([0, engine_module.DEFERRED_MIN]))
+def test_lru_marks_give_every_key_its_access_second(ops: list[tuple], high_keys: int, deferred_min: int) -> None:  # type: ignore[type-arg]
     """Under LRU policies access seconds are marks (engine.py): whatever the reads, writes,
     deletes, evictions, expiries, steps (4 keys a shard; or one shard), deferred marks moved and switches to
     and from noeviction, OBJECT IDLETIME is the time since each key's last access, as a model
     of it says; the first key of every shard is a mark, deferred keys are marks, and TAIL holds
-    the second of the last key's run."""
+    the second of the last key's run. Also with no room for deferred marks (moved at once)."""
+    saved_min = engine_module.DEFERRED_MIN
+    engine_module.DEFERRED_MIN = deferred_min
+    try:
+        _check_marks(ops, high_keys)
+    finally:
+        engine_module.DEFERRED_MIN = saved_min
+
+
+def _check_marks(ops: list[tuple], high_keys: int) -> None:  # type: ignore[type-arg]
     clock = ManualClock()
     memory = MemoryAccount(0, "allkeys-lru", clock=clock)
     ks = Keyspace(0, clock, memory=memory, high_keys=high_keys, low_keys=1)

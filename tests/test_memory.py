@@ -250,7 +250,7 @@ def real_bytes(db: Keyspace) -> int:
             objects += entry_bytes(key, value) - VALUES_ENTRY_BYTES
             if key in deadlines:
                 objects += DEADLINE_BYTES - DEADLINES_ENTRY_BYTES
-    tables = 0
+    tables = getsizeof(db.tandem.deferred) - getsizeof({})  # LRU's deferred marks (engine.py)
     for engine in (*db.tandem.engines_holding_keys(), *db.detached):
         for dicts in (engine.values, engine.deadlines, engine.accessed):
             tables += sum(getsizeof(d) - getsizeof({}) for d in dicts)

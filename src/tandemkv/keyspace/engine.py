@@ -91,6 +91,11 @@ KEYS_PER_DELETE = 4
 CHORE_BATCH_UNITS = 16
 # The key, in an LRU shard's accessed dict, of the access second of the shard's last key.
 TAIL = None
+# At most DEFERRED_MIN + count >> DEFERRED_SHARE_SHIFT marks are deferred at once (Tandem.touch_lru):
+# keys read in one order over minutes make a mark per shard per second, and the background
+# moves only so many (memory.DEFERRED_SLICE_KEYS a slice); past the cap a mark moves at once.
+DEFERRED_MIN = 4096
+DEFERRED_SHARE_SHIFT = 6
 # Bytes of dict table whose freeing costs about as much as moving one key (Engine.free).
 FREE_UNIT_BYTES = 4096
 # How many keys migration moves between two looks at the clock.
@@ -407,7 +412,7 @@ class Tandem:
     def touch_lru(self, values: Shard, accessed: Accessed, key: bytes, value: object, second: int) -> None:
         """An access to `key` (now holding `value`) at `second` under an LRU policy: to the end
         of its shard (values, accessed), stamped; a mark other than the first or last key of its
-        shard is deferred instead (see the module docstring)."""
+        shard is deferred instead (see the module docstring), up to a share of the keys."""
         if key in accessed:
             if next(iter(values)) == key:
                 unmark(values, accessed, key)  # the first key: the next one is at hand
@@ -416,10 +421,12 @@ class Tandem:
                 self.deferred.pop(key, None)
                 values[key] = value
                 return
-            else:
+            elif key in self.deferred or len(self.deferred) < DEFERRED_MIN + (self.count >> DEFERRED_SHARE_SHIFT):
                 self.deferred[key] = second
                 values[key] = value
                 return
+            else:  # too many deferred already (keys scanned in one order, slowly): moved now
+                unmark(values, accessed, key)
             self.deferred.pop(key, None)
         del values[key]
         values[key] = value

@@ -324,7 +324,7 @@ class Keyspace:
 
     def _table_dicts(self) -> list[list[dict]]:  # type: ignore[type-arg]
         """Every list of dicts whose tables this database holds."""
-        lists: list[list[dict]] = []  # type: ignore[type-arg]
+        lists: list[list[dict]] = [[self.tandem.deferred]]  # type: ignore[type-arg]
         for engine in (*self.tandem.engines_holding_keys(), *self.detached):
             lists += (engine.values, engine.deadlines, engine.accessed)
         return lists
