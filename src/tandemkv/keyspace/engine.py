@@ -132,17 +132,16 @@ class Seconds(Protocol):
     second: int
 
 
+def _mark(accessed: Accessed, key: bytes, second: int) -> None:
+    """`key`, put at the end of its LRU shard, starts a run of `second`."""
+    accessed[key] = accessed[TAIL] = second
+
+
 def stamp(accessed: Accessed, key: bytes, second: int) -> None:
     """`key` was just put at the end of its LRU shard, accessed at `second`: a mark if the
     shard's last key was accessed in another second."""
     if accessed.get(TAIL) != second:
-        accessed[key] = second
-        accessed[TAIL] = second
-
-
-def _mark(accessed: Accessed, key: bytes, second: int) -> None:
-    """`key`, put at the end of its LRU shard, starts a run of `second`."""
-    accessed[key] = accessed[TAIL] = second
+        _mark(accessed, key, second)
 
 
 def unmark(values: Shard, accessed: Accessed, key: bytes) -> None:
