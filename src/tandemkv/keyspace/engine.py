@@ -456,11 +456,12 @@ class Tandem:
                     grew(dicts, index, dict_sizeof(dicts[index]) - size)  # type: ignore[arg-type]
         return True
 
-    def settle_deferred(self, limit: int) -> None:
-        """Move up to `limit` deferred keys, longest deferred first."""
-        deferred = self.deferred
-        for key in list(islice(deferred, limit)):
+    def settle_deferred(self, limit: int) -> int:
+        """Move up to `limit` deferred keys, longest deferred first; returns how many."""
+        keys = list(islice(self.deferred, limit))
+        for key in keys:
             self.settle(key)
+        return len(keys)
 
     # ------------------------------------------------------------ bookkeeping
 

@@ -195,8 +195,8 @@ LFU_INIT_VAL = 5
 VOLATILE_SCAN_KEYS = 64
 # Candidates LFU eviction remembers between evictions (Redis's EVPOOL_SIZE).
 EVICTION_POOL = 16
-# Deferred LRU marks moved per database per slice of `measure_tables` (each move finds the key
-# after it: about 3 us in a shard of 500 keys, so up to about 0.8 ms).
+# Deferred LRU marks moved per slice of `measure_tables`, all databases together (each move finds
+# the key after it: about 3 us in a shard of 500 keys, so up to about 0.8 ms).
 DEFERRED_SLICE_KEYS = 256
 # Keys evicted between two looks at the clock.
 KEYS_PER_CLOCK_CHECK = 16
@@ -463,10 +463,11 @@ class TableMeter:
 def measure_tables(account: MemoryAccount, dbs: list[Keyspace], max_dicts: int = TABLE_SLICE_DICTS) -> None:
     """One slice of the dict-table measurement: continue the pass over the database at
     `account.table_db`, then the next ones, measuring at most about `max_dicts` dicts. Moves
-    up to DEFERRED_SLICE_KEYS deferred LRU marks of each database first (engine.py)."""
+    up to DEFERRED_SLICE_KEYS deferred LRU marks first, of all databases (engine.py)."""
+    budget = DEFERRED_SLICE_KEYS
     for db in dbs:
-        if db.tandem.deferred:
-            db.tandem.settle_deferred(DEFERRED_SLICE_KEYS)
+        if db.tandem.deferred and budget > 0:
+            budget -= db.tandem.settle_deferred(budget)
     for _ in range(len(dbs)):
         db = dbs[account.table_db % len(dbs)]
         measured, done = db.measure_tables(max_dicts)
