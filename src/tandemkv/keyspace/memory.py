@@ -687,7 +687,7 @@ def _choose(account: MemoryAccount, dbs: list[Keyspace]) -> tuple[Keyspace, byte
         return db, key
     if account.tracking == TRACK_FREQUENCY:
         return _least_frequent(account, db, side)
-    return db, _keys_at_random_place(_random_shard(db, side)[0][side], 1)[0]
+    return db, _keys_at_random_place(_random_shard(db, side)[side], 1)[0]
 
 
 def _keys_at_random_place(keys: Shard | Deadlines, count: int) -> list[bytes]:
@@ -718,7 +718,7 @@ def _least_frequent(account: MemoryAccount, db: Keyspace, side: int) -> tuple[Ke
     time to be read and was not."""
     minute = db.access.minute
     pool = account.pool
-    shard = _random_shard(db, side)[0]
+    shard = _random_shard(db, side)
     accessed = shard[2]
     for key, age in _aged_keys_at_random_place(shard[side], account.samples):
         offer_candidate(pool, lfu_counter(accessed.get(key), minute) + age, key, db)
@@ -760,33 +760,37 @@ def _weighted_db(dbs: list[Keyspace], side: int) -> Keyspace | None:
     return chosen
 
 
-def _random_shard(db: Keyspace, side: int) -> tuple[ShardTriple, int]:
+def _live_shards(db: Keyspace) -> int:
+    """How many shards may hold keys: the current engine's, and the old engine's not migrated."""
+    tandem = db.tandem
+    old = tandem.old
+    return len(tandem.engine.values) + (len(old.values) - tandem.cursor if old is not None else 0)
+
+
+def _live_shard(db: Keyspace, index: int) -> tuple[ShardTriple, int]:
+    """Shard `index` of `_live_shards` (the current engine's first), and the shard count of its
+    engine (during a step an old shard covers the hash range of two new ones, or half of one)."""
+    tandem = db.tandem
+    engine = tandem.engine
+    if index < len(engine.values):
+        return engine.triple(index), engine.shards
+    old = tandem.old
+    assert old is not None
+    return old.triple(tandem.cursor + index - len(engine.values)), old.shards
+
+
+def _random_shard(db: Keyspace, side: int) -> ShardTriple:
     """A random shard (values, deadlines, accessed) of `db` whose values (side 0) or deadlines
-    (side 1) are not empty, and the shard count of its engine (during a step an old shard
-    covers the hash range of two new shards, or half of one).
+    (side 1) are not empty.
 
     The caller knows there is one. Random picks first (shards fill evenly under hashing), then
     a full look when the keys are few and most shards empty."""
-    tandem = db.tandem
-    engine = tandem.engine
-    old = tandem.old
-    new_shards = len(engine.values)
-    old_shards = len(old.values) - tandem.cursor if old is not None else 0
-    count = new_shards + old_shards
+    total = _live_shards(db)
     for _ in range(8):
-        index = int(random.random() * count)
-        if index < new_shards:
-            shard = engine.triple(index)
-            if shard[side]:
-                return shard, engine.shards
-        else:
-            shard = old.triple(tandem.cursor + index - new_shards)  # type: ignore[union-attr]
-            if shard[side]:
-                return shard, old.shards  # type: ignore[union-attr]
-    shards = [(engine.triple(index), engine.shards) for index in range(new_shards)]
-    if old is not None:
-        shards += [(old.triple(index), old.shards) for index in range(tandem.cursor, len(old.values))]
-    return random.choice([shard for shard in shards if shard[0][side]])
+        shard = _live_shard(db, int(random.random() * total))[0]
+        if shard[side]:
+            return shard
+    return random.choice([shard for index in range(total) if (shard := _live_shard(db, index)[0])[side]])
 
 
 def _lru_shard(db: Keyspace, side: int, count: int) -> ShardTriple:
@@ -796,11 +800,7 @@ def _lru_shard(db: Keyspace, side: int, count: int) -> ShardTriple:
     comparing key counts alone evicted the old engine's recent keys. (Ranking by the second of
     each shard's first key first cost a walk past each table's deleted front entries: 15% more
     per eviction.)"""
-    tandem = db.tandem
-    engine = tandem.engine
-    old = tandem.old
-    new_shards = len(engine.values)
-    total = new_shards + (len(old.values) - tandem.cursor if old is not None else 0)
+    total = _live_shards(db)
     # Distinct shards (consecutive ones from a random place: keys are hashed, neighbours are
     # as independent as any): drawn at random, the few shards of a small keyspace were
     # sometimes all one, perhaps an old shard that migration has drained to its newest keys.
@@ -812,15 +812,11 @@ def _lru_shard(db: Keyspace, side: int, count: int) -> ShardTriple:
     best = None
     best_load = 0
     for place in picks:
-        index = place % total
-        if index < new_shards:
-            shard, shards = engine.triple(index), engine.shards
-        else:
-            shard, shards = old.triple(tandem.cursor + index - new_shards), old.shards  # type: ignore[union-attr]
+        shard, shards = _live_shard(db, place % total)
         load = len(shard[side]) * shards
         if load > best_load:
             best, best_load = shard, load
-    return best if best is not None else _random_shard(db, side)[0]
+    return best if best is not None else _random_shard(db, side)
 
 
 def _front_keys(values: Shard, deadlines: Deadlines, count: int, volatile: bool) -> list[bytes]:
