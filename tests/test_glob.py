@@ -257,3 +257,38 @@ def _scan_all(client: redis.Redis, pattern: bytes) -> list[bytes]:
         found.extend(batch)
         if int(cursor) == 0:
             return found
+
+
+# Patterns that make a backtracking matcher exponential (CVE-2022-36021): before Redis 7.0.9
+# and in tandemkv before its fix, one KEYS with such a pattern held the server for minutes.
+_HOSTILE = [
+    (b"a*" * 20 + b"b", b"a" * 40),
+    (b"*a" * 30 + b"*b", b"a" * 200),
+    (b"a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*[^a]", b"a" * 300),
+    (b"*?" * 25 + b"x", b"y" * 300),
+    (b"*[a-c]" * 12 + b"*d", b"abc" * 100),
+]
+
+
+@pytest.mark.parametrize(("pattern", "subject"), _HOSTILE)
+def test_hostile_patterns_are_polynomial(pattern: bytes, subject: bytes) -> None:
+    # The oracle's skip_longer rule agrees, so the answers are Redis's; the compiled pattern
+    # places each middle segment once (atomic groups): no nested backtracking to time out on.
+    assert glob_match(pattern, subject) is stringmatchlen(pattern, subject) is False
+    assert compile_glob(pattern).pattern.count(b"(?>") == pattern.count(b"*") - 1
+    matching = subject + pattern[-1:]
+    assert glob_match(pattern, matching) is stringmatchlen(pattern, matching)
+
+
+def test_hostile_keys_leaves_the_server_responsive(r: redis.Redis) -> None:
+    r.set(b"a" * 40, b"v")
+    hostile = b"a*" * 20 + b"b"
+    # A fixed byte budget rather than a clock: the whole exchange must finish in one socket
+    # timeout that a backtracking matcher (minutes) cannot meet on any machine.
+    client = redis.Redis(port=r.connection_pool.connection_kwargs["port"], socket_timeout=20)
+    try:
+        assert client.keys(hostile) == []
+        assert client.keys(b"a*" * 20) == [b"a" * 40]
+        assert client.ping()
+    finally:
+        client.close()

@@ -30,25 +30,40 @@ _BACKSLASH, _STAR, _QUESTION, _OPEN, _CLOSE, _CARET, _DASH = b"\\*?[]^-"
 
 @lru_cache(maxsize=4096)
 def compile_glob(pattern: bytes, nocase: bool = False) -> re.Pattern[bytes]:
-    """The pattern as a regex to use with `fullmatch`; cached, so each pattern compiles once."""
-    # Lookahead: a non-empty pattern never matches the empty subject (see the module doc).
-    out: list[bytes] = [b"(?=.)"] if pattern else []
+    """The pattern as a regex to use with `fullmatch`; cached, so each pattern compiles once.
+
+    Matching costs O(pattern x subject) at worst, as Redis's since 7.0.9 (CVE-2022-36021): a
+    naive `.*a.*a.*b` backtracks exponentially. Between two stars every token matches exactly
+    one byte, so the pattern is segments S0*S1*...*Sk of fixed length; the middle ones are
+    placed at their leftmost occurrence and that placement is final (an atomic group), since
+    a later placement only leaves less room for the rest -- the same argument as Redis's
+    skipLongerMatches.
+    """
+    segments: list[list[bytes]] = [[]]
     i, n = 0, len(pattern)
     while i < n:
         ch = pattern[i]
         if ch == _STAR:  # a run of stars is one star
             while i + 1 < n and pattern[i + 1] == _STAR:
                 i += 1
-            out.append(b".*")
+            segments.append([])
         elif ch == _QUESTION:
-            out.append(_ANY)
+            segments[-1].append(_ANY)
         elif ch == _OPEN:
-            i = _compile_class(pattern, i + 1, nocase, out)
+            i = _compile_class(pattern, i + 1, nocase, segments[-1])
         else:
             if ch == _BACKSLASH and i + 1 < n:
                 i += 1
-            out.append(_literal(pattern[i], nocase))
+            segments[-1].append(_literal(pattern[i], nocase))
         i += 1
+    # Lookahead: a non-empty pattern never matches the empty subject (see the module doc).
+    out: list[bytes] = [b"(?=.)"] if pattern else []
+    out += segments[0]
+    if len(segments) > 1:
+        for middle in segments[1:-1]:
+            out.append(b"(?>.*?" + b"".join(middle) + b")")
+        out.append(b".*")
+        out += segments[-1]
     return re.compile(b"".join(out), re.DOTALL)
 
 
