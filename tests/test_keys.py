@@ -76,8 +76,10 @@ def test_type_name_and_string_encoding() -> None:
     assert string_encoding(b"x" * 45) == b"raw"
 
 
-class Box(list):  # a stand-in for a future value type
-    pass
+class Box(list):  # a stand-in for a value type: a list that keeps its bytes (values/)
+    @property
+    def nbytes(self) -> int:
+        return 64 * len(self)
 
 
 def test_registered_type_reaches_type_scan_copy_and_object() -> None:

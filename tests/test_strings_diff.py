@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from tandemkv.commands import Instance, execute
 from tandemkv.protocol import encode
+from tandemkv.values import ListValue
 from tests.conftest import REDIS_SERVER, start_redis, start_tandem, stop
 from tests.resp import RawClient
 
@@ -620,7 +621,7 @@ class EmbeddedPair:
     def plant_list(self, key: str) -> None:
         self.client.call("DEL", key)
         self.client.call("LPUSH", key, "x")
-        self.session.db.set(key.encode(), [b"x"])
+        self.session.db.set(key.encode(), ListValue([b"x"]))
 
     def set_max_bulk_len(self, size: int) -> None:
         self.client.call("CONFIG", "SET", "proto-max-bulk-len", str(size))

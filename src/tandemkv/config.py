@@ -82,6 +82,7 @@ class Param:
     choices: tuple[str, ...] = ()
     normalize: Callable[[bytes, str], str] | None = None
     clamp: tuple[int, int] | None = None
+    alias: str = ""  # the name before Redis 7.0 (list-max-ziplist-size ...), accepted everywhere
 
     def parse(self, raw: bytes, current: object = None) -> object:
         """The typed value of `raw`; raises ConfigError with Redis's reason."""
@@ -231,6 +232,21 @@ PARAMS: tuple[Param, ...] = (
     Param("engine-shard-high-keys", "int", 512, minimum=16, maximum=1 << 30),
     Param("engine-shard-low-keys", "int", 64, minimum=1, maximum=1 << 30),
     Param("engine-slice-us", "int", 1000, minimum=10, maximum=1_000_000),
+    # Data types: the thresholds of OBJECT ENCODING (tandemkv's structures do not change with
+    # them; the encoding name reported does, as in Redis).
+    Param("list-max-listpack-size", "int", -2, minimum=-(2**31), maximum=2**31 - 1, alias="list-max-ziplist-size"),
+    Param("list-compress-depth", "int", 0, maximum=2**31 - 1),
+    Param("hash-max-listpack-entries", "int", 512, alias="hash-max-ziplist-entries"),
+    Param("hash-max-listpack-value", "memory", 64, alias="hash-max-ziplist-value"),
+    Param("set-max-intset-entries", "int", 512),
+    Param("zset-max-listpack-entries", "int", 128, alias="zset-max-ziplist-entries"),
+    Param("zset-max-listpack-value", "memory", 64, alias="zset-max-ziplist-value"),
+    # Accepted for Redis's tools; tandemkv always frees big values in slices, never blocking.
+    Param("lazyfree-lazy-eviction", "bool", False),
+    Param("lazyfree-lazy-expire", "bool", False),
+    Param("lazyfree-lazy-server-del", "bool", False),
+    Param("lazyfree-lazy-user-del", "bool", False),
+    Param("lazyfree-lazy-user-flush", "bool", False),
 )
 
 
@@ -319,12 +335,17 @@ class Config:
                 continue
             regex = compile_glob(pattern, nocase=True)
             for param in PARAMS:
-                if param.name not in found and regex.fullmatch(param.name.encode()) is not None:
-                    found[param.name] = (param.name.encode(), param.format(self.values[param.name]))
+                if param.name in found:
+                    continue
+                # Redis's table holds aliases as names too: a glob may match either.
+                for name in (param.name, param.alias):
+                    if name and regex.fullmatch(name.encode()) is not None:
+                        found[param.name] = (name.encode(), param.format(self.values[param.name]))
+                        break
         return list(found.values())
 
 
-_BY_NAME = {p.name: p for p in PARAMS}
+_BY_NAME = {p.name: p for p in PARAMS} | {p.alias: p for p in PARAMS if p.alias}
 
 
 def parse_config_text(text: str) -> list[tuple[str, list[str]]]:

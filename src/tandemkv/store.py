@@ -219,7 +219,7 @@ class Store:
                 expire_budget -= db.expire_due(now_ms, expire_budget)
                 if expire_budget <= 0:
                     work_left = True
-            if db.detached and not db.free_detached(TICK_FREE_KEYS):
+            if db.has_garbage and not db.free_detached(TICK_FREE_KEYS):
                 work_left = True
             db.sample_ttl(now_ms)
         # Memory bound: a slice of the dict-table measurement, eviction if it shows us over.

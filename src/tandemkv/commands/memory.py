@@ -143,7 +143,9 @@ class _Figures:
         # its dict entries; keys and values are the dataset.
         self.overhead = self.startup + self.keys * account.key_dict_bytes + volatile * DEADLINE_BYTES
         self.dataset = max(0, self.used - self.overhead)
-        self.lazyfree_pending = sum(engine.key_count() for db in instance.dbs for engine in db.detached)
+        self.lazyfree_pending = sum(engine.key_count() for db in instance.dbs for engine in db.detached) + sum(
+            len(db.lazy_values) for db in instance.dbs
+        )
 
     @property
     def dataset_perc(self) -> float:

@@ -56,7 +56,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Protocol
+from typing import Any, Protocol
 
 from tandemkv.clock import Clock
 
@@ -236,18 +236,27 @@ class Engine:
             accessed.append({})
         return len(values) > self.mask
 
-    def free(self, max_units: int) -> int:
+    def free(self, max_units: int, release: Callable[[Any], None]) -> int:
         """Drop shards (and their keys) from the end until about `max_units` units of work were
         done or none is left; returns the units done. A unit is about the cost of moving one key:
         a shard costs one, plus one per key it still holds, plus one per FREE_UNIT_BYTES of its
         dict tables (freeing a table walks its entry slots even when every key has left it:
-        an emptied table of 1,365 entries, 37 KB, takes about 2.8 us)."""
+        an emptied table of 1,365 entries, 37 KB, takes about 2.8 us). Collections are handed
+        to `release` first, which keeps the big ones to free in slices."""
         done = 0
         values, deadlines, accessed = self.values, self.deadlines, self.accessed
         while values and done < max_units:
             tables = sys.getsizeof(values[-1]) + sys.getsizeof(deadlines.pop()) + sys.getsizeof(accessed.pop())
-            done += 1 + len(values.pop()) + tables // FREE_UNIT_BYTES
+            shard = values.pop()
+            for value in shard.values():
+                if value.__class__ is not bytes:
+                    release(value)
+            done += 1 + len(shard) + tables // FREE_UNIT_BYTES
         return done
+
+
+def _keep_nothing(value: Any) -> None:
+    """A retired engine holds no keys: nothing of it is freed later."""
 
 
 @dataclass(slots=True)
@@ -589,7 +598,7 @@ class Tandem:
             if self._free_credit > 0:
                 engine = self._retired[-1]
                 # Never a surplus: what an emptied engine left unused is not carried over.
-                self._free_credit = min(0, self._free_credit - engine.free(self._free_credit))
+                self._free_credit = min(0, self._free_credit - engine.free(self._free_credit, _keep_nothing))
                 if not engine.values:
                     self._retired.pop()
         elif not self._spare_up.build(limit):

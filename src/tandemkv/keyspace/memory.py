@@ -136,6 +136,7 @@ from typing import TYPE_CHECKING
 from tandemkv.clock import Clock
 from tandemkv.config import MAXMEMORY_POLICIES
 from tandemkv.keyspace.engine import SHARD_HASH_SHIFT, TAIL, run_second
+from tandemkv.values import BYTES_SIZES as _BYTES_SIZES
 
 if TYPE_CHECKING:
     from tandemkv.keyspace.engine import (
@@ -183,7 +184,6 @@ COMPACT_EVERY_EVICTIONS = 8
 # 2**k slots (1, 2, 4 or 8 bytes each by size), then 2/3 * 2**k entries of 24 bytes.
 DICT_KEYS_HEADER_BYTES = 32
 DICT_ENTRY_SLOT_BYTES = 24
-_PYMALLOC_MAX = 512
 
 # Redis's defaults (lfu-log-factor 10, lfu-decay-time 1 minute, LFU_INIT_VAL 5).
 LFU_LOG_FACTOR = 10
@@ -206,34 +206,13 @@ EVICT_RUNNING = 1  # still over: the time budget ran out, more slices will follo
 EVICT_FAIL = 2  # still over and nothing can be evicted (noeviction, or no candidate keys)
 
 
-def object_bytes(size: int) -> int:
-    """Bytes allocated for a CPython object whose sys.getsizeof is `size`."""
-    if size <= _PYMALLOC_MAX:
-        return (size + 15) & ~15
-    return (size + 8 + 15) & ~15
-
-
-# object_bytes(33 + n) for the bytes objects pymalloc serves (n < 480), looked up on the hot path.
-_BYTES_SIZES = tuple(object_bytes(33 + n) for n in range(_PYMALLOC_MAX - 32))
-
-
 def value_bytes(value: object, _sizes: tuple[int, ...] = _BYTES_SIZES, _small: int = len(_BYTES_SIZES)) -> int:
-    """Bytes held by a stored value (strings exactly, containers by their elements)."""
+    """Bytes held by a stored value: strings exactly, collections as they keep count
+    (`nbytes`, values/__init__.py)."""
     if value.__class__ is bytes:
         n = len(value)  # type: ignore[arg-type]
         return _sizes[n] if n < _small else (n + 33 + 8 + 15) & ~15
-    return _container_bytes(value)
-
-
-def _container_bytes(value: object) -> int:
-    total = object_bytes(getsizeof(value))
-    if isinstance(value, dict):
-        for field, item in value.items():
-            total += value_bytes(field) + value_bytes(item)
-    elif isinstance(value, list | tuple | set | frozenset) or hasattr(value, "__iter__"):
-        for item in value:  # type: ignore[attr-defined]
-            total += value_bytes(item)
-    return total
+    return value.nbytes  # type: ignore[attr-defined,no-any-return]
 
 
 def entry_bytes(key: bytes, value: object, _sizes: tuple[int, ...] = _BYTES_SIZES, _small: int = len(_BYTES_SIZES)) -> int:

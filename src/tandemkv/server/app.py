@@ -216,7 +216,7 @@ class Server:
         budget = FREE_SLICE_KEYS
         now_ms = instance.clock.now_ms()
         for db in instance.dbs:
-            if db.detached:
+            if db.has_garbage:
                 db.free_detached(budget)
             db.sample_ttl(now_ms)  # INFO keyspace avg_ttl
         if instance.active_expire and self._expiry_handle is None:
