@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 
+import hiredis
 import pytest
 import redis
 
@@ -184,3 +185,65 @@ def diff(request: pytest.FixtureRequest, tandem_port: int, redis_port: int) -> I
     pair = Diff(tandem_port, redis_port, resp=request.param)
     yield pair
     pair.close()
+
+
+class EventPair:
+    """A command client and a `__key*__:*` subscriber on each server."""
+
+    def __init__(self, tandem_port: int, redis_port: int) -> None:
+        self.commands = (RawClient(tandem_port), RawClient(redis_port))
+        self.subscribers = (RawClient(tandem_port), RawClient(redis_port))
+        for client in self.commands:
+            assert client.call("FLUSHALL") == b"+OK\r\n"
+        for sub in self.subscribers:
+            sub.call("PSUBSCRIBE", "__key*__:*")
+
+    def __call__(self, *args: object) -> bytes:
+        ours, theirs = (client.call(*args) for client in self.commands)
+        assert ours == theirs, f"{args!r}: tandemkv {ours!r} != redis {theirs!r}"
+        return ours
+
+    def events(self) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
+        """(channel, message) of every event so far on each server, ended by a marker message."""
+        result = []
+        for client, sub in zip(self.commands, self.subscribers, strict=True):
+            client.call("PUBLISH", "__key__:end", "marker")
+            seen = []
+            while True:
+                kind, _pattern, channel, message = _parse(sub.read_reply())
+                assert kind == b"pmessage"
+                if channel == b"__key__:end":
+                    break
+                seen.append((channel, message))
+            result.append(seen)
+        return result[0], result[1]
+
+    def close(self) -> None:
+        for client in (*self.commands, *self.subscribers):
+            client.close()
+
+
+@pytest.fixture(scope="module")
+def event_ports() -> Iterator[tuple[int, int]]:
+    if REDIS_SERVER is None:
+        if REQUIRE_REDIS:
+            pytest.fail("redis-server is required (TANDEMKV_REQUIRE_REDIS=1) but not installed")
+        pytest.skip("redis-server not installed")
+    tandem, tandem_port = start_tandem("--notify-keyspace-events", "KEA")
+    reference, redis_port = start_redis("--notify-keyspace-events", "KEA")
+    yield tandem_port, redis_port
+    stop(tandem)
+    stop(reference)
+
+
+@pytest.fixture
+def events(event_ports: tuple[int, int]) -> Iterator[EventPair]:
+    pair = EventPair(*event_ports)
+    yield pair
+    pair.close()
+
+
+def _parse(raw: bytes) -> object:
+    reader = hiredis.Reader()
+    reader.feed(raw)
+    return reader.gets()

@@ -9,6 +9,7 @@ from tandemkv.commands import (  # noqa: F401  (importing a module registers its
     debug,
     introspection,
     keys,
+    lists,
     memory,
     pubsub,
     server,

@@ -55,3 +55,12 @@ def Db(raw: bytes) -> int:
 
 def Upper(raw: bytes) -> bytes:
     return raw.upper()
+
+
+def ranged(raw: bytes, minimum: int, maximum: int, message: str) -> int:
+    """An integer within [minimum, maximum], else CommandError(`message`) -- for a value that
+    is not an integer too, as Redis's getRangeLongFromObjectOrReply does when given a message."""
+    value = string2ll(raw)
+    if value is None or not minimum <= value <= maximum:
+        raise CommandError(message)
+    return value

@@ -8,11 +8,11 @@ that kills itself is closed after its reply (`session.closing`).
 
 from __future__ import annotations
 
-from tandemkv.commands.args import Db
+from tandemkv.commands.args import Db, Int
 from tandemkv.commands.session import VERSION, Session
 from tandemkv.commands.table import command, container, help_reply
 from tandemkv.errors import DB_INDEX_OUT_OF_RANGE, SYNTAX, CommandError, printable, wrong_arity
-from tandemkv.protocol import OK, PONG, Map, Simple, Verbatim, string2ll
+from tandemkv.protocol import OK, PONG, Error, Map, Simple, Verbatim, string2ll
 
 _LONG_MAX = 2**63 - 1
 
@@ -246,7 +246,7 @@ def client_info_line(session: Session, now_ms: int) -> str:
 
     Buffer and memory fields are plausible constants: connections keep no Redis-style buffers.
     """
-    flags = "P" if session.subscriptions else "N"
+    flags = ("P" if session.subscriptions else "") + ("b" if session.blocked is not None else "") or "N"
     age_s = (now_ms - session.created_ms) // 1000
     idle_s = (now_ms - session.last_interaction_ms) // 1000
     return (
@@ -283,6 +283,29 @@ def client_list(session: Session, *args: bytes) -> Verbatim:
     now_ms = session.instance.clock.now_ms()
     text = "".join(client_info_line(s, now_ms) + "\n" for s in chosen)
     return Verbatim(text.encode("latin-1"))
+
+
+@command("unblock", -3, "admin noscript loading stale", group="connection", since="5.0.0", container="client",
+         acl="connection dangerous")
+def client_unblock(session: Session, raw_id: bytes, *reason: bytes) -> int:
+    """Unblock a client blocked in a blocking command from a different connection"""
+    if len(reason) > 1:  # Redis's subcommand fallback (addReplySubcommandSyntaxError)
+        raise CommandError(
+            f"ERR unknown subcommand or wrong number of arguments for '{printable(session.argv[1])}'. Try CLIENT HELP."
+        )
+    as_error = False
+    if reason:
+        word = reason[0].lower()
+        if word not in (b"timeout", b"error"):
+            raise CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        as_error = word == b"error"
+    client_id = Int(raw_id)
+    target = session.instance.sessions.get(client_id)
+    if target is None or target.blocked is None:
+        return 0
+    error = Error("UNBLOCKED client unblocked via CLIENT UNBLOCK") if as_error else None
+    session.instance.blocking.time_out(target.blocked, error)
+    return 1
 
 
 @command("info", 2, "noscript loading stale", group="connection", since="6.2.0", container="client",

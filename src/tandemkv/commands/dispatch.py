@@ -10,6 +10,7 @@ from __future__ import annotations
 from time import perf_counter_ns
 from typing import Any
 
+from tandemkv.commands.blocking import BLOCKED, Waiter
 from tandemkv.commands.memory import oom_reply
 from tandemkv.commands.session import Session
 from tandemkv.commands.table import TABLE, CommandSpec
@@ -24,7 +25,8 @@ _plain = TABLE.plain
 
 
 def execute(session: Session, argv: list[bytes]) -> Any:
-    """Run one command for `session`; returns the reply object (errors included)."""
+    """Run one command for `session`; returns the reply object (errors included), or
+    BLOCKED when the command waits (commands/blocking.py; its reply comes via Session.wake)."""
     instance = session.instance
     instance.stats.total_commands_processed += 1
     # Hot path: a top-level command with the right arity; anything else is resolved (and its
@@ -66,6 +68,11 @@ def execute(session: Session, argv: list[bytes]) -> Any:
         reply = Error(exc.message)
     spec.nsec += perf_counter_ns() - started
     spec.calls += 1
+    if reply.__class__ is Waiter:  # a blocking command that could not answer yet
+        instance.blocking.add(reply)
+        reply = BLOCKED
+    if instance.blocking.ready:  # keys this command readied: serve their waiters now
+        instance.blocking.serve_ready()
     return reply
 
 

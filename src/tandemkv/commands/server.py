@@ -227,7 +227,7 @@ def _clients(instance: Instance) -> tuple[str, list[str]]:
         f"maxclients:{instance.config.int('maxclients')}",
         "client_recent_max_input_buffer:0",
         "client_recent_max_output_buffer:0",
-        "blocked_clients:0",
+        f"blocked_clients:{instance.blocking.clients}",
         "tracking_clients:0",
         "clients_in_timeout_table:0",
     ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tandemkv.clock import Clock
+from tandemkv.commands.blocking import Blocking, Waiter
 from tandemkv.commands.memory import EVICTION_BUDGET_US, evict_slice, memory_info, process_rss_bytes
 from tandemkv.commands.table import CommandSpec
 from tandemkv.config import Config
@@ -45,8 +46,8 @@ class Instance:
         self.stats = ServerStats()
         self.keyspace_stats = KeyspaceStats()
         self.hub = Hub(self.config)
-        # The one entry point for keyspace events, commands and the keyspace alike.
-        self.notify: Callable[[str, bytes, bytes, int], None] = self.hub.notify_keyspace_event
+        # Clients blocked on keys (commands/blocking.py), readied by keyspace events.
+        self.blocking = Blocking()
         self.started_ms = self.clock.now_ms()
         self.started_monotonic = time.monotonic()
         self.pid = os.getpid()
@@ -71,6 +72,14 @@ class Instance:
         self.active_expire = True
         for name in ("engine-min-shards", "engine-shard-high-keys", "engine-shard-low-keys"):
             self.config.watch(name, lambda _value: self._retune())
+
+    def notify(self, event_class: str, event: bytes, key: bytes, db: int) -> None:
+        """The one entry point for keyspace events, commands and the keyspace alike: readies
+        the key for blocked clients, then publishes (pubsub/hub.py filters by the settings)."""
+        blocking = self.blocking
+        if blocking.waiting and (db, key) in blocking.waiting:
+            blocking.ready[(db, key)] = None
+        self.hub.notify_keyspace_event(event_class, event, key, db)
 
     def _new_db(self, index: int) -> Keyspace:
         cfg = self.config
@@ -114,6 +123,8 @@ class Instance:
         return session
 
     def drop_session(self, session: Session) -> None:
+        if session.blocked is not None:  # a client that disconnects while blocked is forgotten
+            self.blocking.remove(session.blocked)
         self.hub.unsubscribe_all(session)
         self.sessions.pop(session.id, None)
 
@@ -123,6 +134,8 @@ class Instance:
         dbs[a].index, dbs[b].index = a, b
         for session in self.sessions.values():
             session.db = dbs[session.db_index]
+        self.blocking.signal_db(a)
+        self.blocking.signal_db(b)
 
 
 class Session:
@@ -139,6 +152,7 @@ class Session:
         write: Callable[[bytes], None] = lambda data: None,
         close: Callable[[], None] = lambda: None,
         output_buffer_size: Callable[[], int] = lambda: 0,
+        wake: Callable[[Any], None] | None = None,
     ) -> None:
         self.instance = instance
         self.id = session_id
@@ -162,6 +176,12 @@ class Session:
         self.channels: set[bytes] = set()
         self.patterns: set[bytes] = set()
         self.shard_channels: set[bytes] = set()
+        # Blocking (commands/blocking.py): the command this client waits in, if any; `wake`
+        # delivers its reply (the server layer's). Without a `wake` (the embedded Store)
+        # blocking commands never block, as inside MULTI: they answer as on timeout.
+        self.blocked: Waiter | None = None
+        self.wake: Callable[[Any], None] = wake or (lambda reply: None)
+        self.deny_blocking = wake is None
 
     @property
     def subscriptions(self) -> int:

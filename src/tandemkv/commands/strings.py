@@ -650,6 +650,17 @@ def _round_ratio(num: int, den: int) -> LongDouble | None:
     return significand, exponent
 
 
+INFINITE_LONG_DOUBLE = _INFINITE
+
+
+def multiply_long_double(a: LongDouble, factor: int) -> LongDouble | None:
+    """a * factor (a finite, factor > 0) rounded to a long double; None if infinite."""
+    if a[0] == 0:
+        return _ZERO
+    rounded = _round(abs(a[0]) * factor, a[1])
+    return None if rounded is None else _signed(rounded, a[0] < 0)
+
+
 def add_long_double(a: LongDouble, b: LongDouble) -> LongDouble | None:
     """a + b rounded to a long double; None if infinite (or if either operand is)."""
     if a == _INFINITE or b == _INFINITE:

@@ -38,6 +38,7 @@ FLAGS = {
     "skip_slowlog": "not logged in the slow log",
     "may_replicate": "may replicate",
     "no_mandatory_keys": "keys are optional",
+    "movablekeys": "key positions depend on the arguments (numkeys)",
     "allow_in_subscribed": "allowed in RESP2 subscribed mode (tandemkv-internal)",
 }
 

@@ -237,7 +237,11 @@ class Server:
             return
         self._idle_checked_ms = now_ms
         for session in list(self.instance.sessions.values()):
-            if not session.subscriptions and now_ms - session.last_interaction_ms > timeout_s * 1000:
+            if (
+                not session.subscriptions
+                and session.blocked is None  # Redis times blocked clients out by their own timeout
+                and now_ms - session.last_interaction_ms > timeout_s * 1000
+            ):
                 log.info("Closing idle client id=%d addr=%s", session.id, session.addr)
                 session.close()
 

@@ -6,6 +6,11 @@ events) join the same write, in order; messages pushed at other times (another c
 PUBLISH, the expiry timer) are gathered and written once per loop iteration, so a burst of
 events costs one write per subscriber rather than one per message.
 
+Blocking (commands/blocking.py): a command that waits leaves this connection parked: the
+commands after it in the pipeline, and any that arrive later, wait in `_after_block` while the
+connection keeps reading (so a disconnect is noticed at once); a timer answers at the timeout.
+`wake` writes the reply and runs the waiting commands on the next loop iteration.
+
 Backpressure: when the transport's buffer passes its high-water mark the connection stops
 reading until the client catches up, and the commands of the current read that have not run
 yet wait too (replies leave in chunks of OUTPUT_CHUNK_BYTES), so a client that does not read
@@ -21,6 +26,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from tandemkv.commands import Session, execute
+from tandemkv.commands.blocking import BLOCKED
 from tandemkv.protocol import Error, RequestParser, encode2, encode3
 
 if TYPE_CHECKING:
@@ -36,7 +42,9 @@ OUTPUT_CHUNK_BYTES = 1024 * 1024  # replies written at once while running one re
 
 class Connection(asyncio.Protocol):
     __slots__ = (
+        "_after_block",
         "_batch",
+        "_block_timer",
         "_pending",
         "_pending_bytes",
         "_stalled",
@@ -59,6 +67,8 @@ class Connection(asyncio.Protocol):
         self._stalled: list[list[bytes]] | None = None  # parsed, waiting for the client to read
         self._writing_paused = False
         self.over_soft_since = 0.0
+        self._after_block: list[list[bytes]] | None = None  # commands behind a blocked one
+        self._block_timer: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------ asyncio hooks
 
@@ -82,6 +92,7 @@ class Connection(asyncio.Protocol):
             write=self.push,
             close=self.close,
             output_buffer_size=transport.get_write_buffer_size,
+            wake=self.wake,
         )
         config = instance.config
         self.parser = RequestParser(
@@ -101,6 +112,9 @@ class Connection(asyncio.Protocol):
         now_ms = session.last_interaction_ms = instance.clock.now_ms()
         instance.memory.access.refresh(now_ms / 1000)
         commands = parser.parse(data)
+        if self._after_block is not None:  # blocked, or woken and not resumed yet
+            self._after_block += commands
+            return
         if self._stalled:
             self._stalled += commands  # keep the order until resume_writing runs them
             return
@@ -127,11 +141,15 @@ class Connection(asyncio.Protocol):
         self._batch = out
         done = size = 0
         counted = len(out)  # pieces of `out` already in `size` (pushes: not counted)
+        blocked = False
         try:
             for argv in commands:
                 done += 1
                 try:
                     reply = execute(session, argv)
+                    if reply is BLOCKED:
+                        blocked = True
+                        break
                     if session.resp == 3:
                         encode3(reply, out)
                     else:
@@ -156,7 +174,10 @@ class Connection(asyncio.Protocol):
                         break
         finally:
             self._batch = None
-        if done < len(commands) and not session.closing and not transport.is_closing():
+        if blocked:
+            self._stalled = None
+            self._park(commands[done:])
+        elif done < len(commands) and not session.closing and not transport.is_closing():
             self._stalled = commands[done:]
         else:
             self._stalled = None
@@ -171,7 +192,56 @@ class Connection(asyncio.Protocol):
         if session.closing:
             transport.close()
 
+    def _park(self, rest: list[list[bytes]]) -> None:
+        """The command just run blocked: hold the rest, arm its timeout."""
+        self._after_block = rest
+        session = self.session
+        assert session is not None and session.blocked is not None
+        waiter = session.blocked
+        if waiter.deadline_ms:
+            loop = self.server.loop
+            assert loop is not None
+            delay_s = max(0, waiter.deadline_ms - self.server.instance.clock.now_ms()) / 1000
+            self._block_timer = loop.call_later(delay_s, self.server.instance.blocking.time_out, waiter)
+
+    def wake(self, reply: object) -> None:
+        """The blocked command's reply (served, timed out, unblocked): write it, then run the
+        commands that waited behind it on the next loop iteration."""
+        if self._block_timer is not None:
+            self._block_timer.cancel()
+            self._block_timer = None
+        session = self.session
+        transport = self.transport
+        if session is None or transport is None or transport.is_closing():
+            return
+        out = self._take_pending()
+        if session.resp == 3:
+            encode3(reply, out)
+        else:
+            encode2(reply, out)
+        transport.write(b"".join(out))
+        if self._after_block:
+            loop = self.server.loop
+            assert loop is not None
+            loop.call_soon(self._resume_after_block)
+        else:
+            self._after_block = None
+
+    def _resume_after_block(self) -> None:
+        commands, self._after_block = self._after_block, None
+        transport = self.transport
+        if not commands or transport is None or transport.is_closing():
+            return
+        self.server.instance.memory.access.refresh()
+        if self._stalled:
+            self._stalled += commands
+        else:
+            self._run(commands)
+
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._block_timer is not None:
+            self._block_timer.cancel()
+            self._block_timer = None
         if self.session is not None:
             self.server.instance.drop_session(self.session)
             self.session.closing = True
