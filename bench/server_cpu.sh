@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Server CPU per request under redis-benchmark (-c 50, -P 1 and -P 16), read from
-# /proc/<pid>/stat, for tandemkv and redis-server started one after the other.
-#   bench/server_cpu.sh [P1_REQUESTS] [P16_REQUESTS]
+# /proc/<pid>/stat, for tandemkv and redis-server started one after the other, ROUNDS times
+# (interleaved: tandemkv, redis, tandemkv, redis ...).
+#   [TESTS="set get lpush ..."] [ROUNDS=N] bench/server_cpu.sh [P1_REQUESTS] [P16_REQUESTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 P1_N=${1:-1000000}
@@ -15,7 +16,7 @@ measure() {  # name port command...
     local pid=$!
     for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
     for pipeline in 1 16; do
-        for test in set get; do
+        for test in ${TESTS:-set get}; do
             local n=$([ "$pipeline" = 1 ] && echo "$P1_N" || echo "$P16_N")
             local before after rps
             before=$(awk '{print $14+$15}' "/proc/$pid/stat")
@@ -29,5 +30,7 @@ measure() {  # name port command...
     wait "$pid" 2>/dev/null || true
 }
 
-measure tandemkv 7601 .venv/bin/tandemkv-server
-measure redis 7602 redis-server --save "" --appendonly no
+for _ in $(seq "${ROUNDS:-1}"); do
+    measure tandemkv 7601 .venv/bin/tandemkv-server
+    measure redis 7602 redis-server --save "" --appendonly no
+done

@@ -629,6 +629,137 @@ def pubsub(
     return run
 
 
+# ------------------------------------------------------------------- queue
+
+
+@dataclass
+class QueueOptions(LoadOptions):
+    items: int = 200_000
+    producers: int = 4
+    consumers: int = 4
+    pipeline: int = 1
+    value_size: int = 64
+    grace_s: float = 2.0
+
+
+class PushPlan(Plan):
+    """LPUSH items numbered first..first+count-1; each payload starts "<number>:<send ns>:"."""
+
+    def __init__(self, queue: bytes, first: int, count: int, size: int) -> None:
+        self.queue = queue
+        self.next = first
+        self.end = first + count
+        self.size = size
+
+    def next_batch(self, size: int) -> Batch:
+        batch: Batch = []
+        while len(batch) < size and self.next < self.end:
+            payload = b"%d:%d:" % (self.next, time.monotonic_ns())
+            payload += b"q" * max(0, self.size - len(payload))
+            batch.append(("LPUSH", encode_command(b"LPUSH", self.queue, payload), None))  # type: ignore[arg-type]
+            self.next += 1
+        return batch
+
+
+class Consumer(BenchClient):
+    """BRPOP in a loop; files each item's delivery latency and a checksum of the numbers
+    received, so the coordinator can tell that every item arrived exactly once."""
+
+    TIMEOUT = b"0.2"
+
+    def __init__(self, ctx: WorkerContext, queue: bytes) -> None:
+        super().__init__(ctx)
+        self.queue = queue
+        ctx.extra.setdefault("received", 0)
+        ctx.extra.setdefault("sum", 0)
+        ctx.extra.setdefault("sum_squares", 0)
+
+    def start(self) -> None:
+        self._ask()
+
+    def stop(self) -> None:
+        self.stopping = True  # ends at the next empty BRPOP
+
+    def _ask(self) -> None:
+        assert self.transport is not None
+        self.transport.write(encode_command(b"BRPOP", self.queue, self.TIMEOUT))
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while (reply := self.reader.gets()) is not False:
+            if is_error(reply):
+                self.ctx.count_error("BRPOP", str(reply))
+                self.finish()
+                return
+            if reply is None:
+                if self.stopping:
+                    self.finish()
+                    return
+            else:
+                now = time.monotonic_ns()
+                number, sent, _rest = reply[1].split(b":", 2)
+                self.ctx.recorder.record("deliver", now - int(sent), now)
+                extra = self.ctx.extra
+                extra["received"] += 1
+                extra["sum"] += int(number)
+                extra["sum_squares"] += int(number) ** 2
+                self.ctx.progress.value += 1
+            self._ask()
+
+
+def queue(target: Target, opts: QueueOptions, progress: ProgressUI | None = None) -> dict[str, Any]:
+    """P producers LPUSH, C consumers BRPOP one list: items delivered per second, delivery
+    latency, and a check that every item was delivered exactly once."""
+    name = b"bench:queue"
+    producer_workers = max(1, min(opts.workers, opts.producers))
+    consumer_workers = max(1, min(opts.workers, opts.consumers))
+    producers_of = split(opts.producers, producer_workers)
+    consumers_of = split(opts.consumers, consumer_workers)
+    items_of = split(opts.items, opts.producers)
+    firsts = [sum(items_of[:i]) for i in range(opts.producers)]
+
+    def make_clients(ctx: WorkerContext) -> list[BenchClient]:
+        if ctx.worker_id < producer_workers:
+            start = sum(producers_of[: ctx.worker_id])
+            return [
+                RequestClient(ctx, PushPlan(name, firsts[p], items_of[p], opts.value_size), opts.pipeline)
+                for p in range(start, start + producers_of[ctx.worker_id])
+            ]
+        index = ctx.worker_id - producer_workers
+        return [Consumer(ctx, name) for _ in range(consumers_of[index])]
+
+    phase = Phase(
+        "queue",
+        producer_workers + consumer_workers,
+        make_clients,
+        total_ops=2 * opts.items,
+        primary=set(range(producer_workers)),
+        grace_s=opts.grace_s,
+        info={"clients": opts.producers + opts.consumers, "pipeline": opts.pipeline},
+    )
+    run = _run(target, "queue", asdict(opts), [phase], progress)
+    result = run["phases"][0]
+    extras = result["extra"]
+    received = sum(e.get("received", 0) for e in extras)
+    n = opts.items
+    exactly_once = (
+        received == n
+        and sum(e.get("sum", 0) for e in extras) == n * (n - 1) // 2
+        and sum(e.get("sum_squares", 0) for e in extras) == (n - 1) * n * (2 * n - 1) // 6
+    )
+    deliver = result["commands"].get("deliver", {})
+    run["summary"] = {
+        "items": n,
+        "delivered": received,
+        "exactly_once": exactly_once,
+        "delivered_per_s": round(received / result["elapsed_s"], 1),
+        "delivery_p50_us": deliver.get("p50_us"),
+        "delivery_p99_us": deliver.get("p99_us"),
+        "delivery_max_us": deliver.get("max_us"),
+    }
+    return run
+
+
 # ------------------------------------------------------------------ memory
 
 
@@ -694,4 +825,5 @@ SCENARIOS: dict[str, tuple[type[LoadOptions], Callable[..., dict[str, Any]]]] = 
     "expiry": (ExpiryOptions, expiry),
     "pubsub": (PubsubOptions, pubsub),
     "memory": (MemoryOptions, memory),
+    "queue": (QueueOptions, queue),
 }
