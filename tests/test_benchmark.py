@@ -326,6 +326,14 @@ def test_pubsub_scenario(bench_server: int, tmp_path: Path) -> None:
     assert run["summary"]["publish_wrong_receivers"] == 0  # every PUBLISH reached 5 subscribers
 
 
+def test_queue_scenario_delivers_every_item_exactly_once(bench_server: int, tmp_path: Path) -> None:
+    argv = ["queue", "--port", str(bench_server), "--items", "600", "--producers", "3", "--consumers", "4"]
+    assert benchmark.main([*argv, "--grace", "0.5", "--out", str(tmp_path), *TINY]) == 0
+    run, _rows = _outputs(tmp_path, f"queue-127.0.0.1_{bench_server}")
+    assert run["summary"]["delivered"] == 600
+    assert run["summary"]["exactly_once"] is True
+
+
 def test_memory_scenario(tmp_path: Path) -> None:
     """Started by the tool itself (--start), so the pid and RSS are known."""
     assert (
