@@ -71,7 +71,7 @@ def execute(session: Session, argv: list[bytes]) -> Any:
     if reply.__class__ is Waiter:  # a blocking command that could not answer yet
         instance.blocking.add(reply)
         reply = BLOCKED
-    if instance.blocking.ready:  # keys this command readied: serve their waiters now
+    if instance.blocking.ready and not instance.atomic_depth:  # keys readied: serve waiters now
         instance.blocking.serve_ready()
     return reply
 

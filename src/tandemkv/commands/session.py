@@ -48,6 +48,9 @@ class Instance:
         self.hub = Hub(self.config)
         # Clients blocked on keys (commands/blocking.py), readied by keyspace events.
         self.blocking = Blocking()
+        # > 0 while an atomic unit (EXEC, a script) runs its commands: ready keys are served
+        # after the whole unit, not after each command inside it (commands/dispatch.py).
+        self.atomic_depth = 0
         self.started_ms = self.clock.now_ms()
         self.started_monotonic = time.monotonic()
         self.pid = os.getpid()
