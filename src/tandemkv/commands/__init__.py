@@ -14,6 +14,7 @@ from tandemkv.commands import (  # noqa: F401  (importing a module registers its
     pubsub,
     server,
     strings,
+    transactions,
 )
 from tandemkv.commands.dispatch import execute
 from tandemkv.commands.session import Instance, Session

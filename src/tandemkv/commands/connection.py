@@ -108,6 +108,7 @@ def auth(session: Session, *args: bytes) -> object:
 @command("reset", 1, "noscript loading stale fast no_auth sentinel allow_busy", group="connection", since="6.2.0")
 def reset(session: Session) -> object:
     """Reset the connection"""
+    session.discard_transaction()
     session.instance.hub.unsubscribe_all(session)
     session.select(0)
     session.resp = 2
@@ -246,14 +247,19 @@ def client_info_line(session: Session, now_ms: int) -> str:
 
     Buffer and memory fields are plausible constants: connections keep no Redis-style buffers.
     """
-    flags = ("P" if session.subscriptions else "") + ("b" if session.blocked is not None else "") or "N"
+    flags = (
+        ("P" if session.subscriptions else "")
+        + ("x" if session.multi is not None else "")
+        + ("b" if session.blocked is not None else "")
+        + ("d" if session.cas_dirty else "")
+    ) or "N"
     age_s = (now_ms - session.created_ms) // 1000
     idle_s = (now_ms - session.last_interaction_ms) // 1000
     return (
         f"id={session.id} addr={session.addr} laddr={session.laddr} fd={session.fd} "
         f"name={session.name.decode('latin-1')} age={age_s} idle={idle_s} flags={flags} "
         f"db={session.db_index} sub={len(session.channels)} psub={len(session.patterns)} "
-        f"ssub={len(session.shard_channels)} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
+        f"ssub={len(session.shard_channels)} multi={-1 if session.multi is None else len(session.multi)} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
         f"rbs=0 rbp=0 obl=0 oll=0 omem={session.output_buffer_size()} tot-mem=0 events=r "
         f"cmd={session.last_spec.full_name if session.last_spec else 'NULL'} user=default redir=-1 resp={session.resp}"
     )

@@ -15,7 +15,7 @@ from tandemkv.commands.memory import oom_reply
 from tandemkv.commands.session import Session
 from tandemkv.commands.table import TABLE, CommandSpec
 from tandemkv.errors import CommandError
-from tandemkv.protocol import Error
+from tandemkv.protocol import QUEUED, Error
 
 _SUBSCRIBED_OK = frozenset(
     {"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe", "ping", "quit", "reset"}
@@ -24,9 +24,14 @@ _resolve = TABLE.resolve
 _plain = TABLE.plain
 
 
+# Commands that run at once inside MULTI instead of being queued (processCommand).
+_RUN_IN_MULTI = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+
+
 def execute(session: Session, argv: list[bytes]) -> Any:
-    """Run one command for `session`; returns the reply object (errors included), or
-    BLOCKED when the command waits (commands/blocking.py; its reply comes via Session.wake)."""
+    """Run one command for `session`; returns the reply object (errors included), QUEUED
+    inside MULTI, or BLOCKED when the command waits (commands/blocking.py; its reply comes
+    via Session.wake)."""
     instance = session.instance
     instance.stats.total_commands_processed += 1
     # Hot path: a top-level command with the right arity; anything else is resolved (and its
@@ -36,10 +41,15 @@ def execute(session: Session, argv: list[bytes]) -> Any:
         try:
             spec = _resolve(argv)
         except CommandError as exc:
+            if session.multi is not None:  # flagTransaction: EXEC will abort
+                session.multi_error = True
             instance.stats.total_error_replies += 1
             return Error(exc.message)
     session.last_spec = spec
     session.argv = argv
+    in_multi = session.multi is not None
+    if in_multi and "no_multi" in spec.flags:
+        return _reject(session, spec, "ERR Command not allowed inside a transaction")
     memory = instance.memory
     if 0 < memory.limit_bytes < memory.used_bytes:  # memory bound: evict, or OOM (commands/memory.py)
         oom = oom_reply(session, spec)
@@ -56,6 +66,18 @@ def execute(session: Session, argv: list[bytes]) -> Any:
             f"ERR Can't execute '{spec.full_name}': only (P|S)SUBSCRIBE / "
             "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
         )
+    if in_multi and (spec.container or spec.name not in _RUN_IN_MULTI):
+        if not (session.multi_error or session.cas_dirty):  # an aborted one keeps nothing
+            session.multi.append((spec, argv))  # type: ignore[union-attr]
+        return QUEUED
+    return call(session, spec, argv)
+
+
+def call(session: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
+    """Run a resolved and checked command (Redis's call()): the handler, its statistics, a
+    blocked command's registration, then the clients its writes made ready -- unless it runs
+    inside an atomic unit (EXEC, a script), which serves them once it is over."""
+    instance = session.instance
     started = perf_counter_ns()
     try:
         if spec.converts:
@@ -77,6 +99,13 @@ def execute(session: Session, argv: list[bytes]) -> Any:
 
 
 def _reject(session: Session, spec: CommandSpec, message: str) -> Error:
+    """Redis's rejectCommand: the error, and inside MULTI the transaction is flagged; a
+    rejected EXEC aborts it (execCommandAbort)."""
     spec.rejected_calls += 1
     session.instance.stats.total_error_replies += 1
+    if session.multi is not None:
+        session.multi_error = True
+        if spec.name == "exec" and not spec.container:
+            session.discard_transaction()
+            return Error("EXECABORT Transaction discarded because of: " + message.removeprefix("-"))
     return Error(message)

@@ -57,9 +57,21 @@ def oom_reply(session: Session, spec: CommandSpec) -> str | None:
     Evicts (bounded work; background slices continue if needed) and returns the OOM error text
     when the command may grow memory and nothing more can be evicted; else None (run it)."""
     status = evict_slice(session.instance, EVICTION_BUDGET_US)
-    if status == EVICT_FAIL and "denyoom" in spec.flags:
+    if status == EVICT_FAIL and _refused_over_bound(session, spec):
         return OOM
     return None
+
+
+def _refused_over_bound(session: Session, spec: CommandSpec) -> bool:
+    """Commands that may grow memory; inside MULTI every command but EXEC, DISCARD, QUIT and
+    RESET (queueing grows memory too); EXEC if it queued one that may grow memory."""
+    if "denyoom" in spec.flags:
+        return True
+    if session.multi is None or spec.container:
+        return False
+    if spec.name == "exec":
+        return any("denyoom" in queued.flags for queued, _argv in session.multi)
+    return spec.name not in ("discard", "quit", "reset")
 
 
 def evict_slice(instance: Instance, budget_us: int) -> int:

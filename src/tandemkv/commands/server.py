@@ -46,6 +46,7 @@ def _flush_mode(args: tuple[bytes, ...]) -> None:
 def flushdb(session: Session, *mode: bytes) -> object:
     """Remove all keys from the current database"""
     _flush_mode(mode)
+    session.instance.flushed(session.db_index)
     session.db.flush()
     return OK
 
@@ -56,6 +57,7 @@ def flushall(session: Session, *mode: bytes) -> object:
     """Remove all keys from all databases"""
     _flush_mode(mode)
     for db in session.instance.dbs:
+        session.instance.flushed(db.index)
         db.flush()
     return OK
 

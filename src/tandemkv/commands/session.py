@@ -16,6 +16,7 @@ from tandemkv.clock import Clock
 from tandemkv.commands.blocking import Blocking, Waiter
 from tandemkv.commands.memory import EVICTION_BUDGET_US, evict_slice, memory_info, process_rss_bytes
 from tandemkv.commands.table import CommandSpec
+from tandemkv.commands.watching import Slot, Watches
 from tandemkv.config import Config
 from tandemkv.keyspace import Keyspace, KeyspaceStats, Tandem
 from tandemkv.keyspace.memory import MemoryAccount, apply_settings
@@ -51,6 +52,7 @@ class Instance:
         # > 0 while an atomic unit (EXEC, a script) runs its commands: ready keys are served
         # after the whole unit, not after each command inside it (commands/dispatch.py).
         self.atomic_depth = 0
+        self.watches = Watches()  # WATCH (commands/watching.py)
         self.started_ms = self.clock.now_ms()
         self.started_monotonic = time.monotonic()
         self.pid = os.getpid()
@@ -82,6 +84,9 @@ class Instance:
         blocking = self.blocking
         if blocking.waiting and (db, key) in blocking.waiting:
             blocking.ready[(db, key)] = None
+        watches = self.watches
+        if watches.keys and (db, key) in watches.keys:
+            watches.touch((db, key))
         self.hub.notify_keyspace_event(event_class, event, key, db)
 
     def _new_db(self, index: int) -> Keyspace:
@@ -128,11 +133,20 @@ class Instance:
     def drop_session(self, session: Session) -> None:
         if session.blocked is not None:  # a client that disconnects while blocked is forgotten
             self.blocking.remove(session.blocked)
+        self.watches.unwatch_all(session)
         self.hub.unsubscribe_all(session)
         self.sessions.pop(session.id, None)
 
+    def flushed(self, index: int) -> None:
+        """Database `index` is about to be emptied: its watched keys are touched."""
+        if self.watches.keys:
+            self.watches.touch_db(index, self.dbs[index].holds, None)
+
     def swap_dbs(self, a: int, b: int) -> None:
         dbs = self.dbs
+        if self.watches.keys:
+            self.watches.touch_db(a, dbs[a].holds, dbs[b].holds)
+            self.watches.touch_db(b, dbs[b].holds, dbs[a].holds)
         dbs[a], dbs[b] = dbs[b], dbs[a]
         dbs[a].index, dbs[b].index = a, b
         for session in self.sessions.values():
@@ -183,6 +197,12 @@ class Session:
         # delivers its reply (the server layer's). Without a `wake` (the embedded Store)
         # blocking commands never block, as inside MULTI: they answer as on timeout.
         self.blocked: Waiter | None = None
+        # MULTI (commands/transactions.py): the queued commands (None: not in MULTI), whether
+        # queueing met an error (EXECABORT), whether a watched key changed (EXEC fails).
+        self.multi: list[tuple[CommandSpec, list[bytes]]] | None = None
+        self.multi_error = False
+        self.cas_dirty = False
+        self.watched: dict[Slot, bool] = {}  # watched (db, key) -> expired when watched
         self.wake: Callable[[Any], None] = wake or (lambda reply: None)
         self.deny_blocking = wake is None
 
@@ -193,6 +213,13 @@ class Session:
     def select(self, index: int) -> None:
         self.db_index = index
         self.db = self.instance.dbs[index]
+
+    def discard_transaction(self) -> None:
+        """Leave MULTI (if in it) and forget every watched key (Redis's discardTransaction)."""
+        self.multi = None
+        self.multi_error = self.cas_dirty = False
+        if self.watched:
+            self.instance.watches.unwatch_all(self)
 
     def notify(self, event_class: str, event: bytes, key: bytes) -> None:
         """Raise a keyspace event for `key` in this session's database."""

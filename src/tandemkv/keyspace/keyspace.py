@@ -203,6 +203,18 @@ class Keyspace:
         assert pair is not None
         return pair[1].get(key)
 
+    def holds(self, key: bytes) -> bool:
+        """True if `key` is stored, even past its deadline (not yet deleted). Not an access."""
+        return self.tandem.locate(key) is not None
+
+    def is_expired(self, key: bytes) -> bool:
+        """True if `key` is stored but past its deadline (WATCH, EXEC). Deletes nothing."""
+        shard = self.tandem.locate(key)
+        if shard is None or not shard[1]:
+            return False
+        deadline = shard[1].get(key)
+        return deadline is not None and deadline <= self.clock.now_ms()
+
     def __len__(self) -> int:
         return self.tandem.count
 
