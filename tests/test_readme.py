@@ -19,7 +19,7 @@ def _readme_commands() -> set[str]:
         if not line.startswith("| ") or line.startswith("| group") or line.startswith("|---"):
             continue
         listed = line.split("|")[2]
-        for match in re.finditer(r"([A-Z][A-Z-]*)(?: \(([^)]*)\))?", listed):
+        for match in re.finditer(r"([A-Z][A-Z_-]*)(?: \(([^)]*)\))?", listed):
             name = match.group(1).lower()
             names.add(name)
             if match.group(2):

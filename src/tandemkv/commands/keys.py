@@ -67,6 +67,10 @@ class ValueType:
     name: bytes  # TYPE's reply and SCAN's TYPE filter
     copy: Callable[[Any], Any]  # COPY: a value that shares nothing mutable with the original
     encoding: Callable[[Any], bytes]  # OBJECT ENCODING
+    # SORT: the elements in the value's own order (None: SORT answers WRONGTYPE).
+    elements: Callable[[Any], list[bytes]] | None = None
+    # SORT's `->field` patterns: a field's value, or None (None: not a hash).
+    field: Callable[[Any, bytes], bytes | None] | None = None
 
 
 def string_encoding(value: bytes) -> bytes:

@@ -33,7 +33,10 @@ _LONG_MAX = 2**63 - 1
 OUT_OF_RANGE = "ERR index out of range"
 MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
 
-register_type(ListValue, ValueType(b"list", copy=ListValue.copy, encoding=lambda value: b"quicklist"))
+register_type(
+    ListValue,
+    ValueType(b"list", copy=ListValue.copy, encoding=lambda value: b"quicklist", elements=lambda value: list(value)),
+)
 
 
 def _list(session: Session, key: bytes, *, read: bool = False) -> ListValue | None:
