@@ -21,7 +21,7 @@ measure() {  # name port command...
             local before after rps
             before=$(awk '{print $14+$15}' "/proc/$pid/stat")
             rps=$(redis-benchmark -p "$port" -t "$test" -n "$n" -r 1000000 -c 50 -P "$pipeline" -q 2>/dev/null \
-                | tr '\r' '\n' | grep "per second" | tail -1 | awk '{print $2}')
+                | tr '\r' '\n' | grep "per second" | tail -1 | sed -E 's/.*: ([0-9.]+) requests per second.*/\1/')
             after=$(awk '{print $14+$15}' "/proc/$pid/stat")
             python3 -c "print(f'$name P$pipeline $test: {$rps:>10.0f} requests/s  {($after-$before)/$TICK/$n*1e6:5.2f} us CPU/request')"
         done

@@ -139,8 +139,12 @@ def encode2(reply: Any, out: list[bytes]) -> None:
         out.append(b"$-1\r\n")
     elif cls is list or cls is tuple:
         out.append(b"*%d\r\n" % len(reply))
-        for item in reply:
-            encode2(item, out)
+        headers = _BULK_HEADERS
+        for item in reply:  # arrays of short strings (LRANGE, MGET...) inline the bulk case
+            if item.__class__ is bytes and len(item) < _BULK_HEADER_CACHE:
+                out += (headers[len(item)], item, b"\r\n")
+            else:
+                encode2(item, out)
     else:
         _ENCODE2[cls](reply, out)
 
@@ -162,8 +166,12 @@ def encode3(reply: Any, out: list[bytes]) -> None:
         out.append(b"_\r\n")
     elif cls is list or cls is tuple:
         out.append(b"*%d\r\n" % len(reply))
-        for item in reply:
-            encode3(item, out)
+        headers = _BULK_HEADERS
+        for item in reply:  # arrays of short strings (LRANGE, MGET...) inline the bulk case
+            if item.__class__ is bytes and len(item) < _BULK_HEADER_CACHE:
+                out += (headers[len(item)], item, b"\r\n")
+            else:
+                encode3(item, out)
     else:
         _ENCODE3[cls](reply, out)
 
