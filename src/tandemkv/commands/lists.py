@@ -76,16 +76,19 @@ def _popped(session: Session, key: bytes, value: ListValue, left: bool) -> None:
 
 
 def _push(session: Session, key: bytes, elements: tuple[bytes, ...], left: bool, only_existing: bool) -> int:
-    value = _list(session, key)
+    db = session.db
+    value = db.lookup(key)  # typed lookup inlined: LPUSH/RPUSH are the hot list commands
     if value is None:
         if only_existing:
             return 0
         value = create(session, key, ListValue())
+    elif value.__class__ is not ListValue:
+        raise CommandError(WRONGTYPE)
     before = value.nbytes
-    value.push(elements, left)
-    charge(session, value, before)
+    value.push(elements, left)  # type: ignore[union-attr]
+    db.charge(value.nbytes - before)  # type: ignore[union-attr]
     session.notify("l", b"lpush" if left else b"rpush", key)
-    return len(value)
+    return len(value)  # type: ignore[arg-type]
 
 
 @command("lpush", -3, "write denyoom fast", keys=(1, 1, 1), group="list", since="1.0.0")

@@ -12,7 +12,7 @@ negative-index rules live in commands/lists.py, once.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from sys import getsizeof
 
@@ -47,14 +47,13 @@ class ListValue:
 
     # ---------------------------------------------------------------- ends
 
-    def push(self, items: Iterable[bytes], left: bool) -> None:
+    def push(self, items: Sequence[bytes], left: bool) -> None:
         """Push each item in turn at the head (`left`) or the tail, as LPUSH/RPUSH do."""
-        grow = 0
-        append = self.items.appendleft if left else self.items.append
-        for item in items:
-            append(item)
-            grow += bytes_size(item) + _SLOT_BYTES
-        self.nbytes += grow
+        if left:
+            self.items.extendleft(items)
+        else:
+            self.items.extend(items)
+        self.nbytes += sum(map(bytes_size, items)) + _SLOT_BYTES * len(items)
 
     def pop(self, left: bool) -> bytes:
         """Remove and return the head (`left`) or tail element; the list must not be empty."""
