@@ -232,6 +232,8 @@ PARAMS: tuple[Param, ...] = (
     Param("engine-shard-high-keys", "int", 512, minimum=16, maximum=1 << 30),
     Param("engine-shard-low-keys", "int", 64, minimum=1, maximum=1 << 30),
     Param("engine-slice-us", "int", 1000, minimum=10, maximum=1_000_000),
+    Param("slowlog-log-slower-than", "int", 10000, minimum=-1),
+    Param("slowlog-max-len", "int", 128),
     # Data types: the thresholds of OBJECT ENCODING (tandemkv's structures do not change with
     # them; the encoding name reported does, as in Redis).
     Param("list-max-listpack-size", "int", -2, minimum=-(2**31), maximum=2**31 - 1, alias="list-max-ziplist-size"),

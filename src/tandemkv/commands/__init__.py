@@ -11,6 +11,7 @@ from tandemkv.commands import (  # noqa: F401  (importing a module registers its
     keys,
     lists,
     memory,
+    monitoring,
     pubsub,
     server,
     sort,

@@ -109,6 +109,7 @@ def auth(session: Session, *args: bytes) -> object:
 def reset(session: Session) -> object:
     """Reset the connection"""
     session.discard_transaction()
+    session.instance.monitors.pop(session, None)
     session.instance.hub.unsubscribe_all(session)
     session.select(0)
     session.resp = 2
@@ -248,7 +249,8 @@ def client_info_line(session: Session, now_ms: int) -> str:
     Buffer and memory fields are plausible constants: connections keep no Redis-style buffers.
     """
     flags = (
-        ("P" if session.subscriptions else "")
+        ("O" if session in session.instance.monitors else "")
+        + ("P" if session.subscriptions else "")
         + ("x" if session.multi is not None else "")
         + ("b" if session.blocked is not None else "")
         + ("d" if session.cas_dirty else "")

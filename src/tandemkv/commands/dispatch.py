@@ -12,6 +12,7 @@ from typing import Any
 
 from tandemkv.commands.blocking import BLOCKED, Waiter
 from tandemkv.commands.memory import oom_reply
+from tandemkv.commands.monitoring import feed_monitors
 from tandemkv.commands.session import Session
 from tandemkv.commands.table import TABLE, CommandSpec
 from tandemkv.errors import CommandError
@@ -88,8 +89,14 @@ def call(session: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
         spec.failed_calls += 1
         instance.stats.total_error_replies += 1
         reply = Error(exc.message)
-    spec.nsec += perf_counter_ns() - started
+    elapsed_ns = perf_counter_ns() - started
+    spec.nsec += elapsed_ns
     spec.calls += 1
+    threshold_ns = instance.slowlog_threshold_ns
+    if threshold_ns is not None and elapsed_ns >= threshold_ns and "skip_slowlog" not in spec.flags:
+        instance.slowlog.push(session, argv, elapsed_ns // 1000, instance.config.int("slowlog-max-len"))
+    if instance.monitors and "admin" not in spec.flags and "skip_monitor" not in spec.flags:
+        feed_monitors(instance, session, argv)
     if reply.__class__ is Waiter:  # a blocking command that could not answer yet
         instance.blocking.add(reply)
         reply = BLOCKED

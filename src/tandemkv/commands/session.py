@@ -15,6 +15,7 @@ from typing import Any
 from tandemkv.clock import Clock
 from tandemkv.commands.blocking import Blocking, Waiter
 from tandemkv.commands.memory import EVICTION_BUDGET_US, evict_slice, memory_info, process_rss_bytes
+from tandemkv.commands.monitoring import Slowlog
 from tandemkv.commands.table import CommandSpec
 from tandemkv.commands.watching import Slot, Watches
 from tandemkv.config import Config
@@ -53,6 +54,13 @@ class Instance:
         # after the whole unit, not after each command inside it (commands/dispatch.py).
         self.atomic_depth = 0
         self.watches = Watches()  # WATCH (commands/watching.py)
+        # MONITOR clients and the slow log (commands/monitoring.py); the threshold in ns,
+        # None when the slow log is off.
+        self.monitors: dict[Session, None] = {}
+        self.slowlog = Slowlog()
+        self.slowlog_threshold_ns: int | None = None
+        self._slowlog_settings(None)
+        self.config.watch("slowlog-log-slower-than", self._slowlog_settings)
         self.started_ms = self.clock.now_ms()
         self.started_monotonic = time.monotonic()
         self.pid = os.getpid()
@@ -77,6 +85,10 @@ class Instance:
         self.active_expire = True
         for name in ("engine-min-shards", "engine-shard-high-keys", "engine-shard-low-keys"):
             self.config.watch(name, lambda _value: self._retune())
+
+    def _slowlog_settings(self, _value: object) -> None:
+        threshold_us = self.config.int("slowlog-log-slower-than")
+        self.slowlog_threshold_ns = None if threshold_us < 0 else threshold_us * 1000
 
     def notify(self, event_class: str, event: bytes, key: bytes, db: int) -> None:
         """The one entry point for keyspace events, commands and the keyspace alike: readies
@@ -134,6 +146,7 @@ class Instance:
         if session.blocked is not None:  # a client that disconnects while blocked is forgotten
             self.blocking.remove(session.blocked)
         self.watches.unwatch_all(session)
+        self.monitors.pop(session, None)
         self.hub.unsubscribe_all(session)
         self.sessions.pop(session.id, None)
 
@@ -203,6 +216,7 @@ class Session:
         self.multi_error = False
         self.cas_dirty = False
         self.watched: dict[Slot, bool] = {}  # watched (db, key) -> expired when watched
+        self.in_script = False  # a script's commands show as "lua" to MONITOR
         self.wake: Callable[[Any], None] = wake or (lambda reply: None)
         self.deny_blocking = wake is None
 
