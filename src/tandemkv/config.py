@@ -232,6 +232,8 @@ PARAMS: tuple[Param, ...] = (
     Param("engine-shard-high-keys", "int", 512, minimum=16, maximum=1 << 30),
     Param("engine-shard-low-keys", "int", 64, minimum=1, maximum=1 << 30),
     Param("engine-slice-us", "int", 1000, minimum=10, maximum=1_000_000),
+    Param("requirepass", "string", ""),
+    Param("protected-mode", "bool", True),
     Param("slowlog-log-slower-than", "int", 10000, minimum=-1),
     Param("slowlog-max-len", "int", 128),
     # Data types: the thresholds of OBJECT ENCODING (tandemkv's structures do not change with

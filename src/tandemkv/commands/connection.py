@@ -1,9 +1,12 @@
 """Connection commands: PING, ECHO, SELECT, QUIT, HELLO, AUTH, RESET, CLIENT (Redis 7.0).
 
-No password or ACL users exist yet: the only user is `default`, which takes any password, and
-every connection is authenticated from the start, exactly as a redis-server without
-`requirepass`. Closing another client goes through its session's `close` callback; a client
-that kills itself is closed after its reply (`session.closing`).
+Authentication: the only user is `default`. Without `requirepass` it takes any password and
+connections start authenticated; with one, connections made from then on start
+unauthenticated and every command without the no_auth flag answers NOAUTH (checked once, in
+the dispatcher) until AUTH or HELLO ... AUTH gives the password. As in Redis, a connection
+authenticated before `requirepass` was set stays authenticated. Closing another client goes
+through its session's `close` callback; a client that kills itself is closed after its reply
+(`session.closing`).
 """
 
 from __future__ import annotations
@@ -62,21 +65,25 @@ def hello(session: Session, *args: bytes) -> object:
         if number < 2 or number > 3:
             raise CommandError("NOPROTO unsupported protocol version")
         version = number
-    name: bytes | None = None
-    # Redis 7.0 checks AUTH and SETNAME as it meets them, before later syntax errors.
+    # Redis 7.0 applies AUTH and SETNAME as it meets them, before later syntax errors.
     while rest:
         given = rest.pop(0)
         option = given.upper()
         if option == b"AUTH" and len(rest) >= 2:
             username, password = rest.pop(0), rest.pop(0)
-            check_credentials(username, password)
+            authenticate(session, username, password)
         elif option == b"SETNAME" and rest:
             name = rest.pop(0)
             check_client_name(name)
+            session.name = name
         else:
             raise CommandError(f"ERR Syntax error in HELLO option '{printable(given)}'")
-    if name is not None:
-        session.name = name
+    if not session.authenticated:
+        raise CommandError(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+            "HELLO AUTH <user> <pass> option can be used to authenticate the client and select "
+            "the RESP protocol version at the same time"
+        )
     session.resp = version
     return Map(
         [
@@ -97,11 +104,14 @@ def auth(session: Session, *args: bytes) -> object:
     if len(args) > 2:
         raise CommandError(SYNTAX)
     if len(args) == 1:
-        raise CommandError(
-            "ERR AUTH <password> called without any password configured for the default user. "
-            "Are you sure your configuration is correct?"
-        )
-    check_credentials(args[0], args[1])
+        if not session.instance.config.str("requirepass"):
+            raise CommandError(
+                "ERR AUTH <password> called without any password configured for the default user. "
+                "Are you sure your configuration is correct?"
+            )
+        authenticate(session, b"default", args[0])
+    else:
+        authenticate(session, args[0], args[1])
     return OK
 
 
@@ -114,13 +124,17 @@ def reset(session: Session) -> object:
     session.select(0)
     session.resp = 2
     session.name = b""
+    session.authenticated = session.instance.auth_not_required
     return Simple(b"RESET")
 
 
-def check_credentials(username: bytes, password: bytes) -> None:
-    """No password is configured: the default user takes any password, as in Redis."""
-    if username != b"default":
+def authenticate(session: Session, username: bytes, password: bytes) -> None:
+    """Redis's ACLAuthenticateUser for the one user, `default`: any password while no
+    `requirepass` is set, else exactly that one. The session is authenticated, or WRONGPASS."""
+    required = session.instance.config.str("requirepass").encode("latin-1")
+    if username != b"default" or (required and password != required):
         raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
+    session.authenticated = True
 
 
 def check_client_name(name: bytes) -> None:

@@ -48,6 +48,8 @@ def execute(session: Session, argv: list[bytes]) -> Any:
             return Error(exc.message)
     session.last_spec = spec
     session.argv = argv
+    if not session.authenticated and "no_auth" not in spec.flags:
+        return _reject(session, spec, "NOAUTH Authentication required.")
     in_multi = session.multi is not None
     if in_multi and "no_multi" in spec.flags:
         return _reject(session, spec, "ERR Command not allowed inside a transaction")

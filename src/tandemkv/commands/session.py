@@ -136,8 +136,15 @@ class Instance:
                 low_keys=cfg.int("engine-shard-low-keys"),
             )
 
+    @property
+    def auth_not_required(self) -> bool:
+        """The default user has no password (`requirepass` empty): new connections start
+        authenticated."""
+        return not self.config.str("requirepass")
+
     def new_session(self, **kwargs: Any) -> Session:
         session = Session(self, self._next_id, **kwargs)
+        session.authenticated = self.auth_not_required
         self._next_id += 1
         self.sessions[session.id] = session
         return session
@@ -217,6 +224,7 @@ class Session:
         self.cas_dirty = False
         self.watched: dict[Slot, bool] = {}  # watched (db, key) -> expired when watched
         self.in_script = False  # a script's commands show as "lua" to MONITOR
+        self.authenticated = True  # set by Instance.new_session from `requirepass`
         self.wake: Callable[[Any], None] = wake or (lambda reply: None)
         self.deny_blocking = wake is None
 

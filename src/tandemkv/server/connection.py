@@ -83,6 +83,11 @@ class Connection(asyncio.Protocol):
             transport.close()
             return
         peer = transport.get_extra_info("peername")
+        if instance.config["protected-mode"] and instance.auth_not_required and not _is_loopback(peer):
+            instance.stats.rejected_connections += 1
+            transport.write(PROTECTED_MODE_DENIED)
+            transport.close()
+            return
         local = transport.get_extra_info("sockname")
         sock = transport.get_extra_info("socket")
         self.session = instance.new_session(
@@ -314,6 +319,29 @@ class Connection(asyncio.Protocol):
         self._take_pending()
         if self.transport is not None:
             self.transport.abort()
+
+
+# Redis's answer to a non-loopback client while protected (networking.c), byte for byte.
+PROTECTED_MODE_DENIED = (
+    b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set "
+    b"for the default user. In this mode connections are only accepted from the loopback interface. If you "
+    b"want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just "
+    b"disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by "
+    b"connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly "
+    b"accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) "
+    b"Alternatively you can just disable the protected mode by editing the Redis configuration file, and "
+    b"setting the protected mode option to 'no', and then restarting the server. 3) If you started the server "
+    b"manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an "
+    b"authentication password for the default user. NOTE: You only need to do one of the above things in "
+    b"order for the server to start accepting connections from the outside.\r\n"
+)
+
+
+def _is_loopback(peer: object) -> bool:
+    """Redis's islocalClient: the peer is exactly 127.0.0.1 or ::1 (unix sockets aside)."""
+    if not isinstance(peer, tuple) or not peer:
+        return True  # a unix socket
+    return peer[0] in ("127.0.0.1", "::1")
 
 
 def _format_addr(addr: object) -> str:
