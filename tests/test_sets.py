@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from tandemkv.keyspace.memory import DEADLINE_BYTES, entry_bytes
 from tandemkv.protocol import string2ll
+from tandemkv.store import Store
 from tandemkv.values.sets import INTSET_HARD_MAX, SetValue, is_intset_member
 from tandemkv.values.sizes import bytes_size, object_bytes
 
@@ -226,3 +228,34 @@ def test_free_slice():
     assert value.free_slice(10) == 10 and len(value) == 15
     assert value.free_slice(100) == 15 and len(value) == 0 and not value.positions
     assert value.free_slice(5) == 0
+
+
+_COMMANDS = st.one_of(
+    st.builds(lambda k, m: ("SADD", k, *m), st.sampled_from(["a", "b"]), st.lists(MEMBERS, min_size=1, max_size=6)),
+    st.builds(lambda k, m: ("SREM", k, *m), st.sampled_from(["a", "b"]), st.lists(MEMBERS, min_size=1, max_size=6)),
+    st.tuples(st.just("SPOP"), st.sampled_from(["a", "b"]), st.sampled_from(["1", "3", "100"])),
+    st.tuples(st.just("SPOP"), st.sampled_from(["a", "b"])),
+    st.tuples(st.just("SMOVE"), st.sampled_from(["a", "b"]), st.sampled_from(["a", "b", "c"]), MEMBERS),
+    st.tuples(st.sampled_from(["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]), st.sampled_from(["a", "c"]),
+              st.sampled_from(["a", "b"]), st.sampled_from(["b", "c"])),
+    st.tuples(st.just("COPY"), st.sampled_from(["a", "b"]), st.just("c"), st.just("REPLACE")),
+    st.tuples(st.just("DEL"), st.sampled_from(["a", "b", "c"])),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(commands=st.lists(_COMMANDS, max_size=40))
+def test_commands_keep_the_memory_account_exact(commands):
+    """Every set command charges its change in the same write: the account equals a recount
+    of what the database holds, each set counted by a rebuild of its nbytes."""
+    store = Store()
+    db = store.instance.dbs[0]
+    for command in commands:
+        store.execute(*command)
+        total = 0
+        for values, deadlines in db.tandem.iter_pairs():
+            for key, value in values.items():
+                if isinstance(value, SetValue):
+                    assert value.nbytes == rebuilt_nbytes(value.members)
+                total += entry_bytes(key, value) + db.memory.record_bytes + (DEADLINE_BYTES if key in deadlines else 0)
+        assert db.used_bytes == store.instance.memory.used_bytes == total

@@ -27,7 +27,7 @@ the dict and list grow), plus the position's int object (CPython caches 0..256).
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, KeysView
 from sys import getsizeof
 
 from tandemkv.values.sizes import bytes_size, object_bytes
@@ -73,11 +73,21 @@ class SetValue:
     def __init__(self, members: Iterable[bytes] = (), max_intset: int = 512) -> None:
         """A set of `members` (duplicates ignored), encoded as Redis would encode a set built
         by adding them one by one with set-max-intset-entries = `max_intset`."""
-        self.members: list[bytes] = []
-        self.positions: dict[bytes, int] = {}
-        self.intset = True
-        self.nbytes = _EMPTY_BYTES
-        self.add_many(members, max_intset)
+        # Built in bulk (C loops), as a set built by adds would end: same members, same flag.
+        if isinstance(members, (set, frozenset, KeysView)):
+            unique = list(members)  # already distinct (a computed result)
+        else:
+            unique = list(dict.fromkeys(members))
+        count = len(unique)
+        self.members: list[bytes] = unique
+        self.positions: dict[bytes, int] = dict(zip(unique, range(count), strict=True))
+        self.intset = count <= min(max_intset, INTSET_HARD_MAX) and all(map(is_intset_member, unique))
+        self.nbytes = (
+            _EMPTY_BYTES
+            + sum(map(bytes_size, unique))
+            + _MEMBER_SLOT_BYTES * count
+            + (_INT_BYTES * (count - _SHARED_INTS) if count > _SHARED_INTS else 0)
+        )
 
     def __len__(self) -> int:
         return len(self.members)
@@ -127,12 +137,30 @@ class SetValue:
         return True
 
     def add_many(self, members: Iterable[bytes], max_intset: int) -> int:
-        """Add each member in turn (SADD); returns how many were new."""
-        add = self.add
-        added = 0
+        """Add each member in turn (SADD); returns how many were new. `add` inlined: this is
+        SADD's whole cost."""
+        positions = self.positions
+        items = self.members
+        append = items.append
+        intset = self.intset
+        limit = min(max_intset, INTSET_HARD_MAX)
+        first = len(items)
+        grow = 0
         for member in members:
-            if add(member, max_intset):
-                added += 1
+            if member in positions:
+                continue
+            count = len(items)
+            positions[member] = count
+            append(member)
+            grow += bytes_size(member)
+            if intset and (count >= limit or not is_intset_member(member)):
+                intset = False
+        added = len(items) - first
+        if added:
+            self.intset = intset
+            # Slots, and the int objects of positions first..first+added-1 past the shared ones.
+            ints = max(0, first + added - _SHARED_INTS) - max(0, first - _SHARED_INTS)
+            self.nbytes += grow + _MEMBER_SLOT_BYTES * added + _INT_BYTES * ints
         return added
 
     def remove(self, member: bytes) -> bool:
