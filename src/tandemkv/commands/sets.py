@@ -118,11 +118,14 @@ def _all_sets(session: Session, keys: tuple[bytes, ...]) -> list[SetValue] | Non
 @command("sadd", -3, "write denyoom fast", keys=(1, 1, 1), group="set", since="1.0.0")
 def sadd(session: Session, key: bytes, *members: bytes) -> int:
     """Add one or more members to a set"""
-    value = lookup_typed(session, key, SetValue)
+    # lookup_typed inlined, and the threshold read only while it matters: SADD is hot.
+    value = session.db.lookup(key)
     if value is None:
         value = create(session, key, SetValue())
+    elif value.__class__ is not SetValue:
+        raise CommandError(WRONGTYPE)
     before = value.nbytes
-    added = value.add_many(members, session.instance.config.int("set-max-intset-entries"))
+    added = value.add_many(members, _max_intset(session) if value.intset else INTSET_HARD_MAX)
     if added:
         charge(session, value, before)
         session.notify("s", b"sadd", key)
@@ -230,8 +233,8 @@ def _spop_count(session: Session, key: bytes, count: int) -> SetReply:
     if value is None or count == 0:
         return SetReply(())
     session.notify("s", b"spop", key)
-    if count >= len(value):
-        members = value.ordered()
+    if count >= len(value):  # the whole set, listed as Redis's union of it
+        members = _in_redis_order(value.members, _max_intset(session))
         session.db.delete(key)
         session.notify("g", b"del", key)
         return SetReply(members)
