@@ -377,8 +377,12 @@ def _difference(sets: list[SetValue | None], max_intset: int) -> tuple[set[bytes
     for other in present[1:]:
         if not members:
             break
-        # set.difference with a dict probes whichever side is smaller, in C.
-        members = members.difference(other.positions)
+        # Walk the smaller side, in C: remove the other's members from ours, or keep ours
+        # that the other lacks. O(n + sum of min(remaining, other)) in all.
+        if len(other) < len(members):
+            members.difference_update(other.positions)
+        else:
+            members = members.difference(other.positions)
     return members, fits
 
 

@@ -66,7 +66,9 @@ def is_intset_member(member: bytes) -> bool:
 class SetValue:
     """A Redis set of byte strings; `nbytes` is kept up to date (values/__init__.py).
 
-    `intset` is the encoding flag (True: Redis would use an intset)."""
+    `intset` is the encoding flag (True: Redis would use an intset). `members` (list) and
+    `positions` (dict member -> index in `members`) may be read by callers, for set algebra
+    in C (dict views, set operations); only this class changes them."""
 
     __slots__ = ("intset", "members", "nbytes", "positions")
 
