@@ -49,7 +49,10 @@ def _set_encoding(value: SetValue) -> bytes:
     return value.encoding
 
 
-register_type(SetValue, ValueType(b"set", copy=SetValue.copy, encoding=_set_encoding))
+# SORT loads a set's members in Redis's iteration order (ascending for an intset).
+register_type(
+    SetValue, ValueType(b"set", copy=SetValue.copy, encoding=_set_encoding, elements=SetValue.ordered)
+)
 
 
 def _max_intset(session: Session) -> int:
