@@ -14,6 +14,7 @@ from tandemkv.commands import (  # noqa: F401  (importing a module registers its
     monitoring,
     pubsub,
     server,
+    sets,
     sort,
     strings,
     transactions,
