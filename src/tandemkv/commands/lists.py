@@ -88,7 +88,7 @@ def _push(session: Session, key: bytes, elements: tuple[bytes, ...], left: bool,
     value.push(elements, left)  # type: ignore[union-attr]
     db.charge(value.nbytes - before)  # type: ignore[union-attr]
     session.notify("l", b"lpush" if left else b"rpush", key)
-    return len(value)  # type: ignore[arg-type]
+    return len(value.items)  # type: ignore[union-attr]
 
 
 @command("lpush", -3, "write denyoom fast", keys=(1, 1, 1), group="list", since="1.0.0")

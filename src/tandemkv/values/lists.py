@@ -49,6 +49,14 @@ class ListValue:
 
     def push(self, items: Sequence[bytes], left: bool) -> None:
         """Push each item in turn at the head (`left`) or the tail, as LPUSH/RPUSH do."""
+        if len(items) == 1:  # the common case, without the loops' setup
+            item = items[0]
+            if left:
+                self.items.appendleft(item)
+            else:
+                self.items.append(item)
+            self.nbytes += bytes_size(item) + _SLOT_BYTES
+            return
         if left:
             self.items.extendleft(items)
         else:
