@@ -98,3 +98,13 @@ def test_slowlog_entries_match_redis(tandem_port: int, redis_port: int) -> None:
             client.call("CONFIG", "SET", "slowlog-log-slower-than", "10000")
             client.call("CONFIG", "SET", "slowlog-max-len", "128")
             client.close()
+
+
+def test_errorstats_match_redis(diff) -> None:
+    diff("CONFIG", "RESETSTAT")
+    for args in (["NOSUCH"], ["SET", "a"], ["RPUSH", "l", "x"], ["GET", "l"], ["INCR", "l"], ["MULTI"],
+                 ["NOSUCH"], ["EXEC"], ["EXEC"], ["LPOS", "l", "x", "RANK", 0], ["CLIENT", "UNBLOCK", "x"]):
+        diff(*args)
+    diff("INFO", "errorstats")
+    diff("CONFIG", "RESETSTAT")
+    diff("INFO", "errorstats")

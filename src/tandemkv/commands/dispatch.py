@@ -44,7 +44,7 @@ def execute(session: Session, argv: list[bytes]) -> Any:
         except CommandError as exc:
             if session.multi is not None:  # flagTransaction: EXEC will abort
                 session.multi_error = True
-            instance.stats.total_error_replies += 1
+            instance.stats.count_error(exc.message)
             return Error(exc.message)
     session.last_spec = spec
     session.argv = argv
@@ -89,7 +89,7 @@ def call(session: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
             reply = spec.handler(session, *argv[1:])  # type: ignore[misc]
     except CommandError as exc:
         spec.failed_calls += 1
-        instance.stats.total_error_replies += 1
+        instance.stats.count_error(exc.message)
         reply = Error(exc.message)
     elapsed_ns = perf_counter_ns() - started
     spec.nsec += elapsed_ns
@@ -111,10 +111,10 @@ def _reject(session: Session, spec: CommandSpec, message: str) -> Error:
     """Redis's rejectCommand: the error, and inside MULTI the transaction is flagged; a
     rejected EXEC aborts it (execCommandAbort)."""
     spec.rejected_calls += 1
-    session.instance.stats.total_error_replies += 1
     if session.multi is not None:
         session.multi_error = True
         if spec.name == "exec" and not spec.container:
             session.discard_transaction()
-            return Error("EXECABORT Transaction discarded because of: " + message.removeprefix("-"))
+            message = "EXECABORT Transaction discarded because of: " + message.removeprefix("-")
+    session.instance.stats.count_error(message)
     return Error(message)

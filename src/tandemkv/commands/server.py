@@ -136,7 +136,7 @@ _DEFAULT_SECTIONS = (
 )
 _ALL_SECTIONS = (
     "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules",
-    "commandstats", "cluster", "keyspace", "engine",
+    "commandstats", "errorstats", "cluster", "keyspace", "engine",
 )
 
 
@@ -355,6 +355,12 @@ def _commandstats(instance: Instance) -> tuple[str, list[str]]:
     return "Commandstats", lines
 
 
+def _errorstats(instance: Instance) -> tuple[str, list[str]]:
+    # Redis keeps codes in a radix tree: listed in byte order.
+    counts = instance.stats.errors_by_code
+    return "Errorstats", [f"errorstat_{code}:count={counts[code]}" for code in sorted(counts)]
+
+
 def _cluster(instance: Instance) -> tuple[str, list[str]]:
     return "Cluster", ["cluster_enabled:0"]
 
@@ -400,6 +406,7 @@ _SECTION_WRITERS = {
     "cpu": _cpu,
     "modules": _modules,
     "commandstats": _commandstats,
+    "errorstats": _errorstats,
     "cluster": _cluster,
     "keyspace": _keyspace,
     "engine": _engine,
@@ -464,7 +471,9 @@ def config_resetstat(session: Session) -> object:
     instance = session.instance
     for holder in (instance.stats, instance.keyspace_stats):
         for item in fields(holder):
-            setattr(holder, item.name, 0)
+            if item.type == "int":
+                setattr(holder, item.name, 0)
+    instance.stats.errors_by_code.clear()
     instance.memory.evicted_keys = 0  # memory bound (commands/memory.py)
     for spec in every_spec():
         spec.calls = spec.nsec = spec.rejected_calls = spec.failed_calls = 0

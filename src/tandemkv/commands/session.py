@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tandemkv.clock import Clock
@@ -37,6 +37,16 @@ class ServerStats:
     total_error_replies: int = 0
     unexpected_error_replies: int = 0
     client_output_buffer_limit_disconnections: int = 0
+    # INFO errorstats: error replies by their code (ERR, WRONGTYPE, ...).
+    errors_by_code: dict[str, int] = field(default_factory=dict)
+
+    def count_error(self, message: str) -> None:
+        """One error reply (Redis's afterErrorReply): counted in total_error_replies and by
+        its code, the first word if a space comes within 32 bytes, else ERR."""
+        self.total_error_replies += 1
+        space = message.find(" ", 0, 31)
+        code = message[:space] if space > 0 else "ERR"
+        self.errors_by_code[code] = self.errors_by_code.get(code, 0) + 1
 
 
 class Instance:
