@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 serve: $(STAMP)
-	$(BIN)/tandemkv-server
+	$(BIN)/tandemkv-server $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

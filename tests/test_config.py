@@ -177,3 +177,23 @@ def test_redis_benchmark_reads_config():
         assert b"PING" in output
     finally:
         stop(proc)
+
+
+def test_every_parameter_is_described_for_help() -> None:
+    from tandemkv.config import MEANINGS, PARAMS, describe_parameters
+
+    assert {param.name for param in PARAMS} == set(MEANINGS)
+    text = describe_parameters()
+    assert all(f"--{param.name} " in text for param in PARAMS)
+
+
+def test_the_example_config_file_loads() -> None:
+    from pathlib import Path
+
+    from tandemkv.cli.server import build_config, parse_args
+
+    path = Path(__file__).resolve().parent.parent / "tandemkv.conf"
+    config = build_config(parse_args([str(path), "--port", "6390"]))
+    assert config.int("port") == 6390  # the command line overrides the file
+    assert config.str("notify-keyspace-events") == "xE"
+    assert config.str("client-output-buffer-limit").startswith("normal 0 0 0 slave 268435456")

@@ -349,6 +349,60 @@ class Config:
         return list(found.values())
 
 
+# What each parameter means: `tandemkv-server --help` prints this table (tests/test_config.py
+# checks that every parameter has a line).
+MEANINGS = {
+    "bind": "addresses to listen on (startup only)",
+    "port": "TCP port (startup only)",
+    "databases": "number of databases (startup only)",
+    "maxclients": "connections past this get an error",
+    "timeout": "close clients idle this many seconds (0: never; pub/sub and blocked clients exempt)",
+    "loglevel": "debug, verbose, notice or warning",
+    "logfile": "log to this file instead of stdout (startup only)",
+    "maxmemory": "memory bound in bytes, e.g. 100mb or 2gb (0: none)",
+    "maxmemory-policy": "what to do over maxmemory: noeviction, or which keys to evict",
+    "maxmemory-samples": "shards/keys sampled per eviction",
+    "notify-keyspace-events": "keyspace event classes, in Redis's letters (Redis's default is empty)",
+    "proto-max-bulk-len": "largest bulk string a client may send or a string may grow to",
+    "client-query-buffer-limit": "largest pending request of one client",
+    "client-output-buffer-limit": "per class: hard limit, soft limit, soft seconds (pubsub enforced)",
+    "save": "snapshot schedule (no persistence yet: only \"\")",
+    "appendonly": "append-only file (no persistence yet: only no)",
+    "hz": "background cron frequency",
+    "engine-min-shards": "smallest shard count of an engine",
+    "engine-shard-high-keys": "keys per shard that start a step up (doubling)",
+    "engine-shard-low-keys": "keys per shard that start a step down (halving)",
+    "engine-slice-us": "time budget of one background migration slice, in microseconds",
+    "requirepass": "the default user's password: connections must AUTH",
+    "protected-mode": "without a password, accept only 127.0.0.1 and ::1",
+    "slowlog-log-slower-than": "log commands at least this many microseconds long (-1: off)",
+    "slowlog-max-len": "entries the slow log keeps",
+    "list-max-listpack-size": "OBJECT ENCODING threshold, as Redis (lists report quicklist)",
+    "list-compress-depth": "accepted as Redis; lists are not compressed",
+    "hash-max-listpack-entries": "OBJECT ENCODING threshold: fields of a listpack hash",
+    "hash-max-listpack-value": "OBJECT ENCODING threshold: longest field or value of a listpack hash",
+    "set-max-intset-entries": "OBJECT ENCODING threshold: members of an intset",
+    "zset-max-listpack-entries": "OBJECT ENCODING threshold: members of a listpack sorted set",
+    "zset-max-listpack-value": "OBJECT ENCODING threshold: longest member of a listpack sorted set",
+    "lazyfree-lazy-eviction": "accepted; big values are always freed in slices",
+    "lazyfree-lazy-expire": "accepted; big values are always freed in slices",
+    "lazyfree-lazy-server-del": "accepted; big values are always freed in slices",
+    "lazyfree-lazy-user-del": "accepted; big values are always freed in slices",
+    "lazyfree-lazy-user-flush": "accepted; big values are always freed in slices",
+}
+
+
+def describe_parameters() -> str:
+    """Every parameter with its default and meaning, one per line (tandemkv-server --help)."""
+    width = max(len(p.name) for p in PARAMS)
+    lines = []
+    for param in PARAMS:
+        default = param.format(param.default).decode("latin-1") or '""'
+        alias = f" (also {param.alias})" if param.alias else ""
+        lines.append(f"  --{param.name:<{width}}  {default:<12} {MEANINGS.get(param.name, '')}{alias}")
+    return "\n".join(lines)
+
+
 _BY_NAME = {p.name: p for p in PARAMS} | {p.alias: p for p in PARAMS if p.alias}
 
 

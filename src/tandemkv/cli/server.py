@@ -14,7 +14,7 @@ import os
 import sys
 
 from tandemkv.commands.session import TANDEMKV_VERSION, VERSION
-from tandemkv.config import Config, ConfigError, parse_config_text
+from tandemkv.config import Config, ConfigError, describe_parameters, parse_config_text
 from tandemkv.server import run
 from tandemkv.server.app import LOG_LEVELS
 
@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in ("-h", "--help"):
         print(USAGE)
+        print("Options (and config-file directives), with their defaults:\n")
+        print(describe_parameters())
         return 0
     if args and args[0] in ("-v", "--version"):
         print(f"tandemkv-server v={TANDEMKV_VERSION} redis_version={VERSION}")
