@@ -18,6 +18,7 @@ from tandemkv.commands import (  # noqa: F401  (importing a module registers its
     sort,
     strings,
     transactions,
+    zsets,
 )
 from tandemkv.commands.dispatch import execute
 from tandemkv.commands.session import Instance, Session
