@@ -709,3 +709,66 @@ def test_random_sequences(diff, script):
         diff(*args)
     diff("ZRANGE", "z", "0", "-1", "WITHSCORES")
     diff("ZRANGE", "y", "0", "-1", "WITHSCORES")
+
+
+# ------------------------------------------------------------------- ZSCAN
+
+
+def zscan_all(client, key: str, *options: object) -> dict[bytes, bytes]:
+    found: dict[bytes, bytes] = {}
+    cursor = b"0"
+    while True:
+        reply = parse(client.call("ZSCAN", key, cursor, *options))
+        assert isinstance(reply, list), reply
+        cursor, batch = reply
+        for member, score in zip(batch[::2], batch[1::2], strict=True):
+            found[member] = score
+        if cursor == b"0":
+            return found
+
+
+def test_zscan_small_set_exact(diff):
+    diff("ZADD", "z", "1", "a", "2.5", "b", "-0", "c", "inf", "d", "-inf", "e", "1e17", "f",
+         "4611686018427387904", "g", "4611686018427387905", "h", "0.1", "i", "-3", "j", "1e-5", "k")
+    diff("ZSCAN", "z", "0")
+    diff("ZSCAN", "z", "12345")
+    diff("ZSCAN", "z", "0", "COUNT", "1")
+    diff("ZSCAN", "z", "0", "MATCH", "[a-c]")
+    diff("ZSCAN", "z", "0", "match", "*", "count", "100")
+
+
+def test_zscan_errors(diff):
+    diff("ZADD", "z", "1", "a")
+    diff("SET", "s", "v")
+    for args in (["z", "x"], ["z", "-1"], ["z", "0", "COUNT", "0"], ["z", "0", "COUNT", "x"],
+                 ["z", "0", "COUNT"], ["z", "0", "MATCH"], ["z", "0", "TYPE", "zset"], ["z", "0", "FOO", "1"],
+                 ["nokey", "0", "FOO"], ["nokey", "x"], ["s", "0"], ["s", "0", "FOO"], ["z"]):
+        diff("ZSCAN", *args)
+
+
+def test_zscan_big_set(diff):
+    scores = ["1", "-0", "0.1", "1e17", "inf", "-2.5", "4611686018427387905", "3"]
+    for start in range(0, 1000, 250):
+        diff("ZADD", "z", *[x for i in range(start, start + 250) for x in (scores[i % len(scores)], f"m{i}")])
+    ours, theirs = zscan_all(diff.tandem, "z"), zscan_all(diff.redis, "z")
+    assert len(ours) == 1000 and ours == theirs
+    ours, theirs = zscan_all(diff.tandem, "z", "MATCH", "m1*", "COUNT", "7"), zscan_all(diff.redis, "z", "MATCH", "m1*")
+    assert len(ours) == 111 and ours == theirs
+
+
+def test_zscan_survives_changes_during_the_iteration(r):
+    """Elements present for the whole iteration come back, whatever is added or removed."""
+    r.zadd("z", {f"m{i}": i for i in range(500)})
+    seen: set[bytes] = set()
+    cursor = 0
+    step = 0
+    while True:
+        cursor, batch = r.zscan("z", cursor, count=20)
+        seen.update(member for member, _score in batch)
+        step += 1
+        r.zadd("z", {f"new{step}-{i}": -i for i in range(5)})
+        r.zrem("z", f"m{400 + step}")
+        if cursor == 0:
+            break
+    survivors = {f"m{i}".encode() for i in range(500) if not 400 < i <= 400 + step}
+    assert survivors <= seen

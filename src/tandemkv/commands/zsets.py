@@ -29,12 +29,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from tandemkv.commands.args import Int
-from tandemkv.commands.keys import VALUE_TYPES, ValueType, c_string, register_type
+from tandemkv.commands.keys import (
+    VALUE_TYPES,
+    ValueType,
+    c_string,
+    parse_scan_cursor,
+    parse_scan_options,
+    register_type,
+)
 from tandemkv.commands.session import Session
 from tandemkv.commands.table import command
 from tandemkv.commands.typed import charge, create, drop_if_empty, lookup_typed
 from tandemkv.errors import NOT_FLOAT, SYNTAX, WRONGTYPE, CommandError
-from tandemkv.protocol import NULL_ARRAY, Double, string2ll
+from tandemkv.glob import compile_glob
+from tandemkv.protocol import NULL_ARRAY, Double, format_double, string2ll
 from tandemkv.values.zsets import ZSetValue
 
 _LONG_MAX = 2**63 - 1
@@ -964,3 +972,45 @@ def zrandmember(session: Session, key: bytes, *args: bytes) -> Any:
     else:
         picks = [value.at(index) for index in random.sample(range(size), count)]
     return _scored(session, picks, withscores)
+
+
+# ------------------------------------------------------------------ ZSCAN
+
+
+def _listpack_score(score: float) -> bytes:
+    """A score as a listpack holds it (zzlInsertAt): an integer if it is one within +-2^62,
+    else "%.17g"."""
+    if -_LISTPACK_INTEGER <= score <= _LISTPACK_INTEGER and score == int(score):
+        return b"%d" % int(score)
+    return format_double(score)
+
+
+_LISTPACK_INTEGER = float(2**62)
+
+
+@command(
+    "zscan", -3, "readonly", keys=(1, 1, 1), group="sorted_set", since="2.8.0",
+    tips="nondeterministic_output",
+)
+def zscan(session: Session, key: bytes, cursor: bytes, *options: bytes) -> list[Any]:
+    """Incrementally iterate sorted sets elements and associated scores"""
+    position = parse_scan_cursor(cursor)
+    value = _read(session, key)
+    if value is None:
+        return [b"0", []]
+    parsed = parse_scan_options(options, allow_type=False)
+    if value.listpack:
+        # A small set comes whole in one reply, as Redis returns a listpack's contents.
+        next_position, found = 0, list(value)
+        render = _listpack_score
+    else:
+        next_position, found = value.scan(position, parsed.count)
+        render = format_double
+    if parsed.pattern is not None:
+        regex = compile_glob(parsed.pattern)
+        found = [pair for pair in found if regex.fullmatch(pair[0]) is not None]
+    reply: list[bytes] = []
+    for member, score in found:
+        reply.append(member)
+        reply.append(render(score))
+    return [str(next_position).encode(), reply]

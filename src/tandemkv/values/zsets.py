@@ -17,6 +17,9 @@ Lexicographic ranges (ZRANGEBYLEX...) assume, as Redis does, that all members sh
 the searches here compare members only (binary search over positions, O(log^2 n)), so they
 give Redis's answer whenever Redis's is defined.
 
+ZSCAN walks a second, hash-ordered index (`scan`), built by the first ZSCAN of a big set and
+kept up to date after that, so that a cursor survives changes between calls.
+
 Encoding: OBJECT ENCODING reports `listpack` until the set once holds more members than
 zset-max-listpack-entries or a member longer than zset-max-listpack-value (read by the
 commands at the time of the write and passed to `fit_encoding`); then `skiplist` for good,
@@ -45,13 +48,15 @@ _EMPTY_BYTES = (
     + object_bytes(64)  # the ZSetValue object itself (slots)
 )
 
-Pair = tuple[float, bytes]
+# ZSCAN's index entry: a (hash, member) tuple (64), the hash int (36 -> 48) and a slot (~10).
+SCAN_ENTRY_BYTES = 64 + 48 + 10
+_SCAN_MASK = 2**64 - 1
 
 
 class ZSetValue:
     """A Redis sorted set; `nbytes` is kept up to date (values/__init__.py)."""
 
-    __slots__ = ("listpack", "nbytes", "order", "scores")
+    __slots__ = ("listpack", "nbytes", "order", "scan_index", "scores")
 
     def __init__(self, items: Iterable[tuple[bytes, float]] = (), listpack: bool = True) -> None:
         """A sorted set of (member, score) `items` (a repeated member keeps its last score),
@@ -62,6 +67,7 @@ class ZSetValue:
         self.scores: dict[bytes, float] = scores
         self.order: SortedList = SortedList([(score, member) for member, score in scores.items()])
         self.listpack = listpack
+        self.scan_index: SortedList | None = None  # built by the first `scan`
         self.nbytes = _EMPTY_BYTES + sum(bytes_size(member) + ELEMENT_BYTES for member in self.scores)
 
     def __len__(self) -> int:
@@ -77,7 +83,8 @@ class ZSetValue:
         clone.scores = self.scores.copy()  # floats and bytes are immutable: sharing is safe
         clone.order = self.order.copy()
         clone.listpack = self.listpack
-        clone.nbytes = self.nbytes
+        clone.scan_index = None
+        clone.nbytes = self.nbytes - self._scan_bytes()
         return clone
 
     @property
@@ -108,6 +115,9 @@ class ZSetValue:
             scores[member] = score
             self.order.add((score, member))
             self.nbytes += bytes_size(member) + ELEMENT_BYTES
+            if self.scan_index is not None:
+                self.scan_index.add((scan_key(member), member))
+                self.nbytes += SCAN_ENTRY_BYTES
             return True
         if old != score:
             self.order.remove((old, member))
@@ -121,6 +131,7 @@ class ZSetValue:
             return False
         self.order.remove((score, member))
         self.nbytes -= bytes_size(member) + ELEMENT_BYTES
+        self._unscan((member,))
         return True
 
     def rank(self, member: bytes, reverse: bool = False) -> int | None:
@@ -180,11 +191,13 @@ class ZSetValue:
         order = self.order
         scores = self.scores
         removed = 0
-        for _score, member in order.islice(start, stop):
+        doomed = [member for _score, member in order.islice(start, stop)]
+        for member in doomed:
             del scores[member]
             removed += bytes_size(member) + ELEMENT_BYTES
         del order[start:stop]
         self.nbytes -= removed
+        self._unscan(doomed)
         return stop - start
 
     def pop(self, count: int, highest: bool) -> list[tuple[bytes, float]]:
@@ -201,11 +214,46 @@ class ZSetValue:
             freed += bytes_size(member) + ELEMENT_BYTES
             popped.append((member, score))
         self.nbytes -= freed
+        self._unscan(member for member, _score in popped)
         return popped
 
     def random_element(self) -> tuple[bytes, float]:
         """One element chosen uniformly (O(log n))."""
         return self.at(random.randrange(len(self.order)))
+
+    # ---------------------------------------------------------------- ZSCAN
+
+    def scan(self, cursor: int, count: int) -> tuple[int, list[tuple[bytes, float]]]:
+        """About `count` elements from `cursor` (0: the start) in the order of a 64-bit hash
+        of their members, and the cursor to continue from (0: done). Members sharing a hash
+        come in one call, so an element present for a whole iteration is returned once,
+        whatever is added or removed meanwhile (Redis's SCAN guarantee).
+
+        The hash-ordered index is built by the first call (O(n log n), once) and kept up to date
+        by every change after it (O(log n) each), at SCAN_ENTRY_BYTES an element."""
+        index = self.scan_index
+        if index is None:
+            index = self.scan_index = SortedList([(scan_key(member), member) for member in self.scores])
+            self.nbytes += self._scan_bytes()
+        start = index.bisect_left((cursor,))
+        batch = list(index.islice(start, start + count))
+        stop = start + len(batch)
+        while batch and stop < len(index) and index[stop][0] == batch[-1][0]:
+            batch.append(index[stop])
+            stop += 1
+        next_cursor = index[stop][0] if stop < len(index) else 0
+        scores = self.scores
+        return next_cursor, [(member, scores[member]) for _key, member in batch]
+
+    def _scan_bytes(self) -> int:
+        return 0 if self.scan_index is None else len(self.scan_index) * SCAN_ENTRY_BYTES
+
+    def _unscan(self, members: Iterable[bytes]) -> None:
+        index = self.scan_index
+        if index is not None:
+            for member in members:
+                index.remove((scan_key(member), member))
+                self.nbytes -= SCAN_ENTRY_BYTES
 
     # ------------------------------------------------------------- freeing
 
@@ -213,12 +261,19 @@ class ZSetValue:
         """Drop up to `max_items` elements (a deleted value freed a slice at a time)."""
         order = self.order
         scores = self.scores
+        self.scan_index = None
         done = min(max_items, len(scores))
         start = len(order) - done
         for _score, member in order.islice(start):
             del scores[member]
         del order[start:]
         return done
+
+
+def scan_key(member: bytes) -> int:
+    """A member's place in ZSCAN's order: its hash as an odd unsigned 64-bit number, so that
+    no member sits at cursor 0, which means "start" and "done"."""
+    return (hash(member) & _SCAN_MASK) | 1
 
 
 def _next_up(score: float) -> float:
