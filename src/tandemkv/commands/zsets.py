@@ -95,8 +95,15 @@ def strtod(text: bytes) -> tuple[float, int, bool]:
     return (-value if negative else value), match.end(), erange
 
 
+# Plain decimals, by far the most common scores: float() reads them exactly as strtod does, and
+# with this few digits they can neither overflow nor underflow.
+_PLAIN_DECIMAL = re.compile(rb"-?[0-9]{1,15}(?:\.[0-9]{1,15})?")
+
+
 def parse_score(raw: bytes) -> float | None:
     """A double as Redis's string2d reads it (scores, increments, weights); None if refused."""
+    if _PLAIN_DECIMAL.fullmatch(raw) is not None:
+        return float(raw)
     if not raw or raw[:1] in b" \t\n\v\f\r":
         return None
     value, end, erange = strtod(raw)
@@ -225,7 +232,10 @@ def zadd_generic(session: Session, key: bytes, args: tuple[bytes, ...], incr: bo
     nx = xx = gt = lt = ch = False
     i = 0
     while i < len(args):
-        option = c_string(args[i]).lower()
+        option = args[i]
+        if len(option) > 4 and b"\0" not in option:
+            break  # no option is longer (the common case: the first score)
+        option = c_string(option).lower()
         if option == b"nx":
             nx = True
         elif option == b"xx":
@@ -265,7 +275,7 @@ def zadd_generic(session: Session, key: bytes, args: tuple[bytes, ...], incr: bo
             return None if incr else 0
         value = create(session, key, ZSetValue())
     before = value.nbytes
-    thresholds = _thresholds(session)
+    thresholds: tuple[int, int] | None = None  # read at the first insertion
     error = None
     for j, score in enumerate(scores):
         member = args[i + 1 + 2 * j]
@@ -285,6 +295,8 @@ def zadd_generic(session: Session, key: bytes, args: tuple[bytes, ...], incr: bo
                 updated += 1
             processed += 1
         elif not xx:
+            if thresholds is None:
+                thresholds = _thresholds(session)
             _add_member(value, member, score, thresholds)
             added += 1
             processed += 1
