@@ -181,3 +181,28 @@ def test_random_element_is_a_member():
     for _ in range(100):
         member, score = value.random_element()
         assert value.scores[member] == score
+
+
+def test_commands_charge_the_memory_bound_in_the_same_write():
+    """Every write charges the value's growth; emptying the set gives it all back."""
+    from tandemkv import Store
+
+    store = Store()
+    db = store.session.db
+    baseline = db.used_bytes
+    store.execute("ZADD", "z", *[x for i in range(300) for x in (i, f"member{i}")])
+    value = db.peek(b"z")
+    assert isinstance(value, ZSetValue)
+    grown = db.used_bytes - baseline
+    assert grown >= value.nbytes > 300 * ELEMENT_BYTES
+    store.execute("ZINCRBY", "z", 5, "member1")
+    before = value.nbytes
+    store.execute("ZSCAN", "z", 0)  # builds the scan index: charged too
+    assert value.nbytes > before and db.used_bytes - baseline == grown + value.nbytes - before
+    store.execute("ZUNIONSTORE", "u", 1, "z")
+    store.execute("ZREMRANGEBYRANK", "z", 0, 99)
+    store.execute("ZPOPMIN", "z", 50)
+    store.execute("ZREM", "z", *[f"member{i}" for i in range(150, 300)])
+    store.execute("DEL", "u")
+    assert store.execute("EXISTS", "z") == 0
+    assert db.used_bytes == baseline

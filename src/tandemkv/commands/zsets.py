@@ -1016,7 +1016,9 @@ def zscan(session: Session, key: bytes, cursor: bytes, *options: bytes) -> list[
         next_position, found = 0, list(value)
         render = _listpack_score
     else:
+        before = value.nbytes
         next_position, found = value.scan(position, parsed.count)
+        charge(session, value, before)  # the first ZSCAN builds the index
         render = format_double
     if parsed.pattern is not None:
         regex = compile_glob(parsed.pattern)
