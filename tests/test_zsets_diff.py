@@ -7,15 +7,12 @@ their properties. Keyspace events are compared by subscribing on both servers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tandemkv.commands import TABLE
-from tests.conftest import REDIS_SERVER, REQUIRE_REDIS, start_redis, start_tandem, stop
-from tests.test_keys_diff import EventPair, parse
+from tests.test_keys_diff import parse
 
 LLONG_MAX = 2**63 - 1
 
@@ -627,26 +624,6 @@ def test_arity_errors(diff):
 # -------------------------------------------------------------- keyspace events
 
 
-@pytest.fixture(scope="module")
-def event_ports() -> Iterator[tuple[int, int]]:
-    if REDIS_SERVER is None:
-        if REQUIRE_REDIS:
-            pytest.fail("redis-server is required (TANDEMKV_REQUIRE_REDIS=1) but not installed")
-        pytest.skip("redis-server not installed")
-    tandem, tandem_port = start_tandem("--notify-keyspace-events", "KEA")
-    reference, redis_port = start_redis("--notify-keyspace-events", "KEA")
-    yield tandem_port, redis_port
-    stop(tandem)
-    stop(reference)
-
-
-@pytest.fixture
-def events(event_ports: tuple[int, int]) -> Iterator[EventPair]:
-    pair = EventPair(*event_ports)
-    yield pair
-    pair.close()
-
-
 EVENT_SCRIPTS = {
     "zadd": [["ZADD", "z", "1", "a"], ["ZADD", "z", "1", "a"], ["ZADD", "z", "NX", "2", "a"],
              ["ZADD", "z", "XX", "2", "b"], ["ZADD", "z", "2", "a"], ["ZINCRBY", "z", "1", "a"],
@@ -772,3 +749,19 @@ def test_zscan_survives_changes_during_the_iteration(r):
             break
     survivors = {f"m{i}".encode() for i in range(500) if not 400 < i <= 400 + step}
     assert survivors <= seen
+
+
+def test_sort_a_sorted_set(diff):
+    diff("ZADD", "z", "3", "10", "1", "2", "2", "30", "0", "b", "5", "a")
+    diff("ZADD", "n", "3", "10", "1", "2", "2", "30")
+    diff("SORT", "n")
+    diff("SORT", "n", "DESC", "LIMIT", "1", "2")
+    diff("SORT", "z", "ALPHA")
+    diff("SORT", "z")
+    diff("SORT", "z", "BY", "nosort")
+    diff("SORT", "z", "BY", "nosort", "DESC")
+    diff("SORT", "z", "BY", "nosort", "LIMIT", "1", "2")
+    diff("SORT", "z", "BY", "nosort", "DESC", "LIMIT", "1", "3")
+    diff("SORT", "z", "BY", "nosort", "STORE", "dst")
+    diff("LRANGE", "dst", "0", "-1")
+    diff("SORT_RO", "z", "ALPHA", "DESC")

@@ -52,7 +52,15 @@ NOT_LEX_RANGE = "ERR min or max not valid string range item"
 _OUT_OF_RANGE = "ERR value is out of range"
 _MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
 
-register_type(ZSetValue, ValueType(b"zset", copy=ZSetValue.copy, encoding=lambda value: value.encoding))
+register_type(
+    ZSetValue,
+    ValueType(
+        b"zset",
+        copy=ZSetValue.copy,
+        encoding=lambda value: value.encoding,
+        elements=lambda value: [member for member, _score in value],  # SORT: ascending order
+    ),
+)
 
 
 # ---------------------------------------------------------------- numbers
