@@ -473,6 +473,13 @@ def test_sets_as_inputs(diff):
     diff("ZINTERCARD", "2", "s", "a")
     diff("ZUNIONSTORE", "d", "2", "s", "n")
     diff("ZRANGE", "d", "0", "-1", "WITHSCORES")
+    diff("ZINTERSTORE", "d", "2", "a", "s", "WEIGHTS", "2", "5", "AGGREGATE", "MAX")
+    diff("ZRANGE", "d", "0", "-1", "WITHSCORES")
+    diff("ZDIFFSTORE", "d", "2", "s", "a")
+    diff("ZRANGE", "d", "0", "-1", "WITHSCORES")
+    diff("OBJECT", "ENCODING", "d")
+    diff("ZINTER", "2", "s", "s", "WITHSCORES")
+    diff("ZDIFF", "2", "s", "s")
 
 
 # --------------------------------------------------------------- encodings

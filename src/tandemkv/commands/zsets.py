@@ -16,8 +16,8 @@ zslParseRange (strtod up to the first NUL, leading spaces and overflow allowed: 
 Scores come back as `Double` (RESP2 bulk "%.17g", RESP3 double); WITHSCORES pairs are flat in
 RESP2 and [member, score] arrays in RESP3, as redis-server 7.0 sends them.
 
-Sets as inputs of ZUNION/ZINTER/ZDIFF count with score 1: any registered type named "set" whose
-value supports len(), `in` and iteration over its members.
+Sets as inputs of ZUNION/ZINTER/ZDIFF count with score 1: any registered type named "set"
+whose value supports len() and `in`, its members listed by its ValueType's `elements`.
 """
 
 from __future__ import annotations
@@ -762,7 +762,8 @@ class _Source:
             return ()
         if self.is_zset:
             return self.value.scores.items()  # type: ignore[no-any-return]
-        return ((member, 1.0) for member in self.value)
+        members = VALUE_TYPES[self.value.__class__].elements(self.value)  # type: ignore[misc]
+        return ((member, 1.0) for member in members)
 
     def find(self, member: bytes) -> float | None:
         if self.value is None:
