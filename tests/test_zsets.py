@@ -206,3 +206,10 @@ def test_commands_charge_the_memory_bound_in_the_same_write():
     store.execute("DEL", "u")
     assert store.execute("EXISTS", "z") == 0
     assert db.used_bytes == baseline
+
+
+def test_member_position_with_mixed_scores():
+    """Members ordered like their scores: the member-only search still finds the bounds."""
+    value = ZSetValue([(b"a", 1.0), (b"b", 2.0), (b"c", 2.0), (b"d", 5.0)])
+    assert [value.member_position(m, after=False) for m in (b"", b"a", b"b", b"bb", b"d", b"e")] == [0, 0, 1, 2, 3, 4]
+    assert [value.member_position(m, after=True) for m in (b"", b"a", b"b", b"bb", b"d", b"e")] == [0, 1, 2, 2, 4, 4]

@@ -734,7 +734,11 @@ def zmpop(session: Session, *args: bytes) -> Any:
     if found is None:
         return NULL_ARRAY
     key, value = found
-    popped = zpop_generic(session, key, value, count, highest)
+    return mpop_reply(key, zpop_generic(session, key, value, count, highest))
+
+
+def mpop_reply(key: bytes, popped: list[tuple[bytes, float]]) -> list[Any]:
+    """ZMPOP's (and BZMPOP's) reply: the key, then [member, score] pairs, in RESP2 and RESP3."""
     return [key, [[member, Double(score)] for member, score in popped]]
 
 

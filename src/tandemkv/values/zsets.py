@@ -14,8 +14,8 @@ Order: pairs compare as tuples, score first then member bytes (memcmp order), ex
 equal, as in C, so they tie on score and order by member.
 
 Lexicographic ranges (ZRANGEBYLEX...) assume, as Redis does, that all members share one score;
-the searches here compare members only (binary search over positions, O(log^2 n)), so they
-give Redis's answer whenever Redis's is defined.
+then a bound is one bisect (O(log n)); with mixed scores (Redis's answer is undefined) the
+search compares members only, by binary search over positions (O(log^2 n)).
 
 ZSCAN walks a second, hash-ordered index (`scan`), built by the first ZSCAN of a big set and
 kept up to date after that, so that a cursor survives changes between calls.
@@ -177,6 +177,9 @@ class ZSetValue:
         a binary search over positions, valid when members are in order (equal scores)."""
         order = self.order
         lo, hi = 0, len(order)
+        if hi and order[0][0] == order[-1][0]:  # one score (the case Redis defines): O(log n)
+            probe = (order[0][0], member)
+            return order.bisect_right(probe) if after else order.bisect_left(probe)
         while lo < hi:
             mid = (lo + hi) // 2
             found = order[mid][1]
