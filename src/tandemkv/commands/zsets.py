@@ -303,9 +303,11 @@ def zadd_generic(session: Session, key: bytes, args: tuple[bytes, ...], incr: bo
                 updated += 1
             processed += 1
         elif not xx:
-            if thresholds is None:
-                thresholds = _thresholds(session)
-            _add_member(value, member, score, thresholds)
+            if value.listpack:  # a skiplist stays one: no thresholds to read
+                if thresholds is None:
+                    thresholds = _thresholds(session)
+                value.fit_encoding(thresholds[0], thresholds[1], len(member), adding=1)
+            value.add(member, score)
             added += 1
             processed += 1
     charge(session, value, before)
