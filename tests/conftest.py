@@ -22,7 +22,7 @@ import hiredis
 import pytest
 import redis
 
-from tests.resp import RawClient
+from tests.resp import RawClient, encode_command
 
 REDIS_SERVER = shutil.which("redis-server")
 REQUIRE_REDIS = os.environ.get("TANDEMKV_REQUIRE_REDIS") == "1"
@@ -247,3 +247,74 @@ def _parse(raw: bytes) -> object:
     reader = hiredis.Reader()
     reader.feed(raw)
     return reader.gets()
+
+
+class BlockingPair:
+    """Matching raw clients on both servers; blocking commands are sent, not awaited."""
+
+    def __init__(self, tandem_port: int, redis_port: int, clients: int, resp: int) -> None:
+        self.ports = (tandem_port, redis_port)
+        self.clients = [tuple(RawClient(port) for port in self.ports) for _ in range(clients)]
+        if resp == 3:
+            for pair in self.clients:
+                for client in pair:
+                    client.call("HELLO", "3")
+        self.control = tuple(RawClient(port) for port in self.ports)
+        for client in self.control:
+            client.call("FLUSHALL")
+
+    def send(self, index: int, *args: object) -> None:
+        for client in self.clients[index]:
+            client.send(encode_command(*args))
+
+    def read(self, index: int) -> bytes:
+        ours, theirs = (client.read_reply() for client in self.clients[index])
+        assert ours == theirs, f"client {index}: tandemkv {ours!r} != redis {theirs!r}"
+        return ours
+
+    def nothing_yet(self, index: int, wait_s: float = 0.1) -> None:
+        """Neither server has answered client `index` (it is still blocked)."""
+        for client in self.clients[index]:
+            client.sock.settimeout(wait_s)
+            try:
+                data = client.sock.recv(1, socket.MSG_PEEK)
+            except TimeoutError:
+                data = b""
+            finally:
+                client.sock.settimeout(10)
+            assert data == b"" and client.buf == b"", f"client {index} was answered: {data!r}"
+
+    def call(self, *args: object) -> bytes:
+        ours, theirs = (client.call(*args) for client in self.control)
+        assert ours == theirs, f"{args!r}: tandemkv {ours!r} != redis {theirs!r}"
+        return ours
+
+    def wait_blocked(self, count: int) -> None:
+        """Until both servers report `count` blocked clients."""
+        for client in self.control:
+            for _ in range(200):
+                info = client.call("INFO", "clients")
+                if f"blocked_clients:{count}\r\n".encode() in info:
+                    break
+                time.sleep(0.01)
+            else:
+                raise AssertionError(f"never saw {count} blocked clients: {info!r}")
+
+    def close(self) -> None:
+        for pair in (*self.clients, self.control):
+            for client in pair:
+                client.close()
+
+
+@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
+def blocking(request: pytest.FixtureRequest, tandem_port: int, redis_port: int):
+    pairs: list[BlockingPair] = []
+
+    def make(clients: int) -> BlockingPair:
+        pair = BlockingPair(tandem_port, redis_port, clients, request.param)
+        pairs.append(pair)
+        return pair
+
+    yield make
+    for pair in pairs:
+        pair.close()

@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from tandemkv.protocol import NULL_ARRAY
+
 if TYPE_CHECKING:
     from tandemkv.commands.session import Session
 
@@ -56,6 +58,16 @@ class Waiter:
         self.serve = serve
         self.timeout_reply = timeout_reply
         self.deadline_ms = deadline_ms  # absolute Unix ms; 0: wait forever
+
+
+def block_on(session: Session, keys: tuple[bytes, ...], serve: Callable[[bytes], Any], deadline_ms: int, denied: Any) -> Any:
+    """What a blocking command's handler returns when no key can answer it yet: a Waiter on
+    `keys` (its timeout answers a null array, as Redis's replyToBlockedClientTimedOut for
+    lists, sorted sets and streams), or `denied` where the session may not block (inside
+    MULTI or a script, the embedded Store: Redis's CLIENT_DENY_BLOCKING)."""
+    if session.deny_blocking:
+        return denied
+    return Waiter(session, keys, serve, NULL_ARRAY, deadline_ms)
 
 
 class Blocking:

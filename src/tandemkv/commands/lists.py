@@ -15,11 +15,10 @@ OBJECT ENCODING is `quicklist` for every list, as in Redis 7.0.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from tandemkv.commands.args import Int, ranged
-from tandemkv.commands.blocking import Waiter
+from tandemkv.commands.blocking import block_on
 from tandemkv.commands.keys import ValueType, register_type
 from tandemkv.commands.session import Session
 from tandemkv.commands.table import command
@@ -385,14 +384,6 @@ def rpoplpush(session: Session, source: bytes, destination: bytes) -> bytes | No
 # ---------------------------------------------------------------- blocking
 
 
-def _block(session: Session, keys: tuple[bytes, ...], serve: Callable[[bytes], Any], deadline_ms: int, denied: Any) -> Any:
-    """Wait for `keys` (a timeout answers a null array, for every list command, as Redis's
-    replyToBlockedClientTimedOut), or answer `denied` where the session may not block."""
-    if session.deny_blocking:
-        return denied
-    return Waiter(session, keys, serve, NULL_ARRAY, deadline_ms)
-
-
 def _blocking_pop(session: Session, args: tuple[bytes, ...], left: bool) -> Any:
     """BLPOP / BRPOP key [key ...] timeout (Redis's blockingPopGenericCommand, count -1)."""
     keys, raw_timeout = args[:-1], args[-1]
@@ -408,7 +399,7 @@ def _blocking_pop(session: Session, args: tuple[bytes, ...], left: bool) -> Any:
             return None
         return _pop_one_with_key(session, key, value, left)  # type: ignore[arg-type]
 
-    return _block(session, keys, serve, deadline_ms, NULL_ARRAY)
+    return block_on(session, keys, serve, deadline_ms, NULL_ARRAY)
 
 
 def _pop_one_with_key(session: Session, key: bytes, value: ListValue, left: bool) -> list[bytes]:
@@ -446,7 +437,7 @@ def blmpop(session: Session, raw_timeout: bytes, *args: bytes) -> Any:
             return None
         return _pop_range_with_key(session, key, value, left, count)  # type: ignore[arg-type]
 
-    return _block(session, keys, serve, deadline_ms, NULL_ARRAY)
+    return block_on(session, keys, serve, deadline_ms, NULL_ARRAY)
 
 
 def _blocking_move(session: Session, source: bytes, destination: bytes, left_from: bool, left_to: bool, raw_timeout: bytes) -> Any:
@@ -466,7 +457,7 @@ def _blocking_move(session: Session, source: bytes, destination: bytes, left_fro
             return Error(WRONGTYPE)  # Redis answers the waiter with the error and unblocks it
         return _move_element(session, key, value, destination, target, left_from, left_to)  # type: ignore[arg-type]
 
-    return _block(session, (source,), serve, deadline_ms, None)
+    return block_on(session, (source,), serve, deadline_ms, None)
 
 
 @command("blmove", 6, "write denyoom noscript blocking", keys=(1, 2, 1), group="list", since="6.2.0")

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tandemkv.commands.args import Int
+from tandemkv.commands.blocking import block_on
 from tandemkv.commands.keys import (
     VALUE_TYPES,
     ValueType,
@@ -39,6 +40,7 @@ from tandemkv.commands.keys import (
 )
 from tandemkv.commands.session import Session
 from tandemkv.commands.table import command
+from tandemkv.commands.timeouts import parse_timeout
 from tandemkv.commands.typed import charge, create, drop_if_empty, lookup_typed
 from tandemkv.errors import NOT_FLOAT, SYNTAX, WRONGTYPE, CommandError
 from tandemkv.glob import compile_glob
@@ -742,6 +744,65 @@ def zmpop(session: Session, *args: bytes) -> Any:
 def mpop_reply(key: bytes, popped: list[tuple[bytes, float]]) -> list[Any]:
     """ZMPOP's (and BZMPOP's) reply: the key, then [member, score] pairs, in RESP2 and RESP3."""
     return [key, [[member, Double(score)] for member, score in popped]]
+
+
+# ---------------------------------------------------------------- blocking
+
+
+def _ready_zset(session: Session, key: bytes) -> ZSetValue | None:
+    """A waiter's view of a ready key: the sorted set there, or None (missing, other type)."""
+    value = session.db.peek(key)
+    return value if value.__class__ is ZSetValue else None  # type: ignore[return-value]
+
+
+def _bzpop_generic(session: Session, args: tuple[bytes, ...], highest: bool) -> Any:
+    """BZPOPMIN / BZPOPMAX key [key ...] timeout (Redis's blockingGenericZpopCommand):
+    [key, member, score] from the first non-empty key, else wait for one."""
+    keys = args[:-1]
+    deadline_ms = parse_timeout(args[-1], session.instance.clock.now_ms())
+
+    def pop_one(key: bytes, value: ZSetValue) -> list[Any]:
+        member, score = zpop_generic(session, key, value, 1, highest)[0]
+        return [key, member, Double(score)]
+
+    found = first_zset(session, keys)
+    if found is not None:
+        return pop_one(*found)
+
+    def serve(key: bytes) -> Any:
+        value = _ready_zset(session, key)
+        return None if value is None else pop_one(key, value)
+
+    return block_on(session, keys, serve, deadline_ms, NULL_ARRAY)
+
+
+@command("bzpopmin", -3, "write noscript blocking fast", keys=(1, -2, 1), group="sorted_set", since="5.0.0")
+def bzpopmin(session: Session, *args: bytes) -> Any:
+    """Remove and return the member with the lowest score from one or more sorted sets, or block until one is available"""
+    return _bzpop_generic(session, args, highest=False)
+
+
+@command("bzpopmax", -3, "write noscript blocking fast", keys=(1, -2, 1), group="sorted_set", since="5.0.0")
+def bzpopmax(session: Session, *args: bytes) -> Any:
+    """Remove and return the member with the highest score from one or more sorted sets, or block until one is available"""
+    return _bzpop_generic(session, args, highest=True)
+
+
+@command("bzmpop", -5, "write blocking movablekeys", group="sorted_set", since="7.0.0")
+def bzmpop(session: Session, raw_timeout: bytes, *args: bytes) -> Any:
+    """Remove and return members with scores in a sorted set or block until one is available"""
+    deadline_ms = parse_timeout(raw_timeout, session.instance.clock.now_ms())
+    keys, highest, count = parse_zmpop(args)
+    found = first_zset(session, keys)
+    if found is not None:
+        key, value = found
+        return mpop_reply(key, zpop_generic(session, key, value, count, highest))
+
+    def serve(key: bytes) -> Any:
+        value = _ready_zset(session, key)
+        return None if value is None else mpop_reply(key, zpop_generic(session, key, value, count, highest))
+
+    return block_on(session, keys, serve, deadline_ms, NULL_ARRAY)
 
 
 # ------------------------------------------------------------ set algebra
