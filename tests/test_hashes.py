@@ -255,3 +255,30 @@ def test_free_slice():
 
 def test_empty_hash_bytes():
     assert HashValue().nbytes == measured_bytes(HashValue())
+
+
+def test_commands_charge_every_change():
+    """Every hash command charges its change in the same write: after any sequence, deleting
+    the keys brings used_memory back exactly to where it started (no drift either way)."""
+    from tandemkv import Store
+
+    store = Store()
+    memory = store.instance.memory
+    start = memory.used_bytes
+    run = store.execute
+    run("HSET", "h", "a", "1", "b", "2")
+    run("HSETNX", "h", "c", "3")
+    run("HINCRBY", "h", "a", "1000000")
+    run("HINCRBYFLOAT", "h", "b", "1.5")
+    run("HINCRBYFLOAT", "h", "b", "1e100")  # a long value: converts to the hashtable encoding
+    for i in range(3000):
+        run("HSET", "h", f"f{i}", "x" * (i % 90))
+    for i in range(0, 3000, 2):
+        run("HDEL", "h", f"f{i}", "nofield")
+    run("HSET", "small", "x", "1")
+    run("HDEL", "small", "x")  # emptied: the key goes, with its charge
+    run("COPY", "h", "h2")
+    run("HDEL", "h2", "f1", "f3")
+    assert memory.used_bytes > start
+    run("DEL", "h", "h2")
+    assert memory.used_bytes == start

@@ -124,13 +124,18 @@ class HashValue:
         hash-max-listpack-entries and -value: past either, the hash converts to a hashtable
         (before storing a too-long field or value, after any write that leaves too many fields:
         as Redis's hashTypeSet; an update converts a hash that a lowered limit left too long)."""
-        if self.listpack and (len(field) > max_value or len(value) > max_value):
+        if not self.listpack:
+            bucket = self._bucket(field)
+        elif len(field) > max_value or len(value) > max_value:
             self._convert()
-        bucket = self._bucket(field)
+            bucket = self._bucket(field)
+        else:
+            bucket = self.buckets[0]  # the one dict of a listpack-encoded hash
         old = bucket.get(field)
         if old is not None:
             bucket[field] = value
-            self.nbytes += bytes_size(value) - bytes_size(old)
+            if len(old) != len(value):
+                self.nbytes += bytes_size(value) - bytes_size(old)
             if self.listpack and self.size > max_entries:  # a lowered limit: Redis checks anyway
                 self._convert()
             return False
