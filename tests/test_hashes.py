@@ -282,3 +282,21 @@ def test_commands_charge_every_change():
     assert memory.used_bytes > start
     run("DEL", "h", "h2")
     assert memory.used_bytes == start
+
+
+def test_big_hash_is_freed_in_slices():
+    """A deleted hash past the lazy-free size waits in `lazy_values` and background ticks
+    free it a slice at a time."""
+    from tandemkv import Store
+
+    store = Store()
+    for start in range(0, 20000, 1000):
+        store.execute("HSET", "big", *[part for i in range(start, start + 1000) for part in (f"f{i}", "v")])
+    value = store.instance.dbs[0].peek(b"big")
+    store.execute("DEL", "big")
+    db = store.instance.dbs[0]
+    assert db.lazy_values == [value] and len(value) == 20000
+    ticks = 0
+    while store.tick():
+        ticks += 1
+    assert not db.lazy_values and len(value) == 0 and ticks >= 1

@@ -267,7 +267,7 @@ def hvals(session: Session, key: bytes) -> list[bytes]:
 def hgetall(session: Session, key: bytes) -> Map:
     """Get all the fields and values in a hash"""
     value = _hash_for_read(session, key)
-    return Map([] if value is None else list(value.items()))
+    return Map([] if value is None else value.items())
 
 
 # ------------------------------------------------------------ HRANDFIELD
