@@ -114,7 +114,13 @@ class HashValue:
 
     def get(self, field: bytes) -> bytes | None:
         """The value of `field`, or None."""
-        return self._bucket(field).get(field)
+        buckets = self.buckets  # _bucket inlined: HGET's path
+        if len(buckets) == 1:
+            return buckets[0].get(field)
+        index = hash(field) & self.mask
+        if index >= len(buckets):
+            index &= self.mask >> 1
+        return buckets[index].get(field)
 
     def __contains__(self, field: bytes) -> bool:
         return field in self._bucket(field)
