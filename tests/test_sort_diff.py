@@ -41,6 +41,12 @@ SCRIPTS = {
         ["SORT", "ids", "GET", "n_*->f"], ["SORT", "ids", "BY", "w_*", "GET", "n_*", "STORE", "out"],
         ["LRANGE", "out", 0, -1], ["SORT", "ids", "BY", "w_*", "LIMIT", 1, 2, "GET", "#"],
         ["RPUSH", "n_4", "a-list"], ["SORT", "ids", "GET", "n_*"], ["SORT", "ids", "BY", "n_*", "ALPHA"],
+        ["HSET", "h_1", "f", "9", "name", "uno"], ["HSET", "h_2", "f", "1"], ["HSET", "h_3", "name", "tres"],
+        ["SORT", "ids", "BY", "h_*->f"], ["SORT", "ids", "BY", "h_*->f", "GET", "h_*->name", "GET", "#"],
+        ["SORT", "ids", "GET", "h_*->"], ["SORT", "ids", "GET", "h_*->nofield"], ["SORT", "ids", "GET", "n_*->f"],
+        ["SORT", "h_1"], ["SADD", "sids", "3", "1", "2"], ["SORT", "sids"], ["SORT", "sids", "BY", "nosort", "STORE", "o"],
+        ["LRANGE", "o", 0, -1], ["ZADD", "zids", "3", "1", "2", "2", "1", "3"], ["SORT", "zids", "BY", "nosort"],
+        ["SORT", "zids", "BY", "nosort", "DESC", "LIMIT", 1, 1], ["SORT", "zids", "ALPHA", "DESC"],
         ["SORT", "ids", "GET"], ["SORT", "ids", "BY"], ["SORT", "ids", "FOO"],
     ],
     "store": [

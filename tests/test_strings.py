@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from tandemkv.commands import Instance, execute
-from tandemkv.commands.strings import (
+from tandemkv.commands.longdouble import (
     add_long_double,
     format_long_double,
     parse_long_double,

@@ -3,13 +3,13 @@
 Redis parses the timeout as a C long double (x86-64's 80-bit format), multiplies it by 1000.0
 in that format, rounds up with ceill and converts to long long: out-of-range values (infinity,
 1e400) become LLONG_MIN there and so are "negative". The long double arithmetic is the exact
-emulation in commands/strings.py, so that "-0.001" (just above -1 ms in long double) waits
+emulation in commands/longdouble.py, so that "-0.001" (just above -1 ms in long double) waits
 forever as in Redis instead of being refused.
 """
 
 from __future__ import annotations
 
-from tandemkv.commands.strings import INFINITE_LONG_DOUBLE, multiply_long_double, parse_long_double
+from tandemkv.commands.longdouble import INFINITE, multiply_long_double, parse_long_double
 from tandemkv.errors import CommandError
 
 NOT_FLOAT = "ERR timeout is not a float or out of range"
@@ -23,7 +23,7 @@ def parse_timeout(raw: bytes, now_ms: int) -> int:
     seconds = parse_long_double(raw)
     if seconds is None:
         raise CommandError(NOT_FLOAT)
-    scaled = None if seconds == INFINITE_LONG_DOUBLE else multiply_long_double(seconds, 1000)
+    scaled = None if seconds == INFINITE else multiply_long_double(seconds, 1000)
     if scaled is None:
         raise CommandError(NEGATIVE)
     significand, exponent = scaled

@@ -11,7 +11,8 @@ Rules (../DESIGN.md, "Wave 2"):
 - `copy()` returns a value that shares nothing mutable with the original (COPY).
 """
 
+from tandemkv.values.hashes import HashValue
 from tandemkv.values.lists import ListValue
 from tandemkv.values.sizes import BYTES_SIZES, PYMALLOC_MAX, bytes_size, object_bytes
 
-__all__ = ["BYTES_SIZES", "PYMALLOC_MAX", "ListValue", "bytes_size", "object_bytes"]
+__all__ = ["BYTES_SIZES", "PYMALLOC_MAX", "HashValue", "ListValue", "bytes_size", "object_bytes"]
