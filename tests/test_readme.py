@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import tandemkv.scripting  # noqa: F401  (registers the scripting commands)
 from tandemkv.commands import TABLE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,7 +20,7 @@ def _readme_commands() -> set[str]:
         if not line.startswith("| ") or line.startswith("| group") or line.startswith("|---"):
             continue
         listed = line.split("|")[2]
-        for match in re.finditer(r"([A-Z][A-Z-]*)(?: \(([^)]*)\))?", listed):
+        for match in re.finditer(r"([A-Z][A-Z_-]*)(?: \(([^)]*)\))?", listed):
             name = match.group(1).lower()
             names.add(name)
             if match.group(2):

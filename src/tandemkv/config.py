@@ -247,6 +247,9 @@ PARAMS: tuple[Param, ...] = (
     Param("lazyfree-lazy-server-del", "bool", False),
     Param("lazyfree-lazy-user-del", "bool", False),
     Param("lazyfree-lazy-user-flush", "bool", False),
+    # Scripting: past this many milliseconds a script that has not written is stopped (Redis
+    # answers other clients BUSY instead; see scripting/runtime.py). 0: no limit.
+    Param("busy-reply-threshold", "int", 5000, alias="lua-time-limit"),
 )
 
 
