@@ -256,7 +256,7 @@ def _make_cjson_decode(lua: Any) -> Callable[..., Result]:
         if value is None:
             return JSON_NULL
         if isinstance(value, str):
-            return value.encode("utf-8", "surrogatepass")
+            return _utf8(value)
         if isinstance(value, list):
             table = lua.table()
             for index, item in enumerate(value, 1):
@@ -265,7 +265,7 @@ def _make_cjson_decode(lua: Any) -> Callable[..., Result]:
         if isinstance(value, dict):
             table = lua.table()
             for key, item in value.items():
-                table[key.encode("utf-8", "surrogatepass")] = to_lua(item)
+                table[_utf8(key)] = to_lua(item)
             return table
         return value
 
@@ -281,6 +281,15 @@ def _make_cjson_decode(lua: Any) -> Callable[..., Result]:
         return (to_lua(parsed),)
 
     return decode
+
+
+def _utf8(text: str) -> bytes:
+    """Decoded JSON text as bytes: raw input bytes come back as they were (surrogateescape),
+    \\u escapes of lone surrogates as CESU bytes, as cjson writes them."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
 
 
 def _no_constant(name: str) -> Any:
