@@ -505,3 +505,103 @@ def test_busy_script_is_stopped(tandem_port):
     finally:
         client.config_set("busy-reply-threshold", 5000)
         client.close()
+
+
+# ----------------------------------------------------------------------- functions
+
+
+LIB = "#!lua name=mylib\n" + "\n".join([
+    "redis.register_function('echo_keys', function(keys, args) return {keys[1], args[1], #keys, #args} end)",
+    "redis.register_function{function_name = 'reader', callback = function(keys) return redis.call('get', keys[1]) end,",
+    "  flags = {'no-writes'}, description = 'reads a key'}",
+    "redis.register_function('writer', function(keys, args) return redis.call('set', keys[1], args[1]) end)",
+    "redis.register_function('fails', function() return redis.call('nosuch') end)",
+    "redis.register_function('globals', function() return KEYS end)",
+])
+
+
+def test_function_load_and_fcall(diff):
+    diff("FUNCTION", "FLUSH")
+    diff("FUNCTION", "LOAD", LIB)
+    diff("FUNCTION", "LOAD", LIB)
+    diff("FUNCTION", "LOAD", "REPLACE", LIB)
+    diff("FCALL", "echo_keys", 2, "k1", "k2", "a1")
+    diff("FCALL", "writer", 1, "k", "v")
+    diff("FCALL", "reader", 1, "k")
+    diff("FCALL_RO", "reader", 1, "k")
+    diff("FCALL_RO", "writer", 1, "k", "v")
+    diff("FCALL", "fails", 0)
+    diff("FCALL", "globals", 0)
+    diff("FCALL", "nosuch", 0)
+    diff("FCALL", "reader", "x")
+    diff("FCALL", "reader", 5, "k")
+    diff("FCALL", "reader", -1)
+    diff("FUNCTION", "LIST", "LIBRARYNAME", "nomatch*")
+    diff("FUNCTION", "LIST", "LIBRARYNAME")
+    diff("FUNCTION", "LIST", "BOGUS")
+    diff("FUNCTION", "DELETE", "mylib")
+    diff("FUNCTION", "DELETE", "mylib")
+    diff("FCALL", "reader", 1, "k")
+    diff("FUNCTION", "FLUSH", "BOGUS")
+    diff("FUNCTION", "FLUSH", "SYNC")
+
+
+def test_function_list_entries(diff):
+    diff("FUNCTION", "FLUSH")
+    diff("FUNCTION", "LOAD", "#!lua name=one\nredis.register_function{function_name='f', callback=function() return 1 end, flags={'no-writes', 'allow-oom'}, description='desc'}")
+    diff("FUNCTION", "LIST")
+    diff("FUNCTION", "LIST", "WITHCODE")
+    diff("FUNCTION", "LIST", "WITHCODE", "LIBRARYNAME", "o*")
+    diff("FUNCTION", "FLUSH")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "return 1",
+        "#!lua\nreturn 1",
+        "#!lua name=x",
+        "#!lua name=x name=y\nreturn 1",
+        "#!lua name=bad-name\nreturn 1",
+        "#!lua other=1\nreturn 1",
+        "#!js name=x\nreturn 1",
+        "#!lua name=x\nreturn 1",
+        "#!lua name=x\nsyntax error",
+        "#!lua name=x\nerror('e')",
+        "#!lua name=x\nx = 1",
+        "#!lua name=x\nreturn string.len('a')",
+        "#!lua name=x\nredis.call('ping')",
+        "#!lua name=x\nredis.register_function()",
+        "#!lua name=x\nredis.register_function(1, 2)",
+        "#!lua name=x\nredis.register_function({}, 2)",
+        "#!lua name=x\nredis.register_function('f')",
+        "#!lua name=x\nredis.register_function('bad name', function() end)",
+        "#!lua name=x\nredis.register_function('f', function() end); redis.register_function('f', function() end)",
+        "#!lua name=x\nredis.register_function({function_name='f'})",
+        "#!lua name=x\nredis.register_function({callback=function() end})",
+        "#!lua name=x\nredis.register_function({function_name='f', callback=function() end, flags={'bogus'}})",
+        "#!lua name=x\nredis.register_function({function_name='f', callback=function() end, flags='no-writes'})",
+        "#!lua name=x\nredis.register_function({function_name='f', callback=function() end, other=1})",
+        "#!lua name=x\nredis.register_function({function_name={}, callback=function() end})",
+        "#!lua name=x\nredis.register_function({function_name='f', callback=1})",
+        "#!lua name=x\nredis.log(redis.LOG_NOTICE, 'loading'); redis.register_function('f', function() return redis.REDIS_VERSION end)",
+    ],
+)
+def test_function_load_errors(diff, code):
+    diff("FUNCTION", "FLUSH")
+    diff("FUNCTION", "LOAD", code)
+    diff("FUNCTION", "FLUSH")
+
+
+def test_function_names_collide_across_libraries(diff):
+    diff("FUNCTION", "FLUSH")
+    diff("FUNCTION", "LOAD", "#!lua name=a\nredis.register_function('f', function() return 'a' end)")
+    diff("FUNCTION", "LOAD", "#!lua name=b\nredis.register_function('f', function() return 'b' end)")
+    diff("FUNCTION", "LOAD", "REPLACE", "#!lua name=a\nredis.register_function('f', function() return 'a2' end)")
+    diff("FCALL", "f", 0)
+    diff("FUNCTION", "LOAD", "#!lua name=a\nredis.register_function('g', function() return 1 end)")
+    diff("FUNCTION", "LOAD", "REPLACE", "#!lua name=a\nsyntax error")
+    diff("FCALL", "f", 0)
+    diff("SCRIPT", "FLUSH")
+    diff("FCALL", "f", 0)  # SCRIPT FLUSH keeps functions
+    diff("FUNCTION", "FLUSH")

@@ -1,5 +1,6 @@
-"""EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT (Redis's eval.c), registered in the command
-table from this layer: their handlers need the Lua runtime, which sits above commands/."""
+"""EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT (Redis's eval.c), FUNCTION and FCALL
+(functions.c), registered in the command table from this layer: their handlers need the Lua
+runtime, which sits above commands/."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import Any
 
 from tandemkv.commands import Session
 from tandemkv.commands.table import command, container, help_reply
-from tandemkv.errors import NOT_INTEGER, CommandError
-from tandemkv.protocol import OK, Error, string2ll
-from tandemkv.scripting.runtime import NOSCRIPT, scripting_of, sha1hex
+from tandemkv.errors import NOT_INTEGER, CommandError, printable
+from tandemkv.glob import compile_glob
+from tandemkv.protocol import OK, Error, Map, SetReply, Simple, string2ll
+from tandemkv.scripting.runtime import NOSCRIPT, SCRIPT_FLAGS, functions_of, scripting_of, sha1hex
 
 _EVAL_FLAGS = "noscript skip_monitor may_replicate no_mandatory_keys stale movablekeys"
 _EVAL_RO_FLAGS = "noscript skip_monitor no_mandatory_keys stale readonly movablekeys"
@@ -132,3 +134,111 @@ def script_kill(session: Session) -> Any:
     """Kill the script currently in execution."""
     refusal = scripting_of(session.instance).kill()
     return OK if refusal is None else refusal
+
+
+# ------------------------------------------------------------------------- FUNCTION, FCALL
+
+container("function", -2, group="scripting", since="7.0.0", acl="", summary="A container for function commands")
+
+
+@command("load", -3, "noscript write denyoom", group="scripting", since="7.0.0", container="function",
+         tips="request_policy:all_shards response_policy:all_succeeded")
+def function_load(session: Session, *args: bytes) -> Any:
+    """Create a function with the given arguments (name, code, description)"""
+    replace = False
+    for option in args[:-1]:
+        if option.lower() != b"replace":
+            raise CommandError(f"ERR Unknown option given: {printable(option)}")
+        replace = True
+    return functions_of(session.instance).load_library(args[-1], replace).encode()
+
+
+@command("delete", 3, "noscript write", group="scripting", since="7.0.0", container="function",
+         tips="request_policy:all_shards response_policy:all_succeeded")
+def function_delete(session: Session, name: bytes) -> Any:
+    """Delete a function by name"""
+    engine = functions_of(session.instance)
+    library = name.decode("latin-1")
+    if library not in engine.libraries:
+        raise CommandError("ERR Library not found")
+    engine.delete_library(library)
+    return OK
+
+
+@command("flush", -2, "noscript write", group="scripting", since="7.0.0", container="function",
+         tips="request_policy:all_shards response_policy:all_succeeded")
+def function_flush(session: Session, *mode: bytes) -> Any:
+    """Deleting all functions"""
+    if len(mode) > 1:
+        raise CommandError(
+            f"ERR unknown subcommand or wrong number of arguments for '{printable(session.argv[1][:128])}'. "
+            "Try FUNCTION HELP."
+        )
+    if mode and mode[0].lower() not in (b"sync", b"async"):
+        raise CommandError("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
+    functions_of(session.instance).flush()
+    return OK
+
+
+@command("list", -2, "noscript", group="scripting", since="7.0.0", container="function",
+         tips="nondeterministic_output_order")
+def function_list(session: Session, *args: bytes) -> Any:
+    """List information about all the functions"""
+    with_code = False
+    pattern: bytes | None = None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not with_code and arg.lower() == b"withcode":
+            with_code = True
+        elif pattern is None and arg.lower() == b"libraryname":
+            if i >= len(args) - 1:
+                raise CommandError("ERR library name argument was not given")
+            i += 1
+            pattern = args[i]
+        else:
+            raise CommandError(f"ERR Unknown argument {printable(arg)}")
+        i += 1
+    matches = compile_glob(pattern).fullmatch if pattern is not None else None
+    reply = []
+    for library in functions_of(session.instance).libraries.values():
+        name = library.name.encode("latin-1")
+        if matches is not None and matches(name) is None:
+            continue
+        functions = [
+            Map([
+                (b"name", function.name.encode("latin-1")),
+                (b"description", None if function.description is None else function.description.encode("latin-1")),
+                (b"flags", SetReply([Simple(flag.encode()) for flag in SCRIPT_FLAGS if flag in function.flags])),
+            ])
+            for function in library.functions.values()
+        ]
+        entry = [(b"library_name", name), (b"engine", b"LUA"), (b"functions", functions)]
+        if with_code:
+            entry.append((b"library_code", library.code))
+        reply.append(Map(entry))
+    return reply
+
+
+def fcall_generic(session: Session, name: bytes, numkeys_raw: bytes, rest: tuple[bytes, ...], read_only: bool) -> Any:
+    engine = functions_of(session.instance)
+    function = engine.functions.get(name.decode("latin-1"))
+    if function is None:
+        raise CommandError("ERR Function not found")
+    numkeys = string2ll(numkeys_raw)
+    if numkeys is None:
+        raise CommandError("ERR Bad number of keys provided")
+    keys, args = _split_keys(numkeys_raw, rest)
+    return engine.fcall(session, function, keys, args, read_only)
+
+
+@command("fcall", -3, _EVAL_FLAGS, group="scripting", since="7.0.0")
+def fcall(session: Session, name: bytes, numkeys: bytes, *rest: bytes) -> Any:
+    """Invoke a function"""
+    return fcall_generic(session, name, numkeys, rest, False)
+
+
+@command("fcall_ro", -3, _EVAL_RO_FLAGS, group="scripting", since="7.0.0")
+def fcall_ro(session: Session, name: bytes, numkeys: bytes, *rest: bytes) -> Any:
+    """Invoke a read-only function"""
+    return fcall_generic(session, name, numkeys, rest, True)

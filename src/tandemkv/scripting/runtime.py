@@ -58,6 +58,24 @@ class Script:
 
 
 @dataclass(slots=True)
+class Function:
+    """A function registered by a library (FUNCTION LOAD)."""
+
+    name: str
+    callback: Any
+    flags: frozenset[str]
+    description: str | None
+    library: str = ""
+
+
+@dataclass(slots=True)
+class Library:
+    name: str
+    code: bytes
+    functions: dict[str, Function]
+
+
+@dataclass(slots=True)
 class Run:
     """The state of the script being run (Redis's scriptRunCtx)."""
 
@@ -86,6 +104,11 @@ class Scripting:
         self.run: Run | None = None
         self.rand48 = 0x1234ABCD330E  # rand48 state; SCRIPT FLUSH keeps it, as Redis does
         self.scripts: dict[str, Script] = {}
+        # Functions (FUNCTION LOAD, FCALL): libraries by name, their functions by name, and the
+        # functions registered by the library being loaded.
+        self.libraries: dict[str, Library] = {}
+        self.functions: dict[str, Function] = {}
+        self.loading: dict[str, Function] | None = None
         self._new_state()
 
     # ------------------------------------------------------------------ state
@@ -115,6 +138,7 @@ class Scripting:
             ("randomseed", self._randomseed),
             ("timed_out", self._timed_out),
             ("unwrap", _unwrap),
+            ("register_function", self._register_function),
         ):
             api[name.encode()] = fn
         libs = lua.table()
@@ -122,9 +146,120 @@ class Scripting:
         self._internal = loader(api, libs)
 
     def flush(self) -> None:
-        """SCRIPT FLUSH: forget every script and start a fresh Lua state."""
+        """SCRIPT FLUSH / FUNCTION FLUSH: forget every script or library, new Lua state."""
         self.scripts.clear()
+        self.libraries.clear()
+        self.functions.clear()
         self._new_state()
+
+    # ------------------------------------------------------------------ libraries
+
+    def load_library(self, code: bytes, replace: bool) -> str:
+        """FUNCTION LOAD (functionsCreateWithLibraryCtx); returns the library name, raises
+        ScriptError with Redis's text."""
+        name, body = library_metadata(code)
+        if not _valid_name(name):
+            raise ScriptError(f"ERR {_BAD_NAME}")
+        old = self.libraries.get(name)
+        if old is not None and not replace:
+            raise ScriptError(f"ERR Library '{name}' already exists")
+        self.loading = {}
+        try:
+            ok, stage, error = self._internal.load_library(body)
+            registered = self.loading
+        finally:
+            self.loading = None
+        if not ok:
+            if stage == b"compile":
+                raise ScriptError(f"ERR Error compiling function: {error.decode('latin-1')}")
+            raise ScriptError(f"ERR Error registering functions: {self._error_message(error)}")
+        if not registered:
+            raise ScriptError("ERR No functions registered")
+        for fname in registered:
+            if fname in self.functions and (old is None or fname not in old.functions):
+                raise ScriptError(f"ERR Function {fname} already exists")
+        if old is not None:
+            self.delete_library(name)
+        library = Library(name, code, registered)
+        self.libraries[name] = library
+        for function in registered.values():
+            function.library = name
+            self.functions[function.name] = function
+        return name
+
+    def delete_library(self, name: str) -> None:
+        library = self.libraries.pop(name)
+        for fname in library.functions:
+            self.functions.pop(fname, None)
+
+    def _register_function(self, *args: Any) -> None:
+        """redis.register_function(name, callback) or ({function_name=, callback=, flags=,
+        description=}), during FUNCTION LOAD only."""
+        if self.loading is None:
+            raise self._raise("redis.register_function can only be called on FUNCTION LOAD command")
+        if not 1 <= len(args) <= 2:
+            raise self._raise("wrong number of arguments to redis.register_function")
+        description = None
+        flags: set[str] = set()
+        if len(args) == 2:
+            name, callback = args
+            if name.__class__ not in (bytes, int, float):
+                raise self._raise("first argument to redis.register_function must be a string")
+            if lua51.lua_type(callback) != "function":
+                raise self._raise("second argument to redis.register_function must be a function")
+        else:
+            named = args[0]
+            if named.__class__ is not LuaTable:
+                raise self._raise(
+                    "calling redis.register_function with a single argument is only applicable to "
+                    "Lua table (representing named arguments)."
+                )
+            name = callback = None
+            for key, value in named.items():
+                if key.__class__ not in (bytes, int, float):
+                    raise self._raise("named argument key given to redis.register_function is not a string")
+                field = (_lua_string(key) or "").lower()
+                if field == "function_name":
+                    if value.__class__ not in (bytes, int, float):
+                        raise self._raise("function_name argument given to redis.register_function must be a string")
+                    name = value
+                elif field == "description":
+                    if value.__class__ not in (bytes, int, float):
+                        raise self._raise("description argument given to redis.register_function must be a string")
+                    description = _lua_string(value)
+                elif field == "callback":
+                    if lua51.lua_type(value) != "function":
+                        raise self._raise("callback argument given to redis.register_function must be a function")
+                    callback = value
+                elif field == "flags":
+                    if value.__class__ is not LuaTable:
+                        raise self._raise(
+                            "flags argument to redis.register_function must be a table representing function flags"
+                        )
+                    read = _function_flags(value)
+                    if read is None:
+                        raise self._raise("unknown flag given")
+                    flags = read
+                else:
+                    raise self._raise("unknown argument given to redis.register_function")
+            if name is None:
+                raise self._raise("redis.register_function must get a function name argument")
+            if callback is None:
+                raise self._raise("redis.register_function must get a callback argument")
+        text = _lua_string(name) or ""
+        if not _valid_name(text):
+            raise self._raise(_BAD_NAME)
+        if text in self.loading:
+            raise self._raise("Function already exists in the library")
+        self.loading[text] = Function(text, callback, frozenset(flags), description)
+
+    def _error_message(self, error: Any) -> str:
+        """luaExtractErrorInformation's message of a raised error value."""
+        if error.__class__ is bytes:
+            return "ERR " + error.decode("latin-1")
+        if error.__class__ is LuaTable:
+            return _lua_string(self._internal.rawget(error, b"err")) or "(null)"
+        return "(null)"
 
     # ------------------------------------------------------------------ cache
 
@@ -145,7 +280,22 @@ class Scripting:
     def eval(self, caller: Session, sha: str, keys: list[bytes], args: list[bytes], read_only: bool) -> Any:
         """Run the cached script `sha` for `caller`; returns the reply (errors included)."""
         script = self.scripts[sha]
-        flags = script.flags
+        lua = self.lua
+        return self._execute(
+            caller, sha, script.flags, read_only,
+            lambda hook: self._internal.run(script.function, lua.table(*keys), lua.table(*args), hook),
+        )
+
+    def fcall(self, caller: Session, function: Function, keys: list[bytes], args: list[bytes], read_only: bool) -> Any:
+        """Run a library function (FCALL): KEYS and ARGV are its two arguments."""
+        lua = self.lua
+        return self._execute(
+            caller, function.name, function.flags, read_only,
+            lambda hook: self._internal.run_function(function.callback, lua.table(*keys), lua.table(*args), hook),
+        )
+
+    def _execute(self, caller: Session, name: str, flags: frozenset[str] | None, read_only: bool, call: Any) -> Any:
+        """One script run as one atomic unit (scriptPrepareForRun, luaCallFunction)."""
         if flags is not None and "no-writes" not in flags and read_only:
             return Error("ERR Can not execute a script with write flag using *_ro command.")
         instance = self.instance
@@ -153,26 +303,19 @@ class Scripting:
         client = self.client
         client.select(caller.db_index)
         client.resp = 2
-        run = Run(
-            sha=sha,
+        self.run = Run(
+            sha=name,
             read_only=read_only or (flags is not None and "no-writes" in flags),
             started=time.monotonic(),
             limit_s=limit_ms / 1000,
         )
-        self.run = run
-        lua = self.lua
         instance.atomic_depth += 1
         try:
-            ok, result = self._internal.run(
-                script.function,
-                lua.table(*keys),
-                lua.table(*args),
-                HOOK_INSTRUCTIONS if limit_ms > 0 else 0,
-            )
+            ok, result = call(HOOK_INSTRUCTIONS if limit_ms > 0 else 0)
             if ok:
                 reply = self.values.lua_to_reply(result, client.resp)
             else:
-                reply = self._failure(result, sha)
+                reply = self._failure(result, name)
         finally:
             instance.atomic_depth -= 1
             self.run = None
@@ -395,14 +538,75 @@ def _lua_type_name(value: Any) -> str:
 
 
 _ENGINES: weakref.WeakKeyDictionary[Instance, Scripting] = weakref.WeakKeyDictionary()
+_FUNCTION_ENGINES: weakref.WeakKeyDictionary[Instance, Scripting] = weakref.WeakKeyDictionary()
 
 
 def scripting_of(instance: Instance) -> Scripting:
-    """The instance's scripting state, made on first use."""
+    """The instance's EVAL state, made on first use."""
     engine = _ENGINES.get(instance)
     if engine is None:
         engine = _ENGINES[instance] = Scripting(instance)
     return engine
+
+
+def functions_of(instance: Instance) -> Scripting:
+    """The instance's functions state (a Lua state of its own, as in Redis: SCRIPT FLUSH
+    keeps the functions, FUNCTION FLUSH keeps the scripts)."""
+    engine = _FUNCTION_ENGINES.get(instance)
+    if engine is None:
+        engine = _FUNCTION_ENGINES[instance] = Scripting(instance)
+    return engine
+
+
+_BAD_NAME = (
+    "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long"
+)
+
+
+def _valid_name(name: str) -> bool:
+    return bool(name) and all(c.isascii() and (c.isalnum() or c == "_") for c in name)
+
+
+def _function_flags(table: Any) -> set[str] | None:
+    """The flags of register_function's `flags` table; None if one is unknown."""
+    flags = set()
+    index = 1
+    while True:
+        value = table[index]
+        if value is None:
+            return flags
+        text = _lua_string(value)
+        if text is None or text.lower() not in SCRIPT_FLAGS:
+            return None
+        flags.add(text.lower())
+        index += 1
+
+
+def library_metadata(code: bytes) -> tuple[str, bytes]:
+    """(library name, code after the shebang line) of FUNCTION LOAD's payload
+    (functionExtractLibMetaData); raises ScriptError."""
+    if not code.startswith(b"#!"):
+        raise ScriptError("ERR Missing library metadata")
+    end = code.find(b"\n")
+    if end < 0:
+        raise ScriptError("ERR Invalid library metadata")
+    parts = code[:end].split()
+    engine = parts[0][2:].decode("latin-1")
+    name = None
+    for part in parts[1:]:
+        if part.startswith(b"name="):
+            if name is not None:
+                raise ScriptError("ERR Invalid metadata value, name argument was given multiple times")
+            name = part[5:].decode("latin-1")
+        else:
+            raise ScriptError(f"ERR Invalid metadata value given: {part.decode('latin-1')}")
+    if name is None:
+        raise ScriptError("ERR Library name was not given")
+    if not _valid_name(name):
+        raise ScriptError(f"ERR {_BAD_NAME}")
+    if engine.lower() != "lua":
+        raise ScriptError(f"ERR Engine '{engine}' not found")
+    return name, code[end:]
 
 
 def shebang_flags(body: bytes) -> tuple[frozenset[str] | None, int]:

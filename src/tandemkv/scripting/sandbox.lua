@@ -190,8 +190,30 @@ setmetatable(H, {__index = function(_, k)
   if k == "debug" and (caller == nil or caller.what == "C") then return nil end
   error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
 end})
-setmetatable(G, {__index = H, __newindex = readonly_newindex, __metatable = false})
+local G_META = {__index = H, __newindex = readonly_newindex, __metatable = false}
+setmetatable(G, G_META)
 protected[G] = true
+
+-- While FUNCTION LOAD runs a library's code, globals resolve to LIB instead: a `redis` with
+-- register_function, log and the versions only (function_lua.c's library API).
+local LIB = {}
+local lib_redis = {register_function = api.register_function, log = api.log}
+for _, name in pairs({"LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING", "REDIS_VERSION", "REDIS_VERSION_NUM"}) do
+  lib_redis[name] = redis[name]
+end
+LIB.redis = setmetatable({}, {
+  __index = function(_, k)
+    local v = lib_redis[k]
+    if v == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end
+    return v
+  end,
+  __newindex = readonly_newindex,
+  __metatable = false,
+})
+protected[LIB.redis] = true
+setmetatable(LIB, getmetatable(H))
 
 -- What runtime.py calls.
 local internal = {}
@@ -212,6 +234,24 @@ function internal.where()
     return info.short_src .. ":" .. info.currentline .. ": "
   end
   return ""
+end
+
+-- FUNCTION LOAD: compile and run a library's code with the library API as globals.
+-- Returns true, or false and "compile" / "run" and the error.
+function internal.load_library(body)
+  local f, message = loadstring(body, "@user_function")
+  if not f then return false, "compile", message end
+  setfenv(0, G)
+  G_META.__index = LIB
+  local ok, err = raw_pcall(f)
+  G_META.__index = H
+  if ok then return true, nil, nil end
+  if type(err) == "userdata" then err = unwrap(err) end
+  return false, "run", err
+end
+
+function internal.run_function(f, keys, argv, hook_count)
+  return internal.run(function() return f(keys, argv) end, nil, nil, hook_count)
 end
 
 function internal.run(f, keys, argv, hook_count)
