@@ -62,6 +62,7 @@ def ev(diff, body: str, *keys_and_args: object, numkeys: int = 0) -> bytes:
         "return {'a', b = 'ignored'}",
         "return print",
         "return function() end",
+        "return loadstring(string.dump(function() return 1 end))",
     ],
 )
 def test_lua_values_become_replies(diff, body):
@@ -350,6 +351,7 @@ def test_cjson(diff):
         "return cjson.decode('3.5') * 2",
         "return cjson.decode('true')",
         "return cjson.encode(cjson.decode('{\"k\":[1,2,{\"z\":null}]}'))",
+        "return cjson.encode_keep_buffer(false)",
     ):
         ev(diff, body)
 
@@ -363,6 +365,10 @@ def test_cmsgpack(diff):
         "return {cmsgpack.unpack(cmsgpack.pack(1, 'two', {3, 4}, {k = 'v'}))}",
         "return cmsgpack.unpack(cmsgpack.pack({1, {2, {3}}}))",
         "return tostring(cmsgpack.unpack(cmsgpack.pack(0.25)))",
+        "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3))}",
+        "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 2)}",
+        "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2)}",
+        "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 0, 1)}",
     ):
         ev(diff, body)
 
@@ -425,6 +431,16 @@ def test_script_cache(diff):
     diff("SCRIPT", "HELP")
     diff("SCRIPT", "NOSUCH")
     diff("SCRIPT")
+
+
+def test_recursive_table_ends_in_stack_limit_error(tandem_port):
+    client = RawClient(tandem_port)
+    try:
+        reply = client.call("EVAL", "local a = {}; local b = {a}; a[1] = b; return a", 0)
+        assert reply.startswith(b"*1\r\n*1\r\n") and reply.endswith(b"-ERR reached lua stack limit\r\n")
+        assert client.call("PING") == b"+PONG\r\n"
+    finally:
+        client.close()
 
 
 def test_state_does_not_leak_between_scripts(diff):

@@ -40,6 +40,9 @@ from tandemkv.protocol import (
 )
 
 LuaTable = type(lua51.LuaRuntime().table())  # lupa does not export its table class
+# Nesting of a returned table before the "reached lua stack limit" error (Redis's bound is
+# its Lua stack, 8000 slots; this one stays well inside Python's recursion limit).
+MAX_DEPTH = 200
 _LLONG_MIN = -(2**63)
 _LLONG_MAX = 2**63 - 1
 
@@ -125,8 +128,10 @@ class LuaValues:
 
     # ------------------------------------------------------------------ Lua -> reply
 
-    def lua_to_reply(self, value: Any, resp: int) -> Any:
-        """The reply for the Lua value a script returned; `resp` is the script's protocol."""
+    def lua_to_reply(self, value: Any, resp: int, depth: int = 0) -> Any:
+        """The reply for the Lua value a script returned; `resp` is the script's protocol.
+        Past MAX_DEPTH nested tables (a table that contains itself) the innermost element is
+        Redis's "reached lua stack limit" error, as Redis's Lua stack check gives."""
         cls = value.__class__
         if cls is bytes:
             return value
@@ -138,6 +143,9 @@ class LuaValues:
             return _truncate(value)
         if cls is not LuaTable:
             return None
+        if depth >= MAX_DEPTH:
+            return Error("ERR reached lua stack limit")
+        depth += 1
         rawget = self._rawget
         err = rawget(value, b"err")
         if err.__class__ is bytes:
@@ -159,17 +167,17 @@ class LuaValues:
                 return Verbatim(text, fmt)
         mapping = rawget(value, b"map")
         if mapping.__class__ is LuaTable:
-            return Map([(self.lua_to_reply(k, resp), self.lua_to_reply(v, resp)) for k, v in self._items(mapping)])
+            return Map([(self.lua_to_reply(k, resp, depth), self.lua_to_reply(v, resp, depth)) for k, v in self._items(mapping)])
         members = rawget(value, b"set")
         if members.__class__ is LuaTable:
-            return SetReply([self.lua_to_reply(k, resp) for k, _ in self._items(members)])
+            return SetReply([self.lua_to_reply(k, resp, depth) for k, _ in self._items(members)])
         out = []
         index = 1
         while True:
             item = rawget(value, index)
             if item is None:
                 return out
-            out.append(self.lua_to_reply(item, resp))
+            out.append(self.lua_to_reply(item, resp, depth))
             index += 1
 
 

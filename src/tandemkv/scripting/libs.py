@@ -591,16 +591,58 @@ class _MsgpackDecoder:
         return table
 
 
-def _make_cmsgpack_unpack(lua: Any) -> Callable[..., Result]:
-    def unpack(*args: Any) -> Result:
-        data = check_string("unpack", args, 1)
-        decoder = _MsgpackDecoder(lua, data)
-        values = []
-        while decoder.pos < len(data):
-            values.append(decoder.value())
-        return tuple(values)
+def _make_cmsgpack_unpack(lua: Any) -> dict[str, Callable[..., Result]]:
+    """cmsgpack.unpack(s), unpack_one(s [, offset]), unpack_limit(s, limit [, offset]): the
+    last two return the offset of the next value (-1 at the end) before the values."""
 
-    return unpack
+    def unpack_full(fname: str, data: bytes, limit: int, offset: int, all_values: bool) -> Result:
+        if offset < 0 or limit < 0:
+            raise LuaArgError(f"Invalid request to unpack with offset of {offset} and limit of {len(data)}.")
+        if offset > len(data):
+            raise LuaArgError(f"Start offset {offset} greater than input length {len(data)}.")
+        decoder = _MsgpackDecoder(lua, data)
+        decoder.pos = offset
+        values = []
+        while decoder.pos < len(data) and (all_values or len(values) < limit):
+            values.append(decoder.value())
+        if all_values:
+            return tuple(values)
+        return (-1 if decoder.pos >= len(data) else decoder.pos, *values)
+
+    def unpack(*args: Any) -> Result:
+        return unpack_full("unpack", check_string("unpack", args, 1), 0, 0, True)
+
+    def unpack_one(*args: Any) -> Result:
+        data = check_string("unpack_one", args, 1)
+        offset = int(check_number("unpack_one", args, 2)) if len(args) >= 2 and args[1] is not None else 0
+        return unpack_full("unpack_one", data, 1, offset, False)
+
+    def unpack_limit(*args: Any) -> Result:
+        data = check_string("unpack_limit", args, 1)
+        limit = int(check_number("unpack_limit", args, 2))
+        offset = int(check_number("unpack_limit", args, 3)) if len(args) >= 3 and args[2] is not None else 0
+        return unpack_full("unpack_limit", data, limit, offset, limit == 0 and offset == 0)
+
+    return {"unpack": unpack, "unpack_one": unpack_one, "unpack_limit": unpack_limit}
+
+
+def _make_cjson_keep_buffer() -> Callable[..., Result]:
+    """cjson.encode_keep_buffer([on]): whether cjson reuses its encode buffer; the setting has
+    no visible effect on results (here there is no buffer to keep), so it is only remembered."""
+    setting = [True]
+
+    def keep_buffer(*args: Any) -> Result:
+        if args and args[0] is not None:
+            value = args[0]
+            if value.__class__ is bool:
+                setting[0] = value
+            elif value in (b"on", b"off"):
+                setting[0] = value == b"on"
+            else:
+                raise LuaArgError("bad argument #1 to 'encode_keep_buffer' (invalid option '" + _lua_type(value) + "')")
+        return (setting[0],)
+
+    return keep_buffer
 
 
 def install_libs(lua: Any, libs: Any, raise_at: Callable[[str], Exception]) -> None:
@@ -627,11 +669,11 @@ def install_libs(lua: Any, libs: Any, raise_at: Callable[[str], Exception]) -> N
 
     libs[b"bit"] = library(BIT, {})
     libs[b"cjson"] = library(
-        {"encode": _cjson_encode, "decode": _make_cjson_decode(lua)},
+        {"encode": _cjson_encode, "decode": _make_cjson_decode(lua), "encode_keep_buffer": _make_cjson_keep_buffer()},
         {"null": JSON_NULL, "_NAME": b"cjson", "_VERSION": b"2.1.0"},
     )
     libs[b"struct"] = library(STRUCT, {})
     libs[b"cmsgpack"] = library(
-        {"pack": _cmsgpack_pack, "unpack": _make_cmsgpack_unpack(lua)},
+        {"pack": _cmsgpack_pack, **_make_cmsgpack_unpack(lua)},
         {"_NAME": b"cmsgpack", "_VERSION": b"lua-cmsgpack 0.4.0"},
     )

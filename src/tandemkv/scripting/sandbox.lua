@@ -178,6 +178,13 @@ H.pcall = redis_lua_pcall
 H.rawset = guarded_rawset
 H.setmetatable = guarded_setmetatable
 H.__redis__err__handler = err_handler
+-- Redis's Lua refuses precompiled (binary) chunks: loadstring gives nil and a message.
+H.loadstring = function(chunk, name)
+  if type(chunk) == "string" and chunk:byte(1) == 27 then
+    return nil, "binary chunks are not allowed"
+  end
+  return loadstring(chunk, name)
+end
 H._G = G
 
 local names = {}
