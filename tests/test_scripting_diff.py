@@ -181,6 +181,7 @@ def test_keys_and_argv(diff):
         "math.pi = 3",
         "rawset(_G, 'x', 1)",
         "setmetatable(_G, nil)",
+        "local g = getmetatable(_G); g.__index = {}",
         "error('boom')",
         "error('boom', 0)",
         "error({err = 'CUSTOM raised'})",
@@ -352,6 +353,10 @@ def test_cjson(diff):
         "return cjson.decode('true')",
         "return cjson.encode(cjson.decode('{\"k\":[1,2,{\"z\":null}]}'))",
         "return cjson.encode_keep_buffer(false)",
+        "return {pcall(cjson.encode, {[false] = 1})}",
+        "cjson.encode_max_depth(1); local r = {pcall(cjson.encode, {a = {1}})}; cjson.encode_max_depth(1000); return r",
+        "cjson.decode_max_depth(1); local r = {pcall(cjson.decode, '[[1]]')}; cjson.decode_max_depth(1000); return r",
+        "return {pcall(function() return bit.tobit() end)}",
     ):
         ev(diff, body)
 

@@ -185,7 +185,7 @@ def _json_string(raw: bytes) -> str:
     return '"' + raw.decode("latin-1").translate(_JSON_ESCAPE_TABLE) + '"'
 
 
-def _json_encode(value: Any, depth: int, out: list[str]) -> None:
+def _json_encode(value: Any, depth: int, out: list[str], max_depth: int) -> None:
     cls = value.__class__
     if cls is bytes:
         out.append(_json_string(value))
@@ -197,7 +197,7 @@ def _json_encode(value: Any, depth: int, out: list[str]) -> None:
         out.append("null")
     elif cls is LuaTable:
         depth += 1
-        if depth > JSON_MAX_DEPTH:
+        if depth > max_depth:
             raise LuaArgError(f"Cannot serialise, excessive nesting ({depth})")
         items = list(value.items())
         length = _json_array_length(items)
@@ -207,7 +207,7 @@ def _json_encode(value: Any, depth: int, out: list[str]) -> None:
             for index in range(1, length + 1):
                 if index > 1:
                     out.append(",")
-                _json_encode(by_index.get(index), depth, out)
+                _json_encode(by_index.get(index), depth, out, max_depth)
             out.append("]")
             return
         out.append("{")
@@ -221,7 +221,7 @@ def _json_encode(value: Any, depth: int, out: list[str]) -> None:
             else:
                 raise LuaArgError(f"Cannot serialise {_lua_type(key)}: table key must be a number or string")
             out.append(":")
-            _json_encode(item, depth, out)
+            _json_encode(item, depth, out, max_depth)
         out.append("}")
     else:
         raise LuaArgError(f"Cannot serialise {_lua_type(value)}: type not supported")
@@ -243,15 +243,18 @@ def _json_array_length(items: list[tuple[Any, Any]]) -> int:
     return highest
 
 
-def _cjson_encode(*args: Any) -> Result:
-    if len(args) != 1:
-        raise LuaArgError("bad argument #1 to 'encode' (expected 1 argument)")
-    out: list[str] = []
-    _json_encode(args[0], 0, out)
-    return ("".join(out).encode("latin-1"),)
+def _make_cjson(lua: Any) -> dict[str, Callable[..., Result]]:
+    """cjson.encode, decode, and the settings Redis scripts use (encode_keep_buffer,
+    encode_max_depth, decode_max_depth); settings last for the Lua state, as cjson's do."""
+    config: dict[str, Any] = {"keep_buffer": True, "encode_max_depth": JSON_MAX_DEPTH, "decode_max_depth": JSON_MAX_DEPTH}
 
+    def encode(*args: Any) -> Result:
+        if len(args) != 1:
+            raise LuaArgError("bad argument #1 to 'encode' (expected 1 argument)")
+        out: list[str] = []
+        _json_encode(args[0], 0, out, config["encode_max_depth"])
+        return ("".join(out).encode("latin-1"),)
 
-def _make_cjson_decode(lua: Any) -> Callable[..., Result]:
     def to_lua(value: Any) -> Any:
         if value is None:
             return JSON_NULL
@@ -278,9 +281,61 @@ def _make_cjson_decode(lua: Any) -> Callable[..., Result]:
         except (ValueError, RecursionError) as exc:
             position = getattr(exc, "pos", 0) + 1
             raise LuaArgError(f"Expected value but found invalid token at character {position}") from None
+        too_deep = _json_too_deep(text, config["decode_max_depth"])
+        if too_deep:
+            raise LuaArgError(f"Found too many nested data structures ({config['decode_max_depth'] + 1}) at character {too_deep}")
         return (to_lua(parsed),)
 
-    return decode
+    def depth_setting(name: str) -> Callable[..., Result]:
+        def set_depth(*args: Any) -> Result:
+            if args and args[0] is not None:
+                value = int(check_number(name, args, 1))
+                if not 1 <= value <= 2**31 - 1:
+                    raise LuaArgError(f"bad argument #1 to '{name}' (expected integer between 1 and {2**31 - 1})")
+                config[name] = value
+            return (config[name],)
+
+        return set_depth
+
+    def keep_buffer(*args: Any) -> Result:
+        # Whether cjson reuses its encode buffer: no visible effect here, only remembered.
+        if args and args[0] is not None:
+            value = args[0]
+            if value.__class__ is not bool and value not in (b"on", b"off"):
+                raise LuaArgError("bad argument #1 to 'encode_keep_buffer' (invalid option)")
+            config["keep_buffer"] = value is True or value == b"on"
+        return (config["keep_buffer"],)
+
+    return {
+        "encode": encode,
+        "decode": decode,
+        "encode_keep_buffer": keep_buffer,
+        "encode_max_depth": depth_setting("encode_max_depth"),
+        "decode_max_depth": depth_setting("decode_max_depth"),
+    }
+
+
+def _json_too_deep(text: bytes, limit: int) -> int:
+    """The 1-based position of the bracket that nests deeper than `limit`, or 0."""
+    depth = 0
+    in_string = escaped = False
+    for index, byte in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return index + 1
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return 0
 
 
 def _utf8(text: str) -> bytes:
@@ -626,25 +681,6 @@ def _make_cmsgpack_unpack(lua: Any) -> dict[str, Callable[..., Result]]:
     return {"unpack": unpack, "unpack_one": unpack_one, "unpack_limit": unpack_limit}
 
 
-def _make_cjson_keep_buffer() -> Callable[..., Result]:
-    """cjson.encode_keep_buffer([on]): whether cjson reuses its encode buffer; the setting has
-    no visible effect on results (here there is no buffer to keep), so it is only remembered."""
-    setting = [True]
-
-    def keep_buffer(*args: Any) -> Result:
-        if args and args[0] is not None:
-            value = args[0]
-            if value.__class__ is bool:
-                setting[0] = value
-            elif value in (b"on", b"off"):
-                setting[0] = value == b"on"
-            else:
-                raise LuaArgError("bad argument #1 to 'encode_keep_buffer' (invalid option '" + _lua_type(value) + "')")
-        return (setting[0],)
-
-    return keep_buffer
-
-
 def install_libs(lua: Any, libs: Any, raise_at: Callable[[str], Exception]) -> None:
     """Fill `libs` (a Lua table) with {name = {function or value, ...}} for sandbox.lua: bit,
     cjson, struct, cmsgpack. `raise_at(message)` makes the exception that raises `message` as a
@@ -669,7 +705,7 @@ def install_libs(lua: Any, libs: Any, raise_at: Callable[[str], Exception]) -> N
 
     libs[b"bit"] = library(BIT, {})
     libs[b"cjson"] = library(
-        {"encode": _cjson_encode, "decode": _make_cjson_decode(lua), "encode_keep_buffer": _make_cjson_keep_buffer()},
+        _make_cjson(lua),
         {"null": JSON_NULL, "_NAME": b"cjson", "_VERSION": b"2.1.0"},
     )
     libs[b"struct"] = library(STRUCT, {})

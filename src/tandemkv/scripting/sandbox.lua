@@ -197,7 +197,8 @@ setmetatable(H, {__index = function(_, k)
   if k == "debug" and (caller == nil or caller.what == "C") then return nil end
   error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
 end})
-local G_META = {__index = H, __newindex = readonly_newindex, __metatable = false}
+-- getmetatable(_G) shows a read-only table, as Redis's protected metatable is.
+local G_META = {__index = H, __newindex = readonly_newindex, __metatable = readonly_proxy({})}
 setmetatable(G, G_META)
 protected[G] = true
 
@@ -230,14 +231,12 @@ function internal.compile(body)
   return f, message
 end
 
--- "user_script:3: " for the user line that called the running Python function (luaL_where).
+-- luaL_where(L, 1) for a Python function that raises: "user_script:3: " when a Lua function
+-- called it, "" when a C function did (pcall(cjson.encode, ...)). Level 1 is this function,
+-- level 2 the Python function, level 3 its caller.
 function internal.where()
-  local level, info = 2, dbg.getinfo(2, "Sl")
-  while info and (info.what == "C" or info.source == INTERNAL) and level < 20 do
-    level = level + 1
-    info = dbg.getinfo(level, "Sl")
-  end
-  if info and info.currentline > 0 then
+  local info = dbg.getinfo(3, "Sl")
+  if info and info.what ~= "C" and info.currentline > 0 then
     return info.short_src .. ":" .. info.currentline .. ": "
   end
   return ""
