@@ -357,6 +357,9 @@ def test_cjson(diff):
         "cjson.encode_max_depth(1); local r = {pcall(cjson.encode, {a = {1}})}; cjson.encode_max_depth(1000); return r",
         "cjson.decode_max_depth(1); local r = {pcall(cjson.decode, '[[1]]')}; cjson.decode_max_depth(1000); return r",
         "return {pcall(function() return bit.tobit() end)}",
+        "cjson.encode_invalid_numbers(true); local r = cjson.encode({1/0, -1/0}); cjson.encode_invalid_numbers(false); return r",
+        "cjson.encode_invalid_numbers('null'); local r = cjson.encode({1/0}); cjson.encode_invalid_numbers(false); return r",
+        "return {cjson.encode_invalid_numbers()}",
     ):
         ev(diff, body)
 

@@ -175,9 +175,15 @@ _JSON_ESCAPE_TABLE = {i: _JSON_ESCAPES[i] for i in _JSON_ESCAPES}
 JSON_MAX_DEPTH = 1000
 
 
-def _json_number(value: float | int) -> str:
+def _json_number(value: float | int, invalid: bool | str = False) -> str:
+    """%.14g; NaN and Inf by encode_invalid_numbers: refused (False), written as %.14g
+    prints them (True), or as null ("null")."""
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        raise LuaArgError("Cannot serialise number: must not be NaN or Inf")
+        if invalid is False:
+            raise LuaArgError("Cannot serialise number: must not be NaN or Inf")
+        if invalid == "null":
+            return "null"
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     return f"{value:.14g}"
 
 
@@ -185,14 +191,14 @@ def _json_string(raw: bytes) -> str:
     return '"' + raw.decode("latin-1").translate(_JSON_ESCAPE_TABLE) + '"'
 
 
-def _json_encode(value: Any, depth: int, out: list[str], max_depth: int) -> None:
+def _json_encode(value: Any, depth: int, out: list[str], max_depth: int, invalid: bool | str = False) -> None:
     cls = value.__class__
     if cls is bytes:
         out.append(_json_string(value))
     elif cls is bool:
         out.append("true" if value else "false")
     elif cls is int or cls is float:
-        out.append(_json_number(value))
+        out.append(_json_number(value, invalid))
     elif value is None or value is JSON_NULL:
         out.append("null")
     elif cls is LuaTable:
@@ -207,7 +213,7 @@ def _json_encode(value: Any, depth: int, out: list[str], max_depth: int) -> None
             for index in range(1, length + 1):
                 if index > 1:
                     out.append(",")
-                _json_encode(by_index.get(index), depth, out, max_depth)
+                _json_encode(by_index.get(index), depth, out, max_depth, invalid)
             out.append("]")
             return
         out.append("{")
@@ -221,7 +227,7 @@ def _json_encode(value: Any, depth: int, out: list[str], max_depth: int) -> None
             else:
                 raise LuaArgError(f"Cannot serialise {_lua_type(key)}: table key must be a number or string")
             out.append(":")
-            _json_encode(item, depth, out, max_depth)
+            _json_encode(item, depth, out, max_depth, invalid)
         out.append("}")
     else:
         raise LuaArgError(f"Cannot serialise {_lua_type(value)}: type not supported")
@@ -246,13 +252,18 @@ def _json_array_length(items: list[tuple[Any, Any]]) -> int:
 def _make_cjson(lua: Any) -> dict[str, Callable[..., Result]]:
     """cjson.encode, decode, and the settings Redis scripts use (encode_keep_buffer,
     encode_max_depth, decode_max_depth); settings last for the Lua state, as cjson's do."""
-    config: dict[str, Any] = {"keep_buffer": True, "encode_max_depth": JSON_MAX_DEPTH, "decode_max_depth": JSON_MAX_DEPTH}
+    config: dict[str, Any] = {
+        "keep_buffer": True,
+        "encode_max_depth": JSON_MAX_DEPTH,
+        "decode_max_depth": JSON_MAX_DEPTH,
+        "encode_invalid_numbers": False,
+    }
 
     def encode(*args: Any) -> Result:
         if len(args) != 1:
             raise LuaArgError("bad argument #1 to 'encode' (expected 1 argument)")
         out: list[str] = []
-        _json_encode(args[0], 0, out, config["encode_max_depth"])
+        _json_encode(args[0], 0, out, config["encode_max_depth"], config["encode_invalid_numbers"])
         return ("".join(out).encode("latin-1"),)
 
     def to_lua(value: Any) -> Any:
@@ -306,10 +317,22 @@ def _make_cjson(lua: Any) -> dict[str, Callable[..., Result]]:
             config["keep_buffer"] = value is True or value == b"on"
         return (config["keep_buffer"],)
 
+    def invalid_numbers(*args: Any) -> Result:
+        # encode_invalid_numbers(true | false | "on" | "off" | "null")
+        if args and args[0] is not None:
+            value = args[0]
+            choices: dict[Any, bool | str] = {True: True, False: False, b"on": True, b"off": False, b"null": "null"}
+            if value.__class__ not in (bool, bytes) or value not in choices:
+                raise LuaArgError("bad argument #1 to 'encode_invalid_numbers' (invalid option)")
+            config["encode_invalid_numbers"] = choices[value]
+        setting = config["encode_invalid_numbers"]
+        return (b"null" if setting == "null" else setting,)
+
     return {
         "encode": encode,
         "decode": decode,
         "encode_keep_buffer": keep_buffer,
+        "encode_invalid_numbers": invalid_numbers,
         "encode_max_depth": depth_setting("encode_max_depth"),
         "decode_max_depth": depth_setting("decode_max_depth"),
     }
