@@ -340,7 +340,9 @@ class Scripting:
         return Error(text)
 
     def kill(self) -> Error | None:
-        """SCRIPT KILL from another client; None: killed."""
+        """SCRIPT KILL (scriptKill); None: the running script stops at the next hook. A script
+        runs inside one callback of the server's loop, so no other client can send SCRIPT KILL
+        while one runs today; the busy-reply-threshold cap stands in for it (module docstring)."""
         if self.run is None:
             return Error("NOTBUSY No scripts in execution right now.")
         if self.run.dirty:
