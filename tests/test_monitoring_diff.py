@@ -108,3 +108,9 @@ def test_errorstats_match_redis(diff) -> None:
     diff("INFO", "errorstats")
     diff("CONFIG", "RESETSTAT")
     diff("INFO", "errorstats")
+
+
+def test_script_commands_show_as_lua(tandem_port: int, redis_port: int) -> None:
+    script = [["EVAL", "redis.call('set', KEYS[1], ARGV[1]); return redis.call('get', KEYS[1])", 1, "k", "v"]]
+    ours, theirs = (_monitor_lines(port, 2, script) for port in (tandem_port, redis_port))
+    assert ours == theirs and any(line[1].startswith(b'"set"') for line in ours)

@@ -251,6 +251,9 @@ PARAMS: tuple[Param, ...] = (
     Param("lazyfree-lazy-server-del", "bool", False),
     Param("lazyfree-lazy-user-del", "bool", False),
     Param("lazyfree-lazy-user-flush", "bool", False),
+    # Scripting: past this many milliseconds a script that has not written is stopped (Redis
+    # answers other clients BUSY instead; see scripting/runtime.py). 0: no limit.
+    Param("busy-reply-threshold", "int", 5000, alias="lua-time-limit"),
 )
 
 
@@ -377,6 +380,7 @@ MEANINGS = {
     "protected-mode": "without a password, accept only 127.0.0.1 and ::1",
     "slowlog-log-slower-than": "log commands at least this many microseconds long (-1: off)",
     "slowlog-max-len": "entries the slow log keeps",
+    "busy-reply-threshold": "milliseconds after which a script that has not written is stopped",
     "list-max-listpack-size": "OBJECT ENCODING threshold, as Redis (lists report quicklist)",
     "list-compress-depth": "accepted as Redis; lists are not compressed",
     "hash-max-listpack-entries": "OBJECT ENCODING threshold: fields of a listpack hash",

@@ -33,7 +33,18 @@ from tandemkv.commands.memory import measure_slice
 from tandemkv.config import Config, ConfigError
 from tandemkv.errors import CommandError
 from tandemkv.keyspace import Tandem
-from tandemkv.protocol import Double, Error, Map, NullArray, Push, SetReply, Simple, Verbatim
+from tandemkv.protocol import (
+    BigNumber,
+    Double,
+    Error,
+    Map,
+    NullArray,
+    Push,
+    SetReply,
+    Simple,
+    Verbatim,
+)
+from tandemkv.scripting import scripting_of  # noqa: F401  (registers EVAL, SCRIPT, ...)
 
 log = logging.getLogger("tandemkv")
 
@@ -63,7 +74,7 @@ def _arg(value: Arg) -> bytes:
 
 def to_python(reply: Any) -> Any:
     """A reply object as plain Python: status -> bytes, map -> dict, set -> set,
-    double -> float, null array -> None, arrays -> lists (recursively)."""
+    double -> float, big number -> int, null array -> None, arrays -> lists (recursively)."""
     cls = reply.__class__
     if cls is bytes or cls is int or reply is None or cls is bool:
         return reply
@@ -81,6 +92,8 @@ def to_python(reply: Any) -> Any:
         return None
     if cls is Verbatim:
         return reply.text
+    if cls is BigNumber:  # only scripts return them
+        return int(reply.text)
     if cls is Push:
         return [to_python(item) for item in reply.items]
     return reply

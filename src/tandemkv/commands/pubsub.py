@@ -101,7 +101,7 @@ def sunsubscribe(session: Session, *channels: bytes) -> Frames:
     )
 
 
-@command("publish", 3, "pubsub loading stale fast", group="pubsub", since="2.0.0")
+@command("publish", 3, "pubsub loading stale fast may_replicate", group="pubsub", since="2.0.0")
 def publish(session: Session, channel: bytes, message: bytes) -> int:
     """Post a message to a channel
 
@@ -109,7 +109,7 @@ def publish(session: Session, channel: bytes, message: bytes) -> int:
     return session.instance.hub.publish(channel, message)
 
 
-@command("spublish", 3, "pubsub loading stale fast", keys=(1, 1, 1), group="pubsub", since="7.0.0")
+@command("spublish", 3, "pubsub loading stale fast may_replicate", keys=(1, 1, 1), group="pubsub", since="7.0.0")
 def spublish(session: Session, channel: bytes, message: bytes) -> int:
     """Post a message to a shard channel
 

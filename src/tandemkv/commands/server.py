@@ -479,23 +479,3 @@ def config_resetstat(session: Session) -> object:
         spec.calls = spec.nsec = spec.rejected_calls = spec.failed_calls = 0
     return OK
 
-
-# ------------------------------------------------------------------------- FUNCTION
-
-container("function", -2, group="scripting", since="7.0.0", acl="", summary="A container for function commands")
-
-
-@command("flush", -2, "write noscript", group="scripting", since="7.0.0", container="function",
-         tips="request_policy:all_shards response_policy:all_succeeded")
-def function_flush(session: Session, *mode: bytes) -> object:
-    """Deleting all functions"""
-    # No functions can be loaded yet, so there is never anything to delete.
-    if len(mode) > 1:
-        raise CommandError(
-            f"ERR unknown subcommand or wrong number of arguments for '{printable(session.argv[1][:128])}'. "
-            "Try FUNCTION HELP."
-        )
-    if mode and mode[0].upper() not in (b"SYNC", b"ASYNC"):
-        raise CommandError("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
-    return OK
-

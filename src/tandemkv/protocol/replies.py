@@ -9,6 +9,7 @@ below where RESP3 needs a type RESP2 lacks:
     Map -> map (RESP2: flat array)       SetReply -> set (RESP2: array)
     Double -> double (RESP2: bulk)       Push -> push (RESP2: array)
     Verbatim -> verbatim string (RESP2: bulk)
+    BigNumber -> big number (RESP2: bulk)
     Frames -> several whole replies back to back (the SUBSCRIBE family answers one per channel)
 
 The same handler result therefore encodes correctly for either protocol version.
@@ -85,6 +86,15 @@ class Frames:
 
     def __init__(self, replies: list[Any]) -> None:
         self.replies = replies
+
+
+class BigNumber:
+    """A RESP3 big number (`(digits`), only made by scripts; RESP2 sees a bulk string."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
 
 
 class Verbatim:
@@ -233,6 +243,7 @@ _ENCODE2: dict[type, Callable[[Any, list[bytes]], None]] = {
     Push: lambda r, out: _aggregate(b"*", r.items, out, encode2),
     Double: _double2,
     Verbatim: _verbatim2,
+    BigNumber: lambda r, out: out.append(b"$%d\r\n%b\r\n" % (len(r.text), r.text)),
     Frames: _frames2,
 }
 
@@ -245,6 +256,7 @@ _ENCODE3: dict[type, Callable[[Any, list[bytes]], None]] = {
     Push: lambda r, out: _aggregate(b">", r.items, out, encode3),
     Double: _double3,
     Verbatim: _verbatim3,
+    BigNumber: lambda r, out: out.append(b"(%b\r\n" % r.text),
     Frames: _frames3,
 }
 

@@ -28,6 +28,7 @@ from tandemkv.commands.memory import EVICTION_BUDGET_US, evict_slice, measure_sl
 from tandemkv.commands.session import TANDEMKV_VERSION
 from tandemkv.config import Config, parse_memory
 from tandemkv.keyspace import Tandem
+from tandemkv.scripting import scripting_of  # noqa: F401  (registers EVAL, SCRIPT, ...)
 from tandemkv.server.connection import Connection
 
 log = logging.getLogger("tandemkv")

@@ -1,0 +1,666 @@
+"""The Lua 5.1 runtime of one instance: the sandboxed state, the script cache, and script runs.
+
+One `Scripting` per Instance (`scripting_of`). It owns a Lua state (lupa's Lua 5.1) set up by
+sandbox.lua, the cache of compiled scripts by SHA1 (EVAL caches what it runs, as SCRIPT LOAD
+does), and the script client: a Session that is never registered (no CLIENT LIST entry) whose
+db and protocol are set for each run, and which never blocks (blocking commands answer as on
+timeout, as Redis's CLIENT_DENY_BLOCKING).
+
+`redis.call` runs through the dispatcher (commands/dispatch.py `execute`) after Redis's script
+checks (scriptCall in script.c): unknown command, arity, `noscript`, writes from read-only
+scripts. A run is one atomic unit: `instance.atomic_depth` is raised so clients blocked on keys
+are served after the whole script.
+
+Busy scripts: Redis re-enters its event loop from a Lua count hook to answer other clients with
+BUSY and to accept SCRIPT KILL. A script here runs inside one callback of the server's asyncio
+loop, which cannot be re-entered, so the hook is a hard cap instead: past busy-reply-threshold
+(lua-time-limit) a script that has not written yet is stopped with Redis's SCRIPT KILL error; one
+that has written runs to its end, as Redis's UNKILLABLE script would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+import weakref
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from lupa import lua51
+
+from tandemkv.commands import TABLE, Instance, Session, execute
+from tandemkv.errors import CommandError
+from tandemkv.protocol import Error
+from tandemkv.scripting.convert import LuaTable, LuaValues
+from tandemkv.scripting.libs import install_libs
+
+log = logging.getLogger("tandemkv.scripting")
+
+# Lua count hook period (instructions), as Redis's luaMaskCountHook.
+HOOK_INSTRUCTIONS = 100_000
+NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
+# Redis's script shebang flags.
+SCRIPT_FLAGS = ("no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys")
+# Log levels of redis.log, as Python logging levels.
+_LOG_LEVELS = (logging.DEBUG, logging.DEBUG, logging.INFO, logging.WARNING)
+
+
+@dataclass(slots=True)
+class Script:
+    """A cached script: its compiled function, body and shebang flags (None: no shebang)."""
+
+    function: Any
+    body: bytes
+    flags: frozenset[str] | None
+
+
+@dataclass(slots=True)
+class Function:
+    """A function registered by a library (FUNCTION LOAD)."""
+
+    name: str
+    callback: Any
+    flags: frozenset[str]
+    description: str | None
+    library: str = ""
+
+
+@dataclass(slots=True)
+class Library:
+    name: str
+    code: bytes
+    functions: dict[str, Function]
+
+
+@dataclass(slots=True)
+class Run:
+    """The state of the script being run (Redis's scriptRunCtx)."""
+
+    sha: str
+    read_only: bool
+    started: float
+    limit_s: float
+    dirty: bool = False  # a write command ran: the script can no longer be killed
+    repl: int = 3
+
+
+class ScriptError(CommandError):
+    """An error reply for the caller of EVAL (compile errors, shebang errors, NOSCRIPT)."""
+
+
+def sha1hex(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+class Scripting:
+    """The Lua state, script cache and script client of one instance."""
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        self.client = Session(instance, 0)
+        self.client.in_script = True  # shown as "lua" to MONITOR
+        self.run: Run | None = None
+        self.rand48 = 0x1234ABCD330E  # rand48 state; SCRIPT FLUSH keeps it, as Redis does
+        self.scripts: dict[str, Script] = {}
+        # Functions (FUNCTION LOAD, FCALL): libraries by name, their functions by name, and the
+        # functions registered by the library being loaded.
+        self.libraries: dict[str, Library] = {}
+        self.functions: dict[str, Function] = {}
+        self.loading: dict[str, Function] | None = None
+        self._new_state()
+
+    # ------------------------------------------------------------------ state
+
+    def _new_state(self) -> None:
+        lua = lua51.LuaRuntime(
+            encoding=None,
+            register_eval=False,
+            register_builtins=False,
+            unpack_returned_tuples=True,
+            attribute_filter=_deny_attributes,
+        )
+        self.lua = lua
+        self.values = LuaValues(lua.table, lua.eval("rawget"), lambda t: t.items())
+        source = resources.files("tandemkv.scripting").joinpath("sandbox.lua").read_bytes()
+        loader = lua.eval("loadstring")(source, b"=[tandemkv]")
+        api = lua.table()
+        for name, fn in (
+            ("call", self._redis_call),
+            ("pcall", self._redis_pcall),
+            ("sha1hex", self._sha1hex),
+            ("log", self._log),
+            ("setresp", self._setresp),
+            ("set_repl", self._set_repl),
+            ("acl_check_cmd", self._acl_check_cmd),
+            ("random", self._random),
+            ("randomseed", self._randomseed),
+            ("timed_out", self._timed_out),
+            ("unwrap", _unwrap),
+            ("register_function", self._register_function),
+        ):
+            api[name.encode()] = fn
+        libs = lua.table()
+        install_libs(lua, libs, self._raise_at)
+        self._internal = loader(api, libs)
+
+    def flush(self) -> None:
+        """SCRIPT FLUSH / FUNCTION FLUSH: forget every script or library, new Lua state."""
+        self.scripts.clear()
+        self.libraries.clear()
+        self.functions.clear()
+        self._new_state()
+
+    # ------------------------------------------------------------------ libraries
+
+    def load_library(self, code: bytes, replace: bool) -> str:
+        """FUNCTION LOAD (functionsCreateWithLibraryCtx); returns the library name, raises
+        ScriptError with Redis's text."""
+        name, body = library_metadata(code)
+        if not _valid_name(name):
+            raise ScriptError(f"ERR {_BAD_NAME}")
+        old = self.libraries.get(name)
+        if old is not None and not replace:
+            raise ScriptError(f"ERR Library '{name}' already exists")
+        self.loading = {}
+        try:
+            ok, stage, error = self._internal.load_library(body)
+            registered = self.loading
+        finally:
+            self.loading = None
+        if not ok:
+            if stage == b"compile":
+                raise ScriptError(f"ERR Error compiling function: {error.decode('latin-1')}")
+            raise ScriptError(f"ERR Error registering functions: {self._error_message(error)}")
+        if not registered:
+            raise ScriptError("ERR No functions registered")
+        for fname in registered:
+            if fname in self.functions and (old is None or fname not in old.functions):
+                raise ScriptError(f"ERR Function {fname} already exists")
+        if old is not None:
+            self.delete_library(name)
+        library = Library(name, code, registered)
+        self.libraries[name] = library
+        for function in registered.values():
+            function.library = name
+            self.functions[function.name] = function
+        return name
+
+    def delete_library(self, name: str) -> None:
+        library = self.libraries.pop(name)
+        for fname in library.functions:
+            self.functions.pop(fname, None)
+
+    def _register_function(self, *args: Any) -> None:
+        """redis.register_function(name, callback) or ({function_name=, callback=, flags=,
+        description=}), during FUNCTION LOAD only."""
+        if self.loading is None:
+            raise self._raise("redis.register_function can only be called on FUNCTION LOAD command")
+        if not 1 <= len(args) <= 2:
+            raise self._raise("wrong number of arguments to redis.register_function")
+        description = None
+        flags: set[str] = set()
+        if len(args) == 2:
+            name, callback = args
+            if name.__class__ not in (bytes, int, float):
+                raise self._raise("first argument to redis.register_function must be a string")
+            if lua51.lua_type(callback) != "function":
+                raise self._raise("second argument to redis.register_function must be a function")
+        else:
+            named = args[0]
+            if named.__class__ is not LuaTable:
+                raise self._raise(
+                    "calling redis.register_function with a single argument is only applicable to "
+                    "Lua table (representing named arguments)."
+                )
+            name = callback = None
+            for key, value in named.items():
+                if key.__class__ not in (bytes, int, float):
+                    raise self._raise("named argument key given to redis.register_function is not a string")
+                field = (_lua_string(key) or "").lower()
+                if field == "function_name":
+                    if value.__class__ not in (bytes, int, float):
+                        raise self._raise("function_name argument given to redis.register_function must be a string")
+                    name = value
+                elif field == "description":
+                    if value.__class__ not in (bytes, int, float):
+                        raise self._raise("description argument given to redis.register_function must be a string")
+                    description = _lua_string(value)
+                elif field == "callback":
+                    if lua51.lua_type(value) != "function":
+                        raise self._raise("callback argument given to redis.register_function must be a function")
+                    callback = value
+                elif field == "flags":
+                    if value.__class__ is not LuaTable:
+                        raise self._raise(
+                            "flags argument to redis.register_function must be a table representing function flags"
+                        )
+                    read = _function_flags(value)
+                    if read is None:
+                        raise self._raise("unknown flag given")
+                    flags = read
+                else:
+                    raise self._raise("unknown argument given to redis.register_function")
+            if name is None:
+                raise self._raise("redis.register_function must get a function name argument")
+            if callback is None:
+                raise self._raise("redis.register_function must get a callback argument")
+        text = _lua_string(name) or ""
+        if not _valid_name(text):
+            raise self._raise(_BAD_NAME)
+        if text in self.loading:
+            raise self._raise("Function already exists in the library")
+        self.loading[text] = Function(text, callback, frozenset(flags), description)
+
+    def _error_message(self, error: Any) -> str:
+        """luaExtractErrorInformation's message of a raised error value."""
+        if error.__class__ is bytes:
+            return "ERR " + error.decode("latin-1")
+        if error.__class__ is LuaTable:
+            return _lua_string(self._internal.rawget(error, b"err")) or "(null)"
+        return "(null)"
+
+    # ------------------------------------------------------------------ cache
+
+    def create(self, body: bytes) -> str:
+        """Compile and cache `body` (luaCreateFunction); returns its SHA1. Raises ScriptError."""
+        sha = sha1hex(body)
+        if sha in self.scripts:
+            return sha
+        flags, shebang_len = shebang_flags(body)
+        function, message = self._internal.compile(body[shebang_len:])
+        if function is None:
+            raise ScriptError(f"ERR Error compiling script (new function): {message.decode('latin-1')}")
+        self.scripts[sha] = Script(function, body, flags)
+        return sha
+
+    # ------------------------------------------------------------------ runs
+
+    def eval(self, caller: Session, sha: str, keys: list[bytes], args: list[bytes], read_only: bool) -> Any:
+        """Run the cached script `sha` for `caller`; returns the reply (errors included)."""
+        script = self.scripts[sha]
+        lua = self.lua
+        return self._execute(
+            caller, sha, script.flags, read_only,
+            lambda hook: self._internal.run(script.function, lua.table(*keys), lua.table(*args), hook),
+        )
+
+    def fcall(self, caller: Session, function: Function, keys: list[bytes], args: list[bytes], read_only: bool) -> Any:
+        """Run a library function (FCALL): KEYS and ARGV are its two arguments."""
+        lua = self.lua
+        return self._execute(
+            caller, function.name, function.flags, read_only,
+            lambda hook: self._internal.run_function(function.callback, lua.table(*keys), lua.table(*args), hook),
+        )
+
+    def _execute(self, caller: Session, name: str, flags: frozenset[str] | None, read_only: bool, call: Any) -> Any:
+        """One script run as one atomic unit (scriptPrepareForRun, luaCallFunction)."""
+        if flags is not None and "no-writes" not in flags and read_only:
+            return Error("ERR Can not execute a script with write flag using *_ro command.")
+        instance = self.instance
+        limit_ms = instance.config.int("busy-reply-threshold")
+        client = self.client
+        client.select(caller.db_index)
+        client.resp = 2
+        self.run = Run(
+            sha=name,
+            read_only=read_only or (flags is not None and "no-writes" in flags),
+            started=time.monotonic(),
+            limit_s=limit_ms / 1000,
+        )
+        instance.atomic_depth += 1
+        try:
+            ok, result = call(HOOK_INSTRUCTIONS if limit_ms > 0 else 0)
+            if ok:
+                reply = self.values.lua_to_reply(result, client.resp)
+            else:
+                reply = self._failure(result, name)
+        finally:
+            instance.atomic_depth -= 1
+            self.run = None
+        if instance.blocking.ready and not instance.atomic_depth:
+            instance.blocking.serve_ready()
+        return reply
+
+    def _failure(self, error: Any, sha: str) -> Error:
+        """The error reply of a failed run (luaCallFunction's error branch)."""
+        rawget = self._internal.rawget
+        if error.__class__ is not LuaTable:
+            text = error.decode("latin-1") if error.__class__ is bytes else "execution failure"
+            return Error(f"ERR Error running script {sha}, {text[:100]}")
+        msg = rawget(error, b"err")
+        source = rawget(error, b"source")
+        line = rawget(error, b"line")
+        text = _lua_string(msg)
+        if text is None:
+            text = "(null)"
+        if source.__class__ is bytes and line is not None and _lua_string(line) is not None:
+            return Error(f"{text} script: {sha}, on {source.decode('latin-1')}:{_lua_string(line)}.")
+        return Error(text)
+
+    def kill(self) -> Error | None:
+        """SCRIPT KILL (scriptKill); None: the running script stops at the next hook. A script
+        runs inside one callback of the server's loop, so no other client can send SCRIPT KILL
+        while one runs today; the busy-reply-threshold cap stands in for it (module docstring)."""
+        if self.run is None:
+            return Error("NOTBUSY No scripts in execution right now.")
+        if self.run.dirty:
+            return Error(
+                "UNKILLABLE Sorry the script already executed write commands against the dataset. "
+                "You can either wait the script termination or kill the server in a hard way using "
+                "the SHUTDOWN NOSAVE command."
+            )
+        self.run.limit_s = 0
+        return None
+
+    # ------------------------------------------------------------------ callbacks from Lua
+
+    def _raise(self, message: str) -> LuaRaise:
+        """The exception that raises Redis's {err = "ERR message"} table (luaPushError)."""
+        return LuaRaise(self.values.error_table(f"ERR {message}"))
+
+    def _raise_at(self, message: str) -> LuaRaise:
+        """The exception that raises `message` at the calling user line (luaL_error)."""
+        return LuaRaise(self._internal.where() + message.encode("latin-1", "replace"))
+
+    def _redis_call(self, *argv: Any) -> Any:
+        reply, failed = self._command(argv)
+        if failed:
+            raise LuaRaise(reply)
+        return reply
+
+    def _redis_pcall(self, *argv: Any) -> Any:
+        return self._command(argv)[0]
+
+    def _command(self, argv: tuple[Any, ...]) -> tuple[Any, bool]:
+        """Run redis.call's command; (the reply as a Lua value, whether it is an error)."""
+        values = self.values
+        if not argv:
+            return values.error_table("ERR Please specify at least one argument for this redis lib call"), True
+        words = _command_words(argv)
+        if words is None:
+            return values.error_table("ERR Lua redis lib command arguments must be strings or integers"), True
+        refusal = self._refusal(words)
+        if refusal is not None:
+            return values.error_table(f"ERR {refusal}"), True
+        client = self.client
+        reply = execute(client, words)
+        return values.reply_to_lua(reply, client.resp), reply.__class__ is Error
+
+    def _refusal(self, argv: list[bytes]) -> str | None:
+        """Why a script may not run this command line (scriptCall's checks), or None."""
+        spec = _lookup(argv)
+        if spec is None:
+            return "Unknown Redis command called from script"
+        argc = len(argv)
+        if (spec.arity > 0 and spec.arity != argc) or argc < -spec.arity:
+            return "Wrong number of args calling Redis command from script"
+        flags = spec.flags
+        if "noscript" in flags:
+            return "This Redis command is not allowed from script"
+        run = self.run
+        if run is not None:
+            if run.read_only and ("write" in flags or "may_replicate" in flags):
+                return "Write commands are not allowed from read-only scripts."
+            if "write" in flags:
+                run.dirty = True
+        return None
+
+    def _acl_check_cmd(self, *argv: Any) -> bool:
+        """redis.acl_check_cmd: every user may run every command here (no ACL yet)."""
+        if not argv:
+            raise self._raise("Please specify at least one argument for this redis lib call")
+        words = _command_words(argv)
+        if words is None:
+            raise self._raise("Lua redis lib command arguments must be strings or integers")
+        if _lookup(words) is None:
+            raise self._raise("Invalid command passed to redis.acl_check_cmd()")
+        return True
+
+    def _sha1hex(self, *args: Any) -> bytes:
+        if len(args) != 1:
+            raise self._raise("wrong number of arguments")
+        data = args[0]
+        if data.__class__ is int or data.__class__ is float:
+            data = b"%.14g" % data
+        return sha1hex(data if data.__class__ is bytes else b"").encode()
+
+    def _log(self, *args: Any) -> None:
+        if len(args) < 2:
+            raise self._raise("redis.log() requires two arguments or more.")
+        level = _to_number(args[0])
+        if level is None:
+            raise self._raise("First argument must be a number (log level).")
+        if not 0 <= int(level) <= 3:
+            raise self._raise("Invalid debug level.")
+        parts = [_lua_string(arg) for arg in args[1:]]
+        text = " ".join(part for part in parts if part is not None)
+        log.log(_LOG_LEVELS[int(level)], "%s", text)
+
+    def _setresp(self, *args: Any) -> None:
+        if len(args) != 1:
+            raise self._raise("redis.setresp() requires one argument.")
+        resp = int(_to_number(args[0]) or 0)
+        if resp not in (2, 3):
+            raise self._raise("RESP version must be 2 or 3.")
+        self.client.resp = resp
+
+    def _set_repl(self, *args: Any) -> None:
+        if len(args) != 1:
+            raise self._raise("redis.set_repl() requires two arguments.")
+        flags = int(_to_number(args[0]) or 0)
+        if flags & ~3:
+            raise self._raise("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
+        if self.run is not None:
+            self.run.repl = flags
+
+    def _checkint(self, fname: str, args: tuple[Any, ...], index: int) -> int:
+        """luaL_checkint."""
+        present = len(args) >= index
+        number = _to_number(args[index - 1]) if present else None
+        if number is None:
+            got = _lua_type_name(args[index - 1]) if present else "no value"
+            raise self._raise_at(f"bad argument #{index} to '{fname}' (number expected, got {got})")
+        return int(number)
+
+    def _random(self, *args: Any) -> float | int:
+        """math.random on Redis's rand48 generator (the same sequence on every platform)."""
+        if len(args) > 2:
+            raise self._raise_at("wrong number of arguments")
+        bounds = [self._checkint("random", args, i) for i in range(1, len(args) + 1)]
+        self.rand48 = (0x5DEECE66D * self.rand48 + 0xB) & 0xFFFFFFFFFFFF
+        r = ((self.rand48 >> 17) % 0x7FFFFFFF) / 0x7FFFFFFF
+        if not bounds:
+            return r
+        if len(bounds) == 1:
+            if bounds[0] < 1:
+                raise self._raise_at("bad argument #1 to 'random' (interval is empty)")
+            return math.floor(r * bounds[0]) + 1
+        low, high = bounds
+        if low > high:
+            raise self._raise_at("bad argument #2 to 'random' (interval is empty)")
+        return math.floor(r * (high - low + 1)) + low
+
+    def _randomseed(self, *args: Any) -> None:
+        seed = self._checkint("randomseed", args, 1) & 0xFFFFFFFF
+        self.rand48 = (seed << 16) | 0x330E
+
+    def _timed_out(self) -> bool:
+        run = self.run
+        if run is None or run.dirty:
+            return False
+        if time.monotonic() - run.started < run.limit_s:
+            return False
+        log.warning("Lua script %s stopped after busy-reply-threshold (%d ms).", run.sha, int(run.limit_s * 1000))
+        return True
+
+
+class LuaRaise(Exception):
+    """Raised by a Python function called from Lua: Lua receives this exception as the error
+    object, and sandbox.lua's `unwrap` gives back `value` (a string or an {err = ...} table)."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__()
+        self.value = value
+
+
+def _unwrap(error: Any) -> Any:
+    if isinstance(error, LuaRaise):
+        return error.value
+    log.error("Python error inside a script: %r", error)
+    return f"internal error: {error!r}".encode("latin-1", "replace")
+
+
+def _lookup(argv: list[bytes]) -> Any:
+    """The spec of a command line as Redis's lookupCommand finds it (None: unknown)."""
+    spec = TABLE.specs.get(argv[0].lower())
+    if spec is not None and spec.subcommands and len(argv) > 1:
+        spec = spec.subcommands.get(argv[1].lower())
+    return spec
+
+
+def _to_number(value: Any) -> float | int | None:
+    """lua_tonumber: numbers, and strings that read as numbers."""
+    cls = value.__class__
+    if cls is int or cls is float:
+        return value
+    if cls is bytes:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _lua_type_name(value: Any) -> str:
+    if value is None:
+        return "nil"
+    return {bool: "boolean", bytes: "string", int: "number", float: "number"}.get(value.__class__) or lua51.lua_type(value) or "userdata"
+
+
+_ENGINES: weakref.WeakKeyDictionary[Instance, Scripting] = weakref.WeakKeyDictionary()
+_FUNCTION_ENGINES: weakref.WeakKeyDictionary[Instance, Scripting] = weakref.WeakKeyDictionary()
+
+
+def scripting_of(instance: Instance) -> Scripting:
+    """The instance's EVAL state, made on first use."""
+    engine = _ENGINES.get(instance)
+    if engine is None:
+        engine = _ENGINES[instance] = Scripting(instance)
+    return engine
+
+
+def functions_of(instance: Instance) -> Scripting:
+    """The instance's functions state (a Lua state of its own, as in Redis: SCRIPT FLUSH
+    keeps the functions, FUNCTION FLUSH keeps the scripts)."""
+    engine = _FUNCTION_ENGINES.get(instance)
+    if engine is None:
+        engine = _FUNCTION_ENGINES[instance] = Scripting(instance)
+    return engine
+
+
+_BAD_NAME = (
+    "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long"
+)
+
+
+def _valid_name(name: str) -> bool:
+    return bool(name) and all(c.isascii() and (c.isalnum() or c == "_") for c in name)
+
+
+def _function_flags(table: Any) -> set[str] | None:
+    """The flags of register_function's `flags` table; None if one is unknown."""
+    flags = set()
+    index = 1
+    while True:
+        value = table[index]
+        if value is None:
+            return flags
+        text = _lua_string(value)
+        if text is None or text.lower() not in SCRIPT_FLAGS:
+            return None
+        flags.add(text.lower())
+        index += 1
+
+
+def library_metadata(code: bytes) -> tuple[str, bytes]:
+    """(library name, code after the shebang line) of FUNCTION LOAD's payload
+    (functionExtractLibMetaData); raises ScriptError."""
+    if not code.startswith(b"#!"):
+        raise ScriptError("ERR Missing library metadata")
+    end = code.find(b"\n")
+    if end < 0:
+        raise ScriptError("ERR Invalid library metadata")
+    parts = code[:end].split()
+    engine = parts[0][2:].decode("latin-1")
+    name = None
+    for part in parts[1:]:
+        if part.startswith(b"name="):
+            if name is not None:
+                raise ScriptError("ERR Invalid metadata value, name argument was given multiple times")
+            name = part[5:].decode("latin-1")
+        else:
+            raise ScriptError(f"ERR Invalid metadata value given: {part.decode('latin-1')}")
+    if name is None:
+        raise ScriptError("ERR Library name was not given")
+    if not _valid_name(name):
+        raise ScriptError(f"ERR {_BAD_NAME}")
+    if engine.lower() != "lua":
+        raise ScriptError(f"ERR Engine '{engine}' not found")
+    return name, code[end:]
+
+
+def shebang_flags(body: bytes) -> tuple[frozenset[str] | None, int]:
+    """(flags, length of the shebang line) of a script body (evalExtractShebangFlags); flags is
+    None for a script without a shebang (Redis's EVAL compatibility mode)."""
+    if not body.startswith(b"#!"):
+        return None, 0
+    end = body.find(b"\n")
+    if end < 0:
+        raise ScriptError("ERR Invalid script shebang")
+    parts = body[:end].split()
+    if parts[0] != b"#!lua":
+        raise ScriptError(f"ERR Unexpected engine in script shebang: {parts[0].decode('latin-1')}")
+    flags: set[str] = set()
+    for part in parts[1:]:
+        if not part.startswith(b"flags="):
+            raise ScriptError(f"ERR Unknown lua shebang option: {part.decode('latin-1')}")
+        names = part[6:].split(b",") if len(part) > 6 else []
+        for name in names:
+            text = name.decode("latin-1")
+            if text not in SCRIPT_FLAGS:
+                raise ScriptError(f"ERR Unexpected flag in script shebang: {text}")
+            flags.add(text)
+    return frozenset(flags), end
+
+
+def _command_words(argv: tuple[Any, ...]) -> list[bytes] | None:
+    """redis.call's arguments as a command line: strings as they are, numbers as %.17g."""
+    words = []
+    for arg in argv:
+        cls = arg.__class__
+        if cls is bytes:
+            words.append(arg)
+        elif cls is int or cls is float:
+            words.append(b"%.17g" % arg)
+        else:
+            return None
+    return words
+
+
+def _lua_string(value: Any) -> str | None:
+    """lua_tostring of a string or number; None for other types."""
+    if value.__class__ is bytes:
+        return value.decode("latin-1")
+    if value.__class__ is int:
+        return str(value)
+    if value.__class__ is float:
+        return f"{value:.14g}"
+    return None
+
+
+def _deny_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
+    """Lua code never reaches into Python objects (lupa's attribute filter)."""
+    raise AttributeError("not accessible from Lua")
