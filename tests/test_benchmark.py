@@ -334,6 +334,16 @@ def test_queue_scenario_delivers_every_item_exactly_once(bench_server: int, tmp_
     assert run["summary"]["exactly_once"] is True
 
 
+def test_leaderboard_scenario(bench_server: int, tmp_path: Path) -> None:
+    argv = ["leaderboard", "--port", str(bench_server), "--members", "500", "--ops", "600", "--clients", "3"]
+    assert benchmark.main([*argv, "--out", str(tmp_path), *TINY]) == 0
+    run, _rows = _outputs(tmp_path, f"leaderboard-127.0.0.1_{bench_server}")
+    load, play = run["phases"]
+    assert load["ops"] == 500 and load["check"]["wrong"] == 0  # every ZADD added a member
+    assert play["ops"] == 600
+    assert {"ZINCRBY", "ZREVRANGE", "ZRANK"} <= set(play["commands"])
+
+
 def test_memory_scenario(tmp_path: Path) -> None:
     """Started by the tool itself (--start), so the pid and RSS are known."""
     assert (

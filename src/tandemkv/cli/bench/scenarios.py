@@ -760,6 +760,94 @@ def queue(target: Target, opts: QueueOptions, progress: ProgressUI | None = None
     return run
 
 
+# --------------------------------------------------------------- leaderboard
+
+
+@dataclass
+class LeaderboardOptions(LoadOptions):
+    members: int = 1_000_000
+    ops: int = 200_000
+    incr_ratio: float = 0.6  # the rest split evenly between top-10 reads and rank lookups
+    load_pipeline: int = 64
+
+
+class ZaddPlan(Plan):
+    """ZADD members conn, conn+conns, ... of the board, one per command, score = member number."""
+
+    def __init__(self, board: bytes, conn: int, conns: int, members: int) -> None:
+        self.board = board
+        self.next = conn
+        self.step = conns
+        self.members = members
+
+    def next_batch(self, size: int) -> Batch:
+        batch: Batch = []
+        while len(batch) < size and self.next < self.members:
+            member = b"player:%d" % self.next
+            batch.append(("ZADD", encode_command(b"ZADD", self.board, b"%d" % self.next, member), 1))  # type: ignore[arg-type]
+            self.next += self.step
+        return batch
+
+
+class LeaderboardPlan(Plan):
+    """`ops` random ZINCRBY (probability `incr_ratio`), ZREVRANGE 0 9 WITHSCORES and ZRANK."""
+
+    def __init__(self, board: bytes, members: int, ops: int, incr_ratio: float, seed: int) -> None:
+        self.board = board
+        self.members = members
+        self.remaining = ops
+        self.incr_ratio = incr_ratio
+        self.random = random.Random(seed)
+
+    def next_batch(self, size: int) -> Batch:
+        size = min(size, self.remaining)
+        self.remaining -= size
+        rand = self.random.random
+        batch: Batch = []
+        for _ in range(size):
+            member = b"player:%d" % int(rand() * self.members)
+            roll = rand()
+            if roll < self.incr_ratio:
+                batch.append(("ZINCRBY", encode_command(b"ZINCRBY", self.board, b"%d" % int(rand() * 100), member), None))
+            elif roll < self.incr_ratio + (1 - self.incr_ratio) / 2:
+                batch.append(("ZREVRANGE", encode_command(b"ZREVRANGE", self.board, b"0", b"9", b"WITHSCORES"), None))
+            else:
+                batch.append(("ZRANK", encode_command(b"ZRANK", self.board, member), None))
+        return batch  # type: ignore[return-value]
+
+
+def leaderboard(target: Target, opts: LeaderboardOptions, progress: ProgressUI | None = None) -> dict[str, Any]:
+    """One sorted set of M members: ZADD them all, then C clients run ZINCRBY, ZREVRANGE
+    0 9 WITHSCORES and ZRANK on random members; per-command latency and server CPU."""
+    board = b"bench:leaderboard"
+    load = _request_phase(
+        "load",
+        opts,
+        opts.members,
+        lambda conn, conns: ZaddPlan(board, conn, conns, opts.members),
+        clients=min(opts.clients, 8),
+        pipeline=opts.load_pipeline,
+    )
+    per_client = split(opts.ops, opts.clients)
+    play = _request_phase(
+        "play",
+        opts,
+        opts.ops,
+        lambda conn, conns: LeaderboardPlan(board, opts.members, per_client[conn], opts.incr_ratio, opts.seed * 7919 + conn),
+    )
+    run = _run(target, "leaderboard", asdict(opts), [load, play], progress)
+    result = run["phases"][1]
+    commands = result["commands"]
+    run["summary"] = {
+        "members": opts.members,
+        "ops_per_s": round(result["ops"] / result["elapsed_s"], 1) if result.get("elapsed_s") else None,
+        **{f"{name.lower()}_p50_us": commands.get(name, {}).get("p50_us") for name in ("ZINCRBY", "ZREVRANGE", "ZRANK")},
+        **{f"{name.lower()}_p99_us": commands.get(name, {}).get("p99_us") for name in ("ZINCRBY", "ZREVRANGE", "ZRANK")},
+        "server_cpu_us_per_request": result.get("server_cpu_us_per_request"),
+    }
+    return run
+
+
 # ------------------------------------------------------------------ memory
 
 
@@ -826,4 +914,5 @@ SCENARIOS: dict[str, tuple[type[LoadOptions], Callable[..., dict[str, Any]]]] = 
     "pubsub": (PubsubOptions, pubsub),
     "memory": (MemoryOptions, memory),
     "queue": (QueueOptions, queue),
+    "leaderboard": (LeaderboardOptions, leaderboard),
 }
