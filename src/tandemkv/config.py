@@ -241,6 +241,9 @@ PARAMS: tuple[Param, ...] = (
     Param("set-max-intset-entries", "int", 512),
     Param("zset-max-listpack-entries", "int", 128, alias="zset-max-ziplist-entries"),
     Param("zset-max-listpack-value", "memory", 64, alias="zset-max-ziplist-value"),
+    # Streams: where a new node starts (this decides what MAXLEN ~ / MINID ~ trim, as in Redis).
+    Param("stream-node-max-bytes", "memory", 4096),
+    Param("stream-node-max-entries", "int", 100),
     # Accepted for Redis's tools; tandemkv always frees big values in slices, never blocking.
     Param("lazyfree-lazy-eviction", "bool", False),
     Param("lazyfree-lazy-expire", "bool", False),

@@ -13,6 +13,7 @@ from tandemkv.commands import (  # noqa: F401  (importing a module registers its
     memory,
     pubsub,
     server,
+    streams,
     strings,
     transactions,
 )
