@@ -6,9 +6,13 @@ events, and blocking XREAD / XREADGROUP (wake-up, timeouts, unblocking errors)."
 from __future__ import annotations
 
 import re
+import socket
+import time
 
 import hiredis
 import pytest
+
+from tests.resp import RawClient, encode_command
 
 U64 = 2**64 - 1
 
@@ -324,3 +328,257 @@ def test_script(diff, name: str) -> None:
     diff("CONFIG", "SET", "stream-node-max-entries", 100)
     diff("CONFIG", "SET", "stream-node-max-bytes", 4096)
     diff("FLUSHALL")
+
+
+# ------------------------------------------------------------ XINFO FULL
+
+
+def _timeless(reply: object) -> object:
+    """XINFO STREAM FULL with its absolute times (delivery times, seen-time) and the rax node
+    count blanked."""
+    if isinstance(reply, dict):
+        return {k: (k if k in (b"seen-time", b"radix-tree-nodes") else _timeless(v)) for k, v in reply.items()}
+    if isinstance(reply, list):
+        items = [_timeless(item) for item in reply]
+        for i in range(len(items) - 1):
+            if items[i] in (b"seen-time", b"radix-tree-nodes"):
+                items[i + 1] = items[i]
+        # PEL rows: [id, consumer, delivery-time, count] or [id, delivery-time, count]
+        is_row = len(items) in (3, 4) and isinstance(items[0], bytes) and re.fullmatch(rb"\d+-\d+", items[0])
+        if is_row and isinstance(items[-2], int) and items[-2] > 10**12:
+            items[-2] = "time"
+        return items
+    return reply
+
+
+def test_xinfo_stream_full(diff) -> None:
+    for i in range(1, 16):
+        diff("XADD", "s", f"{i}-1", "f", f"v{i}", "n", str(i))
+    diff("XGROUP", "CREATE", "s", "g1", "0")
+    diff("XGROUP", "CREATE", "s", "g0", "5")
+    diff("XREADGROUP", "GROUP", "g1", "bob", "COUNT", 12, "STREAMS", "s", ">")
+    diff("XREADGROUP", "GROUP", "g1", "alice", "COUNT", 2, "STREAMS", "s", ">")
+    diff("XGROUP", "CREATECONSUMER", "s", "g0", "carl")
+    diff("XDEL", "s", "3-1")
+    for args in (
+        ("XINFO", "STREAM", "s", "FULL"), ("XINFO", "STREAM", "s", "FULL", "COUNT", 3),
+        ("XINFO", "STREAM", "s", "full", "count", 0), ("XINFO", "STREAM", "s", "FULL", "COUNT", -1),
+    ):
+        ours, theirs = diff.both(*args)
+        assert _timeless(_parse(ours)) == _timeless(_parse(theirs)), f"{args}: {ours!r} != {theirs!r}"
+
+
+# ----------------------------------------------------------------- auto IDs
+
+
+def test_auto_ids_have_redis_shape(diff) -> None:
+    """`*` IDs differ between servers: both give ms-seq near now, strictly increasing."""
+    seen: list[tuple[int, int]] = []
+    for _ in range(50):
+        ours, theirs = diff.both("XADD", "s", "*", "f", "v")
+        for raw in (ours, theirs):
+            assert re.fullmatch(rb"\$\d+\r\n\d+-\d+\r\n", raw), raw
+        ms, seq = (int(x) for x in ours.split(b"\r\n")[1].split(b"-"))
+        assert abs(ms - time.time() * 1000) < 10_000
+        seen.append((ms, seq))
+    assert seen == sorted(set(seen))
+    ours, theirs = diff.both("XADD", "s", "MAXLEN", "~", 10, "*", "f", "v")
+    assert ours[:1] == theirs[:1] == b"$"
+    diff("XLEN", "s")
+    diff("XADD", "p", "5-*", "f", "v")
+    diff("XADD", "p", "5-*", "f", "v")
+    diff("XADD", "p", "9999999999999-*", "f", "v")
+    ours, theirs = diff.both("XADD", "p", "*", "f", "v")  # the last ID is in the future: seq + 1
+    assert ours == theirs == b"$15\r\n9999999999999-1\r\n"
+
+
+# ----------------------------------------------------------------- events
+
+EVENT_SCRIPTS = [
+    ["XADD", "s", "1-1", "f", "v"], ["XADD", "s", "MAXLEN", 1, "2-1", "f", "v"], ["XADD", "s", "MAXLEN", 5, "3-1", "f", "v"],
+    ["XADD", "s", "1-1", "f", "v"], ["XADD", "nokey", "NOMKSTREAM", "1-1", "f", "v"], ["XDEL", "s", "2-1"], ["XDEL", "s", "9-9"],
+    ["XTRIM", "s", "MAXLEN", 0], ["XTRIM", "s", "MAXLEN", 0], ["XSETID", "s", "10-0"], ["XSETID", "s", "1-0"],
+    ["XGROUP", "CREATE", "s", "g", "0"], ["XGROUP", "CREATE", "s", "g", "0"], ["XGROUP", "CREATE", "m", "g", "$", "MKSTREAM"],
+    ["XGROUP", "CREATECONSUMER", "s", "g", "c"], ["XGROUP", "CREATECONSUMER", "s", "g", "c"], ["XGROUP", "SETID", "s", "g", "0"],
+    ["XADD", "s", "11-1", "f", "v"], ["XREADGROUP", "GROUP", "g", "d", "STREAMS", "s", ">"],
+    ["XREADGROUP", "GROUP", "g", "d", "STREAMS", "s", ">"], ["XREADGROUP", "GROUP", "g", "e", "STREAMS", "s", "0"],
+    ["XCLAIM", "s", "g", "f", 0, "11-1"], ["XAUTOCLAIM", "s", "g", "h", 0, "0"], ["XACK", "s", "g", "11-1"],
+    ["XGROUP", "DELCONSUMER", "s", "g", "c"], ["XGROUP", "DELCONSUMER", "s", "g", "zz"], ["XGROUP", "DESTROY", "s", "g"],
+    ["XGROUP", "DESTROY", "s", "g"], ["DEL", "s"], ["XADD", "e", "MAXLEN", 0, "1-1", "f", "v"], ["EXISTS", "e"],
+]
+
+
+def test_keyspace_events(events) -> None:
+    for args in EVENT_SCRIPTS:
+        events(*args)
+    ours, theirs = events.events()
+    assert ours == theirs
+
+
+# --------------------------------------------------------------- blocking
+
+
+class BlockingPair:
+    """Matching raw clients on both servers; blocking commands are sent, not awaited."""
+
+    def __init__(self, tandem_port: int, redis_port: int, clients: int, resp: int) -> None:
+        self.clients = [tuple(RawClient(port) for port in (tandem_port, redis_port)) for _ in range(clients)]
+        if resp == 3:
+            for pair in self.clients:
+                for client in pair:
+                    client.call("HELLO", "3")
+        self.control = tuple(RawClient(port) for port in (tandem_port, redis_port))
+        for client in self.control:
+            client.call("FLUSHALL")
+
+    def send(self, index: int, *args: object) -> None:
+        for client in self.clients[index]:
+            client.send(encode_command(*args))
+
+    def read(self, index: int) -> bytes:
+        ours, theirs = (client.read_reply() for client in self.clients[index])
+        assert ours == theirs, f"client {index}: tandemkv {ours!r} != redis {theirs!r}"
+        return ours
+
+    def nothing_yet(self, index: int, wait_s: float = 0.1) -> None:
+        for client in self.clients[index]:
+            client.sock.settimeout(wait_s)
+            try:
+                data = client.sock.recv(1, socket.MSG_PEEK)
+            except TimeoutError:
+                data = b""
+            finally:
+                client.sock.settimeout(10)
+            assert data == b"" and client.buf == b"", f"client {index} was answered: {data!r}"
+
+    def call(self, *args: object) -> bytes:
+        ours, theirs = (client.call(*args) for client in self.control)
+        assert ours == theirs, f"{args!r}: tandemkv {ours!r} != redis {theirs!r}"
+        return ours
+
+    def wait_blocked(self, count: int) -> None:
+        for client in self.control:
+            for _ in range(200):
+                info = client.call("INFO", "clients")
+                if f"blocked_clients:{count}\r\n".encode() in info:
+                    break
+                time.sleep(0.01)
+            else:
+                raise AssertionError(f"never saw {count} blocked clients: {info!r}")
+
+    def close(self) -> None:
+        for pair in (*self.clients, self.control):
+            for client in pair:
+                client.close()
+
+
+@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
+def blocking(request: pytest.FixtureRequest, tandem_port: int, redis_port: int):
+    pairs: list[BlockingPair] = []
+
+    def make(clients: int) -> BlockingPair:
+        pair = BlockingPair(tandem_port, redis_port, clients, request.param)
+        pairs.append(pair)
+        return pair
+
+    yield make
+    for pair in pairs:
+        pair.close()
+
+
+def test_xread_block_is_woken_by_xadd(blocking) -> None:
+    b = blocking(3)
+    b.call("XADD", "s", "1-1", "f", "v")
+    b.send(0, "XREAD", "BLOCK", 0, "STREAMS", "s", "other", "$", "$")
+    b.wait_blocked(1)
+    b.send(1, "XREAD", "COUNT", 2, "BLOCK", 0, "STREAMS", "s", "0-5")  # 1-1 is above: served at once
+    b.read(1)
+    b.send(2, "XREAD", "COUNT", 2, "BLOCK", 0, "STREAMS", "s", "1-1")
+    b.wait_blocked(2)
+    b.call("XADD", "other", "5-1", "g", "w")
+    b.read(0)  # only the key that woke it
+    b.nothing_yet(2)
+    b.call("XADD", "s", "2-1", "a", "1")
+    b.call("XADD", "s", "3-1", "a", "2")
+    b.read(2)
+    b.call("XLEN", "s")
+
+
+def test_xread_block_count_and_many_waiters(blocking) -> None:
+    b = blocking(2)
+    b.send(0, "XREAD", "BLOCK", 0, "STREAMS", "s", "$")
+    b.wait_blocked(1)
+    b.send(1, "XREAD", "COUNT", 1, "BLOCK", 0, "STREAMS", "s", "$")
+    b.wait_blocked(2)
+    b.call("MULTI")
+    b.call("XADD", "s", "1-1", "f", "v")
+    b.call("XADD", "s", "2-1", "f", "v")
+    b.call("EXEC")
+    b.read(0)
+    b.read(1)
+
+
+def test_xread_block_timeouts_and_errors(blocking) -> None:
+    b = blocking(1)
+    b.send(0, "XREAD", "BLOCK", 50, "STREAMS", "s", "$")
+    b.send(0, "PING")
+    b.read(0)  # null array after 50 ms
+    b.read(0)
+    for args in (("BLOCK", -1), ("BLOCK", "x"), ("BLOCK", "1.5"), ("BLOCK", "99999999999999999999")):
+        b.send(0, "XREAD", *args, "STREAMS", "s", "$")
+        b.read(0)
+    b.call("MULTI")
+    b.call("XREAD", "BLOCK", 0, "STREAMS", "s", "$")
+    b.call("XREADGROUP", "GROUP", "g", "c", "BLOCK", 0, "STREAMS", "s", ">")
+    b.call("EXEC")
+    b.send(0, "XREAD", "BLOCK", 0, "STREAMS", "s", "$")
+    b.wait_blocked(1)
+    b.call("SET", "s", "string")  # another type: an XREAD keeps waiting
+    b.nothing_yet(0)
+    b.call("DEL", "s")
+    b.call("XADD", "s", "1-1", "f", "v")
+    b.read(0)
+
+
+def test_xreadgroup_block(blocking) -> None:
+    b = blocking(3)
+    b.call("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
+    b.send(0, "XREADGROUP", "GROUP", "g", "alice", "BLOCK", 0, "STREAMS", "s", ">")
+    b.wait_blocked(1)
+    b.send(1, "XREADGROUP", "GROUP", "g", "bob", "COUNT", 1, "NOACK", "BLOCK", 0, "STREAMS", "s", ">")
+    b.wait_blocked(2)
+    b.send(2, "XREADGROUP", "GROUP", "g", "carol", "BLOCK", 0, "STREAMS", "s", "0")  # history: at once
+    b.read(2)
+    b.call("XADD", "s", "1-1", "f", "v")
+    b.read(0)
+    b.nothing_yet(1)  # the group's last ID moved past 1-1
+    b.call("XADD", "s", "2-1", "f", "v")
+    b.read(1)
+    b.call("XPENDING", "s", "g")
+    b.call("XINFO", "GROUPS", "s")
+    b.send(0, "XREADGROUP", "GROUP", "g", "alice", "BLOCK", 30, "STREAMS", "s", ">")
+    b.read(0)
+
+
+def test_xreadgroup_unblocked_when_group_or_key_goes(blocking) -> None:
+    b = blocking(2)
+    b.call("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
+    b.call("XGROUP", "CREATE", "s", "h", "$")
+    b.send(0, "XREADGROUP", "GROUP", "g", "alice", "BLOCK", 0, "STREAMS", "s", ">")
+    b.wait_blocked(1)
+    b.send(1, "XREADGROUP", "GROUP", "h", "bob", "BLOCK", 0, "STREAMS", "s", ">")
+    b.wait_blocked(2)
+    b.call("XGROUP", "DESTROY", "s", "g")
+    b.read(0)  # NOGROUP ... no longer exists
+    b.nothing_yet(1)
+    b.call("DEL", "s")
+    b.read(1)  # UNBLOCKED the stream key no longer exists
+    for setup, action in (
+        (("XGROUP", "CREATE", "t", "g", "$", "MKSTREAM"), ("SET", "t", "v")),
+        (("XGROUP", "CREATE", "u", "g", "$", "MKSTREAM"), ("FLUSHALL",)),
+    ):
+        b.call(*setup)
+        b.send(0, "XREADGROUP", "GROUP", "g", "alice", "BLOCK", 0, "STREAMS", setup[2], ">")
+        b.wait_blocked(1)
+        b.call(*action)
+        b.read(0)
