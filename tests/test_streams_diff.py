@@ -582,3 +582,23 @@ def test_xreadgroup_unblocked_when_group_or_key_goes(blocking) -> None:
         b.wait_blocked(1)
         b.call(*action)
         b.read(0)
+
+
+def test_blocked_reader_ignores_writes_that_bring_no_entry(blocking) -> None:
+    b = blocking(2)
+    b.call("XADD", "s", "1-1", "f", "v")
+    b.call("XADD", "s", "2-1", "f", "v")
+    b.call("XDEL", "s", "2-1")
+    b.send(0, "XREAD", "BLOCK", 0, "STREAMS", "s", "1-1")  # last ID 2-1, but nothing after 1-1
+    b.wait_blocked(1)
+    b.call("XGROUP", "CREATE", "s", "g", "$")
+    b.send(1, "XREADGROUP", "GROUP", "g", "c", "BLOCK", 0, "STREAMS", "s", ">")
+    b.wait_blocked(2)
+    b.call("XSETID", "s", "5-0")
+    b.call("XGROUP", "CREATECONSUMER", "s", "g", "d")
+    b.nothing_yet(0)
+    b.nothing_yet(1)
+    b.call("XINFO", "GROUPS", "s")
+    b.call("XADD", "s", "6-1", "f", "v")
+    b.read(0)
+    b.read(1)

@@ -630,6 +630,10 @@ def _blocked_reader(
         if stream.last_id <= gt:
             return None
         start = _incr(gt)
+        if next(stream.range(start, MAX_ID, 1), None) is None:
+            # Redis serves only after XADD, which leaves a new entry (unless it trimmed it at
+            # once); other events on the key (XSETID, XGROUP ...) must not answer an empty read.
+            return None
         if group_name is not None:
             now = session.instance.clock.now_ms()
             consumer = _consumer(session, key, stream, group, consumer_name, now)

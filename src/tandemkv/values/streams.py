@@ -41,6 +41,7 @@ Fields = tuple[bytes, ...]  # field, value, field, value ...
 _ID_BYTES = object_bytes(getsizeof(MAX_ID))
 _SLOT_BYTES = 8
 _NODE_BYTES = 256  # a node object, its two lists and their headers
+_STREAM_BYTES = 256  # an empty stream: its object, node lists and groups dict
 _PENDING_BYTES = 224  # a PendingEntry, its ID and its slots in two dicts and two sorted lists
 _GROUP_BYTES = 512
 _CONSUMER_BYTES = 256
@@ -126,7 +127,7 @@ class StreamNode:
     """One listpack node: entry IDs and field tuples (None: deleted), live and deleted counts,
     the master entry's fields and the listpack's byte size (without its two counters)."""
 
-    __slots__ = ("deleted", "entries", "ids", "live", "lp_bytes", "master_fields", "master_id")
+    __slots__ = ("deleted", "entries", "ids", "live", "lp_bytes", "master_fields", "master_id", "nbytes")
 
     def __init__(self, master_id: int, master_fields: Fields) -> None:
         self.ids: list[int] = []
@@ -137,6 +138,7 @@ class StreamNode:
         self.master_fields = master_fields
         # header (6) + end byte (1) + master field count + master fields + terminator (0)
         self.lp_bytes = 7 + _int_size(len(master_fields)) + sum(_string_size(f) for f in master_fields) + 2
+        self.nbytes = _NODE_BYTES  # what this node holds in memory (charged to the stream too)
 
     def listpack_bytes(self) -> int:
         return self.lp_bytes + _int_size(self.live) + _int_size(self.deleted)
@@ -277,7 +279,7 @@ class StreamValue:
         self.max_deleted_id = 0
         self.entries_added = 0
         self.groups: dict[bytes, ConsumerGroup] = {}
-        self.nbytes = _NODE_BYTES
+        self.nbytes = _STREAM_BYTES
 
     def __len__(self) -> int:
         return self.length
@@ -290,6 +292,7 @@ class StreamValue:
             twin.entries = node.entries.copy()  # tuples of bytes are immutable: shared safely
             twin.live, twin.deleted = node.live, node.deleted
             twin.master_id, twin.master_fields, twin.lp_bytes = node.master_id, node.master_fields, node.lp_bytes
+            twin.nbytes = node.nbytes
             clone.nodes.append(twin)
         clone.firsts = self.firsts.copy()
         clone.length, clone.last_id, clone.first_id = self.length, self.last_id, self.first_id
@@ -335,7 +338,7 @@ class StreamValue:
             node = StreamNode(entry_id, names)
             self.nodes.append(node)
             self.firsts.append(entry_id)
-            self.nbytes += _NODE_BYTES + _SLOT_BYTES * 2
+            self.nbytes += _NODE_BYTES + 2 * _SLOT_BYTES
         same = names == node.master_fields
         # flags, ms delta, seq delta, [field count], (fields,) values, element count
         size = 2 + _int_size(_delta(entry_id >> 64, node.master_id >> 64))
@@ -355,7 +358,9 @@ class StreamValue:
         self.last_id = entry_id
         if self.length == 1:
             self.first_id = entry_id
-        self.nbytes += _ID_BYTES + 2 * _SLOT_BYTES + _entry_bytes(fields)
+        grow = _ID_BYTES + 2 * _SLOT_BYTES + _entry_bytes(fields)
+        node.nbytes += grow
+        self.nbytes += grow
 
     # ---------------------------------------------------------------- reading
 
@@ -465,7 +470,9 @@ class StreamValue:
         node.live -= 1
         node.deleted += 1
         self.length -= 1
-        self.nbytes -= _entry_bytes(fields)
+        size = _entry_bytes(fields)
+        node.nbytes -= size
+        self.nbytes -= size
         if node.live == 0:
             self._drop_node(k)
         return True
@@ -473,7 +480,7 @@ class StreamValue:
     def _drop_node(self, k: int) -> None:
         node = self.nodes.pop(k)
         del self.firsts[k]
-        self.nbytes -= _NODE_BYTES + 2 * _SLOT_BYTES + len(node.ids) * (_ID_BYTES + 2 * _SLOT_BYTES)
+        self.nbytes -= node.nbytes + 2 * _SLOT_BYTES
 
     def trim(self, maxlen: int | None, minid: int, approx: bool, limit: int) -> tuple[int, DroppedNodes]:
         """Redis's streamTrim by MAXLEN (`maxlen` not None) or MINID: whole nodes from the head
@@ -497,8 +504,7 @@ class StreamValue:
             if whole:
                 self.length -= node.live
                 removed += node.live
-                freed += _NODE_BYTES + 2 * _SLOT_BYTES + len(node.ids) * (_ID_BYTES + 2 * _SLOT_BYTES)
-                freed += sum(_entry_bytes(fields) for fields in node.entries if fields is not None)
+                freed += node.nbytes + 2 * _SLOT_BYTES
                 drop += 1
                 continue
             if approx:
@@ -514,7 +520,9 @@ class StreamValue:
                     node.deleted += 1
                     self.length -= 1
                     removed += 1
-                    freed += _entry_bytes(fields)
+                    size = _entry_bytes(fields)
+                    node.nbytes -= size
+                    freed += size
             break
         dropped = nodes[:drop]
         if drop:
