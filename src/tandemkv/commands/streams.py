@@ -1175,8 +1175,34 @@ def xinfo_stream(session: Session, key: bytes, *options: bytes) -> Any:
 
 
 def _radix_nodes(value: StreamValue) -> int:
-    """XINFO's radix-tree-nodes. Redis counts the nodes of its radix tree of 16-byte node
-    keys, which depends on rax's node compression; tandemkv keeps no radix tree and reports
-    an approximation (1 when empty, as Redis)."""
-    keys = value.node_count()
-    return 1 if not keys else 2 * keys
+    """XINFO's radix-tree-nodes: the nodes of the radix tree Redis keeps its listpack nodes
+    in, keyed by their 16-byte master IDs (big-endian ms, seq). Every key has the same length,
+    so the tree is a compressed trie: a compressed node for each shared run of bytes, a
+    branching node where keys diverge, a leaf per key, the head. O(node keys x 16)."""
+    keys = [first.to_bytes(16, "big") for first in value.firsts]
+    return _trie_nodes(keys, 0) if keys else 1
+
+
+def _trie_nodes(keys: list[bytes], depth: int) -> int:
+    """Nodes of the subtree holding `keys` (sorted, distinct, sharing their first `depth`
+    bytes): a leaf at the end, a compressed node (plus its child) for one key's rest, a
+    compressed node for a shared run, then a branching node."""
+    if depth == 16:
+        return 1
+    if len(keys) == 1:
+        return 2
+    first, last = keys[0], keys[-1]
+    shared = 0
+    while first[depth + shared] == last[depth + shared]:
+        shared += 1
+    depth += shared
+    total = 2 if shared else 1
+    i = 0
+    while i < len(keys):
+        byte = keys[i][depth]
+        j = i + 1
+        while j < len(keys) and keys[j][depth] == byte:
+            j += 1
+        total += _trie_nodes(keys[i:j], depth + 1)
+        i = j
+    return total
