@@ -12,6 +12,8 @@ import time
 
 import hiredis
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.resp import RawClient, encode_command
 
@@ -622,3 +624,50 @@ def test_blocked_reader_ignores_writes_that_bring_no_entry(blocking) -> None:
     b.call("XADD", "s", "6-1", "f", "v")
     b.read(0)
     b.read(1)
+
+
+# ------------------------------------------------------- random sequences
+
+_IDS = st.builds(lambda ms, seq: f"{ms}-{seq}", st.integers(0, 40), st.integers(0, 3))
+_BOUNDS = st.one_of(st.just("-"), st.just("+"), _IDS, _IDS.map(lambda i: "(" + i))
+_CONSUMERS = st.sampled_from(["alice", "bob"])
+_OPS = st.one_of(
+    st.tuples(st.just("XADD"), st.just("s"), _IDS, st.just("f"), st.sampled_from(["v", "12", "x" * 70])),
+    st.tuples(st.just("XADD"), st.just("s"), st.sampled_from(["MAXLEN", "MINID"]), st.sampled_from(["~", "="]),
+              st.sampled_from(["3", "10-0", "20"]), _IDS, st.just("f"), st.just("v")),
+    st.tuples(st.just("XDEL"), st.just("s"), _IDS, _IDS),
+    st.tuples(st.just("XTRIM"), st.just("s"), st.sampled_from(["MAXLEN", "MINID"]), st.sampled_from(["~", "="]),
+              st.sampled_from(["0", "2", "15-0"])),
+    st.tuples(st.just("XRANGE"), st.just("s"), _BOUNDS, _BOUNDS, st.just("COUNT"), st.integers(-1, 4)),
+    st.tuples(st.just("XREVRANGE"), st.just("s"), _BOUNDS, _BOUNDS),
+    st.tuples(st.just("XREADGROUP"), st.just("GROUP"), st.just("g"), _CONSUMERS, st.just("COUNT"), st.integers(0, 3),
+              st.just("STREAMS"), st.just("s"), st.sampled_from([">", "0", "5-0"])),
+    st.tuples(st.just("XREAD"), st.just("COUNT"), st.integers(0, 3), st.just("STREAMS"), st.just("s"), _IDS),
+    st.tuples(st.just("XACK"), st.just("s"), st.just("g"), _IDS, _IDS),
+    st.tuples(st.just("XCLAIM"), st.just("s"), st.just("g"), _CONSUMERS, st.just(0), _IDS,
+              st.sampled_from(["JUSTID", "FORCE", "RETRYCOUNT"]), st.just("5")),
+    st.tuples(st.just("XAUTOCLAIM"), st.just("s"), st.just("g"), _CONSUMERS, st.just(0), _BOUNDS, st.just("COUNT"),
+              st.integers(1, 3)),
+    st.tuples(st.just("XPENDING"), st.just("s"), st.just("g")),
+    st.tuples(st.just("XINFO"), st.just("GROUPS"), st.just("s")),
+    st.tuples(st.just("XINFO"), st.just("STREAM"), st.just("s")),
+    st.tuples(st.just("XGROUP"), st.just("SETID"), st.just("s"), st.just("g"), _IDS),
+    st.tuples(st.just("XGROUP"), st.just("DELCONSUMER"), st.just("s"), st.just("g"), _CONSUMERS),
+    st.tuples(st.just("XSETID"), st.just("s"), _IDS),
+    st.tuples(st.just("XLEN"), st.just("s")),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_OPS, max_size=40))
+def test_random_sequences(diff, ops) -> None:
+    diff("FLUSHALL")
+    diff("CONFIG", "SET", "stream-node-max-entries", 4)
+    diff("XGROUP", "CREATE", "s", "g", "0", "MKSTREAM")
+    try:
+        for op in ops:
+            _run(diff, list(op))
+        diff("XRANGE", "s", "-", "+")
+        diff("XINFO", "STREAM", "s")
+    finally:
+        diff("CONFIG", "SET", "stream-node-max-entries", 100)
