@@ -30,11 +30,11 @@ class Model:
 
 
 def _check(value: StreamValue, model: Model, node_max: int) -> None:
-    assert len(value) == len(model.items)
+    assert value.length == len(model.items)
     assert list(value.range(0, MAX_ID)) == model.items
     assert list(value.revrange(0, MAX_ID)) == model.items[::-1]
     assert value.last_id == model.last_id
-    assert sum(node.live for node in value.nodes) == len(value)
+    assert sum(node.live for node in value.nodes) == value.length
     assert all(node.live > 0 for node in value.nodes)
     assert all(len(node.ids) <= node_max for node in value.nodes)
     assert value.firsts == [node.master_id for node in value.nodes]
@@ -132,7 +132,7 @@ def test_approx_trim_drops_whole_nodes_only() -> None:
     for i in range(1, 251):
         value.append(make_id(i, 1), (b"f", b"v"), 4096, 100)
     removed, dropped = value.trim(120, 0, True, 10000)
-    assert removed == 100 and len(value) == 150 and len(dropped) == 100
+    assert removed == 100 and value.length == 150 and len(dropped) == 100
     assert dropped.free_slice(60) >= 60 or not dropped.nodes
     removed, _ = value.trim(10, 0, True, 50)  # LIMIT below a node's size: nothing
     assert removed == 0
@@ -147,7 +147,7 @@ def test_delete_empties_node_and_counts_bytes() -> None:
     assert value.delete(make_id(3, 0))
     assert value.node_count() == 1
     assert value.delete(make_id(1, 0)) and value.delete(make_id(2, 0))
-    assert value.node_count() == 0 and len(value) == 0
+    assert value.node_count() == 0 and value.length == 0
     assert value.nbytes == empty
 
 
@@ -215,6 +215,31 @@ def test_big_stream_trim_and_delete_are_sliced() -> None:
     ids = [entry_id for entry_id, _ in value.range(make_id(n // 2, 0), make_id(n // 2 + 10, 0))]
     assert len(ids) == 11 and bisect_left(ids, make_id(n // 2 + 5, 0)) == 5
     removed, dropped = value.trim(0, 0, True, 0)
-    assert removed == n and len(value) == 0 and len(dropped) == n
+    assert removed == n and value.length == 0 and len(dropped) == n
     while len(dropped):
         assert dropped.free_slice(1000) <= 1100
+
+
+def test_len_counts_pending_entries_and_free_slice_frees_them() -> None:
+    value = StreamValue()
+    for i in range(1, 301):
+        value.append(make_id(i, 0), (b"f", b"v"), 4096, 100)
+    group = value.add_group(b"g", 0, -1)
+    assert group is not None
+    alice = value.add_consumer(group, b"alice", 0)
+    assert alice is not None
+    for entry_id, _ in value.range(0, MAX_ID):
+        value.deliver(group, alice, entry_id, 0)
+    assert len(value) == 600 and value.length == 300
+    value.claim(group, make_id(999, 0), alice)  # XCLAIM FORCE of an unknown ID
+    assert len(value) == 601
+    assert value.acknowledge(group, make_id(999, 0))
+    clone = value.copy()
+    assert len(clone) == 600
+    steps = 0
+    while len(value):
+        assert value.free_slice(64) <= 164
+        steps += 1
+    assert steps >= 600 // 164 and not value.groups and value.pending_total == 0
+    clone.destroy_group(b"g")
+    assert len(clone) == 300

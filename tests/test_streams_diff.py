@@ -112,7 +112,7 @@ SCRIPTS = {
     ],
     "xsetid": [
         ["XADD", "s", "5-5", "f", "v"], ["XSETID", "s", "5-4"], ["XSETID", "s", "5-5"], ["XSETID", "s", "10-0"],
-        ["XADD", "s", "*", "f", "v"], ["XSETID", "nokey", "1-1"], ["XSETID", "s", "x"], ["XSETID", "s", "+"],
+        ["XADD", "s", "10-*", "f", "v"], ["XSETID", "nokey", "1-1"], ["XSETID", "s", "x"], ["XSETID", "s", "+"],
         ["XSETID", "s", "20-0", "ENTRIESADDED", 1], ["XSETID", "s", "20-0", "ENTRIESADDED", -1],
         ["XSETID", "s", "20-0", "ENTRIESADDED", "x"], ["XSETID", "s", "20-0", "ENTRIESADDED", 10],
         ["XSETID", "s", "20-0", "MAXDELETEDID", "30-0"], ["XSETID", "s", "20-0", "MAXDELETEDID", "15-0"],
@@ -258,6 +258,8 @@ SCRIPTS = {
         ["XINFO", "GROUPS", "s"], ["XINFO", "CONSUMERS", "s", "nogroup"], ["XINFO", "GROUPS", "s", "x"],
         ["XINFO", "CONSUMERS", "s"], ["XGROUP", "CREATE", "s", "g2", "$"], ["XGROUP", "CREATE", "s", "g1", "0"],
         ["XINFO", "STREAM", "s"], ["XINFO", "GROUPS", "s"], ["XINFO", "CONSUMERS", "s", "g1"],
+        ["MULTI"], ["XINFO", "STREAM", "s", "Foo"], ["XGROUP", "CREATE", "s", "g3", "0", "bar"],
+        ["XADD", "s", "99-1", "f", "v"], ["XREAD", "BLOCK", 0, "STREAMS", "s", "$"], ["EXEC"],
     ],
 }
 

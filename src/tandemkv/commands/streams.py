@@ -314,7 +314,7 @@ def xtrim(session: Session, key: bytes, *rest: bytes) -> int:
 def xlen(session: Session, key: bytes) -> int:
     """Return the number of entries in a stream"""
     value = _stream(session, key, read=True)
-    return 0 if value is None else len(value)
+    return 0 if value is None else value.length
 
 
 def _range_generic(session: Session, key: bytes, start_raw: bytes, end_raw: bytes, options: tuple[bytes, ...], rev: bool) -> Any:
@@ -373,7 +373,7 @@ def xdel(session: Session, key: bytes, *raw_ids: bytes) -> int:
                 value.max_deleted_id = entry_id
             deleted += 1
     if deleted:
-        if not len(value):
+        if not value.length:
             value.first_id = 0
         elif first_entry:
             value.first_id = value.first_live_id()
@@ -405,10 +405,10 @@ def xsetid(session: Session, key: bytes, raw_id: bytes, *options: bytes) -> Any:
     value = _stream(session, key)
     if value is None:
         raise CommandError(NO_SUCH_KEY)
-    if len(value):
+    if value.length:
         if new_id < value.last_live_id():
             raise CommandError("ERR The ID specified in XSETID is smaller than the target stream top item")
-        if entries_added != -1 and len(value) > entries_added:
+        if entries_added != -1 and value.length > entries_added:
             raise CommandError("ERR The entries_added specified in XSETID is smaller than the target stream length")
     value.last_id = new_id
     if entries_added != -1:
@@ -565,12 +565,12 @@ def _xread_generic(session: Session, argv: list[bytes], xreadgroup: bool) -> Any
         if groups:
             group = groups[index]
             history = gt != MAX_ID
-            ready = history or (len(value) > 0 and value.last_live_id() > group.last_id)
+            ready = history or (value.length > 0 and value.last_live_id() > group.last_id)
             if not history:
                 gt = group.last_id  # `>`: what the group has not delivered yet
         else:
             history = False
-            ready = len(value) > 0 and value.last_live_id() > gt
+            ready = value.length > 0 and value.last_live_id() > gt
         if not ready:
             continue
         start = _incr(gt)
@@ -1114,7 +1114,7 @@ def xinfo_stream(session: Session, key: bytes, *options: bytes) -> Any:
             if count < 0:
                 count = 10
     items: list[tuple[bytes, Any]] = [
-        (b"length", len(value)),
+        (b"length", value.length),
         (b"radix-tree-keys", value.node_count()),
         (b"radix-tree-nodes", _radix_nodes(value)),
         (b"last-generated-id", format_id(value.last_id)),

@@ -268,6 +268,7 @@ class StreamValue:
         "max_deleted_id",
         "nbytes",
         "nodes",
+        "pending_total",
     )
 
     def __init__(self) -> None:
@@ -279,10 +280,13 @@ class StreamValue:
         self.max_deleted_id = 0
         self.entries_added = 0
         self.groups: dict[bytes, ConsumerGroup] = {}
+        self.pending_total = 0  # pending entries over all groups
         self.nbytes = _STREAM_BYTES
 
     def __len__(self) -> int:
-        return self.length
+        """The elements the value holds: entries and pending entries (what freeing walks).
+        XLEN is `length`."""
+        return self.length + self.pending_total
 
     def copy(self) -> StreamValue:
         clone = StreamValue()
@@ -297,6 +301,7 @@ class StreamValue:
         clone.firsts = self.firsts.copy()
         clone.length, clone.last_id, clone.first_id = self.length, self.last_id, self.first_id
         clone.max_deleted_id, clone.entries_added = self.max_deleted_id, self.entries_added
+        clone.pending_total = self.pending_total
         for name, group in self.groups.items():
             twin_group = ConsumerGroup(group.last_id, group.entries_read)
             for consumer in group.consumers.values():
@@ -551,6 +556,7 @@ class StreamValue:
             return False
         self.nbytes -= _GROUP_BYTES + bytes_size(name)
         self.nbytes -= len(group.pending) * _PENDING_BYTES
+        self.pending_total -= len(group.pending)
         self.nbytes -= sum(_CONSUMER_BYTES + bytes_size(c.name) for c in group.consumers.values())
         return True
 
@@ -567,6 +573,7 @@ class StreamValue:
         for entry_id in consumer.pending.order:
             group.pending.remove(entry_id)
         self.nbytes -= len(consumer.pending) * _PENDING_BYTES
+        self.pending_total -= len(consumer.pending)
         del group.consumers[consumer.name]
         self.nbytes -= _CONSUMER_BYTES + bytes_size(consumer.name)
 
@@ -579,6 +586,7 @@ class StreamValue:
             group.pending.add(entry_id, pending)
             consumer.pending.add(entry_id, pending)
             self.nbytes += _PENDING_BYTES
+            self.pending_total += 1
             return
         if pending.consumer is not None:
             pending.consumer.pending.remove(entry_id)
@@ -595,6 +603,7 @@ class StreamValue:
         if pending.consumer is not None:
             pending.consumer.pending.remove(entry_id)
         self.nbytes -= _PENDING_BYTES
+        self.pending_total -= 1
         return True
 
     def claim(self, group: ConsumerGroup, entry_id: int, consumer: Consumer) -> PendingEntry:
@@ -605,6 +614,7 @@ class StreamValue:
             pending = PendingEntry(None, 0)
             group.pending.add(entry_id, pending)
             self.nbytes += _PENDING_BYTES
+            self.pending_total += 1
         if pending.consumer is not consumer:
             if pending.consumer is not None:
                 pending.consumer.pending.remove(entry_id)
@@ -661,7 +671,7 @@ class StreamValue:
     # ---------------------------------------------------------------- freeing
 
     def free_slice(self, max_items: int) -> int:
-        """Drop up to about `max_items` entries (whole nodes, then group state)."""
+        """Drop up to about `max_items` elements: whole nodes, then pending entries."""
         done = 0
         nodes = self.nodes
         while nodes and done < max_items:
@@ -669,7 +679,17 @@ class StreamValue:
             self.firsts.pop()
             done += node.live
             self.length -= node.live
-        if not nodes:
-            self.length = 0
-            self.groups = {}
+        groups = self.groups
+        while groups and done < max_items:
+            group = next(reversed(groups.values()))
+            order, by_id = group.pending.order, group.pending.by_id
+            while order and done < max_items:
+                entry_id = order.pop()
+                pending = by_id.pop(entry_id)
+                if pending.consumer is not None:
+                    pending.consumer.pending.by_id.pop(entry_id, None)
+                done += 1
+                self.pending_total -= 1
+            if not order:
+                groups.popitem()
         return done
