@@ -673,3 +673,18 @@ def test_random_sequences(diff, ops) -> None:
         diff("XINFO", "STREAM", "s")
     finally:
         diff("CONFIG", "SET", "stream-node-max-entries", 100)
+
+
+def test_xreadgroup_unblocked_by_swapdb(blocking) -> None:
+    b = blocking(1)
+    b.call("SELECT", 9)
+    b.call("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
+    b.call("SELECT", 8)
+    b.call("LPUSH", "s", "x")
+    b.send(0, "SELECT", 9)
+    b.read(0)
+    b.send(0, "XREADGROUP", "GROUP", "g", "alice", "BLOCK", 0, "STREAMS", "s", ">")
+    b.wait_blocked(1)
+    b.call("SWAPDB", 8, 9)
+    b.read(0)  # the key is a list now: UNBLOCKED
+    b.call("FLUSHALL")

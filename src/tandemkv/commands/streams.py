@@ -66,11 +66,6 @@ def _subcommand_syntax(session: Session) -> CommandError:
     )
 
 
-def _name(raw: bytes) -> str:
-    """A key or group name as Redis prints it with %s."""
-    return printable(raw)
-
-
 # --------------------------------------------------------------------- IDs
 
 
@@ -534,7 +529,7 @@ def _xread_generic(session: Session, argv: list[bytes], xreadgroup: bool) -> Any
             group = value.groups.get(group_name) if value is not None else None
             if group is None:
                 raise CommandError(
-                    f"NOGROUP No such key '{_name(key)}' or consumer group '{_name(group_name)}' "
+                    f"NOGROUP No such key '{printable(key)}' or consumer group '{printable(group_name)}' "
                     "in XREADGROUP with GROUP option"
                 )
             groups.append(group)
@@ -711,7 +706,7 @@ def _xgroup_prologue(session: Session, sub: bytes, key: bytes, group_name: bytes
             )
         group = value.groups.get(group_name)
         if group is None and sub in (b"setid", b"createconsumer", b"delconsumer"):
-            raise CommandError(f"NOGROUP No such consumer group '{_name(group_name)}' for key name '{_name(key)}'")
+            raise CommandError(f"NOGROUP No such consumer group '{printable(group_name)}' for key name '{printable(key)}'")
     elif value is not None:
         group = value.groups.get(group_name)
     return value, group, mkstream, entries_read
@@ -813,7 +808,7 @@ def _group_or_none(session: Session, key: bytes, group_name: bytes) -> tuple[Str
 
 
 def _nogroup(key: bytes, group_name: bytes) -> CommandError:
-    return CommandError(f"NOGROUP No such key '{_name(key)}' or consumer group '{_name(group_name)}'")
+    return CommandError(f"NOGROUP No such key '{printable(key)}' or consumer group '{printable(group_name)}'")
 
 
 @command("xack", -4, "write fast", keys=(1, 1, 1), group="stream", since="5.0.0")
@@ -1063,16 +1058,12 @@ def xinfo_consumers(session: Session, key: bytes, group_name: bytes) -> list[Any
     value = _info_stream(session, key)
     group = value.groups.get(group_name)
     if group is None:
-        raise CommandError(f"NOGROUP No such consumer group '{_name(group_name)}' for key name '{_name(key)}'")
+        raise CommandError(f"NOGROUP No such consumer group '{printable(group_name)}' for key name '{printable(key)}'")
     now = session.instance.clock.now_ms()
     return [
         Map([(b"name", name), (b"pending", len(consumer.pending)), (b"idle", max(now - consumer.seen_ms, 0))])
         for name, consumer in sorted(group.consumers.items())
     ]
-
-
-def _lag(value: StreamValue, group: ConsumerGroup) -> int | None:
-    return value.lag(group)
 
 
 def _entries_read(group: ConsumerGroup) -> int | None:
@@ -1091,7 +1082,7 @@ def xinfo_groups(session: Session, key: bytes) -> list[Any]:
                 (b"pending", len(group.pending)),
                 (b"last-delivered-id", format_id(group.last_id)),
                 (b"entries-read", _entries_read(group)),
-                (b"lag", _lag(value, group)),
+                (b"lag", value.lag(group)),
             ]
         )
         for name, group in sorted(value.groups.items())
@@ -1163,7 +1154,7 @@ def xinfo_stream(session: Session, key: bytes, *options: bytes) -> Any:
                     (b"name", name),
                     (b"last-delivered-id", format_id(group.last_id)),
                     (b"entries-read", _entries_read(group)),
-                    (b"lag", _lag(value, group)),
+                    (b"lag", value.lag(group)),
                     (b"pel-count", len(group.pending)),
                     (b"pending", pel),
                     (b"consumers", consumers),
