@@ -49,6 +49,7 @@ INVALID_START = "ERR invalid start ID for the interval"
 INVALID_END = "ERR invalid end ID for the interval"
 XREAD_BLOCKED_DEFAULT_COUNT = 1000
 _LONG_MAX = 2**63 - 1
+_ADDRESS_SPACE = 2**47  # x86-64 user address space
 
 register_type(StreamValue, ValueType(b"stream", copy=StreamValue.copy, encoding=lambda value: b"stream"))
 
@@ -978,7 +979,7 @@ def xautoclaim(session: Session, key: bytes, group_name: bytes, consumer_name: b
         word = options[j].lower()
         if word == b"count" and more:
             count = string2ll(options[j + 1])  # type: ignore[assignment]
-            if count is None or not 1 <= count <= _LONG_MAX // 10:
+            if count is None or not 1 <= count <= _LONG_MAX // 16:  # LONG_MAX / sizeof(streamID)
                 raise CommandError("ERR COUNT must be > 0")
             j += 1
         elif word == b"justid":
@@ -989,6 +990,10 @@ def xautoclaim(session: Session, key: bytes, group_name: bytes, consumer_name: b
     value, group = _group_or_none(session, key, group_name)
     if value is None or group is None:
         raise _nogroup(key, group_name)
+    if count * 16 >= _ADDRESS_SPACE:
+        # Redis allocates 16 bytes per COUNT for the deleted IDs first; past what a process
+        # can address, the allocation fails (below that it depends on the machine).
+        raise CommandError("ERR Insufficient memory, failed allocating transient memory, COUNT too high.")
     attempts = count * 10
     now = session.instance.clock.now_ms()
     before = value.nbytes
