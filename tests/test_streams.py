@@ -8,6 +8,8 @@ from bisect import bisect_left
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tandemkv.clock import ManualClock
+from tandemkv.store import Store
 from tandemkv.values.streams import MAX_ID, DroppedNodes, StreamValue, format_id, make_id, split_id
 
 ops = st.lists(
@@ -243,3 +245,60 @@ def test_len_counts_pending_entries_and_free_slice_frees_them() -> None:
     assert steps >= 600 // 164 and not value.groups and value.pending_total == 0
     clone.destroy_group(b"g")
     assert len(clone) == 300
+
+
+# ----------------------------------------------- commands on the embedded store
+
+
+def _store() -> tuple[Store, ManualClock]:
+    clock = ManualClock(start_ms=1_000_000)
+    return Store(clock=clock), clock
+
+
+def test_auto_ids_stay_monotonic_when_the_clock_goes_back() -> None:
+    store, clock = _store()
+    assert store.execute("XADD", "s", "*", "f", "v") == b"1000000-0"
+    assert store.execute("XADD", "s", "*", "f", "v") == b"1000000-1"
+    clock.advance_ms(-500)
+    assert store.execute("XADD", "s", "*", "f", "v") == b"1000000-2"
+    clock.advance_ms(600)
+    assert store.execute("XADD", "s", "*", "f", "v") == b"1000100-0"
+    assert store.execute("XADD", "s", "1000100-*", "f", "v") == b"1000100-1"
+
+
+def test_idle_times_follow_the_keyspace_clock() -> None:
+    store, clock = _store()
+    for i in range(1, 4):
+        store.execute("XADD", "s", f"{i}-0", "f", "v")
+    store.execute("XGROUP", "CREATE", "s", "g", "0")
+    store.execute("XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", ">")
+    clock.advance_ms(250)
+    rows = store.execute("XPENDING", "s", "g", "-", "+", 10)
+    assert [row[2] for row in rows] == [250, 250, 250]
+    assert store.execute("XPENDING", "s", "g", "IDLE", 251, "-", "+", 10) == []
+    assert store.execute("XCLAIM", "s", "g", "bob", 300, "1-0", "JUSTID") == []
+    assert store.execute("XCLAIM", "s", "g", "bob", 200, "1-0", "JUSTID") == [b"1-0"]
+    assert store.execute("XCLAIM", "s", "g", "bob", 0, "2-0", "IDLE", 100, "JUSTID") == [b"2-0"]
+    clock.advance_ms(50)
+    assert [row[2] for row in store.execute("XPENDING", "s", "g", "-", "+", 10)] == [50, 150, 300]
+    consumers = store.execute("XINFO", "CONSUMERS", "s", "g")
+    assert [(c[b"name"], c[b"pending"], c[b"idle"]) for c in consumers] == [(b"alice", 1, 300), (b"bob", 2, 50)]
+    next_id, claimed, deleted = store.execute("XAUTOCLAIM", "s", "g", "carol", 299, "0", "JUSTID")
+    assert (next_id, claimed, deleted) == (b"0-0", [b"3-0"], [])
+    full = store.execute("XINFO", "STREAM", "s", "FULL")
+    group = full[b"groups"][0]
+    assert group[b"pending"][0][2] == clock.now_ms() - 50  # delivery times are absolute ms
+
+
+def test_trimming_a_big_stream_is_freed_in_slices() -> None:
+    store, _ = _store()
+    db = store.session.db
+    for i in range(1, 20_001):
+        store.execute("XADD", "s", f"{i}-0", "f", "v")
+    used = db.used_bytes
+    assert store.execute("XTRIM", "s", "MAXLEN", 0) == 20_000
+    assert [type(v).__name__ for v in db.lazy_values] == ["DroppedNodes"]
+    assert db.used_bytes < used - 20_000 * 100
+    while db.has_garbage:
+        db.free_detached(1000)
+    assert store.execute("XLEN", "s") == 0 and store.execute("EXISTS", "s") == 1
