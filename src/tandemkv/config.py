@@ -245,6 +245,9 @@ PARAMS: tuple[Param, ...] = (
     Param("set-max-intset-entries", "int", 512),
     Param("zset-max-listpack-entries", "int", 128, alias="zset-max-ziplist-entries"),
     Param("zset-max-listpack-value", "memory", 64, alias="zset-max-ziplist-value"),
+    # Streams: where a new node starts (this decides what MAXLEN ~ / MINID ~ trim, as in Redis).
+    Param("stream-node-max-bytes", "memory", 4096),
+    Param("stream-node-max-entries", "int", 100),
     # Accepted for Redis's tools; tandemkv always frees big values in slices, never blocking.
     Param("lazyfree-lazy-eviction", "bool", False),
     Param("lazyfree-lazy-expire", "bool", False),
@@ -381,6 +384,8 @@ MEANINGS = {
     "slowlog-log-slower-than": "log commands at least this many microseconds long (-1: off)",
     "slowlog-max-len": "entries the slow log keeps",
     "busy-reply-threshold": "milliseconds after which a script that has not written is stopped",
+    "stream-node-max-bytes": "bytes of a stream node before a new one starts (Redis's layout)",
+    "stream-node-max-entries": "entries of a stream node before a new one starts",
     "list-max-listpack-size": "OBJECT ENCODING threshold, as Redis (lists report quicklist)",
     "list-compress-depth": "accepted as Redis; lists are not compressed",
     "hash-max-listpack-entries": "OBJECT ENCODING threshold: fields of a listpack hash",

@@ -17,6 +17,7 @@ from tandemkv.commands import (  # noqa: F401  (importing a module registers its
     server,
     sets,
     sort,
+    streams,
     strings,
     transactions,
     zsets,

@@ -81,6 +81,7 @@ def call(session: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
     blocked command's registration, then the clients its writes made ready -- unless it runs
     inside an atomic unit (EXEC, a script), which serves them once it is over."""
     instance = session.instance
+    session.argv = argv  # inside EXEC too: error texts quote the queued command (Redis's c->argv)
     started = perf_counter_ns()
     try:
         if spec.converts:

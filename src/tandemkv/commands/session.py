@@ -168,9 +168,12 @@ class Instance:
         self.sessions.pop(session.id, None)
 
     def flushed(self, index: int) -> None:
-        """Database `index` is about to be emptied: its watched keys are touched."""
+        """Database `index` is about to be emptied: its watched keys are touched, and its
+        waited keys readied (XREADGROUP waiters learn that their stream is gone, as Redis's
+        FLUSHALL / FLUSHDB signal them)."""
         if self.watches.keys:
             self.watches.touch_db(index, self.dbs[index].holds, None)
+        self.blocking.signal_db(index)
 
     def swap_dbs(self, a: int, b: int) -> None:
         dbs = self.dbs

@@ -14,5 +14,6 @@ Rules (../DESIGN.md, "Wave 2"):
 from tandemkv.values.hashes import HashValue
 from tandemkv.values.lists import ListValue
 from tandemkv.values.sizes import BYTES_SIZES, PYMALLOC_MAX, bytes_size, object_bytes
+from tandemkv.values.streams import StreamValue
 
-__all__ = ["BYTES_SIZES", "PYMALLOC_MAX", "HashValue", "ListValue", "bytes_size", "object_bytes"]
+__all__ = ["BYTES_SIZES", "PYMALLOC_MAX", "HashValue", "ListValue", "StreamValue", "bytes_size", "object_bytes"]
