@@ -208,10 +208,17 @@ class ZSetValue:
         order they were popped."""
         order = self.order
         scores = self.scores
-        popped = []
         index = -1 if highest else 0
+        if count == 1 and scores:  # ZPOPMIN/ZPOPMAX's usual case, without the loop's setup
+            score, member = order.pop(index)
+            del scores[member]
+            self.nbytes -= bytes_size(member) + ELEMENT_BYTES
+            if self.scan_index is not None:
+                self._unscan((member,))
+            return [(member, score)]
+        popped = []
         freed = 0
-        for _ in range(min(count, len(order))):
+        for _ in range(min(count, len(scores))):
             score, member = order.pop(index)
             del scores[member]
             freed += bytes_size(member) + ELEMENT_BYTES
