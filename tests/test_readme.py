@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import tandemkv.persistence  # noqa: F401  (registers DUMP, RESTORE, SAVE, BGSAVE)
 from tandemkv.commands import TABLE
 
 ROOT = Path(__file__).resolve().parent.parent

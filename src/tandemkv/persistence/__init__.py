@@ -1,0 +1,12 @@
+"""Persistence: Redis's RDB format (rdb.py), DUMP/RESTORE (dump.py), snapshot files with SAVE,
+BGSAVE, the `save` schedule and loading at start-up (snapshot.py).
+
+Sits above commands/ (it registers commands and reads every db of an Instance) and below
+server/ and store.py (importing this package registers its commands; the server loads the
+snapshot at start and runs the schedule from its cron).
+"""
+
+from tandemkv.persistence import dump, snapshot  # noqa: F401  (importing registers the commands)
+from tandemkv.persistence.snapshot import attach, cron, load, save
+
+__all__ = ["attach", "cron", "load", "save"]
