@@ -247,11 +247,11 @@ def _persistence(instance: Instance) -> tuple[str, list[str]]:
         "loading:0",
         "async_loading:0",
         f"rdb_changes_since_last_save:{rdb.dirty}",
-        "rdb_bgsave_in_progress:0",  # BGSAVE runs to completion inside the command
+        f"rdb_bgsave_in_progress:{int(rdb.job is not None)}",
         f"rdb_last_save_time:{rdb.last_save_s}",
         f"rdb_last_bgsave_status:{'ok' if rdb.last_status_ok else 'err'}",
         f"rdb_last_bgsave_time_sec:{rdb.last_save_duration_s}",
-        "rdb_current_bgsave_time_sec:-1",
+        f"rdb_current_bgsave_time_sec:{int(time.monotonic() - rdb.job_started) if rdb.job is not None else -1}",
         f"rdb_saves:{rdb.saves}",
         "aof_enabled:0",
         "aof_rewrite_in_progress:0",

@@ -54,6 +54,11 @@ class SaveState:
     last_save_duration_s: int = -1
     last_try_s: int = 0
     save: Callable[[], bool] = lambda: False
+    # A background save in progress (persistence/snapshot.py), when it started (monotonic s),
+    # and the server's way to run its slices (None: BGSAVE runs to completion at once).
+    job: Any = None
+    job_started: float = 0.0
+    schedule: Callable[[], None] | None = None
 
 
 class Instance:

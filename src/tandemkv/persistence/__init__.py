@@ -7,6 +7,6 @@ snapshot at start and runs the schedule from its cron).
 """
 
 from tandemkv.persistence import dump, snapshot  # noqa: F401  (importing registers the commands)
-from tandemkv.persistence.snapshot import attach, cron, load, save
+from tandemkv.persistence.snapshot import attach, cron, load, save_for_shutdown, step
 
-__all__ = ["attach", "cron", "load", "save"]
+__all__ = ["attach", "cron", "load", "save_for_shutdown", "step"]

@@ -392,13 +392,16 @@ class FileWriter:
             w.string(name)
             w.string(value)
 
-    def select(self, index: int, size: int, expires: int) -> None:
+    def select(self, index: int, size: int | None, expires: int = 0) -> None:
+        """SELECTDB, then RESIZEDB unless `size` is None (a database selected again: a
+        background snapshot interleaves databases; loaders accept SELECTDB anywhere)."""
         w = self.w
         w.byte(OP_SELECTDB)
         w.length(index)
-        w.byte(OP_RESIZEDB)
-        w.length(size)
-        w.length(expires)
+        if size is not None:
+            w.byte(OP_RESIZEDB)
+            w.length(size)
+            w.length(expires)
 
     def entry(self, key: bytes, value: object, deadline_ms: int | None) -> None:
         w = self.w

@@ -31,7 +31,8 @@ from tandemkv.keyspace import Tandem
 from tandemkv.persistence import attach as attach_persistence
 from tandemkv.persistence import cron as persistence_cron
 from tandemkv.persistence import load as load_snapshot
-from tandemkv.persistence import save as save_snapshot
+from tandemkv.persistence import save_for_shutdown
+from tandemkv.persistence import step as snapshot_step
 from tandemkv.persistence.rdb import RdbError
 from tandemkv.server.connection import Connection
 
@@ -52,6 +53,7 @@ class Server:
         self.instance.on_deadline = self._on_deadline
         self.instance.on_over_bound = self._schedule_eviction  # memory bound: background slices
         attach_persistence(self.instance)
+        self.instance.rdb.schedule = self._schedule_snapshot  # BGSAVE's slices
         self._eviction_scheduled = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self.listener: asyncio.base_events.Server | None = None
@@ -133,7 +135,7 @@ class Server:
 
     def shutdown_on_signal(self) -> None:
         """SIGINT/SIGTERM: save first when save points are configured, as Redis does."""
-        if self.instance.config.str("save") and not save_snapshot(self.instance):
+        if self.instance.config.str("save") and not save_for_shutdown(self.instance):
             log.warning("Error trying to save the DB, can't exit.")
             return
         self.request_shutdown()
@@ -253,6 +255,17 @@ class Server:
         instance.memory.note_peak()
         persistence_cron(instance)  # the `save` schedule
         self._cron_handle = self.loop.call_later(1 / instance.config.int("hz"), self._cron)
+
+    def _schedule_snapshot(self) -> None:
+        assert self.loop is not None
+        self.loop.call_soon(self._snapshot_slice)
+
+    def _snapshot_slice(self) -> None:
+        """One slice of a background save (persistence/snapshot.py), then yield to clients."""
+        budget_s = self.instance.config.int("engine-slice-us") / 1_000_000
+        if snapshot_step(self.instance, budget_s):
+            assert self.loop is not None
+            self.loop.call_soon(self._snapshot_slice)
 
     def _close_idle_clients(self) -> None:
         """`timeout`: close clients idle longer than that many seconds, pub/sub clients
