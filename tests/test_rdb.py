@@ -283,3 +283,19 @@ def test_file_layout_and_errors():
 def test_unknown_value_class_is_refused():
     with pytest.raises(rdb.RdbError):
         rdb.dump_payload(object())
+
+
+@given(st.sets(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=50))
+def test_intset_blob_round_trip(numbers):
+    members = [str(n).encode() for n in numbers]
+    blob = rdb.intset_blob(members)
+    width = struct.unpack_from("<I", blob)[0]
+    assert width == (2 if all(-(2**15) <= n < 2**15 for n in numbers) else 4 if all(-(2**31) <= n < 2**31 for n in numbers) else 8)
+    assert rdb.intset_members(blob) == [str(n).encode() for n in sorted(numbers)]
+    value = SetValue(members)
+    if value.intset:
+        w = rdb.Writer()
+        rdb.write_object(w, value)
+        assert w.buf[0] == rdb.TYPE_SET_INTSET
+        loaded = rdb.read_object(rdb.Reader(bytes(w.buf), 1), w.buf[0], rdb.Limits())
+        assert sorted(loaded.members) == sorted(members) and loaded.intset

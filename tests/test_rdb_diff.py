@@ -123,6 +123,17 @@ def test_dump_payload_of_a_string_is_redis_byte_for_byte(pair):
         assert tandem.dump("s") == real.dump("s"), value
 
 
+def test_dump_payload_of_an_intset_is_redis_byte_for_byte(pair):
+    tandem, real = pair
+    for members in ([b"1"], [b"-5", b"300", b"7"], [b"70000", b"-1"], [str(2**40).encode(), b"0"],
+                    [str(n).encode() for n in range(100)]):
+        for c in pair:
+            c.delete("s")
+            c.sadd("s", *members)
+        assert tandem.object("encoding", "s") == real.object("encoding", "s") == b"intset"
+        assert tandem.dump("s") == real.dump("s"), members
+
+
 def test_restore_errors(diff):
     # A payload valid on both servers (a string DUMPed by this same code is Redis's own).
     payload = rdb.dump_payload(b"value")

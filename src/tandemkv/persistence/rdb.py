@@ -16,7 +16,8 @@ with `register_saver` / `register_loader`.
 
 Written: strings (int encodings for integers of up to 32 bits, LZF above 20 bytes when it
 saves at least 4 bytes, as rdbSaveRawString), lists as RDB_TYPE_LIST (one string per element;
-redis-server 7.0 loads it into a quicklist), sets as RDB_TYPE_SET. Read: strings, lists
+redis-server 7.0 loads it into a quicklist), sets as RDB_TYPE_SET_INTSET when intset-encoded
+(as Redis; byte for byte the same) else RDB_TYPE_SET. Read: strings, lists
 (LIST, LIST_ZIPLIST, LIST_QUICKLIST with ziplist nodes, LIST_QUICKLIST_2 with listpack or
 plain nodes), sets (SET, SET_INTSET).
 """
@@ -320,21 +321,48 @@ def _save_list(w: Writer, value: ListValue) -> None:
         w.string(item)
 
 
+def intset_blob(members: Iterable[bytes]) -> bytes:
+    """An intset (intset.c): the narrowest width (2, 4 or 8 bytes) holding every integer,
+    the count, then the integers ascending, little endian."""
+    numbers = sorted(int(member) for member in members)
+    if not numbers or (numbers[0] >= -(1 << 15) and numbers[-1] < 1 << 15):
+        width, code = 2, "h"
+    elif numbers[0] >= -(1 << 31) and numbers[-1] < 1 << 31:
+        width, code = 4, "i"
+    else:
+        width, code = 8, "q"
+    return struct.pack(f"<II{len(numbers)}{code}", width, len(numbers), *numbers)
+
+
 def _save_set(w: Writer, value: SetValue) -> None:
+    if value.intset:
+        w.string(intset_blob(value.members))
+        return
     w.length(len(value))
     for member in value.members:
         w.string(member)
 
 
-SAVERS: dict[type, tuple[int, Callable[[Writer, Any], None]]] = {
+def _set_type(value: SetValue) -> int:
+    return TYPE_SET_INTSET if value.intset else TYPE_SET
+
+
+SAVERS: dict[type, tuple[int | Callable[[Any], int], Callable[[Writer, Any], None]]] = {
     bytes: (TYPE_STRING, _save_string),
     ListValue: (TYPE_LIST, _save_list),
-    SetValue: (TYPE_SET, _save_set),
+    SetValue: (_set_type, _save_set),
 }
 
 
-def register_saver(cls: type, rdb_type: int, save: Callable[[Writer, Any], None]) -> None:
+def register_saver(cls: type, rdb_type: int | Callable[[Any], int], save: Callable[[Writer, Any], None]) -> None:
+    """The type byte (or a function of the value giving it, for types with two encodings)
+    and the writer of one value class."""
     SAVERS[cls] = (rdb_type, save)
+
+
+def _type_byte(saver: tuple[int | Callable[[Any], int], Callable[[Writer, Any], None]], value: object) -> int:
+    rdb_type = saver[0]
+    return rdb_type if rdb_type.__class__ is int else rdb_type(value)  # type: ignore[operator,return-value]
 
 
 def can_save(value: object) -> bool:
@@ -346,7 +374,7 @@ def write_object(w: Writer, value: object) -> None:
     saver = SAVERS.get(value.__class__)
     if saver is None:
         raise RdbError(f"no RDB serialization for {value.__class__.__name__}")
-    w.byte(saver[0])
+    w.byte(_type_byte(saver, value))
     saver[1](w, value)
 
 
@@ -411,7 +439,7 @@ class FileWriter:
         saver = SAVERS.get(value.__class__)
         if saver is None:
             raise RdbError(f"no RDB serialization for {value.__class__.__name__}")
-        w.byte(saver[0])
+        w.byte(_type_byte(saver, value))
         w.string(key)
         saver[1](w, value)
         if len(w.buf) >= 1 << 16:
