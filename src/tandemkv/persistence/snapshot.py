@@ -48,7 +48,12 @@ IN_PROGRESS = "ERR Background save already in progress"
 
 
 def limits(instance: Instance) -> Limits:
-    return Limits(set_max_intset_entries=instance.config.int("set-max-intset-entries"))
+    """The thresholds loaded values take their encoding from (rdbLoadObject reads the same)."""
+    config = instance.config
+    extra = {name: config.int(name) for name in (
+        "zset-max-listpack-entries", "zset-max-listpack-value", "hash-max-listpack-entries", "hash-max-listpack-value",
+    )}
+    return Limits(set_max_intset_entries=config.int("set-max-intset-entries"), extra=extra)
 
 
 def rdb_path(instance: Instance) -> str:
