@@ -356,3 +356,27 @@ def test_bgsave_while_serving_writes_a_point_in_time_file_redis_loads(tmp_path):
         c.close()
     finally:
         stop(proc)
+
+
+def test_sigterm_saves_when_save_points_are_set(tmp_path):
+    proc, port = start_tandem("--dir", str(tmp_path), "--save", "3600 1")
+    c = redis.Redis(port=port)
+    c.set("kept", b"1")
+    c.close()
+    stop(proc)  # SIGTERM
+    assert (tmp_path / "dump.rdb").exists()
+    proc, port = start_tandem("--dir", str(tmp_path), "--save", "")
+    try:
+        c = redis.Redis(port=port)
+        assert c.get("kept") == b"1"
+        c.set("lost", b"1")
+        c.close()
+    finally:
+        stop(proc)  # no save points: nothing written
+    proc, port = start_tandem("--dir", str(tmp_path))
+    try:
+        c = redis.Redis(port=port)
+        assert c.keys("*") == [b"kept"]
+        c.close()
+    finally:
+        stop(proc)

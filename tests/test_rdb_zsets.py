@@ -10,12 +10,10 @@ import random
 import pytest
 import redis
 
-pytest.importorskip("tandemkv.values.zsets")
+ZSetValue = pytest.importorskip("tandemkv.values.zsets").ZSetValue
 
-from tandemkv.values.zsets import ZSetValue
-
-from tandemkv.persistence import rdb, rdb_zsets  # noqa: F401  (registers the zset pair)
-from tests.conftest import REDIS_SERVER, start_redis, stop
+from tandemkv.persistence import rdb, rdb_zsets  # noqa: E402, F401  (registers the zset pair)
+from tests.conftest import REDIS_SERVER, start_redis, stop  # noqa: E402
 
 pytestmark = [
     pytest.mark.redis,
