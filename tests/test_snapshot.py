@@ -134,3 +134,19 @@ def test_bgsave_without_a_server_runs_at_once_and_save_counts_changes(tmp_path):
     assert _file_state(tmp_path) == {(0, b"l"): (("list", [b"x"]), None)}
     assert execute(session, [b"BGSAVE", b"SCHEDULE"]).text == b"Background saving started"
     assert execute(session, [b"BGSAVE", b"x"]).message == "ERR syntax error"
+
+
+def test_a_value_type_without_an_rdb_pair_fails_dump_and_save_cleanly(tmp_path):
+    class Unknown:
+        nbytes = 64
+
+        def __len__(self) -> int:
+            return 1
+
+    instance = _instance(tmp_path)
+    session = instance.new_session()
+    instance.dbs[0].set(b"odd", Unknown())
+    assert execute(session, [b"DUMP", b"odd"]).message == "ERR no RDB serialization for Unknown"
+    assert execute(session, [b"SAVE"]).message == "ERR"
+    assert b"rdb_last_bgsave_status:err" in execute(session, [b"INFO", b"persistence"]).text
+    assert not os.listdir(tmp_path)  # the temp file is removed

@@ -25,7 +25,10 @@ def dump(session: Session, key: bytes) -> bytes | None:
     value = session.db.lookup_read(key)
     if value is None:
         return None
-    return dump_payload(value, compress=bool(session.instance.config["rdbcompression"]))
+    try:
+        return dump_payload(value, compress=bool(session.instance.config["rdbcompression"]))
+    except RdbError as exc:  # a value type without its RDB pair yet (rdb.py's SAVERS)
+        raise CommandError(f"ERR {exc}") from None
 
 
 @command("restore", -4, "write denyoom", keys=(1, 1, 1), group="generic", since="2.6.0",
