@@ -138,8 +138,8 @@ def test_config_get_globs_compare_as_maps(diff):
 
 
 def test_tandem_rejects_persistence_it_lacks(raw):
-    assert raw.call("CONFIG", "SET", "save", "900 1").startswith(
-        b"-ERR CONFIG SET failed (possibly related to argument 'save') - "
+    assert raw.call("CONFIG", "SET", "save", "900").startswith(
+        b"-ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters"
     )
     assert raw.call("CONFIG", "SET", "appendonly", "yes").startswith(
         b"-ERR CONFIG SET failed (possibly related to argument 'appendonly') - "

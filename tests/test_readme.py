@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import tandemkv.persistence
 import tandemkv.scripting  # noqa: F401  (registers the scripting commands)
 from tandemkv.commands import TABLE
 

@@ -164,11 +164,26 @@ def _normalize_output_limits(raw: bytes, current: str) -> str:
     return " ".join(f"{name} {' '.join(limits[name])}" for name in ("normal", "slave", "pubsub"))
 
 
-def _only_empty_save(raw: bytes, current: str) -> str:
-    # tandemkv keeps no snapshots yet: "" (no snapshots) is the one value it honours.
-    if raw.strip():
-        raise ConfigError("tandemkv has no RDB snapshots yet; only \"\" is supported")
-    return ""
+def _normalize_save(raw: bytes, current: str) -> str:
+    """Redis's save points, "<seconds> <changes> ...": an even number of non-negative
+    integers (setConfigSaveOption); "" turns snapshots off."""
+    words = raw.split()
+    if len(words) % 2 or any(_STRICT_INT.fullmatch(word) is None or word.startswith(b"-") for word in words):
+        raise ConfigError("Invalid save parameters")
+    return " ".join(str(int(word)) for word in words)
+
+
+def save_points(text: str) -> list[tuple[int, int]]:
+    """The (seconds, changes) pairs of a normalized `save` value."""
+    numbers = [int(word) for word in text.split()]
+    return list(zip(numbers[::2], numbers[1::2], strict=True))
+
+
+def _normalize_dbfilename(raw: bytes, current: str) -> str:
+    text = raw.decode("latin-1")
+    if "/" in text:
+        raise ConfigError("dbfilename can't be a path, just a filename")
+    return text
 
 
 def _only_appendonly_no(raw: bytes, current: str) -> str:
@@ -216,9 +231,12 @@ PARAMS: tuple[Param, ...] = (
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
         normalize=_normalize_output_limits,
     ),
-    # Persistence: none yet. Both are listed because tools read them (redis-benchmark fails
-    # without them) and their only accepted values describe what the server does.
-    Param("save", "string", "", normalize=_only_empty_save),
+    # Persistence (persistence/): RDB snapshots in `dir`/`dbfilename` on the `save` schedule
+    # ("" by default: no automatic snapshots); the append-only file does not exist yet.
+    Param("save", "string", "", normalize=_normalize_save),
+    Param("dir", "string", ".", mutable=False),
+    Param("dbfilename", "string", "dump.rdb", normalize=_normalize_dbfilename),
+    Param("rdbcompression", "bool", True),
     Param("appendonly", "string", "no", normalize=_only_appendonly_no),
     Param("hz", "int", 10, maximum=2**31 - 1, clamp=(1, 500)),
     # tandem engine (see keyspace/tandem.py): measured defaults, documented in the README.
@@ -372,7 +390,10 @@ MEANINGS = {
     "proto-max-bulk-len": "largest bulk string a client may send or a string may grow to",
     "client-query-buffer-limit": "largest pending request of one client",
     "client-output-buffer-limit": "per class: hard limit, soft limit, soft seconds (pubsub enforced)",
-    "save": "snapshot schedule (no persistence yet: only \"\")",
+    "save": "snapshot schedule: \"<seconds> <changes> ...\" pairs start a BGSAVE (\"\": none)",
+    "dir": "directory of the RDB file (startup only)",
+    "dbfilename": "RDB file name, loaded at start and written by SAVE/BGSAVE",
+    "rdbcompression": "compress strings in RDB files with LZF",
     "appendonly": "append-only file (no persistence yet: only no)",
     "hz": "background cron frequency",
     "engine-min-shards": "smallest shard count of an engine",

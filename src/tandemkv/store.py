@@ -33,6 +33,7 @@ from tandemkv.commands.memory import measure_slice
 from tandemkv.config import Config, ConfigError
 from tandemkv.errors import CommandError
 from tandemkv.keyspace import Tandem
+from tandemkv.persistence import attach as attach_persistence
 from tandemkv.protocol import (
     BigNumber,
     Double,
@@ -119,6 +120,7 @@ class Store:
             except ConfigError as exc:
                 raise ValueError(f"{name}={value!r}: {exc.reason}") from None
         self.instance = Instance(config, clock)
+        attach_persistence(self.instance)  # SAVE/BGSAVE/SHUTDOWN SAVE write `dir`/`dbfilename`
         self.instance.on_step = _log_step
         self.session = self.instance.new_session(addr="embedded")
 

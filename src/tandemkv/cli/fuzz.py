@@ -27,7 +27,8 @@ from tandemkv.config import Config
 from tandemkv.protocol import Error, encode2, encode3
 
 # Commands that stop the process or sleep on purpose (DEBUG SLEEP): not fuzzed.
-EXCLUDED = frozenset({"shutdown", "debug", "monitor", "sync", "psync"})
+# SAVE and BGSAVE write `dir`/`dbfilename` (the current directory): not fuzzed.
+EXCLUDED = frozenset({"shutdown", "debug", "monitor", "sync", "psync", "save", "bgsave"})
 # Longest a single fuzzed command may run (generous: a noisy 2-core machine).
 SLOW_CALL_S = 2.0
 

@@ -97,8 +97,8 @@ def time_(session: Session) -> list[bytes]:
          tips="nondeterministic_output")
 def lastsave(session: Session) -> int:
     """Get the UNIX time stamp of the last successful save to disk"""
-    # Nothing is ever saved: like a redis-server that never saved, the start time.
-    return session.instance.started_ms // 1000
+    # The start time until a save succeeds, as Redis.
+    return session.instance.rdb.last_save_s
 
 
 @command("role", 1, "noscript loading stale fast", group="server", since="2.8.12", acl="admin dangerous")
@@ -120,8 +120,9 @@ def shutdown(session: Session, *args: bytes) -> object:
         raise CommandError(SYNTAX)
     if b"ABORT" in options:
         raise CommandError("ERR No shutdown in progress.")
-    if b"SAVE" in options:
-        # There is nothing to save to (no persistence yet): Redis's answer to a failed save.
+    instance = session.instance
+    wants_save = b"SAVE" in options or (b"NOSAVE" not in options and instance.config.str("save") != "")
+    if wants_save and not instance.rdb.save() and b"FORCE" not in options:
         raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
     session.instance.shutdown()
     session.closing = True
@@ -241,16 +242,17 @@ def _memory(instance: Instance) -> tuple[str, list[str]]:
 
 
 def _persistence(instance: Instance) -> tuple[str, list[str]]:
+    rdb = instance.rdb
     return "Persistence", [
         "loading:0",
         "async_loading:0",
-        "rdb_changes_since_last_save:0",
-        "rdb_bgsave_in_progress:0",
-        f"rdb_last_save_time:{instance.started_ms // 1000}",
-        "rdb_last_bgsave_status:ok",
-        "rdb_last_bgsave_time_sec:-1",
-        "rdb_current_bgsave_time_sec:-1",
-        "rdb_saves:0",
+        f"rdb_changes_since_last_save:{rdb.dirty}",
+        f"rdb_bgsave_in_progress:{int(rdb.job is not None)}",
+        f"rdb_last_save_time:{rdb.last_save_s}",
+        f"rdb_last_bgsave_status:{'ok' if rdb.last_status_ok else 'err'}",
+        f"rdb_last_bgsave_time_sec:{rdb.last_save_duration_s}",
+        f"rdb_current_bgsave_time_sec:{int(time.monotonic() - rdb.job_started) if rdb.job is not None else -1}",
+        f"rdb_saves:{rdb.saves}",
         "aof_enabled:0",
         "aof_rewrite_in_progress:0",
         "aof_rewrite_scheduled:0",

@@ -49,6 +49,28 @@ class ServerStats:
         self.errors_by_code[code] = self.errors_by_code.get(code, 0) + 1
 
 
+@dataclass(slots=True)
+class SaveState:
+    """RDB snapshot bookkeeping that commands read (LASTSAVE, INFO persistence, SHUTDOWN);
+    the persistence layer fills it and sets `save` (write a snapshot now; True on success).
+
+    `dirty` is Redis's server.dirty: changes since the last successful save, counted as one
+    per keyspace event (Instance.notify), expiry and eviction excepted."""
+
+    last_save_s: int = 0
+    dirty: int = 0
+    saves: int = 0
+    last_status_ok: bool = True
+    last_save_duration_s: int = -1
+    last_try_s: int = 0
+    save: Callable[[], bool] = lambda: False
+    # A background save in progress (persistence/snapshot.py), when it started (monotonic s),
+    # and the server's way to run its slices (None: BGSAVE runs to completion at once).
+    job: Any = None
+    job_started: float = 0.0
+    schedule: Callable[[], None] | None = None
+
+
 class Instance:
     """Everything a command may reach besides its own session."""
 
@@ -72,6 +94,7 @@ class Instance:
         self._slowlog_settings(None)
         self.config.watch("slowlog-log-slower-than", self._slowlog_settings)
         self.started_ms = self.clock.now_ms()
+        self.rdb = SaveState(last_save_s=self.started_ms // 1000)
         self.started_monotonic = time.monotonic()
         self.pid = os.getpid()
         self.run_id = os.urandom(20).hex()
@@ -102,7 +125,10 @@ class Instance:
 
     def notify(self, event_class: str, event: bytes, key: bytes, db: int) -> None:
         """The one entry point for keyspace events, commands and the keyspace alike: readies
-        the key for blocked clients, then publishes (pubsub/hub.py filters by the settings)."""
+        the key for blocked clients, counts the change for the save schedule (not expiry or
+        eviction), then publishes (pubsub/hub.py filters by the settings)."""
+        if event_class not in "xe":
+            self.rdb.dirty += 1
         blocking = self.blocking
         if blocking.waiting and (db, key) in blocking.waiting:
             blocking.ready[(db, key)] = None

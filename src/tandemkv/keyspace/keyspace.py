@@ -73,6 +73,7 @@ class Keyspace:
     __slots__ = (
         "access",
         "avg_ttl_ms",
+        "before_change",
         "clock",
         "detached",
         "expiry",
@@ -119,6 +120,10 @@ class Keyspace:
         self.clock = clock
         self.stats = stats or KeyspaceStats()
         self.notify = notify
+        # Fork-less snapshots (persistence/snapshot.py): while one runs, called with a key
+        # before its value or deadline may change or leave (every lookup, peek, set, deadline
+        # change and removal), and with None before the whole database is flushed.
+        self.before_change: Callable[[bytes | None], None] | None = None
         self.tandem = Tandem(
             clock,
             min_shards=min_shards,
@@ -143,6 +148,8 @@ class Keyspace:
         """The live value of `key` or None; expires it first if its deadline passed. An access:
         records `access.second` for OBJECT IDLETIME (under LRU and LFU policies, `touch`: the
         LRU order and second, or the LFU counter)."""
+        if self.before_change is not None:
+            self.before_change(key)
         shard = self.tandem.locate(key)
         if shard is None:
             return None
@@ -162,6 +169,8 @@ class Keyspace:
     def peek(self, key: bytes) -> object | None:
         """`lookup` that is not an access (Redis's LOOKUP_NOTOUCH: EXISTS, TYPE, TTL, OBJECT):
         the live value of `key` or None, expiring it first if its deadline passed."""
+        if self.before_change is not None:
+            self.before_change(key)
         shard = self.tandem.locate(key)
         if shard is None:
             return None
@@ -226,6 +235,8 @@ class Keyspace:
 
     def set(self, key: bytes, value: object, deadline_ms: int | None = None, keep_ttl: bool = False) -> None:
         """Store `value`; the deadline becomes `deadline_ms`, or is kept (`keep_ttl`), or cleared."""
+        if self.before_change is not None:
+            self.before_change(key)
         tandem = self.tandem
         values, deadlines, accessed = tandem.home(key)
         if deadlines:
@@ -298,6 +309,8 @@ class Keyspace:
 
     def set_deadline(self, key: bytes, deadline_ms: int) -> None:
         """Give an existing key a deadline (callers delete keys whose deadline already passed)."""
+        if self.before_change is not None:
+            self.before_change(key)
         values, deadlines, _accessed = self.tandem.home(key)
         if key in values:  # the migration step in `home` may have just dropped it as expired
             self._set_deadline_at_home(key, deadlines, deadline_ms)
@@ -315,6 +328,8 @@ class Keyspace:
 
     def flush(self) -> int:
         """Remove every key; returns how many there were. Memory is freed later, in slices."""
+        if self.before_change is not None:
+            self.before_change(None)
         removed = len(self)
         self.detached.extend(self.tandem.clear())
         self.expiry.clear()
@@ -431,6 +446,8 @@ class Keyspace:
         )
 
     def _remove(self, key: bytes, release: bool = True) -> None:
+        if self.before_change is not None:
+            self.before_change(key)
         shard = self.tandem.locate(key)
         assert shard is not None
         values, deadlines, accessed = shard

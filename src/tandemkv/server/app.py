@@ -28,6 +28,12 @@ from tandemkv.commands.memory import EVICTION_BUDGET_US, evict_slice, measure_sl
 from tandemkv.commands.session import TANDEMKV_VERSION
 from tandemkv.config import Config, parse_memory
 from tandemkv.keyspace import Tandem
+from tandemkv.persistence import attach as attach_persistence
+from tandemkv.persistence import cron as persistence_cron
+from tandemkv.persistence import load as load_snapshot
+from tandemkv.persistence import save_for_shutdown
+from tandemkv.persistence import step as snapshot_step
+from tandemkv.persistence.rdb import RdbError
 from tandemkv.scripting import scripting_of  # noqa: F401  (registers EVAL, SCRIPT, ...)
 from tandemkv.server.connection import Connection
 
@@ -47,6 +53,8 @@ class Server:
         self.instance.on_step = self._on_step
         self.instance.on_deadline = self._on_deadline
         self.instance.on_over_bound = self._schedule_eviction  # memory bound: background slices
+        attach_persistence(self.instance)
+        self.instance.rdb.schedule = self._schedule_snapshot  # BGSAVE's slices
         self._eviction_scheduled = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self.listener: asyncio.base_events.Server | None = None
@@ -65,6 +73,18 @@ class Server:
         self.instance.config.watch("client-output-buffer-limit", self._reload_pubsub_limit)
 
     # ------------------------------------------------------------------ start
+
+    def load_data(self) -> bool:
+        """Load the RDB file (`dir`/`dbfilename`) if there is one; False if it is unreadable."""
+        started = time.monotonic()
+        try:
+            count = load_snapshot(self.instance)
+        except (OSError, RdbError) as exc:
+            log.error("Fatal error loading the DB: %s. Exiting.", exc)
+            return False
+        if count is not None:
+            log.info("DB loaded from disk: %d keys in %.3f seconds", count, time.monotonic() - started)
+        return True
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -113,6 +133,13 @@ class Server:
     def request_shutdown(self) -> None:
         log.info("Received shutdown request, closing")
         self._stopping.set()
+
+    def shutdown_on_signal(self) -> None:
+        """SIGINT/SIGTERM: save first when save points are configured, as Redis does."""
+        if self.instance.config.str("save") and not save_for_shutdown(self.instance):
+            log.warning("Error trying to save the DB, can't exit.")
+            return
+        self.request_shutdown()
 
     async def stop(self) -> None:
         if self._time_gc in gc.callbacks:
@@ -227,7 +254,19 @@ class Server:
         # or keys grew in place), a slice of eviction at once, more in background slices.
         measure_slice(instance)
         instance.memory.note_peak()
+        persistence_cron(instance)  # the `save` schedule
         self._cron_handle = self.loop.call_later(1 / instance.config.int("hz"), self._cron)
+
+    def _schedule_snapshot(self) -> None:
+        assert self.loop is not None
+        self.loop.call_soon(self._snapshot_slice)
+
+    def _snapshot_slice(self) -> None:
+        """One slice of a background save (persistence/snapshot.py), then yield to clients."""
+        budget_s = self.instance.config.int("engine-slice-us") / 1_000_000
+        if snapshot_step(self.instance, budget_s):
+            assert self.loop is not None
+            self.loop.call_soon(self._snapshot_slice)
 
     def _close_idle_clients(self) -> None:
         """`timeout`: close clients idle longer than that many seconds, pub/sub clients
@@ -314,6 +353,9 @@ def run(config: Config) -> int:
     if sys.platform != "win32":
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, _on_signal, server, signum)
+    if not server.load_data():
+        loop.close()
+        return 1
     try:
         loop.run_until_complete(server.start())
     except OSError as exc:
@@ -328,4 +370,4 @@ def run(config: Config) -> int:
 
 def _on_signal(server: Server, signum: int) -> None:
     log.warning("Received %s scheduling shutdown...", signal.Signals(signum).name)
-    server.request_shutdown()
+    server.shutdown_on_signal()

@@ -1,0 +1,803 @@
+"""Redis's RDB format, version 10 (Redis 7.0): snapshot files and DUMP payloads.
+
+Pure format code: it reads a bytes buffer and writes to a bytearray or a binary file object
+passed in; no paths, no sockets, no keyspace. Layout as Redis's rdb.c / rdb.h:
+
+    file     "REDIS0010" aux* (SELECTDB db RESIZEDB size expires (EXPIRETIME_MS ms)? type key value)*
+             EOF crc64(8 bytes, little endian, of everything before it)
+    DUMP     type value rdb-version(2 bytes LE) crc64(8 bytes LE of everything before it)
+
+Lengths: 6-bit (00), 14-bit big endian (01), 0x80 + 32-bit BE, 0x81 + 64-bit BE; 11xxxxxx marks
+an encoded string: int8/int16/int32 (little endian) or LZF (compressed length, length, data).
+
+Values: each type is one pair of functions, a saver chosen by the value's class (`SAVERS`)
+and a loader chosen by the RDB type byte (`LOADERS`); a type added later registers its pair
+with `register_saver` / `register_loader`.
+
+Written: strings (int encodings for integers of up to 32 bits, LZF above 20 bytes when it
+saves at least 4 bytes, as rdbSaveRawString), lists as RDB_TYPE_LIST (one string per element;
+redis-server 7.0 loads it into a quicklist), sets as RDB_TYPE_SET_INTSET when intset-encoded
+(as Redis; byte for byte the same) else RDB_TYPE_SET. Read: strings, lists
+(LIST, LIST_ZIPLIST, LIST_QUICKLIST with ziplist nodes, LIST_QUICKLIST_2 with listpack or
+plain nodes), sets (SET, SET_INTSET).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from tandemkv.values.lists import ListValue
+from tandemkv.values.sets import SetValue
+
+RDB_VERSION = 10
+REDIS_VERSION = b"7.0.15"
+
+# Value types (rdb.h).
+TYPE_STRING = 0
+TYPE_LIST = 1
+TYPE_SET = 2
+TYPE_ZSET = 3
+TYPE_HASH = 4
+TYPE_ZSET_2 = 5
+TYPE_HASH_ZIPMAP = 9
+TYPE_LIST_ZIPLIST = 10
+TYPE_SET_INTSET = 11
+TYPE_ZSET_ZIPLIST = 12
+TYPE_HASH_ZIPLIST = 13
+TYPE_LIST_QUICKLIST = 14
+TYPE_STREAM_LISTPACKS = 15
+TYPE_HASH_LISTPACK = 16
+TYPE_ZSET_LISTPACK = 17
+TYPE_LIST_QUICKLIST_2 = 18
+TYPE_STREAM_LISTPACKS_2 = 19
+
+# Opcodes.
+OP_FUNCTION2 = 245
+OP_FUNCTION = 246
+OP_MODULE_AUX = 247
+OP_IDLE = 248
+OP_FREQ = 249
+OP_AUX = 250
+OP_RESIZEDB = 251
+OP_EXPIRETIME_MS = 252
+OP_EXPIRETIME = 253
+OP_SELECTDB = 254
+OP_EOF = 255
+
+_ENC_INT8, _ENC_INT16, _ENC_INT32, _ENC_LZF = 0, 1, 2, 3
+_QUICKLIST_PLAIN, _QUICKLIST_PACKED = 1, 2
+
+
+class RdbError(Exception):
+    """The data is not a valid RDB file or payload (or uses a feature not supported)."""
+
+
+# ---------------------------------------------------------------------------- CRC-64
+
+def _crc64_table() -> list[int]:
+    # Jones polynomial 0xad93d23594c935a9, reflected in and out, init 0, xorout 0 (crc64.c);
+    # table for the reflected algorithm: the polynomial bit-reversed.
+    poly = int(f"{0xAD93D23594C935A9:064b}"[::-1], 2)
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC_TABLE = _crc64_table()
+
+
+def crc64(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
+    """Redis's crc64 (crc64.c) of `data`, continuing from `crc`."""
+    table = _CRC_TABLE
+    for byte in data:
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc
+
+
+# ------------------------------------------------------------------------------- LZF
+
+_LZF_MAX_LIT = 32
+_LZF_MAX_OFF = 1 << 13
+_LZF_MAX_REF = (1 << 8) + (1 << 3)  # longest back reference, in bytes, less 2 (264)
+_U32 = 0xFFFFFFFF
+
+
+def lzf_compress(data: bytes, max_out: int) -> bytes | None:
+    """LZF-compress `data` as Redis's lzf_compress does (lzf_c.c built with HLOG 16, VERY_FAST,
+    offsets), so a string compresses to the same bytes as in Redis's files and DUMP payloads;
+    None when the output would not fit in `max_out` bytes (lzf_compress's 0).
+
+    Gives up early (None) once the output runs ahead of `max_out` pro rata by more than 1 KB,
+    so incompressible data costs little: such a string is then stored plain, which any
+    reader accepts (Redis tries to the end; only that choice can differ)."""
+    n = len(data)
+    if n < 3 or not max_out:
+        return None if not n or not max_out else _lzf_literals_only(data, max_out)
+    table: dict[int, int] = {}
+    out = bytearray(1)  # a literal run's length byte, reserved
+    lit = 0
+    ip = 0
+    hval = (data[0] << 8) | data[1]
+    while ip < n - 2:
+        hval = ((hval << 8) | data[ip + 2]) & _U32
+        slot = ((hval >> 8) - hval * 5) & 0xFFFF
+        ref = table.get(slot, 0)
+        table[slot] = ip
+        if (ref and ref < ip and ip - ref - 1 < _LZF_MAX_OFF
+                and data[ref] == data[ip] and data[ref + 1] == data[ip + 1] and data[ref + 2] == data[ip + 2]):
+            off = ip - ref - 1
+            length = 2
+            maxlen = min(n - ip - length, _LZF_MAX_REF)
+            op = len(out)
+            if op + 4 >= max_out and op - (not lit) + 4 >= max_out:
+                return None
+            if lit:
+                out[op - lit - 1] = lit - 1
+            else:
+                del out[-1]
+            matched_all = True
+            if maxlen > 16:
+                for _ in range(16):
+                    length += 1
+                    if data[ref + length] != data[ip + length]:
+                        matched_all = False
+                        break
+            if matched_all:
+                length += 1
+                while length < maxlen and data[ref + length] == data[ip + length]:
+                    length += 1
+            length -= 2
+            ip += 1
+            if length < 7:
+                out.append((off >> 8) + (length << 5))
+            else:
+                out.append((off >> 8) + (7 << 5))
+                out.append(length - 7)
+            out.append(off & 0xFF)
+            lit = 0
+            out.append(0)
+            ip += length + 1
+            if ip >= n - 2:
+                break
+            ip -= 2
+            hval = (data[ip] << 8) | data[ip + 1]
+            for _ in range(2):
+                hval = ((hval << 8) | data[ip + 2]) & _U32
+                table[((hval >> 8) - hval * 5) & 0xFFFF] = ip
+                ip += 1
+        else:
+            if len(out) >= max_out:
+                return None
+            lit += 1
+            out.append(data[ip])
+            ip += 1
+            if lit == _LZF_MAX_LIT:
+                out[len(out) - lit - 1] = lit - 1
+                lit = 0
+                out.append(0)
+            if not ip & 4095 and len(out) * n > (max_out + 1024) * ip:
+                return None
+    if len(out) + 3 > max_out:
+        return None
+    while ip < n:
+        lit += 1
+        out.append(data[ip])
+        ip += 1
+        if lit == _LZF_MAX_LIT:
+            out[len(out) - lit - 1] = lit - 1
+            lit = 0
+            out.append(0)
+    if lit:
+        out[len(out) - lit - 1] = lit - 1
+    else:
+        del out[-1]
+    return bytes(out) if len(out) <= max_out else None
+
+
+def _lzf_literals_only(data: bytes, max_out: int) -> bytes | None:
+    # Inputs of 1 or 2 bytes: one literal run (lzf_compress's tail loop).
+    out = bytes((len(data) - 1,)) + data
+    return out if len(out) <= max_out else None
+
+
+def lzf_decompress(data: bytes, length: int) -> bytes:
+    """Decompress LZF `data` (lzf_d.c) into exactly `length` bytes; RdbError if invalid."""
+    out = bytearray()
+    i, n = 0, len(data)
+    while i < n:
+        ctrl = data[i]
+        i += 1
+        if ctrl < 32:
+            count = ctrl + 1
+            if i + count > n:
+                raise RdbError("LZF: literal run past the input")
+            out += data[i : i + count]
+            i += count
+            continue
+        count = ctrl >> 5
+        if count == 7:
+            if i >= n:
+                raise RdbError("LZF: truncated back reference")
+            count += data[i]
+            i += 1
+        if i >= n:
+            raise RdbError("LZF: truncated back reference")
+        start = len(out) - ((ctrl & 0x1F) << 8) - data[i] - 1
+        i += 1
+        count += 2
+        if start < 0:
+            raise RdbError("LZF: back reference before the output")
+        if start + count <= len(out):
+            out += out[start : start + count]
+        else:
+            for k in range(count):
+                out.append(out[start + k])
+    if len(out) != length:
+        raise RdbError("LZF: wrong decompressed length")
+    return bytes(out)
+
+
+# --------------------------------------------------------------------------- writing
+
+def _int_encoding(raw: bytes) -> bytes | None:
+    """rdbTryIntegerEncoding: the int8/16/32 form of a decimal that reads back identically."""
+    if not raw or len(raw) > 11 or raw[-1] not in b"0123456789":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    if str(value).encode() != raw:
+        return None
+    if -(1 << 7) <= value < 1 << 7:
+        return bytes((0xC0 | _ENC_INT8,)) + struct.pack("<b", value)
+    if -(1 << 15) <= value < 1 << 15:
+        return bytes((0xC0 | _ENC_INT16,)) + struct.pack("<h", value)
+    if -(1 << 31) <= value < 1 << 31:
+        return bytes((0xC0 | _ENC_INT32,)) + struct.pack("<i", value)
+    return None
+
+
+def encode_length(n: int) -> bytes:
+    if n < 1 << 6:
+        return bytes((n,))
+    if n < 1 << 14:
+        return bytes((0x40 | (n >> 8), n & 0xFF))
+    if n <= 0xFFFFFFFF:
+        return b"\x80" + struct.pack(">I", n)
+    return b"\x81" + struct.pack(">Q", n)
+
+
+class Writer:
+    """Appends RDB items to `buf`; `compress` is Redis's rdbcompression."""
+
+    __slots__ = ("buf", "compress")
+
+    def __init__(self, compress: bool = True) -> None:
+        self.buf = bytearray()
+        self.compress = compress
+
+    def byte(self, value: int) -> None:
+        self.buf.append(value)
+
+    def length(self, n: int) -> None:
+        self.buf += encode_length(n)
+
+    def string(self, raw: bytes) -> None:
+        """rdbSaveRawString: int encoding, else LZF (if it pays), else length + bytes."""
+        buf = self.buf
+        n = len(raw)
+        if n <= 11:
+            encoded = _int_encoding(raw)
+            if encoded is not None:
+                buf += encoded
+                return
+        if self.compress and n > 20:
+            packed = lzf_compress(raw, n - 4)
+            if packed is not None:
+                buf.append(0xC0 | _ENC_LZF)
+                buf += encode_length(len(packed))
+                buf += encode_length(n)
+                buf += packed
+                return
+        buf += encode_length(n)
+        buf += raw
+
+
+def _save_string(w: Writer, value: bytes) -> None:
+    w.string(value)
+
+
+def _save_list(w: Writer, value: ListValue) -> None:
+    w.length(len(value))
+    for item in value:
+        w.string(item)
+
+
+def intset_blob(members: Iterable[bytes]) -> bytes:
+    """An intset (intset.c): the narrowest width (2, 4 or 8 bytes) holding every integer,
+    the count, then the integers ascending, little endian."""
+    numbers = sorted(int(member) for member in members)
+    if not numbers or (numbers[0] >= -(1 << 15) and numbers[-1] < 1 << 15):
+        width, code = 2, "h"
+    elif numbers[0] >= -(1 << 31) and numbers[-1] < 1 << 31:
+        width, code = 4, "i"
+    else:
+        width, code = 8, "q"
+    return struct.pack(f"<II{len(numbers)}{code}", width, len(numbers), *numbers)
+
+
+def _save_set(w: Writer, value: SetValue) -> None:
+    if value.intset:
+        w.string(intset_blob(value.members))
+        return
+    w.length(len(value))
+    for member in value.members:
+        w.string(member)
+
+
+def _set_type(value: SetValue) -> int:
+    return TYPE_SET_INTSET if value.intset else TYPE_SET
+
+
+SAVERS: dict[type, tuple[int | Callable[[Any], int], Callable[[Writer, Any], None]]] = {
+    bytes: (TYPE_STRING, _save_string),
+    ListValue: (TYPE_LIST, _save_list),
+    SetValue: (_set_type, _save_set),
+}
+
+
+def register_saver(cls: type, rdb_type: int | Callable[[Any], int], save: Callable[[Writer, Any], None]) -> None:
+    """The type byte (or a function of the value giving it, for types with two encodings)
+    and the writer of one value class."""
+    SAVERS[cls] = (rdb_type, save)
+
+
+def _type_byte(saver: tuple[int | Callable[[Any], int], Callable[[Writer, Any], None]], value: object) -> int:
+    rdb_type = saver[0]
+    return rdb_type if rdb_type.__class__ is int else rdb_type(value)  # type: ignore[operator,return-value]
+
+
+def can_save(value: object) -> bool:
+    return value.__class__ in SAVERS
+
+
+def write_object(w: Writer, value: object) -> None:
+    """The type byte and the serialized value (rdbSaveObjectType + rdbSaveObject)."""
+    saver = SAVERS.get(value.__class__)
+    if saver is None:
+        raise RdbError(f"no RDB serialization for {value.__class__.__name__}")
+    w.byte(_type_byte(saver, value))
+    saver[1](w, value)
+
+
+def dump_payload(value: object, compress: bool = True) -> bytes:
+    """DUMP's payload: the object, the RDB version (2 bytes LE) and the CRC-64 (8 bytes LE)."""
+    w = Writer(compress)
+    write_object(w, value)
+    w.buf += struct.pack("<H", RDB_VERSION)
+    w.buf += struct.pack("<Q", crc64(w.buf))
+    return bytes(w.buf)
+
+
+@dataclass
+class DbSnapshot:
+    """One database to write: its index, key count, volatile count and (key, value, deadline)."""
+
+    index: int
+    size: int
+    expires: int
+    items: Iterable[tuple[bytes, object, int | None]]
+
+
+class FileWriter:
+    """Writes an RDB file to `out` piece by piece, keeping the running CRC-64."""
+
+    def __init__(self, out: BinaryIO, compress: bool = True) -> None:
+        self.out = out
+        self.crc = 0
+        self.w = Writer(compress)
+
+    def flush(self) -> None:
+        buf = self.w.buf
+        if buf:
+            self.crc = crc64(buf, self.crc)
+            self.out.write(buf)
+            self.w.buf = bytearray()
+
+    def header(self, aux: Iterable[tuple[bytes, bytes]]) -> None:
+        w = self.w
+        w.buf += b"REDIS%04d" % RDB_VERSION
+        for name, value in aux:
+            w.byte(OP_AUX)
+            w.string(name)
+            w.string(value)
+
+    def select(self, index: int, size: int | None, expires: int = 0) -> None:
+        """SELECTDB, then RESIZEDB unless `size` is None (a database selected again: a
+        background snapshot interleaves databases; loaders accept SELECTDB anywhere)."""
+        w = self.w
+        w.byte(OP_SELECTDB)
+        w.length(index)
+        if size is not None:
+            w.byte(OP_RESIZEDB)
+            w.length(size)
+            w.length(expires)
+
+    def entry(self, key: bytes, value: object, deadline_ms: int | None) -> None:
+        w = self.w
+        if deadline_ms is not None:
+            w.byte(OP_EXPIRETIME_MS)
+            w.buf += struct.pack("<q", deadline_ms)
+        saver = SAVERS.get(value.__class__)
+        if saver is None:
+            raise RdbError(f"no RDB serialization for {value.__class__.__name__}")
+        w.byte(_type_byte(saver, value))
+        w.string(key)
+        saver[1](w, value)
+        if len(w.buf) >= 1 << 16:
+            self.flush()
+
+    def finish(self) -> None:
+        self.w.byte(OP_EOF)
+        self.flush()
+        self.out.write(struct.pack("<Q", self.crc))
+
+
+def aux_fields(ctime_s: int, used_mem: int) -> list[tuple[bytes, bytes]]:
+    """The aux fields redis-server 7.0 writes first (rdbSaveInfoAuxFields)."""
+    return [
+        (b"redis-ver", REDIS_VERSION),
+        (b"redis-bits", b"64"),
+        (b"ctime", str(ctime_s).encode()),
+        (b"used-mem", str(used_mem).encode()),
+        (b"aof-base", b"0"),
+    ]
+
+
+def write_file(out: BinaryIO, dbs: Iterable[DbSnapshot], aux: Iterable[tuple[bytes, bytes]],
+               compress: bool = True) -> None:
+    """A whole RDB file: header, aux fields, each non-empty db, EOF and checksum."""
+    writer = FileWriter(out, compress)
+    writer.header(aux)
+    for db in dbs:
+        if not db.size:
+            continue
+        writer.select(db.index, db.size, db.expires)
+        for key, value, deadline in db.items:
+            writer.entry(key, value, deadline)
+    writer.finish()
+
+
+# --------------------------------------------------------------------------- reading
+
+@dataclass
+class Limits:
+    """The configuration a loaded value's encoding depends on."""
+
+    set_max_intset_entries: int = 512
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Reader:
+    """Reads RDB items from a bytes buffer."""
+
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes, pos: int = 0) -> None:
+        self.data = data
+        self.pos = pos
+
+    def take(self, n: int) -> bytes:
+        end = self.pos + n
+        if end > len(self.data):
+            raise RdbError("Unexpected EOF reading RDB file")
+        chunk = self.data[self.pos : end]
+        self.pos = end
+        return chunk
+
+    def byte(self) -> int:
+        if self.pos >= len(self.data):
+            raise RdbError("Unexpected EOF reading RDB file")
+        value = self.data[self.pos]
+        self.pos += 1
+        return value
+
+    def length_or_encoding(self) -> tuple[int, bool]:
+        first = self.byte()
+        kind = first >> 6
+        if kind == 0:
+            return first & 0x3F, False
+        if kind == 1:
+            return ((first & 0x3F) << 8) | self.byte(), False
+        if kind == 3:
+            return first & 0x3F, True
+        if first == 0x80:
+            return struct.unpack(">I", self.take(4))[0], False
+        if first == 0x81:
+            return struct.unpack(">Q", self.take(8))[0], False
+        raise RdbError(f"Unknown length encoding {first} in rdbLoadLen()")
+
+    def length(self) -> int:
+        n, encoded = self.length_or_encoding()
+        if encoded:
+            raise RdbError("Unexpected encoded length")
+        return n
+
+    def string(self) -> bytes:
+        n, encoded = self.length_or_encoding()
+        if not encoded:
+            return self.take(n)
+        if n == _ENC_INT8:
+            return str(struct.unpack("<b", self.take(1))[0]).encode()
+        if n == _ENC_INT16:
+            return str(struct.unpack("<h", self.take(2))[0]).encode()
+        if n == _ENC_INT32:
+            return str(struct.unpack("<i", self.take(4))[0]).encode()
+        if n == _ENC_LZF:
+            packed_len = self.length()
+            length = self.length()
+            return lzf_decompress(self.take(packed_len), length)
+        raise RdbError(f"Unknown RDB string encoding type {n}")
+
+
+def _load_string(r: Reader, limits: Limits) -> object:
+    return r.string()
+
+
+def _load_list(r: Reader, limits: Limits) -> object:
+    return ListValue([r.string() for _ in range(r.length())])
+
+
+def _load_set(r: Reader, limits: Limits) -> object:
+    count = r.length()
+    members = [r.string() for _ in range(count)]
+    value = SetValue(members, limits.set_max_intset_entries)
+    if len(value) != count:
+        raise RdbError("Duplicate set members detected")
+    return value
+
+
+def intset_members(blob: bytes) -> list[bytes]:
+    """The integers of an intset (intset.c: encoding u32, length u32, sorted LE integers)."""
+    if len(blob) < 8:
+        raise RdbError("Intset integrity check failed.")
+    width, count = struct.unpack_from("<II", blob)
+    formats = {2: "h", 4: "i", 8: "q"}
+    if width not in formats or len(blob) != 8 + width * count:
+        raise RdbError("Intset integrity check failed.")
+    return [str(v).encode() for v in struct.unpack_from(f"<{count}{formats[width]}", blob, 8)]
+
+
+def _load_set_intset(r: Reader, limits: Limits) -> object:
+    return SetValue(intset_members(r.string()), limits.set_max_intset_entries)
+
+
+def ziplist_entries(blob: bytes) -> list[bytes]:
+    """The entries of a ziplist (ziplist.c), integers as their decimal strings."""
+    if len(blob) < 11 or struct.unpack_from("<I", blob)[0] != len(blob) or blob[-1] != 0xFF:
+        raise RdbError("Ziplist integrity check failed.")
+    out: list[bytes] = []
+    pos, end = 10, len(blob) - 1
+    try:
+        while pos < end:
+            pos += 5 if blob[pos] == 0xFE else 1  # prevlen
+            enc = blob[pos]
+            kind = enc >> 6
+            if kind == 0:
+                n, pos = enc & 0x3F, pos + 1
+            elif kind == 1:
+                n, pos = ((enc & 0x3F) << 8) | blob[pos + 1], pos + 2
+            elif kind == 2:
+                n, pos = struct.unpack_from(">I", blob, pos + 1)[0], pos + 5
+            else:
+                pos += 1
+                if enc == 0xC0:
+                    value, pos = struct.unpack_from("<h", blob, pos)[0], pos + 2
+                elif enc == 0xD0:
+                    value, pos = struct.unpack_from("<i", blob, pos)[0], pos + 4
+                elif enc == 0xE0:
+                    value, pos = struct.unpack_from("<q", blob, pos)[0], pos + 8
+                elif enc == 0xF0:
+                    value, pos = int.from_bytes(blob[pos : pos + 3], "little", signed=True), pos + 3
+                elif enc == 0xFE:
+                    value, pos = struct.unpack_from("<b", blob, pos)[0], pos + 1
+                elif 0xF1 <= enc <= 0xFD:
+                    value = (enc & 0x0F) - 1
+                else:
+                    raise RdbError("Ziplist integrity check failed.")
+                out.append(str(value).encode())
+                continue
+            if pos + n > end:
+                raise RdbError("Ziplist integrity check failed.")
+            out.append(blob[pos : pos + n])
+            pos += n
+    except (IndexError, struct.error):
+        raise RdbError("Ziplist integrity check failed.") from None
+    if pos != end:
+        raise RdbError("Ziplist integrity check failed.")
+    return out
+
+
+def _backlen_size(n: int) -> int:
+    return 1 if n <= 127 else 2 if n < 16383 else 3 if n < 2097151 else 4 if n < 268435455 else 5
+
+
+def listpack_entries(blob: bytes) -> list[bytes]:
+    """The entries of a listpack (listpack.c), integers as their decimal strings."""
+    if len(blob) < 7 or struct.unpack_from("<I", blob)[0] != len(blob) or blob[-1] != 0xFF:
+        raise RdbError("Listpack integrity check failed.")
+    out: list[bytes] = []
+    pos, end = 6, len(blob) - 1
+    try:
+        while pos < end:
+            start = pos
+            enc = blob[pos]
+            if enc < 0x80:
+                out.append(str(enc).encode())
+                pos += 1
+            elif enc < 0xC0:
+                n = enc & 0x3F
+                out.append(blob[pos + 1 : pos + 1 + n])
+                pos += 1 + n
+            elif enc < 0xE0:
+                value = ((enc & 0x1F) << 8) | blob[pos + 1]
+                out.append(str(value - (1 << 13) if value >= 1 << 12 else value).encode())
+                pos += 2
+            elif enc < 0xF0:
+                n = ((enc & 0x0F) << 8) | blob[pos + 1]
+                out.append(blob[pos + 2 : pos + 2 + n])
+                pos += 2 + n
+            elif enc == 0xF0:
+                n = struct.unpack_from("<I", blob, pos + 1)[0]
+                out.append(blob[pos + 5 : pos + 5 + n])
+                pos += 5 + n
+            elif 0xF1 <= enc <= 0xF4:
+                width = {0xF1: 2, 0xF2: 3, 0xF3: 4, 0xF4: 8}[enc]
+                value = int.from_bytes(blob[pos + 1 : pos + 1 + width], "little", signed=True)
+                out.append(str(value).encode())
+                pos += 1 + width
+            else:
+                raise RdbError("Listpack integrity check failed.")
+            pos += _backlen_size(pos - start)
+    except (IndexError, struct.error):
+        raise RdbError("Listpack integrity check failed.") from None
+    if pos != end:
+        raise RdbError("Listpack integrity check failed.")
+    return out
+
+
+def _load_list_ziplist(r: Reader, limits: Limits) -> object:
+    return ListValue(ziplist_entries(r.string()))
+
+
+def _load_quicklist(r: Reader, limits: Limits) -> object:
+    items: list[bytes] = []
+    for _ in range(r.length()):
+        items += ziplist_entries(r.string())
+    return ListValue(items)
+
+
+def _load_quicklist_2(r: Reader, limits: Limits) -> object:
+    items: list[bytes] = []
+    for _ in range(r.length()):
+        container = r.length()
+        blob = r.string()
+        if container == _QUICKLIST_PLAIN:
+            items.append(blob)
+        elif container == _QUICKLIST_PACKED:
+            items += listpack_entries(blob)
+        else:
+            raise RdbError("Quicklist integrity check failed.")
+    return ListValue(items)
+
+
+LOADERS: dict[int, Callable[[Reader, Limits], object]] = {
+    TYPE_STRING: _load_string,
+    TYPE_LIST: _load_list,
+    TYPE_SET: _load_set,
+    TYPE_SET_INTSET: _load_set_intset,
+    TYPE_LIST_ZIPLIST: _load_list_ziplist,
+    TYPE_LIST_QUICKLIST: _load_quicklist,
+    TYPE_LIST_QUICKLIST_2: _load_quicklist_2,
+}
+
+
+def register_loader(rdb_type: int, load: Callable[[Reader, Limits], object]) -> None:
+    LOADERS[rdb_type] = load
+
+
+def read_object(r: Reader, rdb_type: int, limits: Limits) -> object:
+    loader = LOADERS.get(rdb_type)
+    if loader is None:
+        raise RdbError(f"Unsupported RDB object type {rdb_type}")
+    value = loader(r, limits)
+    if value.__class__ is not bytes and not len(value):  # type: ignore[arg-type]
+        raise RdbError("Empty keys skipped")
+    return value
+
+
+def verify_payload(payload: bytes) -> bool:
+    """verifyDumpPayload: a known RDB version and a matching CRC-64 footer."""
+    if len(payload) < 10:
+        return False
+    version = struct.unpack_from("<H", payload, len(payload) - 10)[0]
+    if version > RDB_VERSION:
+        return False
+    return struct.unpack_from("<Q", payload, len(payload) - 8)[0] == crc64(memoryview(payload)[:-8])
+
+
+def load_payload(payload: bytes, limits: Limits) -> object:
+    """The value of a verified DUMP payload. As Redis's RESTORE, the value is read from the
+    start of the whole payload (footer included) and bytes left over are not an error."""
+    r = Reader(payload)
+    return read_object(r, r.byte(), limits)
+
+
+@dataclass
+class LoadedKey:
+    db: int
+    key: bytes
+    value: object
+    deadline_ms: int | None
+    idle_s: int | None = None
+    freq: int | None = None
+
+
+def read_file(data: bytes, limits: Limits, aux: dict[bytes, bytes] | None = None) -> Iterator[LoadedKey]:
+    """Every key of an RDB file in order. Checks the magic, the version and the checksum
+    first (a stored checksum of 0 means "not computed", as rdbchecksum no), so nothing is
+    yielded from a corrupt file. Aux fields go to `aux`."""
+    if len(data) < 9 or data[:5] != b"REDIS" or not data[5:9].isdigit():
+        raise RdbError("Wrong signature trying to load DB from file")
+    version = int(data[5:9])
+    if version < 1 or version > RDB_VERSION:
+        raise RdbError(f"Can't handle RDB format version {version}")
+    if version >= 5:
+        if len(data) < 18:
+            raise RdbError("Unexpected EOF reading RDB file")
+        stored = struct.unpack_from("<Q", data, len(data) - 8)[0]
+        if stored and stored != crc64(memoryview(data)[:-8]):
+            raise RdbError("Wrong RDB checksum")
+    r = Reader(data[:-8] if version >= 5 else data, 9)
+    db = 0
+    deadline: int | None = None
+    idle: int | None = None
+    freq: int | None = None
+    while True:
+        op = r.byte()
+        if op == OP_EOF:
+            break
+        if op == OP_AUX:
+            name, value = r.string(), r.string()
+            if aux is not None:
+                aux[name] = value
+        elif op == OP_SELECTDB:
+            db = r.length()
+        elif op == OP_RESIZEDB:
+            r.length()
+            r.length()
+        elif op == OP_EXPIRETIME_MS:
+            deadline = struct.unpack("<q", r.take(8))[0]
+        elif op == OP_EXPIRETIME:
+            deadline = struct.unpack("<i", r.take(4))[0] * 1000
+        elif op == OP_IDLE:
+            idle = r.length()
+        elif op == OP_FREQ:
+            freq = r.byte()
+        elif op in (OP_FUNCTION, OP_FUNCTION2, OP_MODULE_AUX):
+            raise RdbError("functions and modules in RDB files are not supported")
+        else:
+            key = r.string()
+            value = read_object(r, op, limits)
+            yield LoadedKey(db, key, value, deadline, idle, freq)
+            deadline = idle = freq = None
+    if r.pos != len(r.data):
+        raise RdbError("Unexpected data after the end of the RDB file")

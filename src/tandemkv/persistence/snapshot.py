@@ -1,0 +1,355 @@
+"""RDB snapshot files: SAVE, BGSAVE without fork, the `save` schedule, loading at start-up.
+
+Every snapshot is written to `temp-<pid>.rdb` in `dir`, flushed and fsynced, renamed over
+`dbfilename`, and the directory fsynced: a crash leaves either the old file or the new one.
+
+SAVE writes the whole dataset at once. BGSAVE (and the `save` schedule under the server) takes
+a point-in-time snapshot while serving, without fork:
+- at the start, the keys of every database are indexed (one dict of keys per database: a
+  pause of O(keys) at C speed, and a key reference per key, never a copy of a value);
+- the server then runs slices (`step`) that write pending keys with their current values;
+- copy-on-write: each database's `Keyspace.before_change` hook is called before any key's value
+  or deadline can change or leave (lookup, peek, set, deadline, removal, expiry, eviction): a
+  key still pending is written first, as it was; a flush writes the whole database first;
+- keys created after the start are not pending, so they are not in the snapshot; databases
+  keep the index they had at the start (SWAPDB moves Keyspace objects, the snapshot follows).
+A database selected again in the file repeats SELECTDB (loaders accept it anywhere).
+Without a server (the embedded Store), BGSAVE runs the same job to completion at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import BinaryIO
+
+from tandemkv.commands.session import Instance, Session
+from tandemkv.commands.table import command
+from tandemkv.config import save_points
+from tandemkv.errors import SYNTAX, CommandError
+from tandemkv.keyspace import Keyspace
+from tandemkv.keyspace.memory import TRACK_FREQUENCY
+from tandemkv.persistence.rdb import (
+    DbSnapshot,
+    FileWriter,
+    Limits,
+    RdbError,
+    aux_fields,
+    read_file,
+    write_file,
+)
+from tandemkv.protocol import OK, Simple
+
+log = logging.getLogger("tandemkv.persistence")
+
+RETRY_DELAY_S = 5  # Redis's CONFIG_BGSAVE_RETRY_DELAY: a failed scheduled save waits this long
+IN_PROGRESS = "ERR Background save already in progress"
+
+
+def limits(instance: Instance) -> Limits:
+    """The thresholds loaded values take their encoding from (rdbLoadObject reads the same)."""
+    config = instance.config
+    extra = {name: config.int(name) for name in (
+        "zset-max-listpack-entries", "zset-max-listpack-value", "hash-max-listpack-entries", "hash-max-listpack-value",
+    )}
+    return Limits(set_max_intset_entries=config.int("set-max-intset-entries"), extra=extra)
+
+
+def rdb_path(instance: Instance) -> str:
+    return os.path.join(instance.config.str("dir"), instance.config.str("dbfilename"))
+
+
+def _temp_path(instance: Instance) -> str:
+    return os.path.join(instance.config.str("dir"), f"temp-{os.getpid()}.rdb")
+
+
+def _install(temp: str, path: str) -> None:
+    """Rename the fsynced temp file over the RDB file and fsync the directory."""
+    os.replace(temp, path)
+    dir_fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _unlink(temp: str) -> None:
+    try:
+        os.unlink(temp)
+    except OSError:
+        pass
+
+
+def _succeeded(instance: Instance, dirty_before: int) -> None:
+    state = instance.rdb
+    state.dirty = max(0, state.dirty - dirty_before)
+    state.last_save_s = int(time.time())
+    state.saves += 1
+    state.last_status_ok = True
+
+
+def save(instance: Instance) -> bool:
+    """Write the whole dataset to the RDB file now (Redis's rdbSave); True on success."""
+    path = rdb_path(instance)
+    temp = _temp_path(instance)
+    state = instance.rdb
+    started = time.monotonic()
+    state.last_try_s = int(time.time())
+    dirty_before = state.dirty
+    try:
+        with open(temp, "wb") as out:
+            dbs = [DbSnapshot(i, len(db), db.volatile_count, db.items()) for i, db in enumerate(instance.dbs)]
+            aux = aux_fields(int(time.time()), instance.memory.used_bytes)
+            write_file(out, dbs, aux, compress=bool(instance.config["rdbcompression"]))
+            out.flush()
+            os.fsync(out.fileno())
+        _install(temp, path)
+    except (OSError, RdbError) as exc:
+        log.warning("Failed saving the DB to %s: %s", path, exc)
+        _unlink(temp)
+        state.last_status_ok = False
+        return False
+    _succeeded(instance, dirty_before)
+    log.info("DB saved on disk (%.3f seconds)", time.monotonic() - started)
+    return True
+
+
+class _Pending:
+    """One database's keys not written yet, and the index it had when the snapshot began."""
+
+    __slots__ = ("db", "expires", "index", "keys", "selected", "size")
+
+    def __init__(self, db: Keyspace, index: int) -> None:
+        self.db = db
+        self.index = index
+        self.keys: dict[bytes, None] = {}
+        for values, _deadlines in db.tandem.iter_pairs():
+            self.keys.update(dict.fromkeys(values))
+        self.size = len(self.keys)
+        self.expires = db.volatile_count
+        self.selected = False
+
+
+class BackgroundSave:
+    """A fork-less snapshot in progress (see the module doc)."""
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        self.path = rdb_path(instance)
+        self.temp = _temp_path(instance)
+        self.dirty_before = instance.rdb.dirty
+        self.out: BinaryIO = open(self.temp, "wb")  # noqa: SIM115  (closed in finish/abort)
+        self.writer = FileWriter(self.out, compress=bool(instance.config["rdbcompression"]))
+        self.writer.header(aux_fields(int(time.time()), instance.memory.used_bytes))
+        self.current: _Pending | None = None
+        self.error: Exception | None = None
+        self.pending: list[_Pending] = []
+        for index, db in enumerate(instance.dbs):
+            part = _Pending(db, index)
+            if part.keys:
+                self.pending.append(part)
+                db.before_change = self._hook(part)
+
+    def _hook(self, part: _Pending):  # type: ignore[no-untyped-def]
+        keys = part.keys
+
+        def before_change(key: bytes | None) -> None:
+            if key is None:
+                self._drain(part)
+            elif key in keys:
+                del keys[key]
+                self._write(part, key)
+
+        return before_change
+
+    def _write(self, part: _Pending, key: bytes) -> None:
+        shard = part.db.tandem.locate(key)
+        if shard is None or self.error is not None:
+            return
+        values, deadlines, _accessed = shard
+        writer = self.writer
+        if self.current is not part:
+            writer.select(part.index, None if part.selected else part.size, part.expires)
+            part.selected = True
+            self.current = part
+        try:
+            writer.entry(key, values[key], deadlines.get(key) if deadlines else None)
+        except (OSError, RdbError) as exc:
+            self.error = exc
+
+    def _drain(self, part: _Pending) -> None:
+        keys = part.keys
+        while keys:
+            self._write(part, keys.popitem()[0])
+        part.db.before_change = None
+
+    def step(self, budget_s: float, batch: int = 64) -> bool:
+        """Write pending keys for about `budget_s` seconds (`batch` keys between clock
+        readings); False once the snapshot is over (finished or failed)."""
+        deadline = time.perf_counter() + budget_s
+        while self.pending and self.error is None:
+            part = self.pending[-1]
+            keys = part.keys
+            for _ in range(batch):
+                if not keys:
+                    break
+                self._write(part, keys.popitem()[0])
+            if not keys:
+                part.db.before_change = None
+                self.pending.pop()
+            if time.perf_counter() >= deadline:
+                break
+        if self.pending and self.error is None:
+            return True
+        self._finish()
+        return False
+
+    def _finish(self) -> None:
+        instance = self.instance
+        state = instance.rdb
+        state.job = None
+        state.last_save_duration_s = int(time.monotonic() - state.job_started)
+        state.last_try_s = int(time.time())
+        try:
+            if self.error is not None:
+                raise self.error
+            self.writer.finish()
+            self.out.flush()
+            os.fsync(self.out.fileno())
+            self.out.close()
+            _install(self.temp, self.path)
+        except (OSError, RdbError) as exc:
+            log.warning("Background saving error: %s", exc)
+            self.abort()
+            state.last_status_ok = False
+            return
+        _succeeded(instance, self.dirty_before)
+        log.info("Background saving terminated with success")
+
+    def abort(self) -> None:
+        """Stop without a file: hooks removed, temp file closed and deleted."""
+        for part in self.pending:
+            part.db.before_change = None
+        self.pending = []
+        self.instance.rdb.job = None
+        if not self.out.closed:
+            self.out.close()
+        _unlink(self.temp)
+
+
+def start_background_save(instance: Instance) -> bool:
+    """Start a BGSAVE: its slices run from the server (`instance.rdb.schedule`), or at once
+    without one. False if the temp file could not be created."""
+    state = instance.rdb
+    state.job_started = time.monotonic()
+    try:
+        job = BackgroundSave(instance)
+    except OSError as exc:
+        log.warning("Can't save in background: %s", exc)
+        state.last_status_ok = False
+        state.last_try_s = int(time.time())
+        return False
+    state.job = job
+    log.info("Background saving started")
+    if state.schedule is None:
+        while job.step(1.0):
+            pass
+    else:
+        state.schedule()
+    return True
+
+
+def step(instance: Instance, budget_s: float, batch: int = 64) -> bool:
+    """One slice of the background save in progress; True while there is more to do."""
+    job = instance.rdb.job
+    return job is not None and job.step(budget_s, batch)
+
+
+def load(instance: Instance) -> int | None:
+    """Load the RDB file into the (empty) databases: the number of keys loaded, or None if
+    there is no file. Keys already expired are skipped, as a Redis master does. Raises
+    RdbError (or OSError) for a file that cannot be read; nothing is loaded then."""
+    try:
+        with open(rdb_path(instance), "rb") as source:
+            data = source.read()
+    except FileNotFoundError:
+        return None
+    loaded = list(read_file(data, limits(instance)))
+    count = len(instance.dbs)
+    for item in loaded:
+        if item.db >= count:
+            raise RdbError(
+                f"FATAL: Data file was created with a Redis server configured to handle more than {count} databases."
+            )
+    now_ms = instance.clock.now_ms()
+    added = 0
+    for item in loaded:
+        if item.deadline_ms is not None and item.deadline_ms <= now_ms:
+            continue
+        db = instance.dbs[item.db]
+        db.set(item.key, item.value, item.deadline_ms)
+        if item.freq is not None and instance.memory.tracking == TRACK_FREQUENCY:
+            shard = db.tandem.locate(item.key)
+            if shard is not None:
+                shard[2][item.key] = db.access.lfu_records[item.freq]
+        added += 1
+    return added
+
+
+def save_due(instance: Instance, now_s: int) -> bool:
+    """True when a `save` point is reached (serverCron's test): enough changes and more
+    seconds than the point's since the last save; after a failure, retry only every 5 s."""
+    state = instance.rdb
+    if state.job is not None:
+        return False
+    if not state.last_status_ok and now_s - state.last_try_s <= RETRY_DELAY_S:
+        return False
+    return any(
+        state.dirty >= changes and now_s - state.last_save_s > seconds
+        for seconds, changes in save_points(instance.config.str("save"))
+    )
+
+
+def cron(instance: Instance) -> None:
+    """Called by the server's cron: start a background save when a `save` point is due."""
+    if instance.rdb.dirty and save_due(instance, int(time.time())):
+        log.info("%d changes since the last save: saving...", instance.rdb.dirty)
+        start_background_save(instance)
+
+
+def save_for_shutdown(instance: Instance) -> bool:
+    """SHUTDOWN's save: a background save in progress is dropped, then a synchronous one."""
+    job = instance.rdb.job
+    if job is not None:
+        job.abort()
+    return save(instance)
+
+
+def attach(instance: Instance) -> None:
+    """Give the commands layer its way to save (SHUTDOWN SAVE)."""
+    instance.rdb.save = lambda: save_for_shutdown(instance)
+
+
+@command("save", 1, "admin noscript no_async_loading no_multi", group="server", since="1.0.0",
+         acl="admin dangerous")
+def save_command(session: Session) -> object:
+    """Synchronously save the dataset to disk"""
+    if session.instance.rdb.job is not None:
+        raise CommandError(IN_PROGRESS)
+    if not save(session.instance):
+        raise CommandError("ERR")
+    return OK
+
+
+@command("bgsave", -1, "admin noscript no_async_loading", group="server", since="1.0.0",
+         acl="admin dangerous")
+def bgsave(session: Session, *args: bytes) -> object:
+    """Asynchronously save the dataset to disk"""
+    if args and (len(args) > 1 or args[0].lower() != b"schedule"):
+        raise CommandError(SYNTAX)
+    if session.instance.rdb.job is not None:
+        raise CommandError(IN_PROGRESS)
+    if not start_background_save(session.instance):
+        raise CommandError("ERR")
+    return Simple(b"Background saving started")

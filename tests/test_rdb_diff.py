@@ -1,0 +1,382 @@
+"""RDB data moving both ways between redis-server 7.0 and tandemkv: DUMP payloads
+(RESTORE on the other server), RDB files (SAVE on one, load at start-up on the other), and
+redis-check-rdb on tandemkv's files. Values are compared with each type's read commands,
+plus TYPE, OBJECT ENCODING and PTTL."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import time
+
+import pytest
+import redis
+
+from tandemkv.persistence import rdb
+from tests.conftest import REDIS_SERVER, start_redis, start_tandem, stop
+
+pytestmark = [
+    pytest.mark.redis,
+    pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed"),
+]
+
+_rng = random.Random(7)
+INTS = [b"0", b"-1", b"127", b"-128", b"128", b"-129", b"32767", b"-32768", b"32768", b"2147483647",
+        b"-2147483648", b"2147483648", b"12345678901", b"9223372036854775807", b"007", b"+5", b"1.5"]
+COMPRESSIBLE = b"abcdefgh" * 5000
+RANDOM_BIG = bytes(_rng.getrandbits(8) for _ in range(20000))
+
+
+def _populate(c: redis.Redis) -> None:
+    """Every supported type and encoding, written with ordinary commands."""
+    for i, value in enumerate(INTS):
+        c.set(f"int:{i}", value)
+    c.set("empty", b"")
+    c.set("short", b"hello")
+    c.set("twentyone", b"x" * 21)
+    c.set("lzf", COMPRESSIBLE)
+    c.set("random", RANDOM_BIG)
+    c.set("ttl", b"v", px=500_000)
+    c.rpush("list:small", b"a", b"1", b"-70000", b"x" * 100, b"")
+    c.rpush("list:ints", *[str(n).encode() for n in (0, 12, 13, 127, 128, -4096, -4097, 8191, 70000,
+                                                      2**31, -(2**40), 2**63 - 1, -(2**63))])
+    c.rpush("list:long", *[f"item-{i}".encode() * (1 + i % 7) for i in range(3000)])
+    c.rpush("list:big", COMPRESSIBLE, RANDOM_BIG, b"tail")
+    c.rpush("list:ttl", b"a")
+    c.pexpire("list:ttl", 600_000)
+    c.sadd("set:intset", *[str(n).encode() for n in (1, -5, 300, 70000, 2**40, -(2**62))])
+    c.sadd("set:big-intset", *[str(n).encode() for n in range(1000)])
+    c.sadd("set:strings", b"a", b"b", b"12", COMPRESSIBLE)
+    c.sadd("set:small-int-only", b"1")
+
+
+def _snapshot(c: redis.Redis) -> dict[bytes, tuple]:
+    out = {}
+    for db in (0, 3):
+        c.select(db)
+        for key in c.keys("*"):
+            kind = c.type(key)
+            if kind == b"string":
+                value: object = c.get(key)
+            elif kind == b"list":
+                value = c.lrange(key, 0, -1)
+            elif kind == b"set":
+                value = sorted(c.smembers(key))
+            else:
+                raise AssertionError(kind)
+            pttl = c.pttl(key)
+            out[(db, key)] = (kind, c.object("encoding", key), value, pttl > 0, abs(pttl - 500_000) < 60_000 or abs(pttl - 600_000) < 60_000 if pttl > 0 else pttl)
+    c.select(0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def pair():
+    servers = [start_tandem(), start_redis()]
+    clients = [redis.Redis(port=port) for _proc, port in servers]
+    yield clients
+    for client in clients:
+        client.close()
+    for proc, _port in servers:
+        stop(proc)
+
+
+@pytest.mark.parametrize("direction", ["redis->tandem", "tandem->redis"])
+def test_dump_restore_every_type_both_ways(pair, direction):
+    tandem, real = pair
+    source, target = (real, tandem) if direction == "redis->tandem" else (tandem, real)
+    for c in pair:
+        c.flushall()
+    _populate(source)
+    keys = source.keys("*")
+    assert len(keys) > 25
+    for key in keys:
+        payload = source.dump(key)
+        ttl = source.pttl(key)
+        assert target.restore(key, max(ttl, 0), payload) in (True, b"OK")
+    assert _snapshot(target) == _snapshot(source)
+    # The payload of a restored value restores again on the first server, identically.
+    for key in keys:
+        source.restore(b"copy:" + key, 0, target.dump(key))
+        assert source.dump(b"copy:" + key)[:1] == source.dump(key)[:1]
+
+
+def test_dump_restore_keeps_big_lists_with_many_quicklist_nodes(pair):
+    tandem, real = pair
+    real.delete("q")
+    real.rpush("q", *[str(i).encode() for i in range(20000)], *[b"s" * (i % 50) for i in range(5000)])
+    tandem.delete("q")
+    tandem.restore("q", 0, real.dump("q"))
+    assert tandem.lrange("q", 0, -1) == real.lrange("q", 0, -1)
+
+
+def test_dump_payload_of_a_string_is_redis_byte_for_byte(pair):
+    tandem, real = pair
+    words = [bytes(_rng.choice(b"abcdefghij") for _ in range(_rng.randrange(1, 9))) for _ in range(300)]
+    text = b" ".join(_rng.choice(words) for _ in range(3000))
+    for value in (*INTS, b"", b"hello", b"x" * 21, b"x" * 200, b"ab" * 11, COMPRESSIBLE, RANDOM_BIG,
+                  text, text[:25], text[:100], b"abcabcabcabcabcabcabcab" + RANDOM_BIG[:40]):
+        for c in pair:
+            c.set("s", value)
+        assert tandem.dump("s") == real.dump("s"), value
+
+
+def test_dump_payload_of_an_intset_is_redis_byte_for_byte(pair):
+    tandem, real = pair
+    for members in ([b"1"], [b"-5", b"300", b"7"], [b"70000", b"-1"], [str(2**40).encode(), b"0"],
+                    [str(n).encode() for n in range(100)]):
+        for c in pair:
+            c.delete("s")
+            c.sadd("s", *members)
+        assert tandem.object("encoding", "s") == real.object("encoding", "s") == b"intset"
+        assert tandem.dump("s") == real.dump("s"), members
+
+
+def test_restore_errors(diff):
+    # A payload valid on both servers (a string DUMPed by this same code is Redis's own).
+    payload = rdb.dump_payload(b"value")
+    diff("RESTORE", "k", "0", payload)
+    diff("GET", "k")
+    diff("RESTORE", "k", "0", payload)  # BUSYKEY
+    diff("RESTORE", "k", "0", payload, "REPLACE")
+    diff("RESTORE", "k", "-1", payload, "REPLACE")
+    diff("RESTORE", "k", "x", payload, "REPLACE")
+    diff("RESTORE", "k2", "0", payload[:-1] + bytes([payload[-1] ^ 1]))
+    diff("RESTORE", "k2", "0", b"short")
+    diff("RESTORE", "k2", "0", b"\x00\x03abc\x0b\x00" + rdb.crc64(b"\x00\x03abc\x0b\x00").to_bytes(8, "little"))
+    bad = b"\x00\x09abc\x0a\x00"
+    diff("RESTORE", "k2", "0", bad + rdb.crc64(bad).to_bytes(8, "little"))
+    bad = b"\x05abc\x0a\x00"
+    diff("RESTORE", "k2", "0", bad + rdb.crc64(bad).to_bytes(8, "little"))
+    diff("RESTORE", "k2", "0", payload, "FOO")
+    diff("RESTORE", "k2", "0", payload, "IDLETIME")
+    diff("RESTORE", "k2", "0", payload, "IDLETIME", "-1")
+    diff("RESTORE", "k2", "0", payload, "IDLETIME", "x")
+    diff("RESTORE", "k2", "0", payload, "FREQ", "256")
+    diff("RESTORE", "k2", "0", payload, "FREQ", "-1")
+    diff("RESTORE", "k2", "0", payload, "FREQ", "5", "IDLETIME", "5")
+    diff("RESTORE", "k2", "0", payload, "IDLETIME", "5", "FREQ", "5")
+    diff("RESTORE", "k2", "0", payload, "IDLETIME", "5", "REPLACE", "ABSTTL")
+    diff("RESTORE", "k3", "1000", payload, "ABSTTL")  # already expired: OK, nothing stored
+    diff("EXISTS", "k3")
+    diff("RESTORE", "k2", "1000", payload, "ABSTTL", "REPLACE")  # deletes the old value
+    diff("EXISTS", "k2")
+    diff("RESTORE", "k4", str(int(time.time() * 1000) + 100_000), payload, "ABSTTL")
+    diff("RESTORE", "k4", "0", payload, "REPLACE")
+    diff("TTL", "k4")
+    diff("DUMP", "nosuch")
+    diff("RESTORE", "k")
+    diff("DUMP")
+
+
+def test_restore_events(events):
+    payload = rdb.dump_payload(b"v")
+    events("RESTORE", "k", "0", payload)
+    events("RESTORE", "k", "0", payload, "REPLACE")
+    events("RESTORE", "k", "1", payload, "REPLACE", "ABSTTL")
+    ours, theirs = events.events()
+    assert ours == theirs
+    assert [channel for channel, _m in ours if channel.startswith(b"__keyevent")] == [
+        b"__keyevent@0__:restore", b"__keyevent@0__:restore", b"__keyevent@0__:del"]
+
+
+def _wait_bgsave(c: redis.Redis) -> dict:
+    deadline = time.time() + 60
+    while True:
+        info = c.info("persistence")
+        if not info["rdb_bgsave_in_progress"] or time.time() > deadline:
+            return info
+        time.sleep(0.02)
+
+
+def _wait_exit(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        stop(proc)
+
+
+def _fill_dbs(c: redis.Redis) -> None:
+    _populate(c)
+    c.select(3)
+    c.set("in-db3", b"3")
+    c.rpush("list-db3", b"x", b"y")
+    c.set("gone", b"x", px=1)  # expires before the save: never written
+    c.select(0)
+    time.sleep(0.01)
+
+
+def test_redis_rdb_file_loads_into_tandem(tmp_path):
+    proc, port = start_redis("--dir", str(tmp_path), "--dbfilename", "r.rdb")
+    try:
+        c = redis.Redis(port=port)
+        _fill_dbs(c)
+        expected = _snapshot(c)
+        assert c.save() is True
+        c.close()
+    finally:
+        stop(proc)
+    proc, port = start_tandem("--dir", str(tmp_path), "--dbfilename", "r.rdb")
+    try:
+        c = redis.Redis(port=port)
+        assert _snapshot(c) == expected
+        assert c.dbsize() == len([k for k in expected if k[0] == 0])
+        c.close()
+    finally:
+        stop(proc)
+
+
+def test_tandem_rdb_file_loads_into_redis(tmp_path):
+    proc, port = start_tandem("--dir", str(tmp_path), "--dbfilename", "t.rdb")
+    try:
+        c = redis.Redis(port=port)
+        _fill_dbs(c)
+        expected = _snapshot(c)
+        before = c.lastsave()
+        assert c.info("persistence")["rdb_changes_since_last_save"] > 0
+        assert c.save() is True
+        info = c.info("persistence")
+        assert info["rdb_changes_since_last_save"] == 0 and info["rdb_saves"] == 1
+        assert c.lastsave() >= before
+        c.close()
+    finally:
+        stop(proc)
+    assert not [p for p in os.listdir(tmp_path) if p.startswith("temp-")]
+    if shutil.which("redis-check-rdb"):
+        check = subprocess.run(["redis-check-rdb", str(tmp_path / "t.rdb")], capture_output=True, text=True)
+        assert check.returncode == 0 and "RDB looks OK!" in check.stdout, check.stdout
+    proc, port = start_redis("--dir", str(tmp_path), "--dbfilename", "t.rdb")
+    try:
+        c = redis.Redis(port=port)
+        assert _snapshot(c) == expected
+        c.close()
+    finally:
+        stop(proc)
+
+
+def test_shutdown_save_and_bgsave_write_the_file(tmp_path):
+    proc, port = start_tandem("--dir", str(tmp_path))
+    c = redis.Redis(port=port)
+    c.set("a", b"1")
+    assert c.bgsave() is True
+    assert _wait_bgsave(c)["rdb_last_bgsave_status"] == "ok"
+    c.set("b", b"2")
+    c.shutdown(save=True)  # redis-py swallows the closed connection
+    c.close()
+    _wait_exit(proc)
+    proc, port = start_tandem("--dir", str(tmp_path))
+    try:
+        c = redis.Redis(port=port)
+        assert sorted(c.keys("*")) == [b"a", b"b"]
+        c.set("c", b"3")
+        c.shutdown(nosave=True)
+        c.close()
+        _wait_exit(proc)
+    finally:
+        if proc.poll() is None:
+            stop(proc)
+    proc, port = start_tandem("--dir", str(tmp_path))
+    try:
+        c = redis.Redis(port=port)
+        assert sorted(c.keys("*")) == [b"a", b"b"]
+        c.close()
+    finally:
+        stop(proc)
+
+
+def test_save_schedule_writes_after_enough_changes(tmp_path):
+    proc, port = start_tandem("--dir", str(tmp_path), "--save", "1 3")
+    try:
+        c = redis.Redis(port=port)
+        assert c.config_get("save") == {"save": "1 3"}
+        c.set("a", b"1")
+        time.sleep(2.5)
+        assert not (tmp_path / "dump.rdb").exists()  # 1 change < 3
+        c.set("b", b"1")
+        c.set("c", b"1")
+        deadline = time.time() + 5
+        while not (tmp_path / "dump.rdb").exists() and time.time() < deadline:
+            time.sleep(0.1)
+        assert (tmp_path / "dump.rdb").exists()
+        assert c.info("persistence")["rdb_changes_since_last_save"] == 0
+        c.close()
+    finally:
+        stop(proc)
+
+
+def test_corrupt_file_stops_the_start(tmp_path):
+    (tmp_path / "dump.rdb").write_bytes(b"REDIS0010\xff" + b"\x00" * 7 + b"\x01")
+    proc = subprocess.Popen(
+        [os.sys.executable, "-m", "tandemkv.cli.server", "--port", "0", "--dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    out = proc.communicate(timeout=20)[0].decode()
+    assert proc.returncode == 1
+    assert "Wrong RDB checksum" in out
+
+
+def test_bgsave_while_serving_writes_a_point_in_time_file_redis_loads(tmp_path):
+    proc, port = start_tandem("--dir", str(tmp_path))
+    try:
+        c = redis.Redis(port=port)
+        _fill_dbs(c)
+        pipe = c.pipeline(transaction=False)
+        for i in range(30000):
+            pipe.set(f"bulk:{i}", i)
+            if i % 3 == 0:
+                pipe.rpush(f"bulkl:{i}", i, i + 1)
+        pipe.execute()
+        expected = _snapshot(c)
+        bulk = {k: c.get(k) for k in c.keys("bulk:1*")}
+        assert c.bgsave() is True
+        # Served while the snapshot runs: none of it may reach the file.
+        assert c.info("persistence")["rdb_bgsave_in_progress"] == 1
+        c.flushdb()
+        c.set("late", b"x")
+        c.select(3)
+        c.set("in-db3", b"changed")
+        c.select(0)
+        info = _wait_bgsave(c)
+        assert info["rdb_last_bgsave_status"] == "ok" and info["rdb_bgsave_in_progress"] == 0
+        c.close()
+    finally:
+        stop(proc)
+    if shutil.which("redis-check-rdb"):
+        check = subprocess.run(["redis-check-rdb", str(tmp_path / "dump.rdb")], capture_output=True, text=True)
+        assert check.returncode == 0 and "RDB looks OK!" in check.stdout, check.stdout
+    proc, port = start_redis("--dir", str(tmp_path))
+    try:
+        c = redis.Redis(port=port)
+        assert c.dbsize() == 30000 + 10000 + len([k for k in expected if k[0] == 0 and not k[1].startswith(b"bulk")])
+        assert {k: c.get(k) for k in bulk} == bulk
+        c.delete(*c.keys("bulk*"))
+        assert _snapshot(c) == {k: v for k, v in expected.items() if not k[1].startswith(b"bulk")}
+        c.close()
+    finally:
+        stop(proc)
+
+
+def test_sigterm_saves_when_save_points_are_set(tmp_path):
+    proc, port = start_tandem("--dir", str(tmp_path), "--save", "3600 1")
+    c = redis.Redis(port=port)
+    c.set("kept", b"1")
+    c.close()
+    stop(proc)  # SIGTERM
+    assert (tmp_path / "dump.rdb").exists()
+    proc, port = start_tandem("--dir", str(tmp_path), "--save", "")
+    try:
+        c = redis.Redis(port=port)
+        assert c.get("kept") == b"1"
+        c.set("lost", b"1")
+        c.close()
+    finally:
+        stop(proc)  # no save points: nothing written
+    proc, port = start_tandem("--dir", str(tmp_path))
+    try:
+        c = redis.Redis(port=port)
+        assert c.keys("*") == [b"kept"]
+        c.close()
+    finally:
+        stop(proc)
