@@ -680,7 +680,10 @@ _COMMAND = st.one_of(
     st.tuples(st.sampled_from(["ZPOPMIN", "ZPOPMAX"]), _KEY, st.sampled_from(["1", "2"])),
     st.tuples(st.sampled_from(["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]), _KEY, st.just("2"), _KEY, _KEY),
     st.tuples(st.just("ZRANGE"), _KEY, st.just("0"), st.just("-1"), st.just("WITHSCORES")),
-    st.tuples(st.sampled_from(["ZRANGEBYLEX", "ZLEXCOUNT", "ZREMRANGEBYLEX"]), _KEY,
+    # Lexicographic ranges on a key whose members all share one score: with mixed scores
+    # Redis's answer is undefined (it depends on the skiplist's random levels).
+    st.tuples(st.just("ZADD"), st.just("x"), st.just("0"), _MEMBER),
+    st.tuples(st.sampled_from(["ZRANGEBYLEX", "ZLEXCOUNT", "ZREMRANGEBYLEX"]), st.just("x"),
               st.sampled_from(["-", "[a", "(b", "[aa"]), st.sampled_from(["+", "[c", "(d", "[aa"])),
     st.tuples(st.just("ZRANGESTORE"), _KEY, _KEY, st.sampled_from(["0", "(1"]), st.sampled_from(["-1", "5"]),
               st.just("BYSCORE")),
