@@ -36,6 +36,7 @@ from tandemkv.keyspace import Tandem
 from tandemkv.persistence import attach as attach_persistence
 from tandemkv.protocol import (
     BigNumber,
+    Bulks,
     Double,
     Error,
     Map,
@@ -79,7 +80,7 @@ def to_python(reply: Any) -> Any:
     cls = reply.__class__
     if cls is bytes or cls is int or reply is None or cls is bool:
         return reply
-    if cls is list or cls is tuple:
+    if cls is list or cls is tuple or cls is Bulks:
         return [to_python(item) for item in reply]
     if cls is Simple:
         return reply.text

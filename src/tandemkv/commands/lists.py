@@ -25,7 +25,7 @@ from tandemkv.commands.table import command
 from tandemkv.commands.timeouts import parse_timeout
 from tandemkv.commands.typed import charge, create, drop_if_empty, lookup_typed
 from tandemkv.errors import NO_SUCH_KEY, SYNTAX, WRONGTYPE, CommandError
-from tandemkv.protocol import NULL_ARRAY, OK, Error
+from tandemkv.protocol import NULL_ARRAY, OK, Bulks, Error
 from tandemkv.values import ListValue
 
 _LONG_MAX = 2**63 - 1
@@ -156,13 +156,13 @@ def lindex(session: Session, key: bytes, raw_index: bytes) -> bytes | None:
 
 
 @command("lrange", 4, "readonly", keys=(1, 1, 1), params=(None, Int, Int), group="list", since="1.0.0")
-def lrange(session: Session, key: bytes, start: int, stop: int) -> list[bytes]:
+def lrange(session: Session, key: bytes, start: int, stop: int) -> Any:
     """Get a range of elements from a list"""
     value = _list(session, key, read=True)
     if value is None:
         return []
     bounds = _clamp_range(start, stop, len(value))
-    return [] if bounds is None else value.range(*bounds)
+    return [] if bounds is None else Bulks(value.range(*bounds))
 
 
 @command("lpos", -3, "readonly", keys=(1, 1, 1), group="list", since="6.0.6")

@@ -27,6 +27,7 @@ from lupa import lua51
 
 from tandemkv.protocol import (
     BigNumber,
+    Bulks,
     Double,
     Error,
     Frames,
@@ -74,8 +75,8 @@ class LuaValues:
         cls = reply.__class__
         if cls is bytes or cls is int:
             return reply
-        if cls is list or cls is tuple or cls is Push or (cls is SetReply and resp == 2):
-            items = reply if cls is list or cls is tuple else reply.items
+        if cls is list or cls is tuple or cls is Bulks or cls is Push or (cls is SetReply and resp == 2):
+            items = reply if cls is list or cls is tuple or cls is Bulks else reply.items
             return self._array([self.reply_to_lua(item, resp) for item in items])
         if reply is None or cls is NullArray:
             return False if resp == 2 else None
