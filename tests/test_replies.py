@@ -157,10 +157,10 @@ def test_bulks_encode_as_the_list_they_are() -> None:
     from tandemkv.protocol import Bulks, encode2, encode3
 
     for items in ([], [b""], [b"a", b"x" * 2000, b"\r\n\x00"], [b"x"] * 600):
-        for encode in (encode2, encode3):
+        for encoder in (encode2, encode3):
             plain: list[bytes] = []
             fast: list[bytes] = []
-            encode(list(items), plain)
-            encode(Bulks(items), fast)
+            encoder(list(items), plain)
+            encoder(Bulks(items), fast)
             assert b"".join(fast) == b"".join(plain)
         assert Bulks(items) == items

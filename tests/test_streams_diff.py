@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 import re
-import socket
 import time
 
 import hiredis
@@ -15,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.resp import RawClient, encode_command
+from tests.resp import encode_command
 
 U64 = 2**64 - 1
 
@@ -444,72 +443,7 @@ def test_keyspace_events(events) -> None:
 # --------------------------------------------------------------- blocking
 
 
-class BlockingPair:
-    """Matching raw clients on both servers; blocking commands are sent, not awaited."""
-
-    def __init__(self, tandem_port: int, redis_port: int, clients: int, resp: int) -> None:
-        self.clients = [tuple(RawClient(port) for port in (tandem_port, redis_port)) for _ in range(clients)]
-        if resp == 3:
-            for pair in self.clients:
-                for client in pair:
-                    client.call("HELLO", "3")
-        self.control = tuple(RawClient(port) for port in (tandem_port, redis_port))
-        for client in self.control:
-            client.call("FLUSHALL")
-
-    def send(self, index: int, *args: object) -> None:
-        for client in self.clients[index]:
-            client.send(encode_command(*args))
-
-    def read(self, index: int) -> bytes:
-        ours, theirs = (client.read_reply() for client in self.clients[index])
-        assert ours == theirs, f"client {index}: tandemkv {ours!r} != redis {theirs!r}"
-        return ours
-
-    def nothing_yet(self, index: int, wait_s: float = 0.1) -> None:
-        for client in self.clients[index]:
-            client.sock.settimeout(wait_s)
-            try:
-                data = client.sock.recv(1, socket.MSG_PEEK)
-            except TimeoutError:
-                data = b""
-            finally:
-                client.sock.settimeout(10)
-            assert data == b"" and client.buf == b"", f"client {index} was answered: {data!r}"
-
-    def call(self, *args: object) -> bytes:
-        ours, theirs = (client.call(*args) for client in self.control)
-        assert ours == theirs, f"{args!r}: tandemkv {ours!r} != redis {theirs!r}"
-        return ours
-
-    def wait_blocked(self, count: int) -> None:
-        for client in self.control:
-            for _ in range(200):
-                info = client.call("INFO", "clients")
-                if f"blocked_clients:{count}\r\n".encode() in info:
-                    break
-                time.sleep(0.01)
-            else:
-                raise AssertionError(f"never saw {count} blocked clients: {info!r}")
-
-    def close(self) -> None:
-        for pair in (*self.clients, self.control):
-            for client in pair:
-                client.close()
-
-
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def blocking(request: pytest.FixtureRequest, tandem_port: int, redis_port: int):
-    pairs: list[BlockingPair] = []
-
-    def make(clients: int) -> BlockingPair:
-        pair = BlockingPair(tandem_port, redis_port, clients, request.param)
-        pairs.append(pair)
-        return pair
-
-    yield make
-    for pair in pairs:
-        pair.close()
+# The `blocking` fixture (BlockingPair) is tests/conftest.py's.
 
 
 def test_xread_block_is_woken_by_xadd(blocking) -> None:
