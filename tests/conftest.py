@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 
@@ -50,6 +51,8 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.
 def start_tandem(*args: str) -> tuple[subprocess.Popen[bytes], int]:
     """Start a tandemkv-server on a free port; returns (process, port). Caller stops it."""
     port = free_port()
+    if "--dir" not in args:  # snapshots of test servers never land in (or load from) the checkout
+        args = ("--dir", tempfile.mkdtemp(prefix="tandemkv-test-"), *args)
     proc = subprocess.Popen(
         [sys.executable, "-m", "tandemkv.cli.server", "--port", str(port), *args],
         stdout=subprocess.DEVNULL,

@@ -135,3 +135,18 @@ def test_command_docs_and_redis_py(tandem_port, protocol):
 def test_command_docs_shape_matches_redis(diff):
     ours, theirs = diff.both("COMMAND", "DOCS", "ping")
     assert ours.split(b"\r\n")[:3] == theirs.split(b"\r\n")[:3]
+
+
+def test_command_getkeys_of_movable_key_commands(diff):
+    for args in (
+        ["SORT", "abc", "STORE", "def"], ["SORT", "abc", "LIMIT", "0", "1", "GET", "store", "STORE", "d"],
+        ["SORT_RO", "abc", "BY", "w_*"], ["LMPOP", "2", "a", "b", "LEFT"], ["BLMPOP", "0", "2", "a", "b", "LEFT"],
+        ["ZMPOP", "1", "z", "MIN"], ["BZMPOP", "0", "2", "y", "z", "MAX"], ["SINTERCARD", "2", "a", "b"],
+        ["ZUNION", "2", "a", "b"], ["ZINTER", "1", "a", "WITHSCORES"], ["ZDIFF", "2", "a", "b"],
+        ["ZUNIONSTORE", "d", "2", "a", "b"], ["ZINTERSTORE", "d", "1", "a"], ["ZDIFFSTORE", "d", "2", "a", "b"],
+        ["ZINTERCARD", "2", "a", "b", "LIMIT", "1"], ["EVAL", "return 1", "0"], ["EVAL", "return 1", "2", "k1", "k2", "a"],
+        ["EVALSHA_RO", "x" * 40, "1", "k"], ["FCALL", "f", "1", "k", "arg"], ["XREAD", "COUNT", "2", "STREAMS", "a", "b", "0", "0"],
+        ["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"], ["LMPOP", "x", "a", "LEFT"], ["LMPOP", "5", "a", "LEFT"],
+        ["XREAD", "STREAMS", "a", "b", "0"], ["GET", "k"], ["MSET", "a", "1", "b", "2"],
+    ):
+        diff("COMMAND", "GETKEYS", *args)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -74,10 +75,12 @@ def fuzzable_specs() -> list[CommandSpec]:
     return specs
 
 
-def new_session() -> Session:
-    """A fresh instance with keys of every type (as far as the table has their commands)."""
+def new_session(scratch_dir: str) -> Session:
+    """A fresh instance with keys of every type (as far as the table has their commands);
+    anything it saves (FLUSHALL with save points) goes to `scratch_dir`."""
     config = Config()
     config.set("proto-max-bulk-len", b"1mb", startup=True)  # SETRANGE/SETBIT offsets stay small
+    config.set("dir", scratch_dir.encode(), startup=True)
     session = Instance(config, ManualClock()).new_session()
     for argv in (
         [b"SET", b"str", b"hello"], [b"SET", b"int", b"42"], [b"RPUSH", b"list", b"a", b"b", b"3"],
@@ -127,8 +130,9 @@ def campaign(inputs: int, seed: int, per_session: int = 200) -> Iterator[Finding
     rng = random.Random(seed)
     specs = fuzzable_specs()
     findings = Findings()
+    scratch = tempfile.TemporaryDirectory(prefix="tandemkv-fuzz-")
     while findings.calls < inputs:
-        session = new_session()
+        session = new_session(scratch.name)
         for _ in range(min(per_session, inputs - findings.calls)):
             argv = argv_for(rng.choice(specs), rng)
             started = time.perf_counter()
@@ -136,7 +140,7 @@ def campaign(inputs: int, seed: int, per_session: int = 200) -> Iterator[Finding
                 reply = execute(session, argv)
             except Exception as exc:
                 findings.problems.append(f"{argv!r}: raised {exc!r}")
-                session = new_session()
+                session = new_session(scratch.name)
                 continue
             finally:
                 findings.calls += 1

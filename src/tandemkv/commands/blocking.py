@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tandemkv.protocol import NULL_ARRAY
+from tandemkv.protocol import NULL_ARRAY, Error
 
 if TYPE_CHECKING:
     from tandemkv.commands.session import Session
@@ -125,11 +125,19 @@ class Blocking:
                     if reply is None:
                         continue
                     self.remove(waiter)
-                    waiter.session.wake(reply)
+                    _wake(waiter, reply)
 
     def time_out(self, waiter: Waiter, reply: Any = None) -> None:
         """End a wait without serving it: the timeout reply (or `reply`, for CLIENT UNBLOCK
         ERROR) goes to the client."""
         if waiter.session.blocked is waiter:
             self.remove(waiter)
-            waiter.session.wake(waiter.timeout_reply if reply is None else reply)
+            _wake(waiter, waiter.timeout_reply if reply is None else reply)
+
+
+def _wake(waiter: Waiter, reply: Any) -> None:
+    """Deliver a waiter's reply; an error one is counted (INFO errorstats) as Redis counts
+    every error reply."""
+    if reply.__class__ is Error:
+        waiter.session.instance.stats.count_error(reply.message)
+    waiter.session.wake(reply)
