@@ -42,7 +42,9 @@ NORMALIZED = [
 def test_config_shows_flags_the_way_redis_does(given, shown):
     config = Config()
     config.set("notify-keyspace-events", given.encode())
-    assert config["notify-keyspace-events"] == shown
+    param = Config.param("notify-keyspace-events")
+    assert param is not None
+    assert param.format(config["notify-keyspace-events"]).decode() == shown  # what CONFIG GET prints
 
 
 def test_default_is_expired_on_keyevent_channel():
@@ -207,3 +209,33 @@ def test_runtime_change_takes_effect_at_once(tandem_port, raw):
     finally:
         raw.call("CONFIG", "SET", "notify-keyspace-events", "xE")
         sub.close()
+
+
+@pytest.mark.parametrize("flags", ["KEn", "KEAn", "KEA"])
+def test_new_events_where_redis_raises_them(tandem_port: int, redis_port: int, flags: str) -> None:
+    """Redis's `new` (class n) when a command creates a key, before the command's own event;
+    with A it is still on although CONFIG GET does not print it."""
+    from tests.conftest import EventPair
+
+    controls = [RawClient(port) for port in (tandem_port, redis_port)]
+    saved = [client.call("CONFIG", "GET", "notify-keyspace-events").split(b"\r\n")[-2] for client in controls]
+    try:
+        for client in controls:
+            client.call("CONFIG", "SET", "notify-keyspace-events", flags)
+        ours, theirs = (client.call("CONFIG", "GET", "notify-keyspace-events") for client in controls)
+        assert ours == theirs
+        pair = EventPair(tandem_port, redis_port)
+        try:
+            for args in (["SET", "a", "1"], ["SET", "a", "2"], ["RPUSH", "l", "x"], ["RPUSH", "l", "y"],
+                         ["HSET", "h", "f", "v"], ["SADD", "s", "m"], ["ZADD", "z", "1", "m"], ["INCR", "n"],
+                         ["RENAME", "a", "b"], ["COPY", "b", "c"], ["LMOVE", "l", "l2", "LEFT", "LEFT"],
+                         ["XADD", "st", "1-1", "f", "v"], ["SETNX", "a", "x"], ["APPEND", "ap", "x"]):
+                pair(*args)
+            ours_events, theirs_events = pair.events()
+            assert ours_events == theirs_events
+        finally:
+            pair.close()
+    finally:
+        for client, value in zip(controls, saved, strict=True):
+            client.call("CONFIG", "SET", "notify-keyspace-events", value)
+            client.close()

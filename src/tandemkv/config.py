@@ -83,6 +83,7 @@ class Param:
     normalize: Callable[[bytes, str], str] | None = None
     clamp: tuple[int, int] | None = None
     alias: str = ""  # the name before Redis 7.0 (list-max-ziplist-size ...), accepted everywhere
+    show: Callable[[str], str] | None = None  # how CONFIG GET prints a value, if not as stored
 
     def parse(self, raw: bytes, current: object = None) -> object:
         """The typed value of `raw`; raises ConfigError with Redis's reason."""
@@ -121,7 +122,8 @@ class Param:
     def format(self, value: object) -> bytes:
         if self.kind == "bool":
             return b"yes" if value else b"no"
-        return str(value).encode("latin-1")
+        text = str(value)
+        return (self.show(text) if self.show is not None else text).encode("latin-1")
 
 
 # notify-keyspace-events letters in the order Redis 7.0 prints them (keyspaceEventsFlagsToString);
@@ -135,9 +137,17 @@ def _normalize_notify_flags(raw: bytes, current: str) -> str:
     if any(ch not in _NOTIFY_LETTERS for ch in text):
         raise ConfigError("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
     letters = set(text.replace("A", _NOTIFY_ALL))
-    # Redis prints 'n' only without 'A' (so "An" reads back "A"), and 'm' after K and E.
-    out = "A" if set(_NOTIFY_ALL) <= letters else "".join(ch for ch in _NOTIFY_ALL + "n" if ch in letters)
+    # 'm' comes after K and E. With 'A', Redis keeps the n class but does not print it ("An"
+    # reads back "A"): it is stored here ("An") and hidden by _show_notify_flags.
+    if set(_NOTIFY_ALL) <= letters:
+        out = "A" + ("n" if "n" in letters else "")
+    else:
+        out = "".join(ch for ch in _NOTIFY_ALL + "n" if ch in letters)
     return out + "".join(ch for ch in "KEm" if ch in letters)
+
+
+def _show_notify_flags(value: str) -> str:
+    return value.replace("n", "") if value.startswith("A") else value
 
 
 _OUTPUT_CLASSES = {b"normal": "normal", b"replica": "slave", b"slave": "slave", b"pubsub": "pubsub"}
@@ -222,7 +232,7 @@ PARAMS: tuple[Param, ...] = (
         choices=MAXMEMORY_POLICIES,
     ),
     Param("maxmemory-samples", "int", 5, minimum=1, maximum=2**31 - 1),
-    Param("notify-keyspace-events", "string", "xE", normalize=_normalize_notify_flags),
+    Param("notify-keyspace-events", "string", "xE", normalize=_normalize_notify_flags, show=_show_notify_flags),
     Param("proto-max-bulk-len", "memory", 512 * 1024**2, minimum=1024 * 1024),
     Param("client-query-buffer-limit", "memory", 1024**3, minimum=1024 * 1024),
     Param(

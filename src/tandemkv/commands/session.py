@@ -107,6 +107,8 @@ class Instance:
         self.memory_startup_bytes = process_rss_bytes()
         self.on_over_bound: Callable[[], None] = lambda: None
         self.dbs: list[Keyspace] = [self._new_db(i) for i in range(self.config.int("databases"))]
+        self._report_new(None)
+        self.config.watch("notify-keyspace-events", self._report_new)
         self._apply_memory_settings()
         for name in ("maxmemory", "maxmemory-policy", "maxmemory-samples"):
             self.config.watch(name, lambda _value: self._apply_memory_settings())
@@ -119,6 +121,12 @@ class Instance:
         for name in ("engine-min-shards", "engine-shard-high-keys", "engine-shard-low-keys"):
             self.config.watch(name, lambda _value: self._retune())
 
+    def _report_new(self, _value: object) -> None:
+        """Keyspaces raise `new` only while notify-keyspace-events has the n class."""
+        enabled = "n" in self.config.str("notify-keyspace-events")
+        for db in self.dbs:
+            db.report_new = enabled
+
     def _slowlog_settings(self, _value: object) -> None:
         threshold_us = self.config.int("slowlog-log-slower-than")
         self.slowlog_threshold_ns = None if threshold_us < 0 else threshold_us * 1000
@@ -127,7 +135,7 @@ class Instance:
         """The one entry point for keyspace events, commands and the keyspace alike: readies
         the key for blocked clients, counts the change for the save schedule (not expiry or
         eviction), then publishes (pubsub/hub.py filters by the settings)."""
-        if event_class not in "xe":
+        if event_class not in "xen":  # `new` comes with the command's own event
             self.rdb.dirty += 1
         blocking = self.blocking
         if blocking.waiting and (db, key) in blocking.waiting:

@@ -81,6 +81,7 @@ class Keyspace:
         "lazy_values",
         "memory",
         "notify",
+        "report_new",
         "stats",
         "table_basis",
         "table_bytes",
@@ -120,6 +121,9 @@ class Keyspace:
         self.clock = clock
         self.stats = stats or KeyspaceStats()
         self.notify = notify
+        # Redis's `new` event (class n) when a key is created: raised only while enabled, so a
+        # SET of a new key pays nothing for it otherwise (Instance keeps it in step).
+        self.report_new = False
         # Fork-less snapshots (persistence/snapshot.py): while one runs, called with a key
         # before its value or deadline may change or leave (every lookup, peek, set, deadline
         # change and removal), and with None before the whole database is flushed.
@@ -284,6 +288,8 @@ class Keyspace:
         memory.used_bytes += charge
         if old is None:
             tandem.added()
+            if self.report_new:  # Redis's dbAdd: before the command's own event
+                self.notify("n", b"new", key, self.index)
 
     def put(self, key: bytes, value: object) -> None:
         """Store `value` keeping the key's deadline (in-place changes: APPEND, INCR, ...)."""
