@@ -334,6 +334,14 @@ def test_queue_scenario_delivers_every_item_exactly_once(bench_server: int, tmp_
     assert run["summary"]["exactly_once"] is True
 
 
+def test_streams_scenario_delivers_every_entry_exactly_once(bench_server: int, tmp_path: Path) -> None:
+    argv = ["streams", "--port", str(bench_server), "--entries", "500", "--producers", "2", "--consumers", "3"]
+    assert benchmark.main([*argv, "--grace", "0.5", "--out", str(tmp_path), *TINY]) == 0
+    run, _rows = _outputs(tmp_path, f"streams-127.0.0.1_{bench_server}")
+    assert run["summary"]["delivered"] == 500
+    assert run["summary"]["exactly_once"] is True
+
+
 def test_leaderboard_scenario(bench_server: int, tmp_path: Path) -> None:
     argv = ["leaderboard", "--port", str(bench_server), "--members", "500", "--ops", "600", "--clients", "3"]
     assert benchmark.main([*argv, "--out", str(tmp_path), *TINY]) == 0

@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{seed,growth,expiry,pubsub,memory,queue,leaderboard,compare}"
+        dest="command", required=True, metavar="{seed,growth,expiry,pubsub,memory,queue,leaderboard,streams,compare}"
     )
     for name, (options, function) in scenarios.SCENARIOS.items():
         sub = commands.add_parser(
@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compare", help="one scenario against several servers, interleaved, with ratios"
     )
     cmp_sub = cmp.add_subparsers(
-        dest="scenario", required=True, metavar="{seed,growth,expiry,pubsub,memory,queue,leaderboard,redis-benchmark}"
+        dest="scenario", required=True, metavar="{seed,growth,expiry,pubsub,memory,queue,leaderboard,streams,redis-benchmark}"
     )
     for name, (options, function) in scenarios.SCENARIOS.items():
         sub = cmp_sub.add_parser(name, help=(function.__doc__ or "").splitlines()[0])

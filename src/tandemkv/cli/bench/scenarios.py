@@ -760,6 +760,152 @@ def queue(target: Target, opts: QueueOptions, progress: ProgressUI | None = None
     return run
 
 
+# ------------------------------------------------------------------ streams
+
+
+@dataclass
+class StreamOptions(LoadOptions):
+    entries: int = 100_000
+    producers: int = 4
+    consumers: int = 4
+    batch: int = 16  # XREADGROUP COUNT
+    value_size: int = 64
+    grace_s: float = 2.0
+
+
+class XaddPlan(Plan):
+    """XADD entries numbered first..first+count-1; the field value starts "<number>:<send ns>:"."""
+
+    def __init__(self, stream: bytes, first: int, count: int, size: int) -> None:
+        self.stream = stream
+        self.next = first
+        self.end = first + count
+        self.size = size
+
+    def next_batch(self, size: int) -> Batch:
+        batch: Batch = []
+        while len(batch) < size and self.next < self.end:
+            payload = b"%d:%d:" % (self.next, time.monotonic_ns())
+            payload += b"s" * max(0, self.size - len(payload))
+            batch.append(("XADD", encode_command(b"XADD", self.stream, b"*", b"v", payload), None))  # type: ignore[arg-type]
+            self.next += 1
+        return batch
+
+
+class GroupConsumer(BenchClient):
+    """XREADGROUP ... BLOCK in a loop, XACK of every batch read; files each entry's delivery
+    latency and a checksum of the numbers received (exactly-once check, as `Consumer`)."""
+
+    def __init__(self, ctx: WorkerContext, stream: bytes, name: bytes, batch: int) -> None:
+        super().__init__(ctx)
+        self.stream = stream
+        self.read = encode_command(b"XREADGROUP", b"GROUP", b"bench", name, b"COUNT", b"%d" % batch,
+                                   b"BLOCK", b"200", b"STREAMS", stream, b">")
+        self.acking = False
+        for name_ in ("received", "sum", "sum_squares"):
+            ctx.extra.setdefault(name_, 0)
+
+    def start(self) -> None:
+        self._ask()
+
+    def stop(self) -> None:
+        self.stopping = True  # ends at the next empty read
+
+    def _ask(self) -> None:
+        assert self.transport is not None
+        self.acking = False
+        self.transport.write(self.read)
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while (reply := self.reader.gets()) is not False:
+            if is_error(reply):
+                self.ctx.count_error("XREADGROUP", str(reply))
+                self.finish()
+                return
+            if self.acking:  # the XACK's count
+                self._ask()
+                continue
+            if not reply:  # timed out: nothing new
+                if self.stopping:
+                    self.finish()
+                    return
+                self._ask()
+                continue
+            now = time.monotonic_ns()
+            extra = self.ctx.extra
+            ids = []
+            for entry_id, fields in reply[0][1]:
+                number, sent, _rest = fields[1].split(b":", 2)
+                self.ctx.recorder.record("deliver", now - int(sent), now)
+                extra["received"] += 1
+                extra["sum"] += int(number)
+                extra["sum_squares"] += int(number) ** 2
+                ids.append(entry_id)
+            self.ctx.progress.value += len(ids)
+            assert self.transport is not None
+            self.acking = True
+            self.transport.write(encode_command(b"XACK", self.stream, b"bench", *ids))
+
+
+def streams(target: Target, opts: StreamOptions, progress: ProgressUI | None = None) -> dict[str, Any]:
+    """P producers XADD to one stream, C consumers of one group XREADGROUP and XACK: entries
+    per second, delivery latency, server CPU per entry, and an exactly-once check."""
+    name = b"bench:stream"
+    control = target.control()
+    try:
+        control.call("XGROUP", "CREATE", name, "bench", "$", "MKSTREAM")
+    finally:
+        control.close()
+    producer_workers = max(1, min(opts.workers, opts.producers))
+    consumer_workers = max(1, min(opts.workers, opts.consumers))
+    producers_of = split(opts.producers, producer_workers)
+    consumers_of = split(opts.consumers, consumer_workers)
+    entries_of = split(opts.entries, opts.producers)
+    firsts = [sum(entries_of[:i]) for i in range(opts.producers)]
+
+    def make_clients(ctx: WorkerContext) -> list[BenchClient]:
+        if ctx.worker_id < producer_workers:
+            start = sum(producers_of[: ctx.worker_id])
+            return [
+                RequestClient(ctx, XaddPlan(name, firsts[p], entries_of[p], opts.value_size), opts.pipeline)
+                for p in range(start, start + producers_of[ctx.worker_id])
+            ]
+        index = ctx.worker_id - producer_workers
+        first = sum(consumers_of[:index])
+        return [GroupConsumer(ctx, name, b"c%d" % (first + c), opts.batch) for c in range(consumers_of[index])]
+
+    phase = Phase(
+        "streams",
+        producer_workers + consumer_workers,
+        make_clients,
+        total_ops=2 * opts.entries,
+        primary=set(range(producer_workers)),
+        grace_s=opts.grace_s,
+        info={"clients": opts.producers + opts.consumers, "pipeline": opts.pipeline},
+    )
+    run = _run(target, "streams", asdict(opts), [phase], progress)
+    result = run["phases"][0]
+    extras = result["extra"]
+    received = sum(e.get("received", 0) for e in extras)
+    n = opts.entries
+    deliver = result["commands"].get("deliver", {})
+    run["summary"] = {
+        "entries": n,
+        "delivered": received,
+        "exactly_once": received == n
+        and sum(e.get("sum", 0) for e in extras) == n * (n - 1) // 2
+        and sum(e.get("sum_squares", 0) for e in extras) == (n - 1) * n * (2 * n - 1) // 6,
+        "delivered_per_s": round(received / result["elapsed_s"], 1),
+        "delivery_p50_us": deliver.get("p50_us"),
+        "delivery_p99_us": deliver.get("p99_us"),
+        "server_cpu_us_per_entry": None
+        if result.get("server_cpu_us_per_request") is None
+        else round(result["server_cpu_us_per_request"] * result["ops"] / max(n, 1), 2),
+    }
+    return run
+
+
 # --------------------------------------------------------------- leaderboard
 
 
@@ -915,4 +1061,5 @@ SCENARIOS: dict[str, tuple[type[LoadOptions], Callable[..., dict[str, Any]]]] = 
     "memory": (MemoryOptions, memory),
     "queue": (QueueOptions, queue),
     "leaderboard": (LeaderboardOptions, leaderboard),
+    "streams": (StreamOptions, streams),
 }
