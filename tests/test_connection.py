@@ -253,3 +253,18 @@ def test_maxclients(tmp_path):
             client.close()
     finally:
         stop(proc)
+
+
+def test_client_reply_off_skip_on(diff) -> None:
+    """CLIENT REPLY against redis-server: OFF drops every reply until ON, SKIP drops its own and
+    the next one; errors are dropped too. Compared by the first reply after ON."""
+    for client in (diff.tandem, diff.redis):
+        client.send(b"*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$3\r\nOFF\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"
+                    b"*1\r\n$7\r\nNOSUCH1\r\n*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n")
+    diff("CLIENT", "REPLY", "ON")
+    for client in (diff.tandem, diff.redis):
+        client.send(b"*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+    diff("ECHO", "after-skip")
+    diff("CLIENT", "REPLY", "MAYBE")
+    diff("CLIENT", "REPLY")
+    diff("GET", "k")

@@ -12,7 +12,7 @@ through its session's `close` callback; a client that kills itself is closed aft
 from __future__ import annotations
 
 from tandemkv.commands.args import Db, Int
-from tandemkv.commands.session import VERSION, Session
+from tandemkv.commands.session import REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT, VERSION, Session
 from tandemkv.commands.table import command, container, help_reply
 from tandemkv.errors import DB_INDEX_OUT_OF_RANGE, SYNTAX, CommandError, printable, wrong_arity
 from tandemkv.protocol import OK, PONG, Error, Map, Simple, Verbatim, string2ll
@@ -305,6 +305,23 @@ def client_list(session: Session, *args: bytes) -> Verbatim:
     now_ms = session.instance.clock.now_ms()
     text = "".join(client_info_line(s, now_ms) + "\n" for s in chosen)
     return Verbatim(text.encode("latin-1"))
+
+
+@command("reply", 3, "noscript loading stale", group="connection", since="3.2.0", container="client")
+def client_reply(session: Session, mode: bytes) -> object:
+    """Instruct the server whether to reply to commands"""
+    word = mode.lower()
+    if word == b"on":
+        session.reply_mode &= ~(REPLY_OFF | REPLY_SKIP)
+        return OK
+    if word == b"off":
+        session.reply_mode |= REPLY_OFF
+        return OK  # dropped: the server layer sends nothing while OFF
+    if word == b"skip":
+        if not session.reply_mode & REPLY_OFF:
+            session.reply_mode |= REPLY_SKIP_NEXT
+        return OK  # dropped, and so is the next command's reply
+    raise CommandError(SYNTAX)
 
 
 @command("unblock", -3, "admin noscript loading stale", group="connection", since="5.0.0", container="client",

@@ -24,6 +24,26 @@ from tandemkv.keyspace.memory import MemoryAccount, apply_settings
 from tandemkv.pubsub import Hub
 
 VERSION = "7.0.15"
+
+# CLIENT REPLY states (Redis's CLIENT_REPLY_OFF, _SKIP, _SKIP_NEXT): replies are dropped while
+# OFF; SKIP drops the reply of the command that runs while it is set; SKIP_NEXT (set by CLIENT
+# REPLY SKIP) becomes SKIP once the command that set it is over. Pub/sub messages and
+# subscription confirmations are always sent, as Redis sends them (CLIENT_PUSHING).
+REPLY_OFF = 1
+REPLY_SKIP = 2
+REPLY_SKIP_NEXT = 4
+
+
+def reply_dropped(session: Session, mode_before: int) -> bool:
+    """After a command: whether its reply is dropped, with the states moved on."""
+    mode = session.reply_mode
+    if mode & REPLY_SKIP_NEXT:
+        session.reply_mode = (mode & REPLY_OFF) | REPLY_SKIP
+        return True
+    if mode_before & REPLY_SKIP:
+        session.reply_mode = mode & ~REPLY_SKIP
+        return True
+    return bool(mode & REPLY_OFF)
 TANDEMKV_VERSION = "0.1.0"
 
 
@@ -271,6 +291,8 @@ class Session:
         self.cas_dirty = False
         self.watched: dict[Slot, bool] = {}  # watched (db, key) -> expired when watched
         self.in_script = False  # a script's commands show as "lua" to MONITOR
+        # CLIENT REPLY (commands/connection.py): REPLY_* bits; 0 = every reply is sent.
+        self.reply_mode = 0
         self.authenticated = True  # set by Instance.new_session from `requirepass`
         self.wake: Callable[[Any], None] = wake or (lambda reply: None)
         self.deny_blocking = wake is None

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 
 from tandemkv.commands import Session, execute
 from tandemkv.commands.blocking import BLOCKED
-from tandemkv.protocol import Error, RequestParser, encode2, encode3
+from tandemkv.commands.session import REPLY_OFF, reply_dropped
+from tandemkv.protocol import Error, Frames, RequestParser, encode2, encode3
 
 if TYPE_CHECKING:
     from tandemkv.server.app import Server
@@ -151,11 +152,14 @@ class Connection(asyncio.Protocol):
             for argv in commands:
                 done += 1
                 try:
+                    mode = session.reply_mode
                     reply = execute(session, argv)
                     if reply is BLOCKED:
                         blocked = True
                         break
-                    if session.resp == 3:
+                    if (mode or session.reply_mode) and _reply_dropped(session, mode, reply):
+                        pass  # CLIENT REPLY OFF / SKIP
+                    elif session.resp == 3:
                         encode3(reply, out)
                     else:
                         encode2(reply, out)
@@ -220,11 +224,13 @@ class Connection(asyncio.Protocol):
         if session is None or transport is None or transport.is_closing():
             return
         out = self._take_pending()
-        if session.resp == 3:
-            encode3(reply, out)
-        else:
-            encode2(reply, out)
-        transport.write(b"".join(out))
+        if not session.reply_mode & REPLY_OFF:  # CLIENT REPLY OFF drops a woken reply too
+            if session.resp == 3:
+                encode3(reply, out)
+            else:
+                encode2(reply, out)
+        if out:
+            transport.write(b"".join(out))
         if self._after_block:
             loop = self.server.loop
             assert loop is not None
@@ -342,6 +348,12 @@ def _is_loopback(peer: object) -> bool:
     if not isinstance(peer, tuple) or not peer:
         return True  # a unix socket
     return peer[0] in ("127.0.0.1", "::1")
+
+
+def _reply_dropped(session: Session, mode_before: int, reply: object) -> bool:
+    """CLIENT REPLY OFF/SKIP: drop this reply (subscription confirmations excepted)."""
+    dropped = reply_dropped(session, mode_before)
+    return dropped and reply.__class__ is not Frames
 
 
 def _format_addr(addr: object) -> str:
