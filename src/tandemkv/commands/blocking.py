@@ -138,6 +138,9 @@ class Blocking:
 def _wake(waiter: Waiter, reply: Any) -> None:
     """Deliver a waiter's reply; an error one is counted (INFO errorstats) as Redis counts
     every error reply."""
+    session = waiter.session
     if reply.__class__ is Error:
-        waiter.session.instance.stats.count_error(reply.message)
-    waiter.session.wake(reply)
+        session.instance.stats.count_error(reply.message)
+        if session.last_spec is not None:  # the blocked command failed (commandstats)
+            session.last_spec.failed_calls += 1
+    session.wake(reply)
