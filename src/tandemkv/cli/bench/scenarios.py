@@ -642,11 +642,12 @@ class QueueOptions(LoadOptions):
     grace_s: float = 2.0
 
 
-class PushPlan(Plan):
-    """LPUSH items numbered first..first+count-1; each payload starts "<number>:<send ns>:"."""
+class NumberedPlan(Plan):
+    """Items numbered first..first+count-1, one command each (`command(payload)`: the command's
+    name and encoding); each payload starts "<number>:<send ns>:", padded to `size` bytes."""
 
-    def __init__(self, queue: bytes, first: int, count: int, size: int) -> None:
-        self.queue = queue
+    def __init__(self, command: Callable[[bytes], tuple[str, bytes]], first: int, count: int, size: int) -> None:
+        self.command = command
         self.next = first
         self.end = first + count
         self.size = size
@@ -655,10 +656,84 @@ class PushPlan(Plan):
         batch: Batch = []
         while len(batch) < size and self.next < self.end:
             payload = b"%d:%d:" % (self.next, time.monotonic_ns())
-            payload += b"q" * max(0, self.size - len(payload))
-            batch.append(("LPUSH", encode_command(b"LPUSH", self.queue, payload), None))  # type: ignore[arg-type]
+            payload += b"p" * max(0, self.size - len(payload))
+            name, encoded = self.command(payload)
+            batch.append((name, encoded, None))  # type: ignore[arg-type]
             self.next += 1
         return batch
+
+
+def _count_delivery(ctx: WorkerContext, payload: bytes, now_ns: int) -> None:
+    """File one delivered item: its latency, and its number in the worker's count and
+    checksums (`_delivery_summary` checks them)."""
+    number, sent, _rest = payload.split(b":", 2)
+    ctx.recorder.record("deliver", now_ns - int(sent), now_ns)
+    extra = ctx.extra
+    extra["received"] = extra.get("received", 0) + 1
+    extra["sum"] = extra.get("sum", 0) + int(number)
+    extra["sum_squares"] = extra.get("sum_squares", 0) + int(number) ** 2
+    ctx.progress.value += 1
+
+
+def _delivery_summary(result: dict[str, Any], n: int) -> dict[str, Any]:
+    """Delivered count, rate and latency, and whether items 0..n-1 each came exactly once
+    (the count and the sums of the numbers and of their squares all match)."""
+    extras = result["extra"]
+    received = sum(e.get("received", 0) for e in extras)
+    deliver = result["commands"].get("deliver", {})
+    return {
+        "delivered": received,
+        "exactly_once": received == n
+        and sum(e.get("sum", 0) for e in extras) == n * (n - 1) // 2
+        and sum(e.get("sum_squares", 0) for e in extras) == (n - 1) * n * (2 * n - 1) // 6,
+        "delivered_per_s": round(received / result["elapsed_s"], 1),
+        "delivery_p50_us": deliver.get("p50_us"),
+        "delivery_p99_us": deliver.get("p99_us"),
+        "delivery_max_us": deliver.get("max_us"),
+    }
+
+
+def _producers_consumers_phase(
+    name: str,
+    opts: LoadOptions,
+    producers: int,
+    consumers: int,
+    items: int,
+    produce: Callable[[bytes], tuple[str, bytes]],
+    consumer: Callable[[WorkerContext, int], BenchClient],
+    size: int,
+    grace_s: float,
+) -> Phase:
+    """Producer connections (NumberedPlan over `items`, split between them) on the first
+    workers, consumer connections (`consumer(ctx, index)`) on the others; the phase ends a
+    grace period after the producers are done."""
+    producer_workers = max(1, min(opts.workers, producers))
+    consumer_workers = max(1, min(opts.workers, consumers))
+    producers_of = split(producers, producer_workers)
+    consumers_of = split(consumers, consumer_workers)
+    items_of = split(items, producers)
+    firsts = [sum(items_of[:i]) for i in range(producers)]
+
+    def make_clients(ctx: WorkerContext) -> list[BenchClient]:
+        if ctx.worker_id < producer_workers:
+            start = sum(producers_of[: ctx.worker_id])
+            return [
+                RequestClient(ctx, NumberedPlan(produce, firsts[p], items_of[p], size), opts.pipeline)
+                for p in range(start, start + producers_of[ctx.worker_id])
+            ]
+        index = ctx.worker_id - producer_workers
+        first = sum(consumers_of[:index])
+        return [consumer(ctx, first + c) for c in range(consumers_of[index])]
+
+    return Phase(
+        name,
+        producer_workers + consumer_workers,
+        make_clients,
+        total_ops=2 * items,
+        primary=set(range(producer_workers)),
+        grace_s=grace_s,
+        info={"clients": producers + consumers, "pipeline": opts.pipeline},
+    )
 
 
 class Consumer(BenchClient):
@@ -670,9 +745,6 @@ class Consumer(BenchClient):
     def __init__(self, ctx: WorkerContext, queue: bytes) -> None:
         super().__init__(ctx)
         self.queue = queue
-        ctx.extra.setdefault("received", 0)
-        ctx.extra.setdefault("sum", 0)
-        ctx.extra.setdefault("sum_squares", 0)
 
     def start(self) -> None:
         self._ask()
@@ -696,14 +768,7 @@ class Consumer(BenchClient):
                     self.finish()
                     return
             else:
-                now = time.monotonic_ns()
-                number, sent, _rest = reply[1].split(b":", 2)
-                self.ctx.recorder.record("deliver", now - int(sent), now)
-                extra = self.ctx.extra
-                extra["received"] += 1
-                extra["sum"] += int(number)
-                extra["sum_squares"] += int(number) ** 2
-                self.ctx.progress.value += 1
+                _count_delivery(self.ctx, reply[1], time.monotonic_ns())
             self._ask()
 
 
@@ -711,52 +776,14 @@ def queue(target: Target, opts: QueueOptions, progress: ProgressUI | None = None
     """P producers LPUSH, C consumers BRPOP one list: items delivered per second, delivery
     latency, and a check that every item was delivered exactly once."""
     name = b"bench:queue"
-    producer_workers = max(1, min(opts.workers, opts.producers))
-    consumer_workers = max(1, min(opts.workers, opts.consumers))
-    producers_of = split(opts.producers, producer_workers)
-    consumers_of = split(opts.consumers, consumer_workers)
-    items_of = split(opts.items, opts.producers)
-    firsts = [sum(items_of[:i]) for i in range(opts.producers)]
-
-    def make_clients(ctx: WorkerContext) -> list[BenchClient]:
-        if ctx.worker_id < producer_workers:
-            start = sum(producers_of[: ctx.worker_id])
-            return [
-                RequestClient(ctx, PushPlan(name, firsts[p], items_of[p], opts.value_size), opts.pipeline)
-                for p in range(start, start + producers_of[ctx.worker_id])
-            ]
-        index = ctx.worker_id - producer_workers
-        return [Consumer(ctx, name) for _ in range(consumers_of[index])]
-
-    phase = Phase(
-        "queue",
-        producer_workers + consumer_workers,
-        make_clients,
-        total_ops=2 * opts.items,
-        primary=set(range(producer_workers)),
-        grace_s=opts.grace_s,
-        info={"clients": opts.producers + opts.consumers, "pipeline": opts.pipeline},
+    phase = _producers_consumers_phase(
+        "queue", opts, opts.producers, opts.consumers, opts.items,
+        lambda payload: ("LPUSH", encode_command(b"LPUSH", name, payload)),
+        lambda ctx, index: Consumer(ctx, name),
+        opts.value_size, opts.grace_s,
     )
     run = _run(target, "queue", asdict(opts), [phase], progress)
-    result = run["phases"][0]
-    extras = result["extra"]
-    received = sum(e.get("received", 0) for e in extras)
-    n = opts.items
-    exactly_once = (
-        received == n
-        and sum(e.get("sum", 0) for e in extras) == n * (n - 1) // 2
-        and sum(e.get("sum_squares", 0) for e in extras) == (n - 1) * n * (2 * n - 1) // 6
-    )
-    deliver = result["commands"].get("deliver", {})
-    run["summary"] = {
-        "items": n,
-        "delivered": received,
-        "exactly_once": exactly_once,
-        "delivered_per_s": round(received / result["elapsed_s"], 1),
-        "delivery_p50_us": deliver.get("p50_us"),
-        "delivery_p99_us": deliver.get("p99_us"),
-        "delivery_max_us": deliver.get("max_us"),
-    }
+    run["summary"] = {"items": opts.items, **_delivery_summary(run["phases"][0], opts.items)}
     return run
 
 
@@ -773,25 +800,6 @@ class StreamOptions(LoadOptions):
     grace_s: float = 2.0
 
 
-class XaddPlan(Plan):
-    """XADD entries numbered first..first+count-1; the field value starts "<number>:<send ns>:"."""
-
-    def __init__(self, stream: bytes, first: int, count: int, size: int) -> None:
-        self.stream = stream
-        self.next = first
-        self.end = first + count
-        self.size = size
-
-    def next_batch(self, size: int) -> Batch:
-        batch: Batch = []
-        while len(batch) < size and self.next < self.end:
-            payload = b"%d:%d:" % (self.next, time.monotonic_ns())
-            payload += b"s" * max(0, self.size - len(payload))
-            batch.append(("XADD", encode_command(b"XADD", self.stream, b"*", b"v", payload), None))  # type: ignore[arg-type]
-            self.next += 1
-        return batch
-
-
 class GroupConsumer(BenchClient):
     """XREADGROUP ... BLOCK in a loop, XACK of every batch read; files each entry's delivery
     latency and a checksum of the numbers received (exactly-once check, as `Consumer`)."""
@@ -802,8 +810,6 @@ class GroupConsumer(BenchClient):
         self.read = encode_command(b"XREADGROUP", b"GROUP", b"bench", name, b"COUNT", b"%d" % batch,
                                    b"BLOCK", b"200", b"STREAMS", stream, b">")
         self.acking = False
-        for name_ in ("received", "sum", "sum_squares"):
-            ctx.extra.setdefault(name_, 0)
 
     def start(self) -> None:
         self._ask()
@@ -833,16 +839,10 @@ class GroupConsumer(BenchClient):
                 self._ask()
                 continue
             now = time.monotonic_ns()
-            extra = self.ctx.extra
             ids = []
             for entry_id, fields in reply[0][1]:
-                number, sent, _rest = fields[1].split(b":", 2)
-                self.ctx.recorder.record("deliver", now - int(sent), now)
-                extra["received"] += 1
-                extra["sum"] += int(number)
-                extra["sum_squares"] += int(number) ** 2
+                _count_delivery(self.ctx, fields[1], now)
                 ids.append(entry_id)
-            self.ctx.progress.value += len(ids)
             assert self.transport is not None
             self.acking = True
             self.transport.write(encode_command(b"XACK", self.stream, b"bench", *ids))
@@ -857,51 +857,19 @@ def streams(target: Target, opts: StreamOptions, progress: ProgressUI | None = N
         control.call("XGROUP", "CREATE", name, "bench", "$", "MKSTREAM")
     finally:
         control.close()
-    producer_workers = max(1, min(opts.workers, opts.producers))
-    consumer_workers = max(1, min(opts.workers, opts.consumers))
-    producers_of = split(opts.producers, producer_workers)
-    consumers_of = split(opts.consumers, consumer_workers)
-    entries_of = split(opts.entries, opts.producers)
-    firsts = [sum(entries_of[:i]) for i in range(opts.producers)]
-
-    def make_clients(ctx: WorkerContext) -> list[BenchClient]:
-        if ctx.worker_id < producer_workers:
-            start = sum(producers_of[: ctx.worker_id])
-            return [
-                RequestClient(ctx, XaddPlan(name, firsts[p], entries_of[p], opts.value_size), opts.pipeline)
-                for p in range(start, start + producers_of[ctx.worker_id])
-            ]
-        index = ctx.worker_id - producer_workers
-        first = sum(consumers_of[:index])
-        return [GroupConsumer(ctx, name, b"c%d" % (first + c), opts.batch) for c in range(consumers_of[index])]
-
-    phase = Phase(
-        "streams",
-        producer_workers + consumer_workers,
-        make_clients,
-        total_ops=2 * opts.entries,
-        primary=set(range(producer_workers)),
-        grace_s=opts.grace_s,
-        info={"clients": opts.producers + opts.consumers, "pipeline": opts.pipeline},
+    phase = _producers_consumers_phase(
+        "streams", opts, opts.producers, opts.consumers, opts.entries,
+        lambda payload: ("XADD", encode_command(b"XADD", name, b"*", b"v", payload)),
+        lambda ctx, index: GroupConsumer(ctx, name, b"c%d" % index, opts.batch),
+        opts.value_size, opts.grace_s,
     )
     run = _run(target, "streams", asdict(opts), [phase], progress)
     result = run["phases"][0]
-    extras = result["extra"]
-    received = sum(e.get("received", 0) for e in extras)
-    n = opts.entries
-    deliver = result["commands"].get("deliver", {})
+    cpu_us = result.get("server_cpu_us_per_request")
     run["summary"] = {
-        "entries": n,
-        "delivered": received,
-        "exactly_once": received == n
-        and sum(e.get("sum", 0) for e in extras) == n * (n - 1) // 2
-        and sum(e.get("sum_squares", 0) for e in extras) == (n - 1) * n * (2 * n - 1) // 6,
-        "delivered_per_s": round(received / result["elapsed_s"], 1),
-        "delivery_p50_us": deliver.get("p50_us"),
-        "delivery_p99_us": deliver.get("p99_us"),
-        "server_cpu_us_per_entry": None
-        if result.get("server_cpu_us_per_request") is None
-        else round(result["server_cpu_us_per_request"] * result["ops"] / max(n, 1), 2),
+        "entries": opts.entries,
+        **_delivery_summary(result, opts.entries),
+        "server_cpu_us_per_entry": None if cpu_us is None else round(cpu_us * result["ops"] / max(opts.entries, 1), 2),
     }
     return run
 
