@@ -264,6 +264,7 @@ PARAMS: tuple[Param, ...] = (
     Param("protected-mode", "bool", True),
     Param("slowlog-log-slower-than", "int", 10000, minimum=-1),
     Param("slowlog-max-len", "int", 128),
+    Param("latency-monitor-threshold", "int", 0, minimum=0),
     # Data types: the thresholds of OBJECT ENCODING (tandemkv's structures do not change with
     # them; the encoding name reported does, as in Redis).
     Param("list-max-listpack-size", "int", -2, minimum=-(2**31), maximum=2**31 - 1, alias="list-max-ziplist-size"),
@@ -414,6 +415,8 @@ MEANINGS = {
     "protected-mode": "without a password, accept only 127.0.0.1 and ::1",
     "slowlog-log-slower-than": "log commands at least this many microseconds long (-1: off)",
     "slowlog-max-len": "entries the slow log keeps",
+    "latency-monitor-threshold": "record events (commands, expiry and eviction slices) taking at least this many "
+    "milliseconds for LATENCY (0: off)",
     "busy-reply-threshold": "milliseconds after which a script that has not written is stopped",
     "stream-node-max-bytes": "bytes of a stream node before a new one starts (Redis's layout)",
     "stream-node-max-entries": "entries of a stream node before a new one starts",

@@ -10,6 +10,7 @@ from tandemkv.commands import (  # noqa: F401  (importing a module registers its
     hashes,
     introspection,
     keys,
+    latency,
     lists,
     memory,
     monitoring,

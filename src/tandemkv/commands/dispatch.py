@@ -11,6 +11,7 @@ from time import perf_counter_ns
 from typing import Any
 
 from tandemkv.commands.blocking import BLOCKED, Waiter
+from tandemkv.commands.latency import record_latency
 from tandemkv.commands.memory import oom_reply
 from tandemkv.commands.monitoring import feed_monitors
 from tandemkv.commands.session import Session
@@ -95,9 +96,8 @@ def call(session: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
     elapsed_ns = perf_counter_ns() - started
     spec.nsec += elapsed_ns
     spec.calls += 1
-    threshold_ns = instance.slowlog_threshold_ns
-    if threshold_ns is not None and elapsed_ns >= threshold_ns and "skip_slowlog" not in spec.flags:
-        instance.slowlog.push(session, argv, elapsed_ns // 1000, instance.config.int("slowlog-max-len"))
+    if elapsed_ns >= instance.watch_threshold_ns:  # the slow log's or the latency monitor's
+        _watched(session, spec, argv, elapsed_ns)
     if instance.monitors and "admin" not in spec.flags and "skip_monitor" not in spec.flags:
         feed_monitors(instance, session, argv)
     if reply.__class__ is Waiter:  # a blocking command that could not answer yet
@@ -106,6 +106,16 @@ def call(session: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
     if instance.blocking.ready and not instance.atomic_depth:  # keys readied: serve waiters now
         instance.blocking.serve_ready()
     return reply
+
+
+def _watched(session: Session, spec: CommandSpec, argv: list[bytes], elapsed_ns: int) -> None:
+    """A command at or over a watch threshold: the slow log (Redis's slowlogPushCurrentCommand)
+    and the latency monitor's `command` / `fast-command` events, as Redis's call()."""
+    instance = session.instance
+    threshold_ns = instance.slowlog_threshold_ns
+    if threshold_ns is not None and elapsed_ns >= threshold_ns and "skip_slowlog" not in spec.flags:
+        instance.slowlog.push(session, argv, elapsed_ns // 1000, instance.config.int("slowlog-max-len"))
+    record_latency(instance, b"fast-command" if "fast" in spec.flags else b"command", elapsed_ns)
 
 
 def _reject(session: Session, spec: CommandSpec, message: str) -> Error:

@@ -14,6 +14,7 @@ from typing import Any
 
 from tandemkv.clock import Clock
 from tandemkv.commands.blocking import Blocking, Waiter
+from tandemkv.commands.latency import LatencyMonitor
 from tandemkv.commands.memory import EVICTION_BUDGET_US, evict_slice, memory_info, process_rss_bytes
 from tandemkv.commands.monitoring import Slowlog
 from tandemkv.commands.table import CommandSpec
@@ -22,6 +23,8 @@ from tandemkv.config import Config
 from tandemkv.keyspace import Keyspace, KeyspaceStats, Tandem
 from tandemkv.keyspace.memory import MemoryAccount, apply_settings
 from tandemkv.pubsub import Hub
+
+_NEVER_NS = 1 << 62  # no command takes this long: the dispatcher's threshold while nothing watches
 
 VERSION = "7.0.15"
 
@@ -111,8 +114,14 @@ class Instance:
         self.monitors: dict[Session, None] = {}
         self.slowlog = Slowlog()
         self.slowlog_threshold_ns: int | None = None
-        self._slowlog_settings(None)
-        self.config.watch("slowlog-log-slower-than", self._slowlog_settings)
+        self.latency = LatencyMonitor()
+        self.latency_threshold_ms = 0
+        # The dispatcher's one comparison per command: the lower of the slow log's and the
+        # latency monitor's thresholds (a value no command reaches while both are off).
+        self.watch_threshold_ns = _NEVER_NS
+        self._watch_settings(None)
+        self.config.watch("slowlog-log-slower-than", self._watch_settings)
+        self.config.watch("latency-monitor-threshold", self._watch_settings)
         self.started_ms = self.clock.now_ms()
         self.rdb = SaveState(last_save_s=self.started_ms // 1000)
         self.started_monotonic = time.monotonic()
@@ -147,9 +156,14 @@ class Instance:
         for db in self.dbs:
             db.report_new = enabled
 
-    def _slowlog_settings(self, _value: object) -> None:
+    def _watch_settings(self, _value: object) -> None:
         threshold_us = self.config.int("slowlog-log-slower-than")
         self.slowlog_threshold_ns = None if threshold_us < 0 else threshold_us * 1000
+        self.latency_threshold_ms = self.config.int("latency-monitor-threshold")
+        watched = [] if self.slowlog_threshold_ns is None else [self.slowlog_threshold_ns]
+        if self.latency_threshold_ms:
+            watched.append(self.latency_threshold_ms * 1_000_000)
+        self.watch_threshold_ns = min(watched, default=_NEVER_NS)
 
     def notify(self, event_class: str, event: bytes, key: bytes, db: int) -> None:
         """The one entry point for keyspace events, commands and the keyspace alike: readies

@@ -22,8 +22,10 @@ import logging
 import signal
 import sys
 import time
+from time import perf_counter_ns
 
 from tandemkv.commands import Instance
+from tandemkv.commands.latency import record_latency
 from tandemkv.commands.memory import EVICTION_BUDGET_US, evict_slice, measure_slice
 from tandemkv.commands.session import TANDEMKV_VERSION
 from tandemkv.config import Config, parse_memory
@@ -181,10 +183,12 @@ class Server:
             return
         now_ms = instance.clock.now_ms()
         budget = EXPIRE_SLICE_KEYS
+        started_ns = perf_counter_ns()
         for db in instance.dbs:
             if budget <= 0:
                 break
             budget -= db.expire_due(now_ms, budget)
+        record_latency(instance, b"expire-cycle", perf_counter_ns() - started_ns)
         if budget <= 0:
             assert self.loop is not None
             self._expiry_at_ms = now_ms
@@ -296,7 +300,9 @@ class Server:
 
     def _eviction_slice(self) -> None:
         self._eviction_scheduled = False
+        started_ns = perf_counter_ns()
         evict_slice(self.instance, EVICTION_BUDGET_US)
+        record_latency(self.instance, b"eviction-cycle", perf_counter_ns() - started_ns)
 
     # ------------------------------------------------------- output buffers
 
