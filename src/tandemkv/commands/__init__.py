@@ -14,6 +14,7 @@ from tandemkv.commands import (  # noqa: F401  (importing a module registers its
     lists,
     memory,
     monitoring,
+    pausing,
     pubsub,
     server,
     sets,

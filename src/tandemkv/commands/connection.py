@@ -268,6 +268,7 @@ def client_info_line(session: Session, now_ms: int) -> str:
         + ("x" if session.multi is not None else "")
         + ("b" if session.blocked is not None else "")
         + ("d" if session.cas_dirty else "")
+        + ("e" if session.no_evict else "")
     ) or "N"
     age_s = (now_ms - session.created_ms) // 1000
     idle_s = (now_ms - session.last_interaction_ms) // 1000
@@ -345,6 +346,17 @@ def client_unblock(session: Session, raw_id: bytes, *reason: bytes) -> int:
     error = Error("UNBLOCKED client unblocked via CLIENT UNBLOCK") if as_error else None
     session.instance.blocking.time_out(target.blocked, error)
     return 1
+
+
+@command("no-evict", 3, "admin noscript loading stale sentinel", group="connection", since="7.0.0",
+         container="client", acl="connection dangerous")
+def client_no_evict(session: Session, switch: bytes) -> object:
+    """Set client eviction mode for the current connection"""
+    word = switch.lower()
+    if word not in (b"on", b"off"):
+        raise CommandError(SYNTAX)
+    session.no_evict = word == b"on"
+    return OK
 
 
 @command("info", 2, "noscript loading stale", group="connection", since="6.2.0", container="client",

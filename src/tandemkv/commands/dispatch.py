@@ -14,6 +14,7 @@ from tandemkv.commands.blocking import BLOCKED, Waiter
 from tandemkv.commands.latency import record_latency
 from tandemkv.commands.memory import oom_reply
 from tandemkv.commands.monitoring import feed_monitors
+from tandemkv.commands.pausing import pauses, postpone
 from tandemkv.commands.session import Session
 from tandemkv.commands.table import TABLE, CommandSpec
 from tandemkv.errors import CommandError
@@ -70,6 +71,8 @@ def execute(session: Session, argv: list[bytes]) -> Any:
             f"ERR Can't execute '{spec.full_name}': only (P|S)SUBSCRIBE / "
             "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
         )
+    if instance.pause_type and pauses(session, spec, argv):  # CLIENT PAUSE: wait for its end
+        return postpone(session, argv)
     if in_multi and (spec.container or spec.name not in _RUN_IN_MULTI):
         if not (session.multi_error or session.cas_dirty):  # an aborted one keeps nothing
             session.multi.append((spec, argv))  # type: ignore[union-attr]

@@ -135,6 +135,14 @@ class Instance:
         self.memory = MemoryAccount(clock=self.clock)
         self.memory_startup_bytes = process_rss_bytes()
         self.on_over_bound: Callable[[], None] = lambda: None
+        # CLIENT PAUSE (commands/pausing.py): the kind in force (0: none) and its end; clients
+        # postponed meanwhile, in order; the server's hooks to time the end and to resume
+        # expiry and eviction after it.
+        self.pause_type = 0
+        self.pause_end_ms = 0
+        self.postponed: dict[Waiter, None] = {}
+        self.on_pause: Callable[[int], None] = lambda end_ms: None
+        self.on_unpause: Callable[[], None] = lambda: None
         self.dbs: list[Keyspace] = [self._new_db(i) for i in range(self.config.int("databases"))]
         self._report_new(None)
         self.config.watch("notify-keyspace-events", self._report_new)
@@ -229,6 +237,7 @@ class Instance:
 
     def drop_session(self, session: Session) -> None:
         if session.blocked is not None:  # a client that disconnects while blocked is forgotten
+            self.postponed.pop(session.blocked, None)
             self.blocking.remove(session.blocked)
         self.watches.unwatch_all(session)
         self.monitors.pop(session, None)
@@ -303,6 +312,7 @@ class Session:
         self.multi: list[tuple[CommandSpec, list[bytes]]] | None = None
         self.multi_error = False
         self.cas_dirty = False
+        self.no_evict = False  # CLIENT NO-EVICT: shown as flag e (no client is ever evicted here)
         self.watched: dict[Slot, bool] = {}  # watched (db, key) -> expired when watched
         self.in_script = False  # a script's commands show as "lua" to MONITOR
         # CLIENT REPLY (commands/connection.py): REPLY_* bits; 0 = every reply is sent.

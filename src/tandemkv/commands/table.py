@@ -69,6 +69,9 @@ class CommandSpec:
     # ACL categories besides those implied by flags (COMMAND INFO); None: derived from group.
     acl: tuple[str, ...] | None = None
     tips: tuple[str, ...] = ()  # COMMAND INFO tips, e.g. "nondeterministic_output"
+    # Flags that depend on the arguments (scripts declare theirs in a shebang): set by the
+    # layer that knows them; read through `command_flags`, off the hot path.
+    flags_of: Callable[[Any, list[bytes]], frozenset[str]] | None = None
     full_name: str = field(init=False)  # "config|get" for subcommands
     converts: bool = field(init=False)
     _positional: list[tuple[int, Converter]] = field(init=False)
@@ -206,6 +209,12 @@ def command(
         return handler
 
     return register
+
+
+def command_flags(session: Any, spec: CommandSpec, argv: list[bytes]) -> frozenset[str]:
+    """Redis's getCommandFlags: the spec's flags, or those the command's arguments declare
+    (EVAL and FCALL of a script with flags). For the dispatcher's rare paths (CLIENT PAUSE)."""
+    return spec.flags if spec.flags_of is None else spec.flags_of(session, argv)
 
 
 def container(

@@ -75,6 +75,7 @@ class Keyspace:
         "avg_ttl_ms",
         "before_change",
         "clock",
+        "deletions_paused",
         "detached",
         "expiry",
         "index",
@@ -145,6 +146,7 @@ class Keyspace:
         # Big collections deleted, expired, evicted, overwritten or flushed: freed a slice at a
         # time by `free_detached` too (Redis's lazyfree), so no single command stalls the loop.
         self.lazy_values: list[Any] = []
+        self.deletions_paused = False  # CLIENT PAUSE: expired keys are hidden, not deleted
 
     # ------------------------------------------------------------------ reads
 
@@ -479,7 +481,11 @@ class Keyspace:
     # ----------------------------------------------------------------- expiry
 
     def expire_key(self, key: bytes, *, lazily: bool = False) -> None:
-        """The one deletion path for expired keys: remove, count, raise `expired`."""
+        """The one deletion path for expired keys: remove, count, raise `expired` -- unless
+        deletions are paused (CLIENT PAUSE keeps the dataset still: the key is not served,
+        and is deleted after the pause)."""
+        if self.deletions_paused:
+            return
         self._remove(key)
         if lazily:
             self.stats.expired_lazily += 1

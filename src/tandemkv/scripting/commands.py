@@ -6,13 +6,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from tandemkv.commands import Session
+from tandemkv.commands import TABLE, Session
 from tandemkv.commands.monitoring import feed_monitors
 from tandemkv.commands.table import command, container, help_reply
 from tandemkv.errors import NOT_INTEGER, CommandError, printable
 from tandemkv.glob import compile_glob
 from tandemkv.protocol import OK, Map, SetReply, Simple, string2ll
-from tandemkv.scripting.runtime import NOSCRIPT, SCRIPT_FLAGS, functions_of, scripting_of, sha1hex
+from tandemkv.scripting.runtime import (
+    NOSCRIPT,
+    SCRIPT_FLAGS,
+    functions_of,
+    scripting_of,
+    sha1hex,
+    shebang_flags,
+)
 
 _EVAL_FLAGS = "noscript skip_monitor may_replicate no_mandatory_keys stale movablekeys"
 _EVAL_RO_FLAGS = "noscript skip_monitor no_mandatory_keys stale readonly movablekeys"
@@ -253,3 +260,53 @@ def fcall(session: Session, name: bytes, numkeys: bytes, *rest: bytes) -> Any:
 def fcall_ro(session: Session, name: bytes, numkeys: bytes, *rest: bytes) -> Any:
     """Invoke a read-only function"""
     return fcall_generic(session, name, numkeys, rest, True)
+
+
+# ------------------------------------------------------- flags a script declares
+
+
+def _as_command_flags(spec_flags: frozenset[str], script_flags: frozenset[str] | None) -> frozenset[str]:
+    """Redis's scriptFlagsToCmdFlags: a script with a shebang writes, may grow memory and runs
+    on stale data only as its flags say (no-writes implies allow-oom); no shebang: as the spec."""
+    if script_flags is None:
+        return spec_flags
+    flags = set(spec_flags) - {"stale", "denyoom", "write", "may_replicate"}
+    if not script_flags & {"allow-oom", "no-writes"}:
+        flags.add("denyoom")
+    if "no-writes" not in script_flags:
+        flags.add("write")
+    if "allow-stale" in script_flags:
+        flags.add("stale")
+    return frozenset(flags)
+
+
+def _eval_flags(session: Session, argv: list[bytes]) -> frozenset[str]:
+    """evalGetCommandFlags: the cached script's flags, else those of the body's shebang."""
+    spec_flags = TABLE.resolve(argv).flags
+    script = scripting_of(session.instance).scripts.get(sha1hex(argv[1]))
+    if script is not None:
+        return _as_command_flags(spec_flags, script.flags)
+    try:
+        return _as_command_flags(spec_flags, shebang_flags(argv[1])[0])
+    except CommandError:  # a bad shebang: the command fails later, with its error
+        return spec_flags
+
+
+def _evalsha_flags(session: Session, argv: list[bytes]) -> frozenset[str]:
+    spec_flags = TABLE.resolve(argv).flags
+    script = scripting_of(session.instance).scripts.get(argv[1].decode("latin-1").lower())
+    return spec_flags if script is None else _as_command_flags(spec_flags, script.flags)
+
+
+def _fcall_flags(session: Session, argv: list[bytes]) -> frozenset[str]:
+    """fcallGetCommandFlags: the function's registered flags."""
+    spec_flags = TABLE.resolve(argv).flags
+    function = functions_of(session.instance).functions.get(argv[1].decode("latin-1"))
+    return spec_flags if function is None else _as_command_flags(spec_flags, function.flags)
+
+
+for _name, _flags_of in (
+    (b"eval", _eval_flags), (b"eval_ro", _eval_flags), (b"evalsha", _evalsha_flags),
+    (b"evalsha_ro", _evalsha_flags), (b"fcall", _fcall_flags), (b"fcall_ro", _fcall_flags),
+):
+    TABLE.resolve([_name, b"", b"0"]).flags_of = _flags_of

@@ -27,6 +27,7 @@ from time import perf_counter_ns
 from tandemkv.commands import Instance
 from tandemkv.commands.latency import record_latency
 from tandemkv.commands.memory import EVICTION_BUDGET_US, evict_slice, measure_slice
+from tandemkv.commands.pausing import check_pause
 from tandemkv.commands.session import TANDEMKV_VERSION
 from tandemkv.config import Config, parse_memory
 from tandemkv.keyspace import Tandem
@@ -54,6 +55,9 @@ class Server:
         self.instance.shutdown = self.request_shutdown
         self.instance.on_step = self._on_step
         self.instance.on_deadline = self._on_deadline
+        self.instance.on_pause = self._on_pause
+        self.instance.on_unpause = self._on_unpause
+        self._pause_handle: asyncio.TimerHandle | None = None
         self.instance.on_over_bound = self._schedule_eviction  # memory bound: background slices
         attach_persistence(self.instance)
         self.instance.rdb.schedule = self._schedule_snapshot  # BGSAVE's slices
@@ -179,7 +183,7 @@ class Server:
         self._expiry_handle = None
         self._expiry_at_ms = None
         instance = self.instance
-        if not instance.active_expire:
+        if not instance.active_expire or instance.pause_type:  # CLIENT PAUSE: re-armed after
             return
         now_ms = instance.clock.now_ms()
         budget = EXPIRE_SLICE_KEYS
@@ -239,6 +243,24 @@ class Server:
                 busy = not db.migrate(budget_us) or busy
         if busy:
             self._schedule_migration()
+
+    # ------------------------------------------------------------ CLIENT PAUSE
+
+    def _on_pause(self, end_ms: int) -> None:
+        """A pause is in force until end_ms: check it just after (commands/pausing.py)."""
+        assert self.loop is not None
+        if self._pause_handle is not None:
+            self._pause_handle.cancel()
+        delay_s = max(0, end_ms + 1 - self.instance.clock.now_ms()) / 1000
+        self._pause_handle = self.loop.call_later(delay_s, check_pause, self.instance)
+
+    def _on_unpause(self) -> None:
+        """The pause ended: expiry and eviction resume."""
+        if self._pause_handle is not None:
+            self._pause_handle.cancel()
+            self._pause_handle = None
+        self.rearm_expiry()
+        self._schedule_eviction()
 
     # -------------------------------------------------------------------- cron
 
@@ -300,6 +322,8 @@ class Server:
 
     def _eviction_slice(self) -> None:
         self._eviction_scheduled = False
+        if self.instance.pause_type:  # CLIENT PAUSE keeps the dataset still; resumed after
+            return
         started_ns = perf_counter_ns()
         evict_slice(self.instance, EVICTION_BUDGET_US)
         record_latency(self.instance, b"eviction-cycle", perf_counter_ns() - started_ns)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from tandemkv.commands import Session, execute
 from tandemkv.commands.blocking import BLOCKED
+from tandemkv.commands.pausing import Replay
 from tandemkv.commands.session import REPLY_OFF, reply_dropped
 from tandemkv.protocol import Error, Frames, RequestParser, encode2, encode3
 
@@ -222,6 +223,12 @@ class Connection(asyncio.Protocol):
         session = self.session
         transport = self.transport
         if session is None or transport is None or transport.is_closing():
+            return
+        if reply.__class__ is Replay:  # postponed by CLIENT PAUSE: run the command again
+            self._after_block = [reply.argv, *(self._after_block or ())]
+            loop = self.server.loop
+            assert loop is not None
+            loop.call_soon(self._resume_after_block)
             return
         out = self._take_pending()
         if not session.reply_mode & REPLY_OFF:  # CLIENT REPLY OFF drops a woken reply too
