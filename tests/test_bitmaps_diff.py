@@ -571,6 +571,30 @@ def test_in_place_writes_of_other_string_commands(diff):
     diff("INCRBYFLOAT", "n", "1")
 
 
+def test_append_and_setrange_leave_a_raw_string(diff):
+    diff("SET", "k", "12")
+    diff("APPEND", "k", "3")
+    diff("OBJECT", "ENCODING", "k")
+    diff("GET", "k")
+    diff("APPEND", "new", "12")  # a new key: encoded by its content
+    diff("OBJECT", "ENCODING", "new")
+    diff("SETRANGE", "r", "0", "12")
+    diff("OBJECT", "ENCODING", "r")
+    diff("SET", "i", "1234")
+    diff("SETRANGE", "i", "0", "")
+    diff("OBJECT", "ENCODING", "i")
+    diff("SETRANGE", "i", "5", "2")
+    diff("OBJECT", "ENCODING", "i")
+    diff("GET", "i")
+    diff("SET", "e", "x", "EX", "1000")
+    diff("APPEND", "e", "y" * 100)
+    diff("SETRANGE", "e", "200", "z")
+    diff.ttl("e")
+    diff("GET", "e")
+    diff("INCR", "r")
+    diff("OBJECT", "ENCODING", "r")
+
+
 def test_copy_does_not_share_a_bitmap(diff):
     diff("SETBIT", "src", "0", "1")
     diff("COPY", "src", "dst")

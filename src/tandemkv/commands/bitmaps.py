@@ -16,9 +16,9 @@ Why a mutable string. Strings are immutable `bytes` in the keyspace, so changing
 (one copy of the megabyte), where Redis changes one byte in place. So the first bit command
 to write a string replaces it with a `bytearray` holding the same bytes (one copy, as Redis's
 dbUnshareStringValue makes a shared or embedded string a private `raw` one), and every later
-write changes that bytearray in place: SETBIT is O(1) again, BITFIELD O(width). Only bit
-commands create bytearrays; APPEND and SETRANGE change one in place when they meet it.
-The rules that keep this narrow:
+write changes that bytearray in place: SETBIT is O(1) again, BITFIELD O(width). APPEND to an
+existing string and SETRANGE, the other commands after which Redis reports `raw`, do the same
+(commands/strings.py `unshare_string`). The rules that keep this narrow:
 - every reader of strings accepts both classes (commands/strings.py `lookup_string`, MGET, GET,
   SORT's BY/GET patterns, LCS, INCR*), and a reply always carries `bytes`, never the stored
   bytearray (a later command in the same pipeline or transaction may change it);
@@ -49,9 +49,9 @@ from operator import and_, or_, xor
 from tandemkv.commands.args import Int
 from tandemkv.commands.keys import c_string
 from tandemkv.commands.session import Session
-from tandemkv.commands.strings import lookup_string
+from tandemkv.commands.strings import lookup_string, unshare_string
 from tandemkv.commands.table import command
-from tandemkv.errors import NOT_INTEGER, SYNTAX, WRONGTYPE, CommandError
+from tandemkv.errors import NOT_INTEGER, SYNTAX, CommandError
 from tandemkv.keyspace.memory import value_bytes
 from tandemkv.protocol import string2ll
 
@@ -97,30 +97,19 @@ def _bitmap_for_write(session: Session, key: bytes, last_byte: int) -> tuple[byt
     """The string at `key` as a bytearray long enough to hold byte `last_byte`, created or
     zero-padded as needed (lookupStringForBitCommand); and whether it was created or grew
     (Redis's `dirty`). WRONGTYPE for other types."""
-    db = session.db
-    value = db.lookup(key)
+    value = lookup_string(session, key, read=False)
     size = last_byte + 1
     if value is None:
         bitmap = bytearray(size)
-        db.set(key, bitmap)
+        session.db.set(key, bitmap)
         return bitmap, True
-    cls = value.__class__
-    if cls is bytearray:
-        bitmap = value  # type: ignore[assignment]
-        if len(bitmap) >= size:
-            return bitmap, False
-        before_bytes = value_bytes(bitmap)
-        bitmap += bytes(size - len(bitmap))
-        db.charge(value_bytes(bitmap) - before_bytes)
-        return bitmap, True
-    if cls is bytes:
-        bitmap = bytearray(value)  # type: ignore[arg-type]
-        grew = len(bitmap) < size
-        if grew:
-            bitmap += bytes(size - len(bitmap))
-        db.put(key, bitmap)  # keeps the TTL, charges the difference
-        return bitmap, grew
-    raise CommandError(WRONGTYPE)
+    bitmap = unshare_string(session, key, value)
+    if len(bitmap) >= size:
+        return bitmap, False
+    before_bytes = value_bytes(bitmap)
+    bitmap += bytes(size - len(bitmap))
+    session.db.charge(value_bytes(bitmap) - before_bytes)
+    return bitmap, True
 
 
 # ------------------------------------------------------------------ SETBIT / GETBIT

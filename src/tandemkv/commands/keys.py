@@ -74,10 +74,12 @@ class ValueType:
 
 
 def string_encoding(value: bytes) -> bytes:
-    """OBJECT ENCODING of a string, as Redis's tryObjectEncoding would leave a SET value.
+    """OBJECT ENCODING of a string stored as `bytes`, as Redis's tryObjectEncoding would leave
+    a SET value.
 
-    Redis also keeps the history of a value (APPEND and SETRANGE leave `raw`, INCRBYFLOAT leaves
-    `embstr` even for "3"); tandemkv stores plain bytes, so the answer depends on the bytes only.
+    Redis also keeps the history of a value: SETBIT, BITFIELD, APPEND and SETRANGE leave `raw`,
+    which tandemkv stores as a bytearray (`_raw_encoding`); INCRBYFLOAT leaves `embstr` even for
+    "3", where the answer here depends on the bytes only.
     """
     if len(value) <= 20 and string2ll(value) is not None:
         return b"int"

@@ -6,10 +6,13 @@ Reads that Redis does with lookupKeyRead use `Keyspace.lookup_read` (counted in
 keyspace_hits/misses); writes use `Keyspace.lookup`. In-place changes (APPEND, INCR*,
 SETRANGE) keep the key's TTL with `Keyspace.put`; SET-like commands replace it.
 
-A stored string is `bytes`, or a `bytearray` once a bitmap command changed it in place (the
-reasons are in commands/bitmaps.py). Every reader here accepts both; a reply carries `bytes`
-(never the stored bytearray, which a later command may change); APPEND and SETRANGE change a
-bytearray in place too and charge its growth to the memory bound.
+A stored string is `bytes`, or a `bytearray` once a command changed it in place: SETBIT and
+BITFIELD (the reasons are in commands/bitmaps.py), APPEND to an existing string and SETRANGE,
+the commands that leave Redis's `raw` encoding behind (`unshare_string`, as Redis's
+dbUnshareStringValue). So APPEND is amortized O(appended bytes) instead of a copy of the whole
+string, and OBJECT ENCODING says `raw` after them, as Redis does. Every reader here accepts both;
+a reply carries `bytes`, never the stored bytearray (a later command may change it); a change in
+place charges its growth to the memory bound in the same write.
 
 INCRBYFLOAT computes in Redis's C `long double`, which on x86-64 is the 80-bit extended format
 (64-bit significand): commands/longdouble.py, shared with HINCRBYFLOAT.
@@ -74,6 +77,17 @@ def get_string(session: Session, key: bytes) -> bytes | None:
 def _string_for_write(session: Session, key: bytes) -> bytes | bytearray | None:
     """The string at `key` for a command that will change it (Redis's lookupKeyWrite)."""
     return lookup_string(session, key, read=False)
+
+
+def unshare_string(session: Session, key: bytes, value: bytes | bytearray) -> bytearray:
+    """The string `value` stored at `key` as a bytearray that the caller may change in place
+    (Redis's dbUnshareStringValue, which leaves a `raw` string): `bytes` are replaced by a
+    bytearray copy, the key's TTL kept. The caller charges what it then grows the bytearray by."""
+    if value.__class__ is bytearray:
+        return value  # type: ignore[return-value]
+    raw = bytearray(value)
+    session.db.put(key, raw)
+    return raw
 
 
 def _option_word(raw: bytes) -> bytes:
@@ -375,17 +389,13 @@ def append(session: Session, key: bytes, suffix: bytes) -> int:
     if old is None:
         session.db.set(key, suffix)
         size = len(suffix)
-    elif old.__class__ is bytearray:  # changed in place, as Redis's raw sds
-        _check_length(session, len(old) + len(suffix))
-        before_bytes = value_bytes(old)
-        old += suffix
-        session.db.charge(value_bytes(old) - before_bytes)
-        size = len(old)
     else:
         _check_length(session, len(old) + len(suffix))
-        new = old + suffix
-        session.db.put(key, new)
-        size = len(new)
+        raw = unshare_string(session, key, old)
+        before_bytes = value_bytes(raw)
+        raw += suffix
+        session.db.charge(value_bytes(raw) - before_bytes)
+        size = len(raw)
     session.notify("$", b"append", key)
     return size
 
@@ -450,33 +460,22 @@ def setrange(session: Session, key: bytes, offset: int, patch: bytes) -> int:
     if offset < 0:
         raise CommandError("ERR offset is out of range")
     old = _string_for_write(session, key)
+    if not patch:
+        return 0 if old is None else len(old)
+    _check_length(session, offset + len(patch))
     if old is None:
-        if not patch:
-            return 0
-        _check_length(session, offset + len(patch))
-        new = bytes(offset) + patch
-        session.db.set(key, new)
-    elif old.__class__ is bytearray:  # changed in place, as Redis's raw sds
-        if not patch:
-            return len(old)
-        _check_length(session, offset + len(patch))
-        before_bytes = value_bytes(old)
-        if offset > len(old):
-            old += bytes(offset - len(old))
-        old[offset : offset + len(patch)] = patch
-        session.db.charge(value_bytes(old) - before_bytes)
-        new = old
+        raw = bytearray(offset)
+        raw += patch
+        session.db.set(key, raw)
     else:
-        if not patch:
-            return len(old)
-        _check_length(session, offset + len(patch))
-        if offset > len(old):
-            new = old + bytes(offset - len(old)) + patch
-        else:
-            new = old[:offset] + patch + old[offset + len(patch) :]
-        session.db.put(key, new)
+        raw = unshare_string(session, key, old)
+        before_bytes = value_bytes(raw)
+        if offset > len(raw):
+            raw += bytes(offset - len(raw))
+        raw[offset : offset + len(patch)] = patch
+        session.db.charge(value_bytes(raw) - before_bytes)
     session.notify("$", b"setrange", key)
-    return len(new)
+    return len(raw)
 
 
 # ------------------------------------------------------------------- counters
