@@ -341,6 +341,13 @@ _GET, _SET, _INCRBY = 0, 1, 2
 _OPCODES = {b"GET": (_GET, 2), b"SET": (_SET, 3), b"INCRBY": (_INCRBY, 3)}
 _WRAP, _SAT, _FAIL = 0, 1, 2
 _OVERFLOWS = {b"WRAP": _WRAP, b"SAT": _SAT, b"FAIL": _FAIL}
+# The usual spellings, found without normalizing the word first (any other goes through `_word`).
+_OPCODES.update({name.lower(): spec for name, spec in _OPCODES.items()})
+_OVERFLOWS.update({name.lower(): kind for name, kind in _OVERFLOWS.items()})
+# Every field type in its plain spelling ("i8", "u63"); others ("u8\0x") are parsed.
+_FIELD_TYPES = {b"i%d" % bits: (True, bits) for bits in range(1, 65)} | {
+    b"u%d" % bits: (False, bits) for bits in range(1, 64)
+}
 
 
 @dataclass(slots=True)
@@ -355,6 +362,9 @@ class _FieldOp:
 
 def _field_type(raw: bytes) -> tuple[bool, int]:
     """A field type `i1`..`i64` or `u1`..`u63` (getBitfieldTypeFromArgument): (signed, bits)."""
+    known = _FIELD_TYPES.get(raw)
+    if known is not None:
+        return known
     text = c_string(raw)
     signed = text[:1] == b"i"
     bits = string2ll(text[1:]) if signed or text[:1] == b"u" else None
@@ -363,21 +373,29 @@ def _field_type(raw: bytes) -> tuple[bool, int]:
     return signed, bits
 
 
-def _parse_bitfield(session: Session, args: tuple[bytes, ...]) -> list[_FieldOp]:
+def _parse_bitfield(session: Session, args: tuple[bytes, ...]) -> tuple[list[_FieldOp], int]:
+    """The operations in order, and the highest bit a SET or INCRBY writes (-1: none)."""
     ops: list[_FieldOp] = []
     overflow = _WRAP
+    highest_bit = -1
     j = 0
     while j < len(args):
         remaining = len(args) - j - 1
-        name = _word(args[j])
-        if name == b"OVERFLOW" and remaining >= 1:
-            overflow = _OVERFLOWS.get(_word(args[j + 1]), -1)
+        name = args[j]
+        spec = _OPCODES.get(name) or _OPCODES.get(_word(name))
+        if spec is None:
+            if _word(name) != b"OVERFLOW" or remaining < 1:
+                raise CommandError(SYNTAX)
+            kind = args[j + 1]
+            overflow = _OVERFLOWS.get(kind, -1)
             if overflow < 0:
-                raise CommandError(_OVERFLOW_TYPE_ERROR)
+                overflow = _OVERFLOWS.get(_word(kind), -1)
+                if overflow < 0:
+                    raise CommandError(_OVERFLOW_TYPE_ERROR)
             j += 2
             continue
-        opcode, needed = _OPCODES.get(name, (-1, 0))
-        if opcode < 0 or remaining < needed:
+        opcode, needed = spec
+        if remaining < needed:
             raise CommandError(SYNTAX)
         signed, bits = _field_type(args[j + 1])
         offset = bit_offset(session, args[j + 2], bits)
@@ -386,9 +404,10 @@ def _parse_bitfield(session: Session, args: tuple[bytes, ...]) -> list[_FieldOp]
             operand = string2ll(args[j + 3])  # type: ignore[assignment]
             if operand is None:
                 raise CommandError(NOT_INTEGER)
+            highest_bit = max(highest_bit, offset + bits - 1)
         ops.append(_FieldOp(opcode, signed, bits, offset, operand, overflow))
         j += 1 + needed
-    return ops
+    return ops, highest_bit
 
 
 def _read_field(data: bytes | bytearray | None, offset: int, bits: int) -> int:
@@ -469,14 +488,12 @@ def _apply(bitmap: bytearray, op: _FieldOp) -> tuple[int | None, bool]:
 
 
 def _bitfield(session: Session, key: bytes, args: tuple[bytes, ...], *, readonly: bool) -> list[int | None]:
-    ops = _parse_bitfield(session, args)
-    writes = [op for op in ops if op.opcode != _GET]
-    if not writes:
+    ops, highest_bit = _parse_bitfield(session, args)
+    if highest_bit < 0:  # GETs only
         value = lookup_string(session, key)
         return [_get_field(value, op) for op in ops]
     if readonly:
         raise CommandError(_BITFIELD_RO_ERROR)
-    highest_bit = max(op.offset + op.bits - 1 for op in writes)
     bitmap, grew = _bitmap_for_write(session, key, highest_bit >> 3)
     replies: list[int | None] = []
     changes = 0
