@@ -323,10 +323,11 @@ def bitop(session: Session, operation: bytes, destkey: bytes, *keys: bytes) -> i
             session.notify("g", b"del", destkey)
         return 0
     # Each source as one big integer, its first byte most significant, padded with zero bytes
-    # on the right to the longest source's length.
-    numbers = [int.from_bytes(source, "big") << ((size - len(source)) << 3) for source in sources]
+    # on the right to the longest source's length; folded one at a time, so that no more than
+    # two of them exist at once.
+    numbers = (int.from_bytes(source, "big") << ((size - len(source)) << 3) for source in sources)
     if op == b"NOT":
-        result = numbers[0] ^ ((1 << (size << 3)) - 1)
+        result = next(numbers) ^ ((1 << (size << 3)) - 1)
     else:
         result = reduce({b"AND": and_, b"OR": or_, b"XOR": xor}[op], numbers)
     # Stored as Redis stores it: a `raw` string (OBJECT ENCODING), whatever its length.
