@@ -422,52 +422,53 @@ def _read_field(data: bytes | bytearray | None, offset: int, bits: int) -> int:
     return (word >> ((nbytes << 3) - (offset & 7) - bits)) & ((1 << bits) - 1)
 
 
-def _write_field(data: bytearray, offset: int, bits: int, value: int) -> None:
-    """Store the low `bits` bits of `value` at bit `offset` (the bytes exist)."""
-    first = offset >> 3
-    nbytes = ((offset + bits - 1) >> 3) - first + 1
-    shift = (nbytes << 3) - (offset & 7) - bits
-    mask = ((1 << bits) - 1) << shift
-    word = int.from_bytes(data[first : first + nbytes], "big")
-    word = (word & ~mask) | ((value << shift) & mask)
-    data[first : first + nbytes] = word.to_bytes(nbytes, "big")
-
-
 def _as_signed(value: int, bits: int) -> int:
     return value - (1 << bits) if value >> (bits - 1) else value
 
 
 def _unsigned_overflow(value: int, incr: int, bits: int, overflow: int) -> tuple[int, int]:
-    """checkUnsignedBitfieldOverflow: (1 overflow, -1 underflow or 0, the value to store on
+    """checkUnsignedBitfieldOverflow: (1 overflow, -1 underflow or 0; the value to store on
     overflow under WRAP or SAT). `value` is a uint64, `incr` an int64."""
     top = (1 << bits) - 1
-    if value > top or (incr > 0 and incr > _int64(top - value)):
+    # Past the first test value <= top < 2**63, so C's int64 `top - value` and `-value` are exact.
+    if value > top or (incr > 0 and incr > top - value):
         return 1, top if overflow == _SAT else (value + incr) & top
-    if incr < 0 and incr < _int64(-value):
+    if incr < 0 and incr < -value:
         return -1, 0 if overflow == _SAT else (value + incr) & top
     return 0, 0
 
 
 def _signed_overflow(value: int, incr: int, bits: int, overflow: int) -> tuple[int, int]:
-    """checkSignedBitfieldOverflow, with C's int64 wrap-around where bitops.c relies on it."""
+    """checkSignedBitfieldOverflow, with C's int64 wrap-around where bitops.c relies on it
+    (SET of a value far outside the field's range)."""
     top = (1 << (bits - 1)) - 1
     bottom = -top - 1
     max_incr = _int64(top - value)
     min_incr = _int64(bottom - value)
-    wrapped = (value + incr) % _UINT64
-    wrapped = _as_signed(wrapped & ((1 << bits) - 1), bits) if bits < 64 else _int64(wrapped)
     if value > top or (bits != 64 and incr > max_incr) or (value >= 0 and incr > 0 and incr > max_incr):
-        return 1, top if overflow == _SAT else wrapped
-    if value < bottom or (bits != 64 and incr < min_incr) or (value < 0 and incr < 0 and incr < min_incr):
-        return -1, bottom if overflow == _SAT else wrapped
-    return 0, 0
+        status, limit = 1, top
+    elif value < bottom or (bits != 64 and incr < min_incr) or (value < 0 and incr < 0 and incr < min_incr):
+        status, limit = -1, bottom
+    else:
+        return 0, 0
+    if overflow == _SAT:
+        return status, limit
+    wrapped = (value + incr) % _UINT64
+    return status, _as_signed(wrapped & ((1 << bits) - 1), bits) if bits < 64 else _int64(wrapped)
 
 
 def _apply(bitmap: bytearray, op: _FieldOp) -> tuple[int | None, bool]:
-    """Run a SET or INCRBY: (the reply, None when FAIL refused it; whether the field changed)."""
-    stored = _read_field(bitmap, op.offset, op.bits)
+    """Run a SET or INCRBY on the bytes that hold the field (they exist): (the reply, None when
+    FAIL refused it; whether the field changed)."""
+    bits = op.bits
+    first = op.offset >> 3
+    nbytes = ((op.offset + bits - 1) >> 3) - first + 1
+    shift = (nbytes << 3) - (op.offset & 7) - bits
+    mask = (1 << bits) - 1
+    word = int.from_bytes(bitmap[first : first + nbytes], "big")
+    stored = (word >> shift) & mask
     if op.signed:
-        old = _as_signed(stored, op.bits)
+        old = _as_signed(stored, bits)
         check = _signed_overflow
         value = op.operand
     else:
@@ -475,16 +476,17 @@ def _apply(bitmap: bytearray, op: _FieldOp) -> tuple[int | None, bool]:
         check = _unsigned_overflow
         value = op.operand % _UINT64  # SET's int64 as C's uint64_t
     if op.opcode == _INCRBY:
-        status, limit = check(old, op.operand, op.bits, op.overflow)
+        status, limit = check(old, op.operand, bits, op.overflow)
         new = limit if status else old + op.operand
         reply = new
     else:
-        status, limit = check(value, 0, op.bits, op.overflow)
+        status, limit = check(value, 0, bits, op.overflow)
         new = limit if status else value
         reply = old
     if status and op.overflow == _FAIL:
         return None, False
-    _write_field(bitmap, op.offset, op.bits, new)
+    word = (word & ~(mask << shift)) | ((new & mask) << shift)
+    bitmap[first : first + nbytes] = word.to_bytes(nbytes, "big")
     return reply, old != new
 
 
