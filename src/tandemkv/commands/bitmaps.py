@@ -26,7 +26,9 @@ existing string and SETRANGE, the other commands after which Redis reports `raw`
   copies the bytearray; RDB and DUMP save it as the string it holds (commands/keys.py,
   persistence/rdb.py);
 - memory accounting sizes a bytearray as its object plus its buffer (keyspace/memory.py), and a
-  command that grows one in place charges the growth to the bound in the same write;
+  command that grows one in place charges the growth to the bound in the same write; deleting
+  one is a single free(), so it is never queued for freeing in slices like a collection;
+- BITOP stores its result as a bytearray too: Redis's result is `raw` whatever its length;
 - a change in place happens only after `Keyspace.lookup` of the key, which runs the snapshot's
   copy-on-write hook first, so a background save still writes the value as it was.
 
@@ -35,8 +37,9 @@ for BITCOUNT, Python's big-int AND/OR/XOR for BITOP, and chunk comparisons with 
 BITPOS.
 
 Keyspace events, as Redis raises them: `setbit` (class $) from SETBIT when the bit or the
-length changed or the key was created, and from BITFIELD when a SET or INCRBY wrote (once per
-command, with Redis's `dirty` counted per change); BITOP raises `set` on the destination, or
+length changed or the key was created, and from BITFIELD (Redis 7.0 raises `setbit` for it
+too) when a SET or INCRBY changed a field, the length, or created the key (once per command,
+with Redis's `dirty` counted per change); BITOP raises `set` on the destination, or
 `del` when every source is empty and the destination existed.
 """
 
