@@ -44,6 +44,8 @@ WORDS = [
     b"RETRYCOUNT", b"FORCE", b"JUSTID", b"LASTID", b"FULL", b"CREATE", b"DESTROY", b"SETID",
     b"REPLACE", b"DB", b"SYNC", b"ASYNC", b"ID", b"ADDR", b"SKIPME", b"YES", b"NO", b"LEN", b"IDX",
     b"MINMATCHLEN", b"WITHMATCHLEN", b"NOMKSTREAM", b"TIMEOUT", b"ERROR", b"NUMSUB", b"HELP",
+    b"BIT", b"BYTE", b"AND", b"OR", b"XOR", b"NOT", b"OVERFLOW", b"WRAP", b"SAT", b"FAIL", b"INCRBY",
+    b"SET", b"i8", b"i64", b"u1", b"u63", b"u64", b"#3", b"#-1",
     # numbers at the edges
     b"0", b"1", b"-1", b"2", b"3", b"10", b"-10", b"100", b"-100", b"0.5", b"-0.5", b"1e3", b"inf",
     b"-inf", b"+inf", b"nan", b"9223372036854775807", b"-9223372036854775808", b"18446744073709551616",

@@ -9,8 +9,8 @@ access except for EXISTS, TYPE, the TTL family, OBJECT and SCAN's TYPE filter, w
 `Keyspace.peek_read` (Redis's LOOKUP_NOTOUCH); KEYS, SCAN and RANDOMKEY never look values up.
 
 Value types: what TYPE, SCAN TYPE, COPY and OBJECT ENCODING need to know about a kind of value
-lives in one `ValueType` per Python class, in `VALUE_TYPES`. Strings (`bytes`) are declared
-here; a module that adds a type calls `register_type(cls, ValueType(...))` at import time.
+lives in one `ValueType` per Python class, in `VALUE_TYPES`. Strings (`bytes`, and the
+`bytearray` of a string changed in place by a bitmap command) are declared here; a module that adds a type calls `register_type(cls, ValueType(...))` at import time.
 
 Keyspace events follow Redis: `del` (DEL, UNLINK, an EXPIRE whose time already passed), `expire`,
 `persist`, `rename_from`/`rename_to`, `move_from`/`move_to` (each in its own db), `copy_to`
@@ -74,10 +74,12 @@ class ValueType:
 
 
 def string_encoding(value: bytes) -> bytes:
-    """OBJECT ENCODING of a string, as Redis's tryObjectEncoding would leave a SET value.
+    """OBJECT ENCODING of a string stored as `bytes`, as Redis's tryObjectEncoding would leave
+    a SET value.
 
-    Redis also keeps the history of a value (APPEND and SETRANGE leave `raw`, INCRBYFLOAT leaves
-    `embstr` even for "3"); tandemkv stores plain bytes, so the answer depends on the bytes only.
+    Redis also keeps the history of a value: SETBIT, BITFIELD, APPEND and SETRANGE leave `raw`,
+    which tandemkv stores as a bytearray (`_raw_encoding`); INCRBYFLOAT leaves `embstr` even for
+    "3", where the answer here depends on the bytes only.
     """
     if len(value) <= 20 and string2ll(value) is not None:
         return b"int"
@@ -88,8 +90,15 @@ def _immutable(value: Any) -> Any:
     return value
 
 
+def _raw_encoding(value: bytearray) -> bytes:
+    return b"raw"
+
+
 VALUE_TYPES: dict[type, ValueType] = {
     bytes: ValueType(b"string", copy=_immutable, encoding=string_encoding),
+    # A string a bitmap command changed in place (commands/bitmaps.py): Redis's unshared `raw`
+    # sds, whatever it holds; COPY must not share it.
+    bytearray: ValueType(b"string", copy=bytearray, encoding=_raw_encoding),
 }
 
 

@@ -78,6 +78,8 @@ def _lookup_by_pattern(session: Session, pattern: bytes, element: bytes) -> byte
     if value is None:
         return None
     if field is None:
+        if value.__class__ is bytearray:  # a bitmap changed in place (commands/bitmaps.py)
+            return bytes(value)  # type: ignore[arg-type]
         return value if value.__class__ is bytes else None  # type: ignore[return-value]
     read_field = VALUE_TYPES[value.__class__].field
     return None if read_field is None else read_field(value, field)

@@ -6,6 +6,14 @@ Reads that Redis does with lookupKeyRead use `Keyspace.lookup_read` (counted in
 keyspace_hits/misses); writes use `Keyspace.lookup`. In-place changes (APPEND, INCR*,
 SETRANGE) keep the key's TTL with `Keyspace.put`; SET-like commands replace it.
 
+A stored string is `bytes`, or a `bytearray` once a command changed it in place: SETBIT and
+BITFIELD (the reasons are in commands/bitmaps.py), APPEND to an existing string and SETRANGE,
+the commands that leave Redis's `raw` encoding behind (`unshare_string`, as Redis's
+dbUnshareStringValue). So APPEND is amortized O(appended bytes) instead of a copy of the whole
+string, and OBJECT ENCODING says `raw` after them, as Redis does. Every reader here accepts both;
+a reply carries `bytes`, never the stored bytearray (a later command may change it); a change in
+place charges its growth to the memory bound in the same write.
+
 INCRBYFLOAT computes in Redis's C `long double`, which on x86-64 is the 80-bit extended format
 (64-bit significand): commands/longdouble.py, shared with HINCRBYFLOAT.
 """
@@ -33,28 +41,53 @@ from tandemkv.errors import (
     CommandError,
     wrong_arity,
 )
+from tandemkv.keyspace.memory import value_bytes
 from tandemkv.protocol import OK, Map, string2ll
 
 _LLONG_MAX = 2**63 - 1
 _LLONG_MIN = -(2**63)
 _STRING_TOO_LONG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 _LCS_WRONGTYPE = "ERR The specified keys must contain string values"
+# A stored string: `bytes`, or the `bytearray` of a bitmap changed in place (commands/bitmaps.py).
+_STRING_CLASSES = (bytes, bytearray)
+
+
+def lookup_string(session: Session, key: bytes, *, read: bool = True) -> bytes | bytearray | None:
+    """The string at `key` as stored (None if missing): `bytes`, or the `bytearray` a bitmap
+    command changes in place (commands/bitmaps.py); WRONGTYPE for other types. `read`: Redis's
+    lookupKeyRead (counted in keyspace_hits/misses), else lookupKeyWrite. A caller that replies
+    with the value must reply with `bytes(value)`: the bytearray may change after the call."""
+    db = session.db
+    value = db.lookup_read(key) if read else db.lookup(key)
+    if value is None:
+        return None
+    cls = value.__class__
+    if cls is bytes or cls is bytearray:
+        return value  # type: ignore[return-value]
+    raise CommandError(WRONGTYPE)
 
 
 def get_string(session: Session, key: bytes) -> bytes | None:
-    """The string at `key` (None if missing); WRONGTYPE for other types. Counts hits/misses."""
-    value = session.db.lookup_read(key)
-    if value is None or value.__class__ is bytes:
-        return value  # type: ignore[return-value]
-    raise CommandError(WRONGTYPE)
+    """The string at `key` (None if missing), as `bytes` a reply may hold; WRONGTYPE for other
+    types. Counts hits/misses."""
+    value = lookup_string(session, key)
+    return value if value is None or value.__class__ is bytes else bytes(value)
 
 
-def _string_for_write(session: Session, key: bytes) -> bytes | None:
+def _string_for_write(session: Session, key: bytes) -> bytes | bytearray | None:
     """The string at `key` for a command that will change it (Redis's lookupKeyWrite)."""
-    value = session.db.lookup(key)
-    if value is None or value.__class__ is bytes:
+    return lookup_string(session, key, read=False)
+
+
+def unshare_string(session: Session, key: bytes, value: bytes | bytearray) -> bytearray:
+    """The string `value` stored at `key` as a bytearray that the caller may change in place
+    (Redis's dbUnshareStringValue, which leaves a `raw` string): `bytes` are replaced by a
+    bytearray copy, the key's TTL kept. The caller charges what it then grows the bytearray by."""
+    if value.__class__ is bytearray:
         return value  # type: ignore[return-value]
-    raise CommandError(WRONGTYPE)
+    raw = bytearray(value)
+    session.db.put(key, raw)
+    return raw
 
 
 def _option_word(raw: bytes) -> bytes:
@@ -157,6 +190,8 @@ def get(session: Session, key: bytes) -> bytes | None:
     value = session.db.lookup_read(key)
     if value is None or value.__class__ is bytes:
         return value  # type: ignore[return-value]
+    if value.__class__ is bytearray:  # a bitmap changed in place: reply with a snapshot
+        return bytes(value)  # type: ignore[arg-type]
     raise CommandError(WRONGTYPE)
 
 
@@ -291,7 +326,11 @@ def mget(session: Session, *keys: bytes) -> list[bytes | None]:
     values: list[bytes | None] = []
     for key in keys:
         value = lookup_read(key)
-        values.append(value if value.__class__ is bytes else None)  # type: ignore[arg-type]
+        cls = value.__class__
+        if cls is bytes:
+            values.append(value)  # type: ignore[arg-type]
+        else:
+            values.append(bytes(value) if cls is bytearray else None)  # type: ignore[call-overload]
     return values
 
 
@@ -349,24 +388,27 @@ def append(session: Session, key: bytes, suffix: bytes) -> int:
     old = _string_for_write(session, key)
     if old is None:
         session.db.set(key, suffix)
-        new = suffix
+        size = len(suffix)
     else:
         _check_length(session, len(old) + len(suffix))
-        new = old + suffix
-        session.db.put(key, new)
+        raw = unshare_string(session, key, old)
+        before_bytes = value_bytes(raw)
+        raw += suffix
+        session.db.charge(value_bytes(raw) - before_bytes)
+        size = len(raw)
     session.notify("$", b"append", key)
-    return len(new)
+    return size
 
 
 @command("strlen", 2, "readonly fast", keys=(1, 1, 1), group="string", since="2.2.0")
 def strlen(session: Session, key: bytes) -> int:
     """Get the length of the value stored in a key"""
-    value = get_string(session, key)
+    value = lookup_string(session, key)
     return 0 if value is None else len(value)
 
 
 def _getrange(session: Session, key: bytes, start: int, end: int) -> bytes:
-    value = get_string(session, key)
+    value = lookup_string(session, key)
     if value is None:
         return b""
     size = len(value)
@@ -379,7 +421,7 @@ def _getrange(session: Session, key: bytes, start: int, end: int) -> bytes:
     end = min(end, size - 1)
     if start > end or size == 0:
         return b""
-    return value[start : end + 1]
+    return bytes(memoryview(value)[start : end + 1]) if value.__class__ is bytearray else value[start : end + 1]
 
 
 @command(
@@ -418,23 +460,22 @@ def setrange(session: Session, key: bytes, offset: int, patch: bytes) -> int:
     if offset < 0:
         raise CommandError("ERR offset is out of range")
     old = _string_for_write(session, key)
+    if not patch:
+        return 0 if old is None else len(old)
+    _check_length(session, offset + len(patch))
     if old is None:
-        if not patch:
-            return 0
-        _check_length(session, offset + len(patch))
-        new = bytes(offset) + patch
-        session.db.set(key, new)
+        raw = bytearray(offset)
+        raw += patch
+        session.db.set(key, raw)
     else:
-        if not patch:
-            return len(old)
-        _check_length(session, offset + len(patch))
-        if offset > len(old):
-            new = old + bytes(offset - len(old)) + patch
-        else:
-            new = old[:offset] + patch + old[offset + len(patch) :]
-        session.db.put(key, new)
+        raw = unshare_string(session, key, old)
+        before_bytes = value_bytes(raw)
+        if offset > len(raw):
+            raw += bytes(offset - len(raw))
+        raw[offset : offset + len(patch)] = patch
+        session.db.charge(value_bytes(raw) - before_bytes)
     session.notify("$", b"setrange", key)
-    return len(new)
+    return len(raw)
 
 
 # ------------------------------------------------------------------- counters
@@ -446,7 +487,7 @@ def _incr_by(session: Session, key: bytes, delta: int) -> int:
     value = db.lookup(key)
     if value is None:
         current = 0
-    elif value.__class__ is bytes:
+    elif value.__class__ is bytes or value.__class__ is bytearray:
         current = string2ll(value)  # type: ignore[arg-type]
         if current is None:
             raise CommandError(NOT_INTEGER)
@@ -506,7 +547,7 @@ def decrby(session: Session, key: bytes, decrement: int) -> int:
 def incrbyfloat(session: Session, key: bytes, increment: bytes) -> bytes:
     """Increment the float value of a key by the given amount; returns the new value"""
     old = _string_for_write(session, key)
-    current = ZERO if old is None else parse_long_double(old)
+    current = ZERO if old is None else parse_long_double(bytes(old))
     delta = parse_long_double(increment)
     if current is None or delta is None:
         raise CommandError(NOT_FLOAT)
@@ -528,7 +569,9 @@ def lcs(session: Session, key1: bytes, key2: bytes, *options: bytes) -> object:
     db = session.db
     a = db.lookup_read(key1)
     b = db.lookup_read(key2)
-    if (a is not None and a.__class__ is not bytes) or (b is not None and b.__class__ is not bytes):
+    if (a is not None and a.__class__ not in _STRING_CLASSES) or (
+        b is not None and b.__class__ not in _STRING_CLASSES
+    ):
         raise CommandError(_LCS_WRONGTYPE)
     a = a or b""
     b = b or b""

@@ -501,7 +501,7 @@ class Keyspace:
     def release(self, value: Any) -> None:
         """A collection leaves the keyspace (deleted, expired, evicted, overwritten): a big one
         is kept in `lazy_values` and freed in slices by `free_detached`."""
-        if len(value) > LAZYFREE_MIN_ITEMS:
+        if len(value) > LAZYFREE_MIN_ITEMS and value.__class__ is not bytearray:  # one free() for a string
             self.lazy_values.append(value)
 
     def _dropped_by_migration(self, key: bytes, value: object) -> None:

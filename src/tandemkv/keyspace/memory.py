@@ -183,6 +183,9 @@ COMPACT_EVERY_EVICTIONS = 8
 # CPython's dict table (3.11, keys that are not all str): a 32-byte header, then an index of
 # 2**k slots (1, 2, 4 or 8 bytes each by size), then 2/3 * 2**k entries of 24 bytes.
 DICT_KEYS_HEADER_BYTES = 32
+# A bytearray (a string changed in place by a bitmap command): its object, whose buffer
+# (length + 1, rounded as the allocator does) is a separate allocation.
+BYTEARRAY_OBJECT_BYTES = 56
 DICT_ENTRY_SLOT_BYTES = 24
 
 # Redis's defaults (lfu-log-factor 10, lfu-decay-time 1 minute, LFU_INIT_VAL 5).
@@ -209,9 +212,12 @@ EVICT_FAIL = 2  # still over and nothing can be evicted (noeviction, or no candi
 def value_bytes(value: object, _sizes: tuple[int, ...] = _BYTES_SIZES, _small: int = len(_BYTES_SIZES)) -> int:
     """Bytes held by a stored value: strings exactly, collections as they keep count
     (`nbytes`, values/__init__.py)."""
-    if value.__class__ is bytes:
+    cls = value.__class__
+    if cls is bytes:
         n = len(value)  # type: ignore[arg-type]
         return _sizes[n] if n < _small else (n + 33 + 8 + 15) & ~15
+    if cls is bytearray:  # a bitmap changed in place: the object, and its buffer apart
+        return BYTEARRAY_OBJECT_BYTES + ((len(value) + 1 + 15) & ~15)  # type: ignore[arg-type]
     return value.nbytes  # type: ignore[attr-defined,no-any-return]
 
 

@@ -315,6 +315,10 @@ def _save_string(w: Writer, value: bytes) -> None:
     w.string(value)
 
 
+def _save_bytearray(w: Writer, value: bytearray) -> None:
+    w.string(bytes(value))  # the same bytes as the string it holds, as Redis saves a raw sds
+
+
 def _save_list(w: Writer, value: ListValue) -> None:
     w.length(len(value))
     for item in value:
@@ -349,6 +353,7 @@ def _set_type(value: SetValue) -> int:
 
 SAVERS: dict[type, tuple[int | Callable[[Any], int], Callable[[Writer, Any], None]]] = {
     bytes: (TYPE_STRING, _save_string),
+    bytearray: (TYPE_STRING, _save_bytearray),  # a string changed in place (commands/bitmaps.py)
     ListValue: (TYPE_LIST, _save_list),
     SetValue: (_set_type, _save_set),
 }
