@@ -216,9 +216,29 @@ MAXMEMORY_POLICIES = (
     "noeviction",
 )
 
+def _no_ciphersuites(raw: bytes) -> str:
+    """tls-ciphersuites: Python's ssl module has no way to choose TLSv1.3 suites, so any value
+    but the default is refused rather than silently ignored."""
+    if raw:
+        raise ConfigError("TLSv1.3 cipher suites cannot be chosen in this server (Python's ssl module)")
+    return ""
+
+
 PARAMS: tuple[Param, ...] = (
     Param("bind", "string", "127.0.0.1", mutable=False),
     Param("port", "int", 6379, mutable=False, maximum=65535),
+    Param("tls-port", "int", 0, mutable=False, maximum=65535),
+    Param("tls-cert-file", "string", ""),
+    Param("tls-key-file", "string", ""),
+    Param("tls-key-file-pass", "string", ""),
+    Param("tls-ca-cert-file", "string", ""),
+    Param("tls-ca-cert-dir", "string", ""),
+    Param("tls-dh-params-file", "string", ""),
+    Param("tls-auth-clients", "enum", "yes", choices=("no", "yes", "optional")),
+    Param("tls-protocols", "string", ""),
+    Param("tls-ciphers", "string", ""),
+    Param("tls-ciphersuites", "string", "", normalize=lambda raw, _current: _no_ciphersuites(raw)),
+    Param("tls-prefer-server-ciphers", "bool", False),
     Param("databases", "int", 16, mutable=False, minimum=1, maximum=2**31 - 1),
     Param("maxclients", "int", 10000, minimum=1, maximum=2**32 - 1),
     Param("timeout", "int", 0, maximum=2**31 - 1),
@@ -347,12 +367,19 @@ class Config:
                 parsed.append(param.parse(raw, self.values[param.name]))
             except ConfigError as exc:
                 raise ConfigError(exc.reason, param.name) from None
+        before = {param.name: self.values[param.name] for param in params}
         for param, value in zip(params, parsed, strict=True):
             self.values[param.name] = value
         for param in params:
-            self._notify(param.name)
+            try:
+                self._notify(param.name)
+            except ConfigError as exc:  # an observer could not apply it: nothing changes
+                self.values.update(before)
+                raise ConfigError(exc.reason, param.name) from None
 
     def _notify(self, name: str) -> None:
+        """Run the observers of `name`; one may refuse the value by raising ConfigError
+        (CONFIG SET then restores every value it was setting, as Redis's apply functions)."""
         for observer in self._observers.get(name, ()):
             observer(self.values[name])
 
@@ -388,7 +415,19 @@ class Config:
 # checks that every parameter has a line).
 MEANINGS = {
     "bind": "addresses to listen on (startup only)",
-    "port": "TCP port (startup only)",
+    "port": "TCP port (startup only; 0 with a tls-port: TLS only)",
+    "tls-port": "TLS port, beside the TCP port (0: no TLS; startup only)",
+    "tls-cert-file": "the server's certificate (PEM)",
+    "tls-key-file": "the private key of tls-cert-file (PEM)",
+    "tls-key-file-pass": "the passphrase of tls-key-file, if it has one",
+    "tls-ca-cert-file": "CA certificates that client certificates are checked against (PEM)",
+    "tls-ca-cert-dir": "a directory of CA certificates (OpenSSL c_rehash layout)",
+    "tls-dh-params-file": "Diffie-Hellman parameters (PEM), for DHE ciphers",
+    "tls-auth-clients": "yes: clients must present a certificate; optional: checked if given; no",
+    "tls-protocols": "protocols allowed, of TLSv1 TLSv1.1 TLSv1.2 TLSv1.3 (default: TLSv1.2 TLSv1.3)",
+    "tls-ciphers": "OpenSSL cipher list for TLSv1.2 and below",
+    "tls-ciphersuites": "TLSv1.3 cipher suites: only the default (empty) here; Python's ssl cannot set them",
+    "tls-prefer-server-ciphers": "the server's cipher order wins over the client's",
     "databases": "number of databases (startup only)",
     "maxclients": "connections past this get an error",
     "timeout": "close clients idle this many seconds (0: never; pub/sub and blocked clients exempt)",

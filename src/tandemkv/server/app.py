@@ -20,6 +20,7 @@ import asyncio
 import gc
 import logging
 import signal
+import ssl
 import sys
 import time
 from time import perf_counter_ns
@@ -39,6 +40,7 @@ from tandemkv.persistence import step as snapshot_step
 from tandemkv.persistence.rdb import RdbError
 from tandemkv.scripting import scripting_of  # noqa: F401  (registers EVAL, SCRIPT, ...)
 from tandemkv.server.connection import Connection
+from tandemkv.server.tls import TLS_SETTINGS, TlsError, checked_context, server_context
 
 log = logging.getLogger("tandemkv")
 
@@ -64,6 +66,7 @@ class Server:
         self._eviction_scheduled = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self.listener: asyncio.base_events.Server | None = None
+        self.tls_listener: asyncio.base_events.Server | None = None
         # Set by SHUTDOWN or a signal, which may come before `start` has finished.
         self._stopping = asyncio.Event()
         self._expiry_handle: asyncio.TimerHandle | asyncio.Handle | None = None
@@ -96,11 +99,17 @@ class Server:
         self.loop = asyncio.get_running_loop()
         config = self.instance.config
         hosts = config.str("bind").split() or ["127.0.0.1"]
-        self.listener = await self.loop.create_server(
-            lambda: Connection(self), host=hosts, port=config.int("port"), backlog=511, reuse_address=True
-        )
-        sockets = self.listener.sockets or []
-        self.port = sockets[0].getsockname()[1] if sockets else config.int("port")
+        tls_port = config.int("tls-port")
+        if tls_port:  # TLS beside the TCP port, or alone with `port 0` (as Redis)
+            self.tls_listener = await self._listen_tls(server_context(config))
+            for name in TLS_SETTINGS:
+                config.watch(name, self._reload_tls)
+        if config.int("port") or not tls_port:
+            self.listener = await self.loop.create_server(
+                lambda: Connection(self), host=hosts, port=config.int("port"), backlog=511, reuse_address=True
+            )
+            sockets = self.listener.sockets or []
+            self.port = sockets[0].getsockname()[1] if sockets else config.int("port")
         self.instance.tcp_port = self.port
         self._cron_handle = self.loop.call_later(1 / config.int("hz"), self._cron)
         # The cyclic collector: string keys and values are not tracked at all (bytes, and dicts
@@ -111,13 +120,39 @@ class Server:
         gc.set_threshold(50_000, 50, 1000)
         gc.callbacks.append(self._time_gc)
         log.info(
-            "tandemkv %s (Redis 7.0.15 compatible) ready: %s port %d, pid %d, event loop %s",
+            "tandemkv %s (Redis 7.0.15 compatible) ready: %s port %d%s, pid %d, event loop %s",
             TANDEMKV_VERSION,
             " ".join(hosts),
             self.port,
+            f", TLS port {tls_port}" if tls_port else "",
             self.instance.pid,
             type(self.loop).__module__.split(".")[0],
         )
+
+    async def _listen_tls(self, context: ssl.SSLContext) -> asyncio.base_events.Server:
+        assert self.loop is not None
+        config = self.instance.config
+        return await self.loop.create_server(
+            lambda: Connection(self),
+            host=config.str("bind").split() or ["127.0.0.1"],
+            port=config.int("tls-port"),
+            backlog=511,
+            reuse_address=True,
+            ssl=context,
+        )
+
+    def _reload_tls(self, _value: object) -> None:
+        """CONFIG SET tls-*: a context from the new settings (or the CONFIG SET fails), then the
+        TLS listener reopened with it; open TLS connections are not touched."""
+        context = checked_context(self.instance.config)
+        assert self.loop is not None
+        self.loop.create_task(self._reopen_tls(context))
+
+    async def _reopen_tls(self, context: ssl.SSLContext) -> None:
+        if self.tls_listener is not None:
+            self.tls_listener.close()
+        self.tls_listener = await self._listen_tls(context)
+        log.info("TLS configuration reloaded")
 
     def _time_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -150,15 +185,17 @@ class Server:
     async def stop(self) -> None:
         if self._time_gc in gc.callbacks:
             gc.callbacks.remove(self._time_gc)
-        if self.listener is not None:
-            self.listener.close()
+        for listener in (self.listener, self.tls_listener):
+            if listener is not None:
+                listener.close()
         for handle in (self._expiry_handle, self._cron_handle):
             if handle is not None:
                 handle.cancel()
         for session in list(self.instance.sessions.values()):
             session.close()
-        if self.listener is not None:
-            await self.listener.wait_closed()
+        for listener in (self.listener, self.tls_listener):
+            if listener is not None:
+                await listener.wait_closed()
         log.info("tandemkv is now ready to exit, bye bye...")
 
     # ------------------------------------------------------------------ expiry
@@ -388,6 +425,9 @@ def run(config: Config) -> int:
         return 1
     try:
         loop.run_until_complete(server.start())
+    except TlsError as exc:
+        log.error("Failed to configure TLS: %s", exc)
+        return 1
     except OSError as exc:
         log.error("Could not create server TCP listening socket %s:%d: %s", config.str("bind"), config.int("port"), exc)
         return 1
