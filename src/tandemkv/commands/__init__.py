@@ -7,6 +7,7 @@ Importing this package registers every command (each module declares its specs w
 from tandemkv.commands import (  # noqa: F401  (importing a module registers its commands)
     connection,
     debug,
+    geo,
     hashes,
     introspection,
     keys,

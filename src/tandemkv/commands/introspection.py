@@ -212,6 +212,19 @@ def _sort_keys(argv: list[bytes]) -> list[int]:
     return [1] if store is None else [1, store]
 
 
+def _georadius_keys(argv: list[bytes]) -> list[int]:
+    """GEORADIUS[BYMEMBER]: the key, then the key of the last STORE or STOREDIST option,
+    looked for from argv[5] on (georadiusGetKeys)."""
+    store = None
+    i = 5
+    while i < len(argv):
+        if argv[i].lower() in (b"store", b"storedist") and i + 1 < len(argv):
+            store = i + 1
+            i += 1
+        i += 1
+    return [1] if store is None else [1, store]
+
+
 def _streams_keys(argv: list[bytes]) -> list[int]:
     """XREAD/XREADGROUP: the first half of what follows STREAMS (Redis's key spec: the
     keyword, then half the remaining arguments, rounded down)."""
@@ -224,6 +237,8 @@ def _streams_keys(argv: list[bytes]) -> list[int]:
 _KEY_FINDERS: dict[str, Callable[[list[bytes]], list[int]]] = {
     "sort": _sort_keys,
     "sort_ro": _sort_keys,
+    "georadius": _georadius_keys,
+    "georadiusbymember": _georadius_keys,
     "lmpop": _numkeys_at(1),
     "blmpop": _numkeys_at(2),
     "zmpop": _numkeys_at(1),
