@@ -212,17 +212,21 @@ def _sort_keys(argv: list[bytes]) -> list[int]:
     return [1] if store is None else [1, store]
 
 
-def _georadius_keys(argv: list[bytes]) -> list[int]:
-    """GEORADIUS[BYMEMBER]: the key, then the key of the last STORE or STOREDIST option,
-    looked for from argv[5] on (georadiusGetKeys)."""
-    store = None
-    i = 5
-    while i < len(argv):
-        if argv[i].lower() in (b"store", b"storedist") and i + 1 < len(argv):
-            store = i + 1
-            i += 1
-        i += 1
-    return [1] if store is None else [1, store]
+def _store_keywords(startfrom: int) -> Callable[[list[bytes]], list[int]]:
+    """GEORADIUS[BYMEMBER]'s key specs: the key, then the argument after the first STORE and
+    the one after the first STOREDIST, each searched from argv[startfrom] to the last but one
+    argument (getKeysUsingKeySpecs' keyword search)."""
+
+    def find(argv: list[bytes]) -> list[int]:
+        positions = [1]
+        for keyword in (b"store", b"storedist"):
+            for i in range(startfrom, len(argv) - 1):
+                if argv[i].lower() == keyword:
+                    positions.append(i + 1)
+                    break
+        return positions
+
+    return find
 
 
 def _streams_keys(argv: list[bytes]) -> list[int]:
@@ -237,8 +241,8 @@ def _streams_keys(argv: list[bytes]) -> list[int]:
 _KEY_FINDERS: dict[str, Callable[[list[bytes]], list[int]]] = {
     "sort": _sort_keys,
     "sort_ro": _sort_keys,
-    "georadius": _georadius_keys,
-    "georadiusbymember": _georadius_keys,
+    "georadius": _store_keywords(6),
+    "georadiusbymember": _store_keywords(5),
     "lmpop": _numkeys_at(1),
     "blmpop": _numkeys_at(2),
     "zmpop": _numkeys_at(1),
