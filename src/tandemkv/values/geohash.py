@@ -37,6 +37,8 @@ _MASK32 = 2**32 - 1
 _EVEN_BITS = 0x5555555555555555
 _ODD_BITS = 0xAAAAAAAAAAAAAAAA
 _BASE32 = b"0123456789bcdefghjkmnpqrstuvwxyz"
+_TWO_TO_MINUS_24 = 2.0**-24
+_TWO_TO_MINUS_26 = 2.0**-26  # ilato * 1.0 / (1 << 26), exactly
 
 # A cell: (bits, step). Redis marks a neighbour it excludes with bits = step = 0.
 Cell = tuple[int, int]
@@ -222,7 +224,7 @@ class Shape:
     """A search area (Redis's GeoShape): a circle of `radius`, or a `width` x `height` box,
     in the unit whose size in metres is `conversion`, centred on (longitude, latitude)."""
 
-    __slots__ = ("conversion", "height", "latitude", "longitude", "radius", "width")
+    __slots__ = ("conversion", "height", "latitude", "latitude_reject_m", "longitude", "radius", "width")
 
     def __init__(
         self,
@@ -240,6 +242,10 @@ class Shape:
         self.radius = radius  # None: a box
         self.width = width
         self.height = height
+        # A point farther than this in latitude alone is outside the circle: the great-circle
+        # distance is at least the latitude distance; the margin covers every rounding of
+        # Redis's haversine, so skipping its trigonometry never changes an answer.
+        self.latitude_reject_m = math.inf if radius is None else radius * conversion * 1.000001 + 1.0
 
     def bounds(self) -> tuple[float, float, float, float]:
         """geohashBoundingBox: (min longitude, min latitude, max longitude, max latitude)."""
@@ -270,6 +276,8 @@ class Shape:
         """geoWithinShape's test: the distance in metres from the centre if the point is in
         the shape, else None."""
         if self.radius is not None:
+            if EARTH_RADIUS_M * math.fabs(latitude * _D_R - self.latitude * _D_R) > self.latitude_reject_m:
+                return None
             found = distance(self.longitude, self.latitude, longitude, latitude)
             return None if found > self.radius * self.conversion else found
         # geohashGetDistanceIfInRectangle: the cheaper latitude test first.
@@ -391,23 +399,29 @@ def _points_in_cell(zset: ZSetValue, cell: Cell, shape: Shape, found: list[Point
     start = zset.score_start(float(bits << shift), exclusive=False)
     stop = zset.score_stop(float((bits + 1) << shift), exclusive=True)
     within = shape.distance_if_within
-    deinterleave = _deinterleave
-    # position() inlined: these scores lie in [0, 2**52], where (uint64_t) is int().
-    scale = float(1 << STEP_MAX)
+    table = _CHUNK
     lat_scale = LAT_MAX - LAT_MIN
-    long_scale = LONG_MAX - LONG_MIN
+    # position() inlined for scores in [0, 2**52] (where (uint64_t) is int()). The cell's
+    # scores share its prefix, deinterleaved once (`prefix`); each score adds its low `shift`
+    # bits, two or three table lookups for cells of step 14 or 8 and finer. The longitude
+    # cell is -180 + ilono * 360 / 2**26 .. the next, exact in doubles (ilono * 45 has at most
+    # 32 bits), so its centre is one exact integer expression; the latitude takes Redis's
+    # roundings one by one.
+    prefix = _deinterleave(bits << shift)
+    low_mask = (1 << shift) - 1
     for score, member in zset.order.islice(start, stop):
-        separated = deinterleave(int(score))
+        low = int(score) & low_mask
+        if shift <= 24:
+            separated = prefix | table[low & 0xFFF] | table[low >> 12] << 6
+        elif shift <= 36:
+            separated = prefix | table[low & 0xFFF] | table[(low >> 12) & 0xFFF] << 6 | table[low >> 24] << 12
+        else:
+            separated = _deinterleave(int(score))
         ilato = separated & _MASK32
-        ilono = separated >> 32
-        longitude = (
-            (LONG_MIN + (ilono * 1.0 / scale) * long_scale) + (LONG_MIN + ((ilono + 1) * 1.0 / scale) * long_scale)
-        ) / 2
+        longitude = ((separated >> 32) * 90 + 45 - 3019898880) * _TWO_TO_MINUS_24
         latitude = (
-            (LAT_MIN + (ilato * 1.0 / scale) * lat_scale) + (LAT_MIN + ((ilato + 1) * 1.0 / scale) * lat_scale)
+            (LAT_MIN + (ilato * _TWO_TO_MINUS_26) * lat_scale) + (LAT_MIN + ((ilato + 1) * _TWO_TO_MINUS_26) * lat_scale)
         ) / 2
-        if longitude > LONG_MAX:
-            longitude = LONG_MAX
         if latitude > LAT_MAX:
             latitude = LAT_MAX
         metres = within(longitude, latitude)
