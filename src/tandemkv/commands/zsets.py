@@ -105,9 +105,10 @@ def strtod(text: bytes) -> tuple[float, int, bool]:
     return (-value if negative else value), match.end(), erange
 
 
-# Plain decimals, by far the most common scores: float() reads them exactly as strtod does, and
-# with this few digits they can neither overflow nor underflow.
-_PLAIN_DECIMAL = re.compile(rb"-?[0-9]{1,15}(?:\.[0-9]{1,15})?")
+# Plain decimals, by far the most common scores (GEOADD's are 16-digit integers): float() reads
+# them exactly as strtod does (both round correctly), and with this few digits they can neither
+# overflow nor underflow.
+_PLAIN_DECIMAL = re.compile(rb"-?[0-9]{1,17}(?:\.[0-9]{1,17})?")
 
 
 def parse_score(raw: bytes) -> float | None:
