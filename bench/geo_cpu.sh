@@ -30,12 +30,12 @@ for start in range(0, points, 1000):
     out.buffer.write(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in args))
 EOF
 
-# name|redis-benchmark arguments after -n/-P
+# label|share of the requests (1/N)|redis-benchmark arguments after -n/-P
 CASES=(
-    "SET|-t set -r 1000000"
-    "GEOSEARCH r700m|geosearch points fromlonlat 13.4 52.5 byradius 0.7 km asc"
-    "GEOSEARCH r5km/10|geosearch points fromlonlat 13.4 52.5 byradius 5 km asc count 10"
-    "GEOADD|-r 1000000 geoadd added 13.__rand_int__ 52.__rand_int__ m:__rand_int__"
+    "SET|1|-t set -r 1000000"
+    "GEOSEARCH r700m|1|geosearch points fromlonlat 13.4 52.5 byradius 0.7 km asc"
+    "GEOSEARCH r5km/10|20|geosearch points fromlonlat 13.4 52.5 byradius 5 km asc count 10"
+    "GEOADD|1|-r 1000000 geoadd added 13.__rand_int__ 52.__rand_int__ m:__rand_int__"
 )
 
 measure() {  # name port command...
@@ -48,8 +48,9 @@ measure() {  # name port command...
     echo "$name: $(redis-cli -p "$port" zcard points) points"
     for pipeline in 1 16; do
         for case in "${CASES[@]}"; do
-            local label=${case%%|*} args=${case#*|}
-            local n=$([ "$pipeline" = 1 ] && echo "$P1_N" || echo "$P16_N")
+            local label=${case%%|*} rest=${case#*|}
+            local share=${rest%%|*} args=${rest#*|}
+            local n=$(( ($([ "$pipeline" = 1 ] && echo "$P1_N" || echo "$P16_N")) / share ))
             local before after rps
             before=$(awk '{print $14+$15}' "/proc/$pid/stat")
             # shellcheck disable=SC2086  # args are words
