@@ -272,6 +272,41 @@ class Shape:
             reach = math.sqrt(half_width * half_width + half_height * half_height)
         return reach * self.conversion
 
+    def classify(self, area: Area) -> int:
+        """Where a cell lies: OUTSIDE only if no point in it can pass `distance_if_within`
+        (lower bounds of Redis's distances with a margin over every rounding), INSIDE if all
+        of it seems to (an estimate: it only stops the search splitting the cell), else
+        PARTIAL. For a search, skipping an OUTSIDE part never changes an answer."""
+        long_min, long_max, lat_min, lat_max = area
+        latitude, longitude = self.latitude, self.longitude
+        lat_near = 0.0 if lat_min <= latitude <= lat_max else min(abs(lat_min - latitude), abs(lat_max - latitude))
+        lat_far = max(abs(lat_min - latitude), abs(lat_max - latitude))
+        # The haversine's sin^2(dlon / 2) only grows up to 180 degrees apart.
+        raw_near = 0.0 if long_min <= longitude <= long_max else min(abs(long_min - longitude), abs(long_max - longitude))
+        raw_far = max(abs(long_min - longitude), abs(long_max - longitude))
+        long_near = max(min(raw_near, 360.0 - raw_far), 0.0)
+        long_far = min(raw_far, 180.0)
+        edge = max(abs(lat_min), abs(lat_max))  # cos(latitude) is smallest there in the cell
+        cos_low = math.cos(edge * _D_R)
+        cos_high = 1.0 if lat_min <= 0.0 <= lat_max else math.cos(min(abs(lat_min), abs(lat_max)) * _D_R)
+        if self.radius is not None:
+            reach = self.radius * self.conversion
+            near_m = _arc_m(lat_near, long_near, math.cos(latitude * _D_R) * cos_low)
+            if near_m > self.latitude_reject_m:
+                return OUTSIDE
+            far_m = _arc_m(lat_far, long_far, math.cos(latitude * _D_R) * cos_high)
+            return INSIDE if far_m < reach else PARTIAL
+        half_height = self.height * self.conversion / 2
+        half_width = self.width * self.conversion / 2
+        if (
+            EARTH_RADIUS_M * lat_near * _D_R > half_height * 1.000001 + 1.0
+            or _arc_m(0.0, long_near, cos_low * cos_low) > half_width * 1.000001 + 1.0
+        ):
+            return OUTSIDE
+        if EARTH_RADIUS_M * lat_far * _D_R < half_height and _arc_m(0.0, long_far, cos_high * cos_high) < half_width:
+            return INSIDE
+        return PARTIAL
+
     def distance_if_within(self, longitude: float, latitude: float) -> float | None:
         """geoWithinShape's test: the distance in metres from the centre if the point is in
         the shape, else None."""
@@ -286,6 +321,17 @@ class Shape:
         if distance(longitude, latitude, self.longitude, latitude) > self.width * self.conversion / 2:
             return None
         return distance(self.longitude, self.latitude, longitude, latitude)
+
+
+OUTSIDE, PARTIAL, INSIDE = 0, 1, 2
+
+
+def _arc_m(dlat_deg: float, dlon_deg: float, cos_product: float) -> float:
+    """The haversine distance for these latitude and longitude differences, given the product
+    of the two latitudes' cosines (Redis's formula; bounds in, bounds out)."""
+    u = math.sin(dlat_deg * _D_R / 2)
+    v = math.sin(dlon_deg * _D_R / 2)
+    return 2.0 * EARTH_RADIUS_M * math.asin(min(math.sqrt(u * u + cos_product * v * v), 1.0))
 
 
 def _estimate_step(range_m: float, latitude: float) -> int:
@@ -386,18 +432,47 @@ def search(zset: ZSetValue, shape: Shape, limit: int = 0) -> list[Point]:
             continue
         if found and limit and len(found) >= limit:
             break
-        _points_in_cell(zset, cell, shape, found, limit)
+        bits, step = cell
+        shift = 52 - step * 2
+        start = zset.score_start(float(bits << shift), exclusive=False)
+        stop = zset.score_stop(float((bits + 1) << shift), exclusive=True)
+        _search_cell(zset, bits, step, start, stop, shape, found, limit)
         if index:
             last = cell
     return found
 
 
-def _points_in_cell(zset: ZSetValue, cell: Cell, shape: Shape, found: list[Point], limit: int) -> None:
-    """geoGetPointsInRange over the scores of one cell: min <= score < max."""
-    bits, step = cell
+# A cell holding more points than this is split in four (its quarters are consecutive score
+# ranges) and the quarters wholly outside the shape are skipped. A split costs about 15 us
+# (three bisections, four bounds) against about 1 us a point tested; measured on 100 000
+# points, 64 leaves small searches as they were and makes a 5 km radius search 2.4x cheaper.
+_SPLIT_POINTS = 64
+
+
+def _search_cell(
+    zset: ZSetValue, bits: int, step: int, start: int, stop: int, shape: Shape, found: list[Point], limit: int
+) -> bool:
+    """geoGetPointsInRange over one cell, whose scores sit at positions start..stop-1: the
+    points inside `shape`, in score order, appended to `found`. Redis tests every point in
+    the range; here big cells are split and the parts that cannot hold a match are skipped,
+    which leaves the same points in the same order. True once `limit` points are found."""
+    if stop - start > _SPLIT_POINTS and step < STEP_MAX and shape.classify(decode(bits, step)) == PARTIAL:
+        shift = 52 - (step + 1) * 2
+        bounds = [start]
+        for quarter in (1, 2, 3):
+            bounds.append(zset.score_start(float(((bits << 2) | quarter) << shift), exclusive=False))
+        bounds.append(stop)
+        for quarter in range(4):
+            first, end = bounds[quarter], bounds[quarter + 1]
+            if first >= end:
+                continue
+            child = (bits << 2) | quarter
+            if shape.classify(decode(child, step + 1)) == OUTSIDE:
+                continue
+            if _search_cell(zset, child, step + 1, first, end, shape, found, limit):
+                return True
+        return False
     shift = 52 - step * 2
-    start = zset.score_start(float(bits << shift), exclusive=False)
-    stop = zset.score_stop(float((bits + 1) << shift), exclusive=True)
     within = shape.distance_if_within
     table = _CHUNK
     lat_scale = LAT_MAX - LAT_MIN
@@ -428,7 +503,8 @@ def _points_in_cell(zset: ZSetValue, cell: Cell, shape: Shape, found: list[Point
         if metres is not None:
             found.append(Point(longitude, latitude, metres, score, member))
             if limit and len(found) >= limit:
-                break
+                return True
+    return False
 
 
 # ----------------------------------------------------------------- sorting
