@@ -9,8 +9,8 @@
 #   [ROUNDS=N] [POINTS=100000] [TANDEM_PORT=7601] [REDIS_PORT=7602] bench/geo_cpu.sh [P1_REQUESTS] [P16_REQUESTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-P1_N=${1:-20000}
-P16_N=${2:-60000}
+P1_N=${1:-50000}
+P16_N=${2:-200000}
 POINTS=${POINTS:-100000}
 TICK=$(getconf CLK_TCK)
 LOAD=$(mktemp)
@@ -33,8 +33,8 @@ EOF
 # label|share of the requests (1/N)|redis-benchmark arguments after -n/-P
 CASES=(
     "SET|1|-t set -r 1000000"
-    "GEOSEARCH r700m|1|geosearch points fromlonlat 13.4 52.5 byradius 0.7 km asc"
-    "GEOSEARCH r5km/10|20|geosearch points fromlonlat 13.4 52.5 byradius 5 km asc count 10"
+    "GEOSEARCH r700m|2|geosearch points fromlonlat 13.4 52.5 byradius 0.7 km asc"
+    "GEOSEARCH r5km/10|40|geosearch points fromlonlat 13.4 52.5 byradius 5 km asc count 10"
     "GEOADD|1|-r 1000000 geoadd added 13.__rand_int__ 52.__rand_int__ m:__rand_int__"
 )
 

@@ -6,7 +6,9 @@ each scaled to 26 bits (latitude over Redis's -85.05112878..85.05112878, longitu
 cell. A search covers its shape with the cell of the centre at a step (bits per axis) chosen
 from the radius plus its 8 neighbours; every cell is one score range of the sorted set
 (all scores that share the cell's prefix), so a search costs O(log n) per range plus the points
-in the 9 cells, as Redis's geoGetPointsInRange (O(N + log M)).
+in the 9 cells, as Redis's geoGetPointsInRange (O(N + log M)). Where Redis tests every point of
+a cell, a cell with many points is split into quarters (consecutive score ranges) and the
+quarters that cannot hold a match are skipped: the same points come out in the same order.
 
 Every number is Redis's to the last bit: the same double operations in the same order as
 geohash.c, geohash_helper.c and geo.c (Python floats are IEEE doubles, and math's sin, cos,
