@@ -174,3 +174,45 @@ def test_splitting_cells_never_changes_a_result(seed, monkeypatch):
         expected = [(p.member, p.distance) for p in search(zset, shape, limit)]
         monkeypatch.setattr(geohash, "_SPLIT_POINTS", 8)
         assert [(p.member, p.distance) for p in search(zset, shape, limit)] == expected
+
+
+def _destination(lon: float, lat: float, bearing: float, metres: float) -> tuple[float, float]:
+    """The point `metres` away from (lon, lat) along `bearing` (radians), on Redis's sphere."""
+    phi, lam, delta = math.radians(lat), math.radians(lon), metres / geohash.EARTH_RADIUS_M
+    phi2 = math.asin(math.sin(phi) * math.cos(delta) + math.cos(phi) * math.sin(delta) * math.cos(bearing))
+    lam2 = lam + math.atan2(
+        math.sin(bearing) * math.sin(delta) * math.cos(phi), math.cos(delta) - math.sin(phi) * math.sin(phi2)
+    )
+    lon2 = (math.degrees(lam2) + 540) % 360 - 180
+    return lon2, math.degrees(phi2)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_circle_shortcuts_agree_with_the_haversine_at_the_edge(seed):
+    """The latitude and longitude pre-tests only skip points the haversine rejects: points
+    just inside and just outside the circle, all around it, get Redis's verdict."""
+    rng = random.Random(seed)
+    for _ in range(300):
+        lon = rng.choice([rng.uniform(-180, 180), rng.choice([-1, 1]) * rng.uniform(178, 180)])
+        lat = rng.uniform(-85, 85)
+        radius_m = 10 ** rng.uniform(0, 7)
+        shape = Shape(lon, lat, 1.0, radius=radius_m)
+        points = [
+            _destination(lon, lat, rng.uniform(0, 2 * math.pi), radius_m * rng.uniform(0.999999, 1.000001))
+            for _ in range(20)
+        ]
+        # Due north and south, where the latitude test is tightest; the easternmost and
+        # westernmost points, where the longitude test is.
+        points += [_destination(lon, lat, bearing, radius_m * (1 - 1e-9)) for bearing in (0.0, math.pi)]
+        delta = radius_m * rng.uniform(0.9999999, 1.0000001) / geohash.EARTH_RADIUS_M
+        phi = math.radians(lat)
+        if delta + abs(phi) < math.pi / 2:
+            span = math.degrees(math.asin(math.sin(delta) / math.cos(phi)))
+            tangent = math.degrees(math.asin(math.sin(phi) / math.cos(delta)))
+            points += [(lon + span, tangent), (lon - span, tangent)]
+        for point in points:
+            if not (-85.05112878 <= point[1] <= 85.05112878 and -180 <= point[0] <= 180):
+                continue
+            exact = distance(lon, lat, *point)
+            expected = None if exact > radius_m else exact
+            assert shape.distance_if_within(*point) == expected

@@ -226,7 +226,9 @@ class Shape:
     """A search area (Redis's GeoShape): a circle of `radius`, or a `width` x `height` box,
     in the unit whose size in metres is `conversion`, centred on (longitude, latitude)."""
 
-    __slots__ = ("conversion", "height", "latitude", "latitude_reject_m", "longitude", "radius", "width")
+    __slots__ = (
+        "conversion", "height", "latitude", "latitude_reject_m", "longitude", "longitude_reject_deg", "radius", "width",
+    )
 
     def __init__(
         self,
@@ -248,6 +250,24 @@ class Shape:
         # distance is at least the latitude distance; the margin covers every rounding of
         # Redis's haversine, so skipping its trigonometry never changes an answer.
         self.latitude_reject_m = math.inf if radius is None else radius * conversion * 1.000001 + 1.0
+        self.longitude_reject_deg = self._longitude_reach()
+
+    def _longitude_reach(self) -> float:
+        """How far in longitude a point of the circle can be (infinite when not bounded so):
+        a spherical cap of angular radius d centred at latitude p spans asin(sin d / cos p)
+        either way, if it contains no pole; with the same margin as the latitude test, and
+        only when that span does not cross the antimeridian (where raw longitude
+        differences jump by 360)."""
+        if self.radius is None:
+            return math.inf
+        reach = self.latitude_reject_m / EARTH_RADIUS_M
+        centre = abs(self.latitude) * _D_R
+        if not reach + centre < math.pi / 2 - 0.01:
+            return math.inf
+        span = math.asin(math.sin(reach) / math.cos(centre)) / _D_R * 1.000001 + 1e-9
+        if self.longitude - span > -180.0 and self.longitude + span < 180.0:
+            return span
+        return math.inf
 
     def bounds(self) -> tuple[float, float, float, float]:
         """geohashBoundingBox: (min longitude, min latitude, max longitude, max latitude)."""
@@ -313,7 +333,10 @@ class Shape:
         """geoWithinShape's test: the distance in metres from the centre if the point is in
         the shape, else None."""
         if self.radius is not None:
-            if EARTH_RADIUS_M * math.fabs(latitude * _D_R - self.latitude * _D_R) > self.latitude_reject_m:
+            if (
+                abs(longitude - self.longitude) > self.longitude_reject_deg
+                or EARTH_RADIUS_M * math.fabs(latitude * _D_R - self.latitude * _D_R) > self.latitude_reject_m
+            ):
                 return None
             found = distance(self.longitude, self.latitude, longitude, latitude)
             return None if found > self.radius * self.conversion else found
