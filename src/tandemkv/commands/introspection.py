@@ -212,6 +212,23 @@ def _sort_keys(argv: list[bytes]) -> list[int]:
     return [1] if store is None else [1, store]
 
 
+def _store_keywords(startfrom: int) -> Callable[[list[bytes]], list[int]]:
+    """GEORADIUS[BYMEMBER]'s key specs: the key, then the argument after the first STORE and
+    the one after the first STOREDIST, each searched from argv[startfrom] to the last but one
+    argument (getKeysUsingKeySpecs' keyword search)."""
+
+    def find(argv: list[bytes]) -> list[int]:
+        positions = [1]
+        for keyword in (b"store", b"storedist"):
+            for i in range(startfrom, len(argv) - 1):
+                if argv[i].lower() == keyword:
+                    positions.append(i + 1)
+                    break
+        return positions
+
+    return find
+
+
 def _streams_keys(argv: list[bytes]) -> list[int]:
     """XREAD/XREADGROUP: the first half of what follows STREAMS (Redis's key spec: the
     keyword, then half the remaining arguments, rounded down)."""
@@ -224,6 +241,8 @@ def _streams_keys(argv: list[bytes]) -> list[int]:
 _KEY_FINDERS: dict[str, Callable[[list[bytes]], list[int]]] = {
     "sort": _sort_keys,
     "sort_ro": _sort_keys,
+    "georadius": _store_keywords(6),
+    "georadiusbymember": _store_keywords(5),
     "lmpop": _numkeys_at(1),
     "blmpop": _numkeys_at(2),
     "zmpop": _numkeys_at(1),

@@ -105,9 +105,10 @@ def strtod(text: bytes) -> tuple[float, int, bool]:
     return (-value if negative else value), match.end(), erange
 
 
-# Plain decimals, by far the most common scores: float() reads them exactly as strtod does, and
-# with this few digits they can neither overflow nor underflow.
-_PLAIN_DECIMAL = re.compile(rb"-?[0-9]{1,15}(?:\.[0-9]{1,15})?")
+# Plain decimals, by far the most common scores (GEOADD's are 16-digit integers): float() reads
+# them exactly as strtod does (both round correctly), and with this few digits they can neither
+# overflow nor underflow.
+_PLAIN_DECIMAL = re.compile(rb"-?[0-9]{1,17}(?:\.[0-9]{1,17})?")
 
 
 def parse_score(raw: bytes) -> float | None:
@@ -209,7 +210,7 @@ def _thresholds(session: Session) -> tuple[int, int]:
     return config.int("zset-max-listpack-entries"), config.int("zset-max-listpack-value")
 
 
-def _new_zset(session: Session, result: dict[bytes, float]) -> ZSetValue:
+def new_zset(session: Session, result: dict[bytes, float]) -> ZSetValue:
     """The destination of ZUNIONSTORE, ZINTERSTORE or ZDIFFSTORE: built as a skiplist, then
     made a listpack if small enough (zsetConvertToListpackIfNeeded)."""
     entries, max_value = _thresholds(session)
@@ -223,7 +224,7 @@ def _add_member(value: ZSetValue, member: bytes, score: float, thresholds: tuple
     value.add(member, score)
 
 
-def _store(session: Session, destination: bytes, value: ZSetValue, event: bytes) -> int:
+def store_zset(session: Session, destination: bytes, value: ZSetValue, event: bytes) -> int:
     """Store a result (or delete the destination for an empty one, with `del`); its size."""
     if len(value):
         session.db.set(destination, value)
@@ -485,7 +486,7 @@ def zrange_generic(
         thresholds = _thresholds(session)
         for member, score in pairs:
             _add_member(result, member, score, thresholds)
-        return _store(session, destination, result, b"zrangestore")
+        return store_zset(session, destination, result, b"zrangestore")
     return _scored(session, pairs, withscores)
 
 
@@ -916,7 +917,7 @@ def zsetop_generic(
         result = _diff(sources)
     assert isinstance(result, dict)
     if destination is not None:
-        return _store(session, destination, _new_zset(session, result), _STORE_EVENTS[op])
+        return store_zset(session, destination, new_zset(session, result), _STORE_EVENTS[op])
     ordered = sorted((score, member) for member, score in result.items())
     return _scored(session, ((member, score) for score, member in ordered), withscores)
 

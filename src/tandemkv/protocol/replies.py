@@ -71,6 +71,16 @@ class Double:
         self.value = value
 
 
+class DoubleText:
+    """A double already printed (`text`), for replies Redis formats its own way (GEOPOS's
+    coordinates): a bulk string in RESP2, a double in RESP3."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+
+
 class Push:
     """An out-of-band message (pub/sub); RESP2 sees it as an array."""
 
@@ -256,6 +266,7 @@ _ENCODE2: dict[type, Callable[[Any, list[bytes]], None]] = {
     SetReply: lambda r, out: _aggregate(b"*", r.items, out, encode2),
     Push: lambda r, out: _aggregate(b"*", r.items, out, encode2),
     Double: _double2,
+    DoubleText: lambda r, out: out.append(b"$%d\r\n%b\r\n" % (len(r.text), r.text)),
     Verbatim: _verbatim2,
     BigNumber: lambda r, out: out.append(b"$%d\r\n%b\r\n" % (len(r.text), r.text)),
     Frames: _frames2,
@@ -270,6 +281,7 @@ _ENCODE3: dict[type, Callable[[Any, list[bytes]], None]] = {
     SetReply: lambda r, out: _aggregate(b"~", r.items, out, encode3),
     Push: lambda r, out: _aggregate(b">", r.items, out, encode3),
     Double: _double3,
+    DoubleText: lambda r, out: out.append(b",%b\r\n" % r.text),
     Verbatim: _verbatim3,
     BigNumber: lambda r, out: out.append(b"(%b\r\n" % r.text),
     Frames: _frames3,
