@@ -170,3 +170,32 @@ def test_slow_cyclic_gc_is_logged(monkeypatch, caplog):
     messages = [record.getMessage() for record in caplog.records]
     assert messages == ["Cyclic GC generation 2 took 12.5 ms (7 objects collected)"]
 
+
+
+def test_verbose_level_logs_connections_as_redis():
+    """At loglevel verbose, each accepted connection and each client hanging up is logged with
+    Redis's wording and the `-` mark; at notice (after CONFIG SET) neither is."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tandemkv.cli.server", "--port", str(port), "--loglevel", "verbose"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, proc)  # itself a connection, accepted and closed
+        client = redis.Redis(port=port)
+        client.client_setname("leaving")
+        client.close()
+        admin = redis.Redis(port=port)
+        # The admin's own connection is logged before the level changes; nothing after.
+        admin.config_set("loglevel", "notice")
+        redis.Redis(port=port).ping()
+        admin.close()
+    finally:
+        output = stop_and_read(proc)
+    accepted = [line for line in output.splitlines() if " - Accepted 127.0.0.1:" in line]
+    closed = [line for line in output.splitlines() if " - Client closed connection id=" in line]
+    assert len(accepted) == 3
+    assert len(closed) == 2
+    assert any(" name=leaving " in line and " cmd=client|setname " in line for line in closed)
+    assert " * tandemkv " in output  # notice lines keep Redis's `*`

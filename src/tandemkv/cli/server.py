@@ -17,6 +17,7 @@ from tandemkv.commands.session import TANDEMKV_VERSION, VERSION
 from tandemkv.config import Config, ConfigError, describe_parameters, parse_config_text
 from tandemkv.server import run
 from tandemkv.server.app import LOG_LEVELS
+from tandemkv.server.connection import VERBOSE
 
 USAGE = __doc__ or ""
 
@@ -72,11 +73,20 @@ def main(argv: list[str] | None = None) -> int:
     return run(config)
 
 
+class _RedisFormatter(logging.Formatter):
+    """Redis's log line: the level as one mark, `.` debug, `-` verbose, `*` notice, `#` warning."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = record.levelno
+        record.mark = "." if level < VERBOSE else "-" if level < logging.INFO else "*" if level < logging.WARNING else "#"
+        return super().format(record)
+
+
 def _setup_logging(config: Config) -> None:
     level = LOG_LEVELS[config.str("loglevel")]
     logfile = config.str("logfile")
     handler: logging.Handler = logging.FileHandler(logfile) if logfile else logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter(f"{os.getpid()}:M %(asctime)s.%(msecs)03d * %(message)s", "%d %b %Y %H:%M:%S"))
+    handler.setFormatter(_RedisFormatter(f"{os.getpid()}:M %(asctime)s.%(msecs)03d %(mark)s %(message)s", "%d %b %Y %H:%M:%S"))
     logger = logging.getLogger("tandemkv")
     logger.addHandler(handler)
     logger.setLevel(level)

@@ -39,13 +39,13 @@ from tandemkv.persistence import save_for_shutdown
 from tandemkv.persistence import step as snapshot_step
 from tandemkv.persistence.rdb import RdbError
 from tandemkv.scripting import scripting_of  # noqa: F401  (registers EVAL, SCRIPT, ...)
-from tandemkv.server.connection import Connection
+from tandemkv.server.connection import VERBOSE, Connection
 from tandemkv.server.tls import TLS_SETTINGS, TlsError, checked_context, server_context
 
 log = logging.getLogger("tandemkv")
 
 # loglevel -> logging level (CONFIG SET loglevel applies at once).
-LOG_LEVELS = {"debug": logging.DEBUG, "verbose": logging.INFO, "notice": logging.INFO, "warning": logging.WARNING}
+LOG_LEVELS = {"debug": logging.DEBUG, "verbose": VERBOSE, "notice": logging.INFO, "warning": logging.WARNING}
 SLOW_GC_MS = 2.0  # cyclic collections at least this long are logged
 EXPIRE_SLICE_KEYS = 250  # timers looked at per expiry slice (~1 ms when each raises an event)
 FREE_SLICE_KEYS = 20_000  # keys of flushed engines freed per cron tick

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from tandemkv.commands import Session, execute
 from tandemkv.commands.blocking import BLOCKED
+from tandemkv.commands.connection import client_info_line
 from tandemkv.commands.pausing import Replay
 from tandemkv.commands.session import REPLY_OFF, reply_dropped
 from tandemkv.protocol import Error, Frames, RequestParser, encode2, encode3
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
     from tandemkv.server.app import Server
 
 log = logging.getLogger("tandemkv")
+# Redis's `verbose` log level, between debug and notice (connections come and go at it).
+VERBOSE = 15
+logging.addLevelName(VERBOSE, "VERBOSE")
 
 # The size of pending replies is summed every this many pieces (a reply is 1-3 pieces, more for
 # arrays): exact enough to bound a chunk to about OUTPUT_CHUNK_BYTES plus a few replies.
@@ -90,6 +94,8 @@ class Connection(asyncio.Protocol):
             transport.write(PROTECTED_MODE_DENIED)
             transport.close()
             return
+        if log.isEnabledFor(VERBOSE):
+            log.log(VERBOSE, "Accepted %s", _format_addr(peer))
         local = transport.get_extra_info("sockname")
         sock = transport.get_extra_info("socket")
         self.session = instance.new_session(
@@ -260,6 +266,13 @@ class Connection(asyncio.Protocol):
         if self._block_timer is not None:
             self._block_timer.cancel()
             self._block_timer = None
+        session = self.session
+        if session is not None and not session.closing and log.isEnabledFor(VERBOSE):
+            if exc is None:  # the client hung up (Redis's readQueryFromClient)
+                info = client_info_line(session, self.server.instance.clock.now_ms())
+                log.log(VERBOSE, "Client closed connection %s", info)
+            else:
+                log.log(VERBOSE, "Reading from client: %s", exc)
         if self.session is not None:
             self.server.instance.drop_session(self.session)
             self.session.closing = True
