@@ -12,6 +12,7 @@ import json
 import math
 import random
 import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -424,3 +425,24 @@ def test_compare_with_redis_benchmark(tmp_path: Path) -> None:
         (t, p, c) for t in ("tandemkv", "redis") for p in (1, 4) for c in ("SET", "GET")
     }
     assert all(r["server_cpu_us_per_request"] is not None for r in result["runs"])
+
+
+@pytest.mark.skipif(
+    REDIS_SERVER is None or shutil.which("redis-benchmark") is None,
+    reason="redis-server/redis-benchmark not installed",
+)
+def test_redis_benchmark_default_run_completes_every_test(tandem_port: int, redis_port: int) -> None:
+    """`redis-benchmark` with no -t: every default test runs to the end on tandemkv, the same
+    tests as on redis-server, and none is answered with an error."""
+
+    def tests_run(port: int) -> list[str]:
+        out = subprocess.run(
+            ["redis-benchmark", "-p", str(port), "-n", "200", "-c", "2", "-r", "100", "-q"],
+            capture_output=True, timeout=300, check=True,
+        ).stdout.decode().replace("\r", "\n")
+        assert "ERR" not in out and "WRONGTYPE" not in out, out
+        return [line.split(":")[0] for line in out.splitlines() if "requests per second" in line]
+
+    ours = tests_run(tandem_port)
+    assert ours == tests_run(redis_port)
+    assert {"PING_INLINE", "SET", "LPUSH", "ZPOPMIN", "LRANGE_600 (first 600 elements)", "MSET (10 keys)"} <= set(ours)
