@@ -243,7 +243,25 @@ def _trim(session: Session, key: bytes, value: StreamValue, args: _TrimArgs) -> 
     return removed
 
 
-@command("xadd", -5, "write denyoom fast", keys=(1, 1, 1), group="stream", since="5.0.0")
+def _trim_effect(session: Session, argv: list[bytes], reply: Any, changed: bool) -> list[list[bytes]]:
+    """XADD and XTRIM propagate approximate trimming (MAXLEN|MINID ~ x) as exact trimming to
+    where it stopped (MAXLEN = <length> / MINID = <first ID>), and XADD the ID it generated
+    (streamRewriteApproxSpecifier, streamRewriteTrimArgument, xaddCommand)."""
+    xadd = argv[0].lower() == b"xadd"
+    args, idpos = _parse_add_trim(session, argv, xadd)
+    line = list(argv)
+    if args.approx:
+        value = session.db.peek(argv[1])
+        at = next(i for i in range(2, len(argv)) if argv[i].lower() in (b"maxlen", b"minid")) + 1
+        if isinstance(value, StreamValue):
+            line[at] = b"="
+            line[at + 1] = str(value.length).encode() if args.strategy == "maxlen" else format_id(value.first_id)
+    if xadd and not (args.id_given and args.seq_given):
+        line[idpos] = reply
+    return [line]
+
+
+@command("xadd", -5, "write denyoom fast", keys=(1, 1, 1), group="stream", since="5.0.0", effect=_trim_effect)
 def xadd(session: Session, key: bytes, *rest: bytes) -> Any:
     """Appends a new entry to a stream"""
     argv = [b"xadd", key, *rest]
@@ -288,7 +306,7 @@ def xadd(session: Session, key: bytes, *rest: bytes) -> Any:
     return format_id(new_id)
 
 
-@command("xtrim", -4, "write", keys=(1, 1, 1), group="stream", since="5.0.0")
+@command("xtrim", -4, "write", keys=(1, 1, 1), group="stream", since="5.0.0", effect=_trim_effect)
 def xtrim(session: Session, key: bytes, *rest: bytes) -> int:
     """Trims the stream to (approximately if '~' is passed) a certain size"""
     args, _ = _parse_add_trim(session, [b"xtrim", key, *rest], False)

@@ -1,0 +1,651 @@
+"""The append-only file, Redis 7.0's multi-part layout (aof.c), fed by the stream of effects.
+
+In `dir`/`appenddirname`:
+
+    appendonly.aof.manifest          which files make the dataset, one line each:
+                                     "file <name> seq <n> type <b|h|i>"
+    appendonly.aof.<n>.base.rdb      the base: an RDB image (aof-base aux field 1)
+    appendonly.aof.<n>.base.aof      or a base of commands (written by redis-server)
+    appendonly.aof.<n>.incr.aof      the effects since that base, as RESP command arrays
+
+Writing (`Aof`): each unit of effects (commands/effects.py) is encoded into `buffer`, with a
+SELECT whenever the database changes; the server layer `flush`es the buffer to the open incr
+file once per loop iteration and decides when to fsync (appendfsync: always, before the
+replies of that iteration are sent; everysec, in a thread; no, never). Nothing here runs
+threads or an event loop.
+
+Rewriting (BGREWRITEAOF, the automatic rewrite, CONFIG SET appendonly yes): a new incr file is
+opened at once and takes the writes from then on; the base is a fork-less snapshot of the same
+moment (persistence/snapshot.py) written to a temp file; when it is complete, the manifest
+is replaced atomically (write temp, fsync, rename, fsync the directory) naming the new base
+and the new incr file, and the files it no longer names (history) are deleted.
+
+Loading (`load`): the manifest's base, then each incr file, replayed through the dispatcher
+with a session of its own. A truncated last file loads up to its last complete command when
+aof-load-truncated is yes (the tail is cut off, as Redis does); any other damage refuses to
+start with the file, the offset and what to do, and no file is changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tandemkv.commands.dispatch import call
+from tandemkv.commands.effects import Unit, subscribe, unsubscribe
+from tandemkv.commands.session import Instance, Session
+from tandemkv.commands.table import TABLE, command
+from tandemkv.errors import CommandError
+from tandemkv.persistence.rdb import RdbError
+from tandemkv.persistence.snapshot import BackgroundSave, load_data
+from tandemkv.protocol import Simple
+
+log = logging.getLogger("tandemkv.persistence")
+
+BASE, HISTORY, INCR = "b", "h", "i"
+CHECK_AOF_HINT = "make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>"
+REWRITE_IN_PROGRESS = "ERR Background append only file rewriting already in progress"
+
+
+class AofError(Exception):
+    """The append-only file cannot be loaded (the message says which file, where, and what to
+    do) or written."""
+
+
+# ------------------------------------------------------------------- the manifest
+
+@dataclass
+class AofFile:
+    name: str
+    seq: int
+    kind: str  # b, h, i
+
+
+@dataclass
+class Manifest:
+    base: AofFile | None = None
+    history: list[AofFile] = field(default_factory=list)
+    incrs: list[AofFile] = field(default_factory=list)
+
+    def text(self) -> str:
+        """The manifest as Redis writes it: base, history, incr files (getAofManifestAsString)."""
+        files = ([self.base] if self.base else []) + self.history + self.incrs
+        return "".join(f"file {_quoted(f.name)} seq {f.seq} type {f.kind}\n" for f in files)
+
+    def next_incr(self, prefix: str) -> AofFile:
+        seq = self.incrs[-1].seq + 1 if self.incrs else 1
+        return AofFile(f"{prefix}.{seq}.incr.aof", seq, INCR)
+
+    def next_base(self, prefix: str) -> AofFile:
+        seq = self.base.seq + 1 if self.base else 1
+        return AofFile(f"{prefix}.{seq}.base.rdb", seq, BASE)
+
+
+def _quoted(name: str) -> str:
+    """sdscatrepr for names with spaces or unprintable bytes, as aofInfoFormat does."""
+    if all(33 <= ord(ch) < 127 and ch not in "\"'\\" for ch in name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def parse_manifest(text: str, path: str) -> Manifest:
+    """aofLoadManifestFromDisk's checks, with its messages."""
+    manifest = Manifest()
+    last_incr = 0
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            words = []
+        if len(words) < 6 or len(words) % 2:
+            raise AofError(f"Invalid AOF manifest file format: {path}")
+        pairs = dict(zip(words[::2], words[1::2], strict=True))
+        name, seq, kind = pairs.get("file"), pairs.get("seq"), pairs.get("type")
+        if not name or not seq or not seq.isdigit() or kind not in ("b", "h", "i"):
+            raise AofError(f"Invalid AOF manifest file format: {path}")
+        entry = AofFile(name, int(seq), kind)
+        if kind == "b":
+            if manifest.base is not None:
+                raise AofError(f"Found duplicate base file information: {path}")
+            manifest.base = entry
+        elif kind == "h":
+            manifest.history.append(entry)
+        else:
+            if entry.seq <= last_incr:
+                raise AofError(f"Found a non-monotonic sequence number: {path}")
+            last_incr = entry.seq
+            manifest.incrs.append(entry)
+    return manifest
+
+
+def _fsync_dir(path: str) -> None:
+    dir_fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+# ---------------------------------------------------------------------- encoding
+
+def encode_command(argv: list[bytes]) -> bytes:
+    """One command as the AOF stores it: a RESP array of bulk strings."""
+    parts = [b"*%d\r\n" % len(argv)]
+    for arg in argv:
+        parts.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
+    return b"".join(parts)
+
+
+# ----------------------------------------------------------------------- writing
+
+class Aof:
+    """The append-only file of one instance while `appendonly` is yes."""
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        config = instance.config
+        self.prefix = config.str("appendfilename")
+        self.dir = os.path.join(config.str("dir"), config.str("appenddirname"))
+        self.manifest_name = self.prefix + ".manifest"
+        self.manifest = Manifest()
+        self.buffer = bytearray()
+        self.selected_db = -1
+        self.fd = -1
+        self.incr_size = 0  # bytes of the open incr file
+        self.rotated_size = 0  # bytes of the incr files before it (a rewrite in progress)
+        self.base_size = 0  # aof_rewrite_base_size: the AOF's size after the last rewrite
+        self.unsynced = False  # written since the last fsync
+        self.last_write_ok = True
+        self.last_write_error = ""
+        self.rewrite: BaseRewrite | None = None
+        self.rewrite_scheduled = False
+        self.enabling = False  # CONFIG SET appendonly yes: writing starts with the first rewrite
+        self.rewrite_started = 0.0
+        self.last_rewrite_s = -1
+        self.last_rewrite_ok = True
+        self.rewrites = 0
+        self.rewrite_failures = 0
+        self.delayed_fsync = 0
+        self.pending_fsync = 0
+        # The server's hooks: writes are waiting in `buffer`; a rewrite's slices should run.
+        self.on_pending: Callable[[], None] = lambda: None
+        self.schedule_rewrite: Callable[[], None] | None = None
+        # Retire a file descriptor (fsync and close it off the loop); set by the server.
+        self.retire_fd: Callable[[int], None] = _fsync_and_close
+
+    # -------------------------------------------------------------- the stream
+
+    def feed(self, unit: Unit) -> None:
+        """Consume one unit of effects (commands/effects.py): encoded into the buffer."""
+        was_empty = not self.buffer
+        buffer = self.buffer
+        for db_index, argv in unit:
+            if db_index != self.selected_db:
+                index = str(db_index).encode()
+                buffer += b"*2\r\n$6\r\nSELECT\r\n$%d\r\n%b\r\n" % (len(index), index)
+                self.selected_db = db_index
+            buffer += encode_command(argv)
+        if was_empty and buffer:
+            self.on_pending()
+
+    def flush(self) -> int:
+        """Write the buffer to the incr file (no fsync): the bytes written. Raises OSError
+        (a short write keeps the rest in the buffer)."""
+        buffer = self.buffer
+        if not buffer or self.fd < 0:
+            return 0
+        written = 0
+        view = memoryview(buffer)
+        try:
+            while written < len(buffer):
+                written += os.write(self.fd, view[written:])
+        except OSError as exc:
+            self.last_write_ok = False
+            self.last_write_error = exc.strerror or str(exc)
+            raise
+        finally:
+            view.release()
+            del buffer[:written]
+            self.incr_size += written
+            if written:
+                self.unsynced = True
+        self.last_write_ok = True
+        return written
+
+    def fsync(self) -> None:
+        if self.fd >= 0 and self.unsynced:
+            self.unsynced = False
+            os.fsync(self.fd)
+
+    @property
+    def current_size(self) -> int:
+        """aof_current_size: the base and every incr file named by the manifest."""
+        return self.base_size + self.incr_size + self.rotated_size
+
+    # ------------------------------------------------------------------ files
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.dir, name)
+
+    def load_manifest(self) -> bool:
+        """Read the manifest if there is one (False if not). Raises AofError."""
+        path = self.path(self.manifest_name)
+        try:
+            with open(path, encoding="latin-1") as source:
+                text = source.read()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise AofError(f"Fatal error: can't open the AOF manifest {self.manifest_name} for reading: {exc.strerror}") from exc
+        self.manifest = parse_manifest(text, self.manifest_name)
+        return True
+
+    def persist_manifest(self, manifest: Manifest) -> None:
+        """Replace the manifest atomically: temp file, fsync, rename, fsync the directory."""
+        temp = self.path("temp-" + self.manifest_name)
+        with open(temp, "w", encoding="latin-1") as out:
+            out.write(manifest.text())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, self.path(self.manifest_name))
+        _fsync_dir(self.dir)
+        self.manifest = manifest
+
+    def open_incr(self, entry: AofFile) -> None:
+        """Make `entry` the file that takes the writes (the previous one is retired)."""
+        fd = os.open(self.path(entry.name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        old = self.fd
+        self.fd = fd
+        self.incr_size = os.fstat(fd).st_size
+        self.unsynced = False
+        self.selected_db = -1  # a new file starts with a SELECT
+        if old >= 0:
+            self.retire_fd(old)
+
+    def start(self) -> None:
+        """Open for writing at start-up (aofOpenIfNeededOnServerStart): with nothing on disk
+        a base of the current (loaded) dataset is written first, synchronously."""
+        os.makedirs(self.dir, exist_ok=True)
+        manifest = self.manifest
+        if manifest.base is None and not manifest.incrs:
+            base = manifest.next_base(self.prefix)
+            job = BaseRewrite(self, base, None)
+            while job.step(1.0):
+                pass
+            if not job.ok:
+                raise AofError(f"Can't write the AOF base file {base.name}")
+            log.info("Creating AOF base file %s on server start", base.name)
+            manifest = self.manifest
+            self.last_rewrite_s = -1  # not a background rewrite: not counted in INFO
+            self.rewrites = 0
+        if not manifest.incrs:
+            manifest = Manifest(manifest.base, list(manifest.history), [manifest.next_incr(self.prefix)])
+        self.open_incr(manifest.incrs[-1])
+        self.persist_manifest(manifest)
+        self.rotated_size = sum(self._size(f.name) for f in manifest.incrs[:-1])
+        self.base_size = self.current_size
+        subscribe(self.instance, self.feed)
+
+    def _size(self, name: str) -> int:
+        try:
+            return os.stat(self.path(name)).st_size
+        except OSError:
+            return 0
+
+    def stop(self) -> None:
+        """appendonly no: stop consuming, write and fsync what is buffered, close."""
+        unsubscribe(self.instance, self.feed)
+        if self.rewrite is not None:
+            self.rewrite.abort()
+        try:
+            self.flush()
+            self.fsync()
+        except OSError as exc:
+            log.warning("Error writing the AOF on stop: %s", exc)
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    # --------------------------------------------------------------- rewrite
+
+    def start_rewrite(self) -> bool:
+        """BGREWRITEAOF: a new incr file takes the writes now, the new base is written in the
+        background (rewriteAppendOnlyFileBackground). Without an open AOF (appendonly no) the
+        rewrite writes only a new base. False if it could not start."""
+        if self.rewrite is not None or self.instance.rdb.job is not None:
+            self.rewrite_scheduled = True
+            return True
+        self.rewrite_scheduled = False
+        try:
+            os.makedirs(self.dir, exist_ok=True)
+            self.flush()
+            previous = self.manifest
+            base = previous.next_base(self.prefix)
+            incr = None
+            if self.enabling:
+                # The files on disk are stale: the manifest changes only once the new base
+                # is complete; the new incr file takes the writes from the snapshot's moment.
+                incr = previous.next_incr(self.prefix)
+                self.open_incr(incr)
+                subscribe(self.instance, self.feed)
+                self.enabling = False
+            elif self.fd >= 0:
+                incr = previous.next_incr(self.prefix)
+                self.open_incr(incr)
+                # The new incr file joins the manifest at once, so a crash during the
+                # rewrite still loads every write (Redis's INCR list grows the same way).
+                self.persist_manifest(Manifest(previous.base, list(previous.history), [*previous.incrs, incr]))
+                self.rotated_size = sum(self._size(f.name) for f in previous.incrs)
+            BaseRewrite(self, base, incr)
+        except OSError as exc:
+            log.warning("Can't rewrite append only file in background: %s", exc)
+            self.last_rewrite_ok = False
+            self.rewrite_failures += 1
+            return False
+        self.rewrite_started = time.monotonic()
+        log.info("Background append only file rewriting started")
+        if self.schedule_rewrite is None:
+            while self.rewrite is not None and self.rewrite.step(1.0):
+                pass
+        else:
+            self.schedule_rewrite()
+        return True
+
+    def enable_at_runtime(self) -> None:
+        """CONFIG SET appendonly yes (startAppendOnly): a rewrite writes the dataset as a new
+        base, and the writes from that moment go to a new incr file; the manifest names
+        them once the base is complete. Raises OSError."""
+        os.makedirs(self.dir, exist_ok=True)
+        self.enabling = True
+        if not self.start_rewrite():
+            raise OSError("the AOF rewrite could not start")
+
+    def rewrite_done(self, job: BaseRewrite, ok: bool) -> None:
+        """The base of a rewrite is complete (or failed): swap the manifest, drop history."""
+        self.rewrite = None
+        self.last_rewrite_s = int(time.monotonic() - self.rewrite_started)
+        if ok:
+            try:
+                old = self.manifest
+                kept = [job.incr] if job.incr is not None else []
+                history = [AofFile(f.name, f.seq, HISTORY) for f in ([old.base] if old.base else []) + old.history]
+                history += [AofFile(f.name, f.seq, HISTORY) for f in old.incrs if f not in kept]
+                self.persist_manifest(Manifest(job.base, history, kept))
+                self.rotated_size = 0
+                self.base_size = self._size(job.base.name) + (self.incr_size if kept else 0)
+                self._delete_history()
+            except OSError as exc:
+                log.warning("Error trying to rename the temporary AOF base file: %s", exc)
+                ok = False
+        job.ok = ok
+        self.last_rewrite_ok = ok
+        if ok:
+            self.rewrites += 1
+            self.rewrite_failures = 0
+            log.info("Background AOF rewrite finished successfully")
+        else:
+            self.rewrite_failures += 1
+            self.rewrite_scheduled = job.incr is not None and job.incr not in self.manifest.incrs
+            log.warning("Background AOF rewrite failed")
+
+    def _delete_history(self) -> None:
+        manifest = self.manifest
+        for entry in manifest.history:
+            try:
+                os.unlink(self.path(entry.name))
+            except FileNotFoundError:
+                pass
+            log.info("Removing the history file %s in the background", entry.name)
+        self.persist_manifest(Manifest(manifest.base, [], list(manifest.incrs)))
+
+    def rewrite_due(self) -> bool:
+        """auto-aof-rewrite-percentage / -min-size (serverCron): the AOF grew that much over
+        its size after the last rewrite (or at start)."""
+        config = self.instance.config
+        percentage = config.int("auto-aof-rewrite-percentage")
+        if not percentage or self.rewrite is not None or self.instance.rdb.job is not None:
+            return False
+        size = self.current_size
+        if size < config.int("auto-aof-rewrite-min-size"):
+            return False
+        base = self.base_size or 1
+        return (size - base) * 100 // base >= percentage
+
+    def info(self) -> list[str]:
+        """INFO persistence's AOF fields while appendonly is yes (after the common ones)."""
+        return [
+            f"aof_current_size:{self.current_size}",
+            f"aof_base_size:{self.base_size}",
+            f"aof_pending_rewrite:{int(self.rewrite_scheduled)}",
+            f"aof_buffer_length:{len(self.buffer)}",
+            f"aof_pending_bio_fsync:{self.pending_fsync}",
+            f"aof_delayed_fsync:{self.delayed_fsync}",
+        ]
+
+
+def _fsync_and_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BaseRewrite(BackgroundSave):
+    """The base file of a rewrite: a fork-less snapshot to temp-rewriteaof-bg-<pid>.aof,
+    renamed to the base's name once complete; `incr` is the file opened with it (None: no
+    incr file, at start-up or with appendonly no)."""
+
+    def __init__(self, aof: Aof, base: AofFile, incr: AofFile | None) -> None:
+        self.aof = aof
+        self.base = base
+        self.incr = incr
+        self.ok = False
+        super().__init__(
+            aof.instance,
+            path=aof.path(base.name),
+            temp=aof.path(f"temp-rewriteaof-bg-{os.getpid()}.aof"),
+            aof_base=True,
+        )
+        aof.rewrite = self
+
+    def _detach(self) -> None:
+        if self.aof.rewrite is self:
+            self.aof.rewrite = None
+
+    def _finish(self) -> None:
+        self._detach()
+        try:
+            if self.error is not None:
+                raise self.error
+            self.writer.finish()
+            self.out.flush()
+            os.fsync(self.out.fileno())
+            self.out.close()
+            os.replace(self.temp, self.path)
+            _fsync_dir(self.aof.dir)
+        except (OSError, RdbError) as exc:
+            log.warning("Error writing the AOF base file: %s", exc)
+            self.abort()
+            self.aof.rewrite_done(self, False)
+            return
+        self.aof.rewrite_done(self, True)
+
+
+# ----------------------------------------------------------------------- loading
+
+class _Truncated(Exception):
+    """The file ends inside a command."""
+
+
+def _read_command(data: bytes, pos: int, filename: str) -> tuple[list[bytes] | None, int]:
+    """One RESP command array from `data` at `pos`: (argv, the offset after it); (None, pos)
+    for an annotation line. Raises _Truncated or AofError (bad format)."""
+    end = data.find(b"\n", pos)
+    if end < 0:
+        raise _Truncated
+    line = data[pos:end]
+    if line.startswith(b"#"):
+        return None, end + 1
+    bad = AofError(f"Bad file format reading the append only file {filename} at offset {pos}: {CHECK_AOF_HINT}")
+    if not line.startswith(b"*"):
+        raise bad
+    try:
+        argc = int(line[1:].rstrip(b"\r"))
+    except ValueError:
+        raise bad from None
+    if argc < 1:
+        raise bad
+    pos = end + 1
+    argv = []
+    for _ in range(argc):
+        end = data.find(b"\n", pos)
+        if end < 0:
+            raise _Truncated
+        if data[pos:pos + 1] != b"$":
+            raise bad
+        try:
+            length = int(data[pos + 1:end].rstrip(b"\r"))
+        except ValueError:
+            raise bad from None
+        pos = end + 1
+        if pos + length + 2 > len(data):
+            raise _Truncated
+        argv.append(data[pos:pos + length])
+        pos += length + 2
+    return argv, pos
+
+
+def _loading_session(instance: Instance) -> Session:
+    session = Session(instance, 0)  # not listed among the clients (Redis's fake AOF client)
+    session.authenticated = True
+    return session
+
+
+def replay(instance: Instance, session: Session, data: bytes, filename: str, truncated_ok: bool) -> tuple[int, int | None]:
+    """Run the commands of one AOF file (or the tail after an RDB preamble): (commands run,
+    the offset to truncate the file at, or None when it is whole). Raises AofError."""
+    pos = 0
+    valid = 0
+    before_multi = 0
+    queued: list[tuple[object, list[bytes]]] | None = None
+    count = 0
+    size = len(data)
+    while pos < size:
+        try:
+            argv, after = _read_command(data, pos, filename)
+        except _Truncated:
+            return count, _short_read(filename, valid if queued is None else before_multi, truncated_ok)
+        pos = after
+        if argv is None:
+            continue
+        try:
+            spec = TABLE.resolve(argv)
+        except CommandError:
+            raise AofError(f"Unknown command '{argv[0].decode('latin-1')}' reading the append only file {filename}") from None
+        name = spec.full_name
+        if name == "multi":
+            before_multi = valid
+            queued = []
+        elif name == "exec" and queued is not None:
+            instance.atomic_depth += 1
+            try:
+                for queued_spec, queued_argv in queued:
+                    call(session, queued_spec, queued_argv)  # type: ignore[arg-type]
+            finally:
+                instance.atomic_depth -= 1
+            queued = None
+        elif queued is not None:
+            queued.append((spec, argv))
+        else:
+            call(session, spec, argv)
+        count += 1
+        valid = pos
+    if queued is not None:
+        log.warning("Revert incomplete MULTI/EXEC transaction in AOF file %s", filename)
+        return count, _short_read(filename, before_multi, truncated_ok)
+    return count, None
+
+
+def _short_read(filename: str, valid: int, truncated_ok: bool) -> int:
+    if not truncated_ok:
+        raise AofError(
+            f"Unexpected end of file reading the append only file {filename} (last complete command ends at "
+            f"offset {valid}). You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix "
+            "<filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option "
+            "to yes and restart the server."
+        )
+    log.warning("!!! Warning: short read while loading the AOF file %s!!!", filename)
+    log.warning("!!! Truncating the AOF %s at offset %d !!!", filename, valid)
+    return valid
+
+
+def load(instance: Instance, aof: Aof) -> int | None:
+    """Load the AOF named by the manifest (loadAppendOnlyFiles): the keys loaded, or None
+    when there is no AOF. Raises AofError with a message that names the file and offset."""
+    if not aof.load_manifest():
+        return None
+    manifest = aof.manifest
+    files = ([manifest.base] if manifest.base else []) + manifest.incrs
+    session = _loading_session(instance)
+    truncated_ok = bool(instance.config["aof-load-truncated"])
+    total = 0
+    for i, entry in enumerate(files):
+        path = aof.path(entry.name)
+        try:
+            with open(path, "rb") as source:
+                data = source.read()
+        except FileNotFoundError:
+            raise AofError(f"The append log file {entry.name} doesn't exist") from None
+        except OSError as exc:
+            raise AofError(f"Fatal error: can't open the append log file {entry.name} for reading: {exc.strerror}") from exc
+        started = time.monotonic()
+        last = i == len(files) - 1
+        if data.startswith(b"REDIS"):
+            try:
+                load_data(instance, data)
+            except RdbError as exc:
+                raise AofError(f"Error reading the RDB base file {entry.name}, AOF loading aborted: {exc}") from exc
+            cut = None
+        else:
+            _, cut = replay(instance, session, data, entry.name, truncated_ok)
+        if cut is not None:
+            if not last:
+                raise AofError(f"Fatal error: the truncated file is not the last file ({entry.name})")
+            os.truncate(path, cut)
+            log.warning("AOF %s loaded anyway because aof-load-truncated is enabled", entry.name)
+        kind = "base" if entry is manifest.base else "incr"
+        log.info("DB loaded from %s file %s: %.3f seconds", kind, entry.name, time.monotonic() - started)
+    total = sum(len(db) for db in instance.dbs)
+    instance.rdb.dirty = 0
+    return total
+
+
+# ----------------------------------------------------------------------- command
+
+@command("bgrewriteaof", 1, "admin noscript no_async_loading", group="server", since="1.0.0",
+         acl="admin dangerous")
+def bgrewriteaof(session: Session) -> object:
+    """Asynchronously rewrite the append-only file"""
+    instance = session.instance
+    aof = instance.aof
+    if aof is not None and aof.rewrite is not None:
+        raise CommandError(REWRITE_IN_PROGRESS)
+    if instance.rdb.job is not None:
+        if aof is not None:
+            aof.rewrite_scheduled = True
+        return Simple(b"Background append only file rewriting scheduled")
+    if aof is None:  # appendonly no: a new base alone, written at once
+        aof = Aof(instance)
+        try:
+            aof.load_manifest()
+        except AofError as exc:
+            raise CommandError(f"ERR {exc}") from None
+    if not aof.start_rewrite():
+        raise CommandError("ERR Can't execute an AOF background rewriting. Please check the server logs for more information.")
+    return Simple(b"Background append only file rewriting started")
