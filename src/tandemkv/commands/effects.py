@@ -59,7 +59,7 @@ class Effects:
         if rule is None:
             if changed:
                 self.pending.append((session.db_index, argv))
-        elif changed or rule is always:
+        elif changed or rule in UNCONDITIONAL:
             index = session.db_index
             self.pending.extend((index, line) for line in rule(session, argv, reply, changed))
         if not self.depth and self.pending:
@@ -112,6 +112,17 @@ def none(session: Session, argv: Argv, reply: Any, changed: bool) -> list[Argv]:
     return []
 
 
+def unconditional(rule: EffectRule) -> EffectRule:
+    """Mark `rule` to run even when no keyspace event counted a change: commands whose
+    changes raise no event (XACK, XCLAIM, XREADGROUP) or that propagate anyway (FLUSHALL)."""
+    UNCONDITIONAL.add(rule)
+    return rule
+
+
+UNCONDITIONAL: set[EffectRule] = set()
+
+
+@unconditional
 def always(session: Session, argv: Argv, reply: Any, changed: bool) -> list[Argv]:
     """Propagated as received unless it failed, even when nothing changed (FLUSHALL on an
     empty dataset: Redis's forceCommandPropagation; SWAPDB, FUNCTION ...: dirty++ always)."""

@@ -3,16 +3,19 @@ when it is fsynced, and when replies may leave.
 
 - Writes of one loop iteration gather in the AOF's buffer; one callback (`_commit`, scheduled
   when the buffer stops being empty) writes them at the start of the next iteration, before
-  any new request is read.
-- appendfsync always: group commit. While the buffer or held replies are pending, every
-  connection hands its outgoing bytes to `hold` instead of its transport; `_commit` writes and
-  fsyncs the buffer once, then releases the held bytes in order. So a reply never leaves
-  before the write it acknowledges is on disk, and all the writes of an iteration (pipelined
-  or from many clients) share one fsync. A failed write or fsync stops the server, as Redis
-  does under `always` (acknowledged writes must not be lost silently).
+  any new request is read. While the buffer or held replies are pending, every connection
+  hands its outgoing bytes to `hold` instead of its transport, and `_commit` releases them in
+  order once the buffer is written: as in Redis (beforeSleep writes the AOF, then the
+  replies), a reply never leaves before the write it acknowledges is in the file, so killing
+  the process loses no acknowledged write under any policy.
+- appendfsync always: group commit. `_commit` also fsyncs before releasing the replies: a
+  reply never leaves before its write is on disk, and all the writes of an iteration
+  (pipelined or from many clients) share one fsync. A failed write or fsync stops the server,
+  as Redis does under `always` (acknowledged writes must not be lost silently).
 - appendfsync everysec: fsync once a second in a worker thread; while one is still running,
-  the write waits (up to 2 s, then goes ahead and counts aof_delayed_fsync), so a slow disk
-  stalls neither the loop nor, through the file's lock, its writes. no: the kernel decides.
+  the write waits (up to 2 s, then goes ahead and counts aof_delayed_fsync) and the replies
+  leave without it, as Redis's, so a slow disk stalls neither the loop nor, through the
+  file's lock, its writes. no: the kernel decides when to write back.
 - The rewrite's base is written in slices on the loop, as a background save's.
 """
 
@@ -48,7 +51,7 @@ class AppendOnly:
         # Bytes for transports held until the next commit (appendfsync always); None as the
         # data means "close this transport" (QUIT after a write).
         self.held: list[tuple[asyncio.Transport, bytes | None]] = []
-        self.hold_replies = False  # appendfsync always with the AOF on: connections check this
+        self.hold_replies = False  # the AOF is on: connections check this
         self._commit_scheduled = False
         self._executor: ThreadPoolExecutor | None = None
         self._fsync: Future[None] | None = None
@@ -56,7 +59,6 @@ class AppendOnly:
         self._postponed_since = 0.0
         config = self.instance.config
         config.watch("appendonly", self._on_appendonly)
-        config.watch("appendfsync", lambda _value: self._apply_policy())
 
     # ------------------------------------------------------------- lifecycle
 
@@ -87,7 +89,7 @@ class AppendOnly:
     def _enabled(self, aof: Aof) -> None:
         self.aof = aof
         self.instance.aof = aof
-        self._apply_policy()
+        self._apply_hold()
 
     def _on_appendonly(self, value: object) -> None:
         """CONFIG SET appendonly: yes starts a rewrite whose base is the dataset now and
@@ -110,7 +112,7 @@ class AppendOnly:
             self.aof.stop()
             self.aof = None
             self.instance.aof = None
-            self._apply_policy()
+            self._apply_hold()
 
     def close(self) -> None:
         """Shutdown: everything buffered is written and fsynced."""
@@ -120,8 +122,8 @@ class AppendOnly:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
 
-    def _apply_policy(self) -> None:
-        self.hold_replies = self.aof is not None and self.instance.config.str("appendfsync") == "always"
+    def _apply_hold(self) -> None:
+        self.hold_replies = self.aof is not None
         if not self.hold_replies:
             self._release()
 
@@ -150,6 +152,7 @@ class AppendOnly:
                 self._postponed_since = now
             if now - self._postponed_since < MAX_WRITE_DELAY_S:
                 self._retry_later()
+                self._release()
                 return
             aof.delayed_fsync += 1
             log.warning(
@@ -169,6 +172,7 @@ class AppendOnly:
                 os._exit(1)
             log.warning("Error writing to the AOF file: %s", exc)
             self._retry_later()
+            self._release()
             return
         self._release()
 
