@@ -282,8 +282,6 @@ class Aof:
                 raise AofError(f"Can't write the AOF base file {base.name}")
             log.info("Creating AOF base file %s on server start", base.name)
             manifest = self.manifest
-            self.last_rewrite_s = -1  # not a background rewrite: not counted in INFO
-            self.rewrites = 0
         if not manifest.incrs:
             manifest = Manifest(manifest.base, list(manifest.history), [manifest.next_incr(self.prefix)])
         self.open_incr(manifest.incrs[-1])
@@ -369,7 +367,9 @@ class Aof:
     def rewrite_done(self, job: BaseRewrite, ok: bool) -> None:
         """The base of a rewrite is complete (or failed): swap the manifest, drop history."""
         self.rewrite = None
-        self.last_rewrite_s = int(time.monotonic() - self.rewrite_started)
+        background = self.rewrite_started > 0  # not the base written at start-up
+        if background:
+            self.last_rewrite_s = int(time.monotonic() - self.rewrite_started)
         if ok:
             try:
                 old = self.manifest
@@ -384,6 +384,8 @@ class Aof:
                 log.warning("Error trying to rename the temporary AOF base file: %s", exc)
                 ok = False
         job.ok = ok
+        if not background:
+            return
         self.last_rewrite_ok = ok
         if ok:
             self.rewrites += 1
@@ -594,7 +596,6 @@ def load(instance: Instance, aof: Aof) -> int | None:
     files = ([manifest.base] if manifest.base else []) + manifest.incrs
     session = _loading_session(instance)
     truncated_ok = bool(instance.config["aof-load-truncated"])
-    total = 0
     for i, entry in enumerate(files):
         path = aof.path(entry.name)
         try:
@@ -621,9 +622,8 @@ def load(instance: Instance, aof: Aof) -> int | None:
             log.warning("AOF %s loaded anyway because aof-load-truncated is enabled", entry.name)
         kind = "base" if entry is manifest.base else "incr"
         log.info("DB loaded from %s file %s: %.3f seconds", kind, entry.name, time.monotonic() - started)
-    total = sum(len(db) for db in instance.dbs)
     instance.rdb.dirty = 0
-    return total
+    return sum(len(db) for db in instance.dbs)
 
 
 # ----------------------------------------------------------------------- command
