@@ -446,6 +446,29 @@ def test_an_unfinished_transaction_at_the_end_is_reverted(tmp_path):
         stop(proc)
 
 
+def _resp(*argv: str) -> bytes:
+    return b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in argv)
+
+
+def test_nothing_expires_while_loading_so_a_past_deadline_takes_later_writes_with_it(tmp_path):
+    # Redis's "AOF+EXPIRE" case: the list gets both elements and its past deadline, and is gone
+    # after loading, rather than being deleted at PEXPIREAT and recreated by the second RPUSH.
+    directory = tmp_path / "appendonlydir"
+    directory.mkdir()
+    (directory / "appendonly.aof.manifest").write_text("file appendonly.aof.1.incr.aof seq 1 type i\n")
+    (directory / "appendonly.aof.1.incr.aof").write_bytes(
+        _resp("RPUSH", "list", "foo") + _resp("PEXPIREAT", "list", "1000") + _resp("RPUSH", "list", "bar")
+        + _resp("SET", "live", "1")
+    )
+    proc, port = start_tandem("--dir", str(tmp_path), "--appendonly", "yes")
+    try:
+        c = redis.Redis(port=port)
+        assert c.llen("list") == 0 and c.get("live") == b"1"
+        c.close()
+    finally:
+        stop(proc)
+
+
 def test_a_bad_manifest_is_refused(tmp_path):
     _write_some(tmp_path)
     (tmp_path / "appendonlydir" / "appendonly.aof.manifest").write_text("file x seq\n")

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tandemkv.clock import Clock
 from tandemkv.commands.dispatch import call
 from tandemkv.commands.effects import Unit, subscribe, unsubscribe
 from tandemkv.commands.session import Instance, Session
@@ -523,6 +524,18 @@ def _read_command(data: bytes, pos: int, filename: str) -> tuple[list[bytes] | N
     return argv, pos
 
 
+class _LoadingClock(Clock):
+    """Time as the keyspace sees it while an AOF is replayed: no deadline has passed (Redis's
+    keyIsExpired answers 0 while loading), so a key whose PEXPIREAT is already past keeps
+    taking the writes that follow it in the file and expires, whole, once loading is over,
+    instead of being deleted early and recreated without its deadline by a later write.
+    `load` gives the instance's clock object this class for the duration of the replay
+    (every keyspace and engine holds that one object)."""
+
+    def now_ms(self) -> int:
+        return 0
+
+
 def _loading_session(instance: Instance) -> Session:
     session = Session(instance, 0)  # not listed among the clients (Redis's fake AOF client)
     session.authenticated = True
@@ -596,6 +609,18 @@ def load(instance: Instance, aof: Aof) -> int | None:
     files = ([manifest.base] if manifest.base else []) + manifest.incrs
     session = _loading_session(instance)
     truncated_ok = bool(instance.config["aof-load-truncated"])
+    clock_class = instance.clock.__class__
+    instance.clock.__class__ = _LoadingClock
+    try:
+        _load_files(instance, aof, files, session, truncated_ok)
+    finally:
+        instance.clock.__class__ = clock_class
+    instance.rdb.dirty = 0
+    return sum(len(db) for db in instance.dbs)
+
+
+def _load_files(instance: Instance, aof: Aof, files: list[AofFile], session: Session, truncated_ok: bool) -> None:
+    manifest = aof.manifest
     for i, entry in enumerate(files):
         path = aof.path(entry.name)
         try:
@@ -622,8 +647,6 @@ def load(instance: Instance, aof: Aof) -> int | None:
             log.warning("AOF %s loaded anyway because aof-load-truncated is enabled", entry.name)
         kind = "base" if entry is manifest.base else "incr"
         log.info("DB loaded from %s file %s: %.3f seconds", kind, entry.name, time.monotonic() - started)
-    instance.rdb.dirty = 0
-    return sum(len(db) for db in instance.dbs)
 
 
 # ----------------------------------------------------------------------- command
