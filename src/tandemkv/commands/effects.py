@@ -61,7 +61,7 @@ class Effects:
                 self.pending.append((session.db_index, argv))
         elif changed or rule in UNCONDITIONAL:
             index = session.db_index
-            self.pending.extend((index, line) for line in rule(session, argv, reply, changed))
+            self.pending += [(index, line) for line in rule(session, argv, reply, changed)]
         if not self.depth and self.pending:
             self.flush()
 
@@ -81,7 +81,8 @@ class Effects:
 
     def flush(self, wrap: bool = True) -> None:
         """Hand the pending effects to the consumers as one unit."""
-        unit, self.pending = self.pending, []
+        unit = self.pending
+        self.pending = []
         if wrap and len(unit) > 1:
             unit = [(unit[0][0], MULTI), *unit, (unit[-1][0], EXEC)]
         for consume in self.consumers:

@@ -199,6 +199,8 @@ def get(session: Session, key: bytes) -> bytes | None:
 def _set_effect(session: Session, argv: list[bytes], reply: object, changed: bool) -> list[list[bytes]]:
     """SET with a TTL propagates as SET key value PXAT <ms> (SETEX and PSETEX too); SET ...
     GET without one, without GET (setGenericCommand)."""
+    if len(argv) == 3:  # SET key value: as received
+        return [argv]
     name = argv[0].lower()
     if name == b"set":
         opts, value = parse_set_options(argv[3:]), argv[2]

@@ -35,6 +35,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from hiredis import pack_command
+
 from tandemkv.clock import Clock
 from tandemkv.commands.dispatch import call
 from tandemkv.commands.effects import Unit, subscribe, unsubscribe
@@ -133,16 +135,6 @@ def _fsync_dir(path: str) -> None:
         os.close(dir_fd)
 
 
-# ---------------------------------------------------------------------- encoding
-
-def encode_command(argv: list[bytes]) -> bytes:
-    """One command as the AOF stores it: a RESP array of bulk strings."""
-    parts = [b"*%d\r\n" % len(argv)]
-    for arg in argv:
-        parts.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
-    return b"".join(parts)
-
-
 # ----------------------------------------------------------------------- writing
 
 class Aof:
@@ -184,14 +176,14 @@ class Aof:
 
     def feed(self, unit: Unit) -> None:
         """Consume one unit of effects (commands/effects.py): encoded into the buffer."""
-        was_empty = not self.buffer
         buffer = self.buffer
+        was_empty = not buffer
         for db_index, argv in unit:
             if db_index != self.selected_db:
                 index = str(db_index).encode()
                 buffer += b"*2\r\n$6\r\nSELECT\r\n$%d\r\n%b\r\n" % (len(index), index)
                 self.selected_db = db_index
-            buffer += encode_command(argv)
+            buffer += pack_command(tuple(argv))  # a RESP array of bulk strings, in C
         if was_empty and buffer:
             self.on_pending()
 
