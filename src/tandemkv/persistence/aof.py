@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shlex
 import time
 from collections.abc import Callable
@@ -95,36 +96,64 @@ def _quoted(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+MANIFEST_MAX_LINE = 1024
+
+
 def parse_manifest(text: str, path: str) -> Manifest:
-    """aofLoadManifestFromDisk's checks, with its messages."""
+    """aofLoadManifestFromFile's checks, in its order, with its messages."""
     manifest = Manifest()
     last_incr = 0
-    for line in text.splitlines():
-        if not line.strip() or line.startswith("#"):
+    lines = text.split("\n")
+    complete = lines[:-1]  # every line that ends with a newline; lines[-1] is what follows the last
+    if not text:
+        raise AofError(f"Found an empty AOF manifest ({path})")
+    for number, line in enumerate([*complete, lines[-1]] if lines[-1] else complete, start=1):
+        if line.startswith("#"):
             continue
+        if number > len(complete) or len(line) + 1 > MANIFEST_MAX_LINE:
+            raise AofError(f"The AOF manifest file contains too long line ({path}, line {number})")
+        stripped = line.strip(" \t\r\n")
+        bad = AofError(f"Invalid AOF manifest file format ({path}, line {number}: '{stripped}')")
         try:
-            words = shlex.split(line)
+            words = shlex.split(stripped) if stripped else []
         except ValueError:
             words = []
         if len(words) < 6 or len(words) % 2:
-            raise AofError(f"Invalid AOF manifest file format: {path}")
-        pairs = dict(zip(words[::2], words[1::2], strict=True))
-        name, seq, kind = pairs.get("file"), pairs.get("seq"), pairs.get("type")
-        if not name or not seq or not seq.isdigit() or kind not in ("b", "h", "i"):
-            raise AofError(f"Invalid AOF manifest file format: {path}")
-        entry = AofFile(name, int(seq), kind)
-        if kind == "b":
+            raise bad
+        name, seq, kind = None, 0, ""
+        for key, value in zip(words[::2], words[1::2], strict=True):
+            key = key.lower()
+            if key == "file":
+                if "/" in value:
+                    raise AofError(f"File can't be a path, just a filename ({path}, line {number})")
+                name = value
+            elif key == "seq":
+                seq = _atoll(value)
+            elif key == "type":
+                kind = value[:1]
+        if not name or not seq or not kind:
+            raise bad
+        entry = AofFile(name, seq, kind)
+        if kind == BASE:
             if manifest.base is not None:
-                raise AofError(f"Found duplicate base file information: {path}")
+                raise AofError(f"Found duplicate base file information ({path}, line {number})")
             manifest.base = entry
-        elif kind == "h":
+        elif kind == HISTORY:
             manifest.history.append(entry)
-        else:
-            if entry.seq <= last_incr:
-                raise AofError(f"Found a non-monotonic sequence number: {path}")
-            last_incr = entry.seq
+        elif kind == INCR:
+            if seq <= last_incr:
+                raise AofError(f"Found a non-monotonic sequence number ({path}, line {number})")
+            last_incr = seq
             manifest.incrs.append(entry)
+        else:
+            raise AofError(f"Unknown AOF file type ({path}, line {number})")
     return manifest
+
+
+def _atoll(text: str) -> int:
+    """C's atoll: the leading integer, 0 if none."""
+    match = re.match(r"\s*[+-]?\d+", text)
+    return int(match.group()) if match else 0
 
 
 def _fsync_dir(path: str) -> None:
@@ -619,7 +648,7 @@ def _load_files(instance: Instance, aof: Aof, files: list[AofFile], session: Ses
             with open(path, "rb") as source:
                 data = source.read()
         except FileNotFoundError:
-            raise AofError(f"The append log file {entry.name} doesn't exist") from None
+            raise AofError(f"The append log file {entry.name} doesn't exist: No such file or directory") from None
         except OSError as exc:
             raise AofError(f"Fatal error: can't open the append log file {entry.name} for reading: {exc.strerror}") from exc
         started = time.monotonic()
