@@ -291,6 +291,9 @@ def test_config_set_appendonly_yes_writes_the_dataset_and_no_stops(tmp_path):
         c.close()
     finally:
         stop(proc)
+    assert sorted(os.listdir(tmp_path / "appendonlydir")) == [
+        "appendonly.aof.1.base.rdb", "appendonly.aof.1.incr.aof", "appendonly.aof.manifest",
+    ]
     proc, port = start_tandem("--dir", str(tmp_path), "--appendonly", "yes")
     try:
         c = redis.Redis(port=port)

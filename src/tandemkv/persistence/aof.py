@@ -187,7 +187,12 @@ class Aof:
         self.last_write_error = ""
         self.rewrite: BaseRewrite | None = None
         self.rewrite_scheduled = False
-        self.enabling = False  # CONFIG SET appendonly yes: writing starts with the first rewrite
+        # CONFIG SET appendonly yes (Redis's AOF_WAIT_REWRITE): until the first rewrite is
+        # complete, writes go to a temp incr file that the manifest does not name yet.
+        self.waiting_rewrite = False
+        self.subscribed = False
+        self.retry_delay_min = 0  # aofRewriteLimited: after 3 failures in a row, wait 1, 2, 4 ... 60 min
+        self.retry_at_s = 0.0
         self.rewrite_started = 0.0
         self.last_rewrite_s = -1
         self.last_rewrite_ok = True
@@ -279,9 +284,10 @@ class Aof:
         _fsync_dir(self.dir)
         self.manifest = manifest
 
-    def open_incr(self, entry: AofFile) -> None:
-        """Make `entry` the file that takes the writes (the previous one is retired)."""
-        fd = os.open(self.path(entry.name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    def open_incr(self, name: str, truncate: bool = False) -> None:
+        """Make `name` the file that takes the writes (the previous one is retired)."""
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | (os.O_TRUNC if truncate else 0)
+        fd = os.open(self.path(name), flags, 0o644)
         old = self.fd
         self.fd = fd
         self.incr_size = os.fstat(fd).st_size
@@ -306,11 +312,20 @@ class Aof:
             manifest = self.manifest
         if not manifest.incrs:
             manifest = Manifest(manifest.base, list(manifest.history), [manifest.next_incr(self.prefix)])
-        self.open_incr(manifest.incrs[-1])
+        self.open_incr(manifest.incrs[-1].name)
         self.persist_manifest(manifest)
         self.rotated_size = sum(self._size(f.name) for f in manifest.incrs[:-1])
         self.base_size = self.current_size
-        subscribe(self.instance, self.feed)
+        self._subscribe()
+
+    def _subscribe(self) -> None:
+        if not self.subscribed:
+            subscribe(self.instance, self.feed)
+            self.subscribed = True
+
+    @property
+    def temp_incr_name(self) -> str:
+        return f"temp-{self.prefix}.incr"
 
     def _size(self, name: str) -> int:
         try:
@@ -321,6 +336,7 @@ class Aof:
     def stop(self) -> None:
         """appendonly no: stop consuming, write and fsync what is buffered, close."""
         unsubscribe(self.instance, self.feed)
+        self.subscribed = False
         if self.rewrite is not None:
             self.rewrite.abort()
         try:
@@ -331,6 +347,11 @@ class Aof:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+        if self.waiting_rewrite:  # its writes are in no manifest: the file goes
+            try:
+                os.unlink(self.path(self.temp_incr_name))
+            except OSError:
+                pass
 
     # --------------------------------------------------------------- rewrite
 
@@ -348,16 +369,17 @@ class Aof:
             previous = self.manifest
             base = previous.next_base(self.prefix)
             incr = None
-            if self.enabling:
+            if self.waiting_rewrite:
                 # The files on disk are stale: the manifest changes only once the new base
-                # is complete; the new incr file takes the writes from the snapshot's moment.
+                # is complete. The temp incr file takes the writes from the snapshot's
+                # moment (emptied again if an earlier attempt failed: the new base holds
+                # them), and becomes the new incr file when the base is complete.
                 incr = previous.next_incr(self.prefix)
-                self.open_incr(incr)
-                subscribe(self.instance, self.feed)
-                self.enabling = False
+                self.open_incr(self.temp_incr_name, truncate=True)
+                self._subscribe()
             elif self.fd >= 0:
                 incr = previous.next_incr(self.prefix)
-                self.open_incr(incr)
+                self.open_incr(incr.name)
                 # The new incr file joins the manifest at once, so a crash during the
                 # rewrite still loads every write (Redis's INCR list grows the same way).
                 self.persist_manifest(Manifest(previous.base, list(previous.history), [*previous.incrs, incr]))
@@ -382,7 +404,7 @@ class Aof:
         base, and the writes from that moment go to a new incr file; the manifest names
         them once the base is complete. Raises OSError."""
         os.makedirs(self.dir, exist_ok=True)
-        self.enabling = True
+        self.waiting_rewrite = True
         if not self.start_rewrite():
             raise OSError("the AOF rewrite could not start")
 
@@ -394,6 +416,9 @@ class Aof:
             self.last_rewrite_s = int(time.monotonic() - self.rewrite_started)
         if ok:
             try:
+                if self.waiting_rewrite and job.incr is not None:
+                    os.replace(self.path(self.temp_incr_name), self.path(job.incr.name))
+                    self.waiting_rewrite = False
                 old = self.manifest
                 kept = [job.incr] if job.incr is not None else []
                 history = [AofFile(f.name, f.seq, HISTORY) for f in ([old.base] if old.base else []) + old.history]
@@ -415,7 +440,7 @@ class Aof:
             log.info("Background AOF rewrite finished successfully")
         else:
             self.rewrite_failures += 1
-            self.rewrite_scheduled = job.incr is not None and job.incr not in self.manifest.incrs
+            self.rewrite_scheduled = self.waiting_rewrite
             log.warning("Background AOF rewrite failed")
 
     def _delete_history(self) -> None:
@@ -427,6 +452,26 @@ class Aof:
                 pass
             log.info("Removing the history file %s in the background", entry.name)
         self.persist_manifest(Manifest(manifest.base, [], list(manifest.incrs)))
+
+    def rewrite_limited(self, now_s: float) -> bool:
+        """aofRewriteLimited: after 3 failed rewrites in a row, automatic and scheduled ones
+        wait 1 minute, then 2, 4 ... up to 60 between attempts."""
+        if self.rewrite_failures < 3:
+            self.retry_delay_min = 0
+            self.retry_at_s = 0.0
+            return False
+        if self.retry_at_s:
+            if now_s < self.retry_at_s:
+                return True
+            self.retry_at_s = 0.0
+            return False
+        self.retry_delay_min = min(self.retry_delay_min * 2 or 1, 60)
+        self.retry_at_s = now_s + self.retry_delay_min * 60
+        log.warning(
+            "Background AOF rewrite has repeatedly failed and triggered the limit, will retry in %d minutes",
+            self.retry_delay_min,
+        )
+        return True
 
     def rewrite_due(self) -> bool:
         """auto-aof-rewrite-percentage / -min-size (serverCron): the AOF grew that much over

@@ -227,7 +227,12 @@ class AppendOnly:
             aof.pending_fsync = 1
             self._fsync = self._worker().submit(_fsync_quietly, aof.fd)
             self._fsync.add_done_callback(lambda _future: setattr(aof, "pending_fsync", 0))
-        if aof.rewrite is None and self.instance.rdb.job is None and (aof.rewrite_scheduled or aof.rewrite_due()):
+        if (
+            aof.rewrite is None
+            and self.instance.rdb.job is None
+            and (aof.rewrite_scheduled or aof.rewrite_due())
+            and not aof.rewrite_limited(time.time())
+        ):
             if not aof.rewrite_scheduled:
                 log.info("Starting automatic rewriting of AOF on %d%% growth", self.instance.config.int("auto-aof-rewrite-percentage"))
             aof.start_rewrite()
