@@ -128,6 +128,33 @@ def test_stream_effects_name_ids_and_pending_entries():
     ]
 
 
+def test_a_full_disk_refuses_writes_with_misconf_until_the_aof_can_write_again(tmp_path):
+    config = Config()
+    config.set("dir", str(tmp_path).encode(), startup=True)
+    instance = Instance(config)
+    aof = aof_module.Aof(instance)
+    aof.start()
+    session = instance.new_session()
+    execute(session, [b"SET", b"a", b"1"])
+    aof.flush()
+    good_fd, aof.fd = aof.fd, os.open("/dev/full", os.O_WRONLY)
+    execute(session, [b"SET", b"b", b"2"])
+    with pytest.raises(OSError):
+        aof.flush()
+    refused = execute(session, [b"SET", b"c", b"3"])
+    assert refused.message == "MISCONF Errors writing to the AOF file: No space left on device"
+    assert execute(session, [b"PING"]).message.startswith("MISCONF")
+    assert execute(session, [b"GET", b"a"]) == b"1"  # reads go on
+    os.close(aof.fd)
+    aof.fd = good_fd
+    aof.flush()  # the disk has room again: what was buffered is written, writes resume
+    assert execute(session, [b"SET", b"c", b"3"]).__class__.__name__ != "Error"
+    aof.flush()
+    aof.stop()
+    data = _incr_files(tmp_path)[0].read_bytes()
+    assert data.count(b"SET") == 3 and b"$1\r\nb\r\n" in data
+
+
 def test_no_consumer_no_stream():
     instance = Instance()
     assert instance.effects is None

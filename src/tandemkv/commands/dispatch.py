@@ -88,6 +88,10 @@ def call(session: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
     session.argv = argv  # inside EXEC too: error texts quote the queued command (Redis's c->argv)
     effects = instance.effects  # the effect stream (commands/effects.py), None without consumers
     if effects is not None:
+        if effects.write_error and ("write" in spec.flags or spec.name == "ping"):
+            # A consumer could not write (the AOF on a full disk): writes are refused until
+            # it can again (Redis's writeCommandsDeniedByDiskError).
+            return _reject(session, spec, "MISCONF Errors writing to the AOF file: " + effects.write_error)
         dirty_before = instance.rdb.dirty
         effects.depth += 1
     started = perf_counter_ns()

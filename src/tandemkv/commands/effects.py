@@ -19,6 +19,8 @@ Rules:
   through `served`, after the command that readied them.
 - No consumer, no cost: `Instance.effects` is None unless something consumes the stream, and
   the dispatcher tests that one attribute.
+- A consumer that cannot keep what it is fed (a full disk under the AOF) sets `write_error`:
+  write commands are refused with MISCONF until it clears it.
 
 A consumer is a callable taking one unit: a list of (db index, command line) pairs.
 """
@@ -46,12 +48,15 @@ EXEC: Argv = [b"EXEC"]
 class Effects:
     """The effects being gathered and who consumes them."""
 
-    __slots__ = ("consumers", "depth", "pending")
+    __slots__ = ("consumers", "depth", "pending", "write_error")
 
     def __init__(self) -> None:
         self.consumers: list[Consumer] = []
         self.pending: Unit = []
         self.depth = 0  # nested command calls running (EXEC's and scripts' commands)
+        # Set by a consumer that cannot persist what it is fed (the AOF's last write failed:
+        # the error's text); the dispatcher refuses writes with MISCONF while it is set.
+        self.write_error = ""
 
     def after_call(self, session: Session, spec: CommandSpec, argv: Argv, reply: Any, changed: bool) -> None:
         """A command ran (called by the dispatcher, `depth` already lowered)."""

@@ -233,8 +233,7 @@ class Aof:
             while written < len(buffer):
                 written += os.write(self.fd, view[written:])
         except OSError as exc:
-            self.last_write_ok = False
-            self.last_write_error = exc.strerror or str(exc)
+            self._write_failed(exc.strerror or str(exc))
             raise
         finally:
             view.release()
@@ -242,8 +241,19 @@ class Aof:
             self.incr_size += written
             if written:
                 self.unsynced = True
-        self.last_write_ok = True
+        if not self.last_write_ok:
+            log.warning("AOF write error looks solved, Redis can write again.")
+            self._write_failed("")
         return written
+
+    def _write_failed(self, error: str) -> None:
+        """Record the last write's outcome ("" when it succeeded); writes are refused with
+        MISCONF while it failed (the effect stream carries the refusal to the dispatcher)."""
+        self.last_write_ok = not error
+        self.last_write_error = error
+        effects = self.instance.effects
+        if effects is not None and self.subscribed:
+            effects.write_error = error
 
     def fsync(self) -> None:
         if self.fd >= 0 and self.unsynced:
@@ -335,6 +345,8 @@ class Aof:
 
     def stop(self) -> None:
         """appendonly no: stop consuming, write and fsync what is buffered, close."""
+        if self.instance.effects is not None:
+            self.instance.effects.write_error = ""
         unsubscribe(self.instance, self.feed)
         self.subscribed = False
         if self.rewrite is not None:

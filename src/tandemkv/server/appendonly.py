@@ -39,6 +39,7 @@ log = logging.getLogger("tandemkv")
 FSYNC_PERIOD_S = 1.0
 MAX_WRITE_DELAY_S = 2.0  # everysec: how long a write waits for a running fsync (Redis: 2 s)
 POSTPONE_RETRY_S = 0.01
+WRITE_ERROR_LOG_PERIOD_S = 30.0
 
 
 class AppendOnly:
@@ -57,6 +58,7 @@ class AppendOnly:
         self._fsync: Future[None] | None = None
         self._last_fsync = time.monotonic()
         self._postponed_since = 0.0
+        self._error_logged_at = -WRITE_ERROR_LOG_PERIOD_S
         config = self.instance.config
         config.watch("appendonly", self._on_appendonly)
 
@@ -170,7 +172,10 @@ class AppendOnly:
                     "Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting... (%s)", exc
                 )
                 os._exit(1)
-            log.warning("Error writing to the AOF file: %s", exc)
+            now = time.monotonic()
+            if now - self._error_logged_at >= WRITE_ERROR_LOG_PERIOD_S:  # Redis's AOF_WRITE_LOG_ERROR_RATE
+                self._error_logged_at = now
+                log.warning("Error writing to the AOF file: %s", exc)
             self._retry_later()
             self._release()
             return
