@@ -499,6 +499,41 @@ def test_nothing_expires_while_loading_so_a_past_deadline_takes_later_writes_wit
         stop(proc)
 
 
+def test_a_pre_7_aof_with_an_rdb_preamble_is_loaded_and_moved_into_the_directory(tmp_path):
+    proc, port = start_tandem("--dir", str(tmp_path))
+    try:
+        c = redis.Redis(port=port)
+        c.set("from-rdb", "1")
+        c.rpush("list", "a")
+        assert c.save()
+        c.close()
+    finally:
+        stop(proc)
+    legacy = (tmp_path / "dump.rdb").read_bytes() + _resp("SELECT", "0") + _resp("RPUSH", "list", "b")
+    (tmp_path / "dump.rdb").unlink()
+    (tmp_path / "appendonly.aof").write_bytes(legacy)
+    proc, port = start_tandem("--dir", str(tmp_path), "--appendonly", "yes")
+    try:
+        c = redis.Redis(port=port)
+        assert c.get("from-rdb") == b"1" and c.lrange("list", 0, -1) == [b"a", b"b"]
+        c.set("after", "1")
+        c.close()
+    finally:
+        stop(proc)
+    assert not (tmp_path / "appendonly.aof").exists()
+    assert (tmp_path / "appendonlydir" / "appendonly.aof").read_bytes() == legacy
+    assert (tmp_path / "appendonlydir" / "appendonly.aof.manifest").read_text() == (
+        "file appendonly.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+    )
+    proc, port = start_tandem("--dir", str(tmp_path), "--appendonly", "yes")
+    try:
+        c = redis.Redis(port=port)
+        assert c.get("after") == b"1" and c.lrange("list", 0, -1) == [b"a", b"b"]
+        c.close()
+    finally:
+        stop(proc)
+
+
 def test_a_bad_manifest_is_refused(tmp_path):
     _write_some(tmp_path)
     (tmp_path / "appendonlydir" / "appendonly.aof.manifest").write_text("file x seq\n")

@@ -44,7 +44,7 @@ from tandemkv.commands.effects import Unit, subscribe, unsubscribe
 from tandemkv.commands.session import Instance, Session
 from tandemkv.commands.table import TABLE, command
 from tandemkv.errors import CommandError
-from tandemkv.persistence.rdb import RdbError
+from tandemkv.persistence.rdb import RdbError, crc64
 from tandemkv.persistence.snapshot import BackgroundSave, load_data
 from tandemkv.protocol import Simple
 
@@ -191,6 +191,7 @@ class Aof:
         # complete, writes go to a temp incr file that the manifest does not name yet.
         self.waiting_rewrite = False
         self.subscribed = False
+        self.upgrade_from: str | None = None  # a pre-7.0 AOF in `dir`, loaded as the base
         self.retry_delay_min = 0  # aofRewriteLimited: after 3 failures in a row, wait 1, 2, 4 ... 60 min
         self.retry_at_s = 0.0
         self.rewrite_started = 0.0
@@ -310,6 +311,10 @@ class Aof:
         """Open for writing at start-up (aofOpenIfNeededOnServerStart): with nothing on disk
         a base of the current (loaded) dataset is written first, synchronously."""
         os.makedirs(self.dir, exist_ok=True)
+        if self.upgrade_from is not None:
+            os.replace(self.upgrade_from, self.path(self.prefix))
+            self.upgrade_from = None
+            log.info("Successfully migrated an old-style AOF %s into the AOF directory", self.prefix)
         manifest = self.manifest
         if manifest.base is None and not manifest.incrs:
             base = manifest.next_base(self.prefix)
@@ -681,10 +686,19 @@ def _short_read(filename: str, valid: int, truncated_ok: bool) -> int:
 def load(instance: Instance, aof: Aof) -> int | None:
     """Load the AOF named by the manifest (loadAppendOnlyFiles): the keys loaded, or None
     when there is no AOF. Raises AofError with a message that names the file and offset."""
+    legacy = os.path.join(instance.config.str("dir"), aof.prefix)
     if not aof.load_manifest():
-        return None
+        if not os.path.isfile(legacy):
+            return None
+        # An AOF of Redis before 7.0 (one file in `dir`): the base of a new manifest, moved
+        # into the AOF directory when writing starts (aofUpgradePrepare).
+        aof.manifest = Manifest(AofFile(aof.prefix, 1, BASE))
+        aof.upgrade_from = legacy
     manifest = aof.manifest
-    files = ([manifest.base] if manifest.base else []) + manifest.incrs
+    base = manifest.base
+    if base is not None and base.name == aof.prefix and not os.path.exists(aof.path(base.name)) and os.path.isfile(legacy):
+        aof.upgrade_from = legacy  # an upgrade interrupted before the file was moved
+    files = ([base] if base else []) + manifest.incrs
     session = _loading_session(instance)
     truncated_ok = bool(instance.config["aof-load-truncated"])
     clock_class = instance.clock.__class__
@@ -697,10 +711,39 @@ def load(instance: Instance, aof: Aof) -> int | None:
     return sum(len(db) for db in instance.dbs)
 
 
+def _load_rdb_part(instance: Instance, data: bytes, filename: str) -> int:
+    """Load the RDB image a file starts with (a whole base, or the preamble of a pre-7.0
+    AOF); the offset where the commands after it start. Raises AofError."""
+    try:
+        load_data(instance, data)
+        return len(data)
+    except RdbError as exc:
+        end = _preamble_end(data)
+        if not end:
+            raise AofError(f"Error reading the RDB base file {filename}, AOF loading aborted: {exc}") from exc
+    try:
+        load_data(instance, data[:end])
+    except RdbError as exc:
+        raise AofError(f"Error reading the RDB preamble of the AOF file {filename}, AOF loading aborted: {exc}") from exc
+    return end
+
+
+def _preamble_end(data: bytes) -> int:
+    """Where the RDB image at the start of an AOF file ends: after an EOF opcode and its
+    checksum, followed by the end of the file (a base) or by commands (the preamble of a
+    pre-7.0 AOF), the first such place whose checksum holds (0: not computed). 0 if none."""
+    for match in re.finditer(rb"(?=\xff[\s\S]{8}(?:\*\d|\Z))", data):  # overlapping candidates
+        end = match.start() + 9
+        stored = int.from_bytes(data[end - 8:end], "little")
+        if not stored or stored == crc64(memoryview(data)[:end - 8]):
+            return end
+    return 0
+
+
 def _load_files(instance: Instance, aof: Aof, files: list[AofFile], session: Session, truncated_ok: bool) -> None:
     manifest = aof.manifest
     for i, entry in enumerate(files):
-        path = aof.path(entry.name)
+        path = aof.upgrade_from if aof.upgrade_from and entry is manifest.base else aof.path(entry.name)
         try:
             with open(path, "rb") as source:
                 data = source.read()
@@ -710,14 +753,10 @@ def _load_files(instance: Instance, aof: Aof, files: list[AofFile], session: Ses
             raise AofError(f"Fatal error: can't open the append log file {entry.name} for reading: {exc.strerror}") from exc
         started = time.monotonic()
         last = i == len(files) - 1
-        if data.startswith(b"REDIS"):
-            try:
-                load_data(instance, data)
-            except RdbError as exc:
-                raise AofError(f"Error reading the RDB base file {entry.name}, AOF loading aborted: {exc}") from exc
-            cut = None
-        else:
-            _, cut = replay(instance, session, data, entry.name, truncated_ok)
+        preamble = _load_rdb_part(instance, data, entry.name) if data.startswith(b"REDIS") else 0
+        _, cut = replay(instance, session, data[preamble:], entry.name, truncated_ok)
+        if cut is not None:
+            cut += preamble
         if cut is not None:
             if not last:
                 raise AofError(f"Fatal error: the truncated file is not the last file ({entry.name})")
