@@ -141,8 +141,8 @@ def test_tandem_rejects_persistence_it_lacks(raw):
     assert raw.call("CONFIG", "SET", "save", "900").startswith(
         b"-ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters"
     )
-    assert raw.call("CONFIG", "SET", "appendonly", "yes").startswith(
-        b"-ERR CONFIG SET failed (possibly related to argument 'appendonly') - "
+    assert raw.call("CONFIG", "SET", "aof-use-rdb-preamble", "no").startswith(
+        b"-ERR CONFIG SET failed (possibly related to argument 'aof-use-rdb-preamble') - "
     )
     assert raw.call("CONFIG", "GET", "engine-*").startswith(b"*8\r\n")
 

@@ -196,13 +196,27 @@ def _normalize_dbfilename(raw: bytes, current: str) -> str:
     return text
 
 
-def _only_appendonly_no(raw: bytes, current: str) -> str:
+def _normalize_appendfilename(raw: bytes, current: str) -> str:
+    text = raw.decode("latin-1")
+    if "/" in text:
+        raise ConfigError("appendfilename can't be a path, just a filename")
+    return text
+
+
+def _normalize_appenddirname(raw: bytes, current: str) -> str:
+    text = raw.decode("latin-1")
+    if "/" in text:
+        raise ConfigError("appenddirname can't be a path, just a dirname")
+    return text
+
+
+def _only_rdb_preamble(raw: bytes, current: str) -> str:
     lowered = raw.lower()
     if lowered not in (b"yes", b"no"):
         raise ConfigError("argument must be 'yes' or 'no'")
-    if lowered == b"yes":
-        raise ConfigError("tandemkv has no append-only file yet")
-    return "no"
+    if lowered == b"no":
+        raise ConfigError("tandemkv writes AOF base files with the RDB preamble only")
+    return "yes"
 
 
 MAXMEMORY_POLICIES = (
@@ -262,12 +276,21 @@ PARAMS: tuple[Param, ...] = (
         normalize=_normalize_output_limits,
     ),
     # Persistence (persistence/): RDB snapshots in `dir`/`dbfilename` on the `save` schedule
-    # ("" by default: no automatic snapshots); the append-only file does not exist yet.
+    # ("" by default: no automatic snapshots); the append-only file (persistence/aof.py) in
+    # `dir`/`appenddirname`, Redis 7.0's multi-part layout.
     Param("save", "string", "", normalize=_normalize_save),
     Param("dir", "string", ".", mutable=False),
     Param("dbfilename", "string", "dump.rdb", normalize=_normalize_dbfilename),
     Param("rdbcompression", "bool", True),
-    Param("appendonly", "string", "no", normalize=_only_appendonly_no),
+    Param("appendonly", "bool", False),
+    Param("appendfilename", "string", "appendonly.aof", mutable=False, normalize=_normalize_appendfilename),
+    Param("appenddirname", "string", "appendonlydir", mutable=False, normalize=_normalize_appenddirname),
+    Param("appendfsync", "enum", "everysec", choices=("always", "everysec", "no")),
+    Param("aof-use-rdb-preamble", "string", "yes", normalize=_only_rdb_preamble),
+    Param("aof-load-truncated", "bool", True),
+    Param("no-appendfsync-on-rewrite", "bool", False),
+    Param("auto-aof-rewrite-percentage", "int", 100, maximum=2**31 - 1),
+    Param("auto-aof-rewrite-min-size", "memory", 64 * 1024**2),
     Param("hz", "int", 10, maximum=2**31 - 1, clamp=(1, 500)),
     # tandem engine (see keyspace/tandem.py): measured defaults, documented in the README.
     Param("engine-min-shards", "int", 1, minimum=1, maximum=1 << 20),
@@ -444,7 +467,15 @@ MEANINGS = {
     "dir": "directory of the RDB file (startup only)",
     "dbfilename": "RDB file name, loaded at start and written by SAVE/BGSAVE",
     "rdbcompression": "compress strings in RDB files with LZF",
-    "appendonly": "append-only file (no persistence yet: only no)",
+    "appendonly": "append-only file: every write's effect logged in `dir`/`appenddirname`",
+    "appendfilename": "prefix of the AOF's files and manifest (startup only)",
+    "appenddirname": "directory of the AOF's files, inside `dir` (startup only)",
+    "appendfsync": "always (a write is acknowledged once on disk), everysec, no",
+    "aof-use-rdb-preamble": "AOF base files are RDB images (only yes)",
+    "aof-load-truncated": "load an AOF whose last file ends inside a command, cutting the tail",
+    "no-appendfsync-on-rewrite": "no fsync of the AOF while it is being rewritten",
+    "auto-aof-rewrite-percentage": "rewrite the AOF when it grew this % over its last rewrite (0: never)",
+    "auto-aof-rewrite-min-size": "... and is at least this big",
     "hz": "background cron frequency",
     "engine-min-shards": "smallest shard count of an engine",
     "engine-shard-high-keys": "keys per shard that start a step up (doubling)",

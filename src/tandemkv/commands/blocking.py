@@ -125,6 +125,9 @@ class Blocking:
                     if reply is None:
                         continue
                     self.remove(waiter)
+                    effects = waiter.session.instance.effects
+                    if effects is not None:  # its non-blocking effect (commands/effects.py)
+                        effects.served(waiter.session, reply)
                     _wake(waiter, reply)
 
     def time_out(self, waiter: Waiter, reply: Any = None) -> None:

@@ -86,6 +86,14 @@ def call(session: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
     inside an atomic unit (EXEC, a script), which serves them once it is over."""
     instance = session.instance
     session.argv = argv  # inside EXEC too: error texts quote the queued command (Redis's c->argv)
+    effects = instance.effects  # the effect stream (commands/effects.py), None without consumers
+    if effects is not None:
+        if effects.write_error and ("write" in spec.flags or spec.name == "ping"):
+            # A consumer could not write (the AOF on a full disk): writes are refused until
+            # it can again (Redis's writeCommandsDeniedByDiskError).
+            return _reject(session, spec, "MISCONF Errors writing to the AOF file: " + effects.write_error)
+        dirty_before = instance.rdb.dirty
+        effects.depth += 1
     started = perf_counter_ns()
     try:
         if spec.converts:
@@ -96,7 +104,12 @@ def call(session: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
         spec.failed_calls += 1
         instance.stats.count_error(exc.message)
         reply = Error(exc.message)
+    finally:
+        if effects is not None:
+            effects.depth -= 1
     elapsed_ns = perf_counter_ns() - started
+    if effects is not None:
+        effects.after_call(session, spec, argv, reply, instance.rdb.dirty > dirty_before)
     spec.nsec += elapsed_ns
     spec.calls += 1
     if elapsed_ns >= instance.watch_threshold_ns:  # the slow log's or the latency monitor's

@@ -180,7 +180,8 @@ def hincrby(session: Session, key: bytes, field: bytes, increment: int) -> int:
     return result
 
 
-@command("hincrbyfloat", 4, "write denyoom fast", keys=(1, 1, 1), group="hash", since="2.6.0")
+@command("hincrbyfloat", 4, "write denyoom fast", keys=(1, 1, 1), group="hash", since="2.6.0",
+         effect=lambda session, argv, reply, changed: [[b"HSET", argv[1], argv[2], reply]])
 def hincrbyfloat(session: Session, key: bytes, field: bytes, increment: bytes) -> bytes:
     """Increment the float value of a hash field by the given amount"""
     delta = parse_long_double(increment)

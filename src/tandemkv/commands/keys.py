@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tandemkv.commands import effects
 from tandemkv.commands.args import Db, Int
 from tandemkv.commands.memory import key_frequency, key_idle_time
 from tandemkv.commands.session import Session
@@ -241,25 +242,25 @@ def expire_generic(
     return 1
 
 
-@command("expire", -3, "write fast", keys=(1, 1, 1), group="generic", since="1.0.0")
+@command("expire", -3, "write fast", keys=(1, 1, 1), group="generic", since="1.0.0", effect=effects.pexpireat)
 def expire(session: Session, key: bytes, seconds: bytes, *options: bytes) -> int:
     """Set a key's time to live in seconds"""
     return expire_generic(session, key, seconds, options, relative=True, unit_ms=1000, name="expire")
 
 
-@command("pexpire", -3, "write fast", keys=(1, 1, 1), group="generic", since="2.6.0")
+@command("pexpire", -3, "write fast", keys=(1, 1, 1), group="generic", since="2.6.0", effect=effects.pexpireat)
 def pexpire(session: Session, key: bytes, milliseconds: bytes, *options: bytes) -> int:
     """Set a key's time to live in milliseconds"""
     return expire_generic(session, key, milliseconds, options, relative=True, unit_ms=1, name="pexpire")
 
 
-@command("expireat", -3, "write fast", keys=(1, 1, 1), group="generic", since="1.2.0")
+@command("expireat", -3, "write fast", keys=(1, 1, 1), group="generic", since="1.2.0", effect=effects.pexpireat)
 def expireat(session: Session, key: bytes, unix_seconds: bytes, *options: bytes) -> int:
     """Set the expiration for a key as a UNIX timestamp"""
     return expire_generic(session, key, unix_seconds, options, relative=False, unit_ms=1000, name="expireat")
 
 
-@command("pexpireat", -3, "write fast", keys=(1, 1, 1), group="generic", since="2.6.0")
+@command("pexpireat", -3, "write fast", keys=(1, 1, 1), group="generic", since="2.6.0", effect=effects.pexpireat)
 def pexpireat(session: Session, key: bytes, unix_ms: bytes, *options: bytes) -> int:
     """Set the expiration for a key as a UNIX timestamp specified in milliseconds"""
     return expire_generic(session, key, unix_ms, options, relative=False, unit_ms=1, name="pexpireat")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tandemkv.commands import effects
 from tandemkv.commands.args import Int, ranged
 from tandemkv.commands.blocking import block_on
 from tandemkv.commands.keys import ValueType, register_type
@@ -322,7 +323,8 @@ def _mpop_now(session: Session, keys: tuple[bytes, ...], left: bool, count: int)
     return None
 
 
-@command("lmpop", -4, "write movablekeys", keys=(0, 0, 0), group="list", since="7.0.0")
+@command("lmpop", -4, "write movablekeys", keys=(0, 0, 0), group="list", since="7.0.0",
+         effect=effects.mpop(b"LPOP", b"RPOP", 1))
 def lmpop(session: Session, *args: bytes) -> Any:
     """Pop elements from a list"""
     keys, left, count = _parse_mpop(args)
@@ -410,19 +412,22 @@ def _pop_one_with_key(session: Session, key: bytes, value: ListValue, left: bool
     return [key, element]
 
 
-@command("blpop", -3, "write noscript blocking", keys=(1, -2, 1), group="list", since="2.0.0")
+@command("blpop", -3, "write noscript blocking", keys=(1, -2, 1), group="list", since="2.0.0",
+         effect=effects.pop_from_reply(b"LPOP"))
 def blpop(session: Session, *args: bytes) -> Any:
     """Remove and get the first element in a list, or block until one is available"""
     return _blocking_pop(session, args, True)
 
 
-@command("brpop", -3, "write noscript blocking", keys=(1, -2, 1), group="list", since="2.0.0")
+@command("brpop", -3, "write noscript blocking", keys=(1, -2, 1), group="list", since="2.0.0",
+         effect=effects.pop_from_reply(b"RPOP"))
 def brpop(session: Session, *args: bytes) -> Any:
     """Remove and get the last element in a list, or block until one is available"""
     return _blocking_pop(session, args, False)
 
 
-@command("blmpop", -5, "write blocking movablekeys", keys=(0, 0, 0), group="list", since="7.0.0")
+@command("blmpop", -5, "write blocking movablekeys", keys=(0, 0, 0), group="list", since="7.0.0",
+         effect=effects.mpop(b"LPOP", b"RPOP", 2))
 def blmpop(session: Session, raw_timeout: bytes, *args: bytes) -> Any:
     """Pop elements from a list, or block until one is available"""
     keys, left, count = _parse_mpop(args)
@@ -460,14 +465,16 @@ def _blocking_move(session: Session, source: bytes, destination: bytes, left_fro
     return block_on(session, (source,), serve, deadline_ms, None)
 
 
-@command("blmove", 6, "write denyoom noscript blocking", keys=(1, 2, 1), group="list", since="6.2.0")
+@command("blmove", 6, "write denyoom noscript blocking", keys=(1, 2, 1), group="list", since="6.2.0",
+         effect=effects.renamed(b"LMOVE", 4))
 def blmove(session: Session, source: bytes, destination: bytes, wherefrom: bytes, whereto: bytes, timeout: bytes) -> Any:
     """Pop an element from a list, push it to another list and return it; or block until one is available"""
     left_from, left_to = _side(wherefrom), _side(whereto)
     return _blocking_move(session, source, destination, left_from, left_to, timeout)
 
 
-@command("brpoplpush", 4, "write denyoom noscript blocking", keys=(1, 2, 1), group="list", since="2.2.0")
+@command("brpoplpush", 4, "write denyoom noscript blocking", keys=(1, 2, 1), group="list", since="2.2.0",
+         effect=effects.renamed(b"RPOPLPUSH", 2))
 def brpoplpush(session: Session, source: bytes, destination: bytes, timeout: bytes) -> Any:
     """Pop an element from a list, push it to another list and return it; or block until one is available"""
     return _blocking_move(session, source, destination, False, True, timeout)

@@ -26,6 +26,7 @@ import time
 import weakref
 from dataclasses import dataclass, fields
 
+from tandemkv.commands import effects
 from tandemkv.commands.introspection import every_spec
 from tandemkv.commands.session import TANDEMKV_VERSION, VERSION, Instance, Session
 from tandemkv.commands.table import command, container, help_reply
@@ -41,7 +42,7 @@ def _flush_mode(args: tuple[bytes, ...]) -> None:
         raise CommandError(SYNTAX)
 
 
-@command("flushdb", -1, "write", group="server", since="1.0.0", acl="keyspace dangerous",
+@command("flushdb", -1, "write", group="server", since="1.0.0", acl="keyspace dangerous", effect=effects.always,
          tips="request_policy:all_shards response_policy:all_succeeded")
 def flushdb(session: Session, *mode: bytes) -> object:
     """Remove all keys from the current database"""
@@ -51,7 +52,7 @@ def flushdb(session: Session, *mode: bytes) -> object:
     return OK
 
 
-@command("flushall", -1, "write", group="server", since="1.0.0", acl="keyspace dangerous",
+@command("flushall", -1, "write", group="server", since="1.0.0", acl="keyspace dangerous", effect=effects.always,
          tips="request_policy:all_shards response_policy:all_succeeded")
 def flushall(session: Session, *mode: bytes) -> object:
     """Remove all keys from all databases"""
@@ -69,7 +70,8 @@ def dbsize(session: Session) -> int:
     return len(session.db)
 
 
-@command("swapdb", 3, "write fast", group="server", since="4.0.0", acl="keyspace dangerous")
+@command("swapdb", 3, "write fast", group="server", since="4.0.0", acl="keyspace dangerous",
+         effect=effects.always)
 def swapdb(session: Session, first: bytes, second: bytes) -> object:
     """Swaps two Redis databases"""
     a = string2ll(first)
@@ -253,15 +255,34 @@ def _persistence(instance: Instance) -> tuple[str, list[str]]:
         f"rdb_last_bgsave_time_sec:{rdb.last_save_duration_s}",
         f"rdb_current_bgsave_time_sec:{int(time.monotonic() - rdb.job_started) if rdb.job is not None else -1}",
         f"rdb_saves:{rdb.saves}",
-        "aof_enabled:0",
-        "aof_rewrite_in_progress:0",
-        "aof_rewrite_scheduled:0",
-        "aof_last_rewrite_time_sec:-1",
-        "aof_current_rewrite_time_sec:-1",
-        "aof_last_bgrewrite_status:ok",
-        "aof_rewrites:0",
-        "aof_last_write_status:ok",
+        *_aof_fields(instance),
         "module_fork_in_progress:0",
+        "module_fork_last_cow_size:0",
+        *(aof.info() if (aof := instance.aof) is not None else ()),
+    ]
+
+
+def _aof_fields(instance: Instance) -> list[str]:
+    """INFO persistence's AOF fields (persistence/aof.py keeps the figures)."""
+    aof = instance.aof
+    if aof is None:
+        return [
+            "aof_enabled:0", "aof_rewrite_in_progress:0", "aof_rewrite_scheduled:0", "aof_last_rewrite_time_sec:-1",
+            "aof_current_rewrite_time_sec:-1", "aof_last_bgrewrite_status:ok", "aof_rewrites:0",
+            "aof_rewrites_consecutive_failures:0", "aof_last_write_status:ok", "aof_last_cow_size:0",
+        ]
+    rewriting = aof.rewrite is not None
+    return [
+        "aof_enabled:1",
+        f"aof_rewrite_in_progress:{int(rewriting)}",
+        f"aof_rewrite_scheduled:{int(aof.rewrite_scheduled)}",
+        f"aof_last_rewrite_time_sec:{aof.last_rewrite_s}",
+        f"aof_current_rewrite_time_sec:{int(time.monotonic() - aof.rewrite_started) if rewriting else -1}",
+        f"aof_last_bgrewrite_status:{'ok' if aof.last_rewrite_ok else 'err'}",
+        f"aof_rewrites:{aof.rewrites}",
+        f"aof_rewrites_consecutive_failures:{aof.rewrite_failures}",
+        f"aof_last_write_status:{'ok' if aof.last_write_ok else 'err'}",
+        "aof_last_cow_size:0",
     ]
 
 

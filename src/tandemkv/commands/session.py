@@ -14,6 +14,7 @@ from typing import Any
 
 from tandemkv.clock import Clock
 from tandemkv.commands.blocking import Blocking, Waiter
+from tandemkv.commands.effects import Effects
 from tandemkv.commands.latency import LatencyMonitor
 from tandemkv.commands.memory import EVICTION_BUDGET_US, evict_slice, memory_info, process_rss_bytes
 from tandemkv.commands.monitoring import Slowlog
@@ -109,6 +110,10 @@ class Instance:
         # after the whole unit, not after each command inside it (commands/dispatch.py).
         self.atomic_depth = 0
         self.watches = Watches()  # WATCH (commands/watching.py)
+        # The stream of effects (commands/effects.py): None while nothing consumes it.
+        self.effects: Effects | None = None
+        # The append-only file (persistence/aof.py) while appendonly is yes, else None.
+        self.aof: Any = None
         # MONITOR clients and the slow log (commands/monitoring.py); the threshold in ns,
         # None when the slow log is off.
         self.monitors: dict[Session, None] = {}
@@ -179,6 +184,9 @@ class Instance:
         eviction), then publishes (pubsub/hub.py filters by the settings)."""
         if event_class not in "xen":  # `new` comes with the command's own event
             self.rdb.dirty += 1
+        elif self.effects is not None and event_class != "n":  # expired or evicted: DEL
+            lazy = self.config["lazyfree-lazy-expire" if event_class == "x" else "lazyfree-lazy-eviction"]
+            self.effects.deleted(db, key, bool(lazy))
         blocking = self.blocking
         if blocking.waiting and (db, key) in blocking.waiting:
             blocking.ready[(db, key)] = None

@@ -212,7 +212,18 @@ def scard(session: Session, key: bytes) -> int:
 # ------------------------------------------------------------------ random
 
 
-@command("spop", -2, "write fast", keys=(1, 1, 1), group="set", since="1.0.0", tips="nondeterministic_output")
+def _spop_effect(session: Session, argv: list[bytes], reply: Any, changed: bool) -> list[list[bytes]]:
+    """SPOP propagates as SREM key member, one per member popped, or DEL when a count took
+    the whole set (spopWithCountCommand)."""
+    if len(argv) == 2:
+        return [[b"SREM", argv[1], reply]]
+    if not session.db.holds(argv[1]):
+        return [[b"DEL", argv[1]]]
+    return [[b"SREM", argv[1], member] for member in reply.items]
+
+
+@command("spop", -2, "write fast", keys=(1, 1, 1), group="set", since="1.0.0", tips="nondeterministic_output",
+         effect=_spop_effect)
 def spop(session: Session, key: bytes, *rest: bytes) -> Any:
     """Remove and return one or multiple random members from a set"""
     if len(rest) > 1:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tandemkv.commands import effects
 from tandemkv.commands.args import Int
 from tandemkv.commands.blocking import Waiter
 from tandemkv.commands.keys import ValueType, register_type
@@ -243,7 +244,25 @@ def _trim(session: Session, key: bytes, value: StreamValue, args: _TrimArgs) -> 
     return removed
 
 
-@command("xadd", -5, "write denyoom fast", keys=(1, 1, 1), group="stream", since="5.0.0")
+def _trim_effect(session: Session, argv: list[bytes], reply: Any, changed: bool) -> list[list[bytes]]:
+    """XADD and XTRIM propagate approximate trimming (MAXLEN|MINID ~ x) as exact trimming to
+    where it stopped (MAXLEN = <length> / MINID = <first ID>), and XADD the ID it generated
+    (streamRewriteApproxSpecifier, streamRewriteTrimArgument, xaddCommand)."""
+    xadd = argv[0].lower() == b"xadd"
+    args, idpos = _parse_add_trim(session, argv, xadd)
+    line = list(argv)
+    if args.approx:
+        value = session.db.peek(argv[1])
+        at = next(i for i in range(2, len(argv)) if argv[i].lower() in (b"maxlen", b"minid")) + 1
+        if isinstance(value, StreamValue):
+            line[at] = b"="
+            line[at + 1] = str(value.length).encode() if args.strategy == "maxlen" else format_id(value.first_id)
+    if xadd and not (args.id_given and args.seq_given):
+        line[idpos] = reply
+    return [line]
+
+
+@command("xadd", -5, "write denyoom fast", keys=(1, 1, 1), group="stream", since="5.0.0", effect=_trim_effect)
 def xadd(session: Session, key: bytes, *rest: bytes) -> Any:
     """Appends a new entry to a stream"""
     argv = [b"xadd", key, *rest]
@@ -288,7 +307,7 @@ def xadd(session: Session, key: bytes, *rest: bytes) -> Any:
     return format_id(new_id)
 
 
-@command("xtrim", -4, "write", keys=(1, 1, 1), group="stream", since="5.0.0")
+@command("xtrim", -4, "write", keys=(1, 1, 1), group="stream", since="5.0.0", effect=_trim_effect)
 def xtrim(session: Session, key: bytes, *rest: bytes) -> int:
     """Trims the stream to (approximately if '~' is passed) a certain size"""
     args, _ = _parse_add_trim(session, [b"xtrim", key, *rest], False)
@@ -641,13 +660,121 @@ def _blocked_reader(
     return serve
 
 
+# ------------------------------------------------------------ propagation
+# Consumer-group changes raise no keyspace event; as Redis, they propagate as the state they
+# leave: XCLAIM ... FORCE JUSTID for each pending entry delivered or claimed (its owner,
+# delivery time and count), XGROUP SETID / CREATECONSUMER where XCLAIM cannot say it
+# (streamPropagateXCLAIM, streamPropagateGroupID, streamPropagateConsumerCreation).
+
+
+def _group_after(session: Session, key: bytes, group_name: bytes) -> ConsumerGroup | None:
+    value = session.db.tandem.locate(key)
+    stream = value[0].get(key) if value is not None else None
+    return stream.groups.get(group_name) if isinstance(stream, StreamValue) else None
+
+
+def _claim_line(key: bytes, group_name: bytes, group: ConsumerGroup, raw_id: bytes, owner: bytes) -> list[bytes]:
+    """XCLAIM key group consumer 0 id TIME ms RETRYCOUNT n FORCE JUSTID LASTID last: the
+    pending entry as it is now; one that is gone (deleted entry) with zeros, which a replay
+    clears as the command did."""
+    nack = group.pending.get(parse_id(raw_id, strict=True)[0])
+    if nack is not None and nack.consumer is not None:
+        owner, when, count = nack.consumer.name, nack.delivery_ms, nack.delivery_count
+    else:
+        when = count = 0
+    return [
+        b"XCLAIM", key, group_name, owner, b"0", raw_id, b"TIME", str(when).encode(), b"RETRYCOUNT",
+        str(count).encode(), b"FORCE", b"JUSTID", b"LASTID", format_id(group.last_id),
+    ]
+
+
+def _set_id_line(key: bytes, group_name: bytes, group: ConsumerGroup) -> list[bytes]:
+    return [b"XGROUP", b"SETID", key, group_name, format_id(group.last_id), b"ENTRIESREAD", str(group.entries_read).encode()]
+
+
+def _reply_id(item: Any) -> bytes:
+    return item if item.__class__ is bytes else item[0]
+
+
+@effects.unconditional
+def _xack_effect(session: Session, argv: list[bytes], reply: Any, changed: bool) -> list[list[bytes]]:
+    return [argv] if reply.__class__ is int and reply > 0 else []
+
+
+@effects.unconditional
+def _xclaim_effect(session: Session, argv: list[bytes], reply: Any, changed: bool) -> list[list[bytes]]:
+    """XCLAIM: one line per entry claimed, or cleared because it was deleted."""
+    if reply.__class__ is Error:
+        return []
+    key, group_name, consumer = argv[1], argv[2], argv[3]
+    group = _group_after(session, key, group_name)
+    if group is None:
+        return []
+    claimed = {_reply_id(item) for item in reply}
+    lines = []
+    i = 5
+    while i < len(argv):
+        try:
+            entry_id = parse_id(argv[i], strict=True)[0]
+        except CommandError:
+            break
+        if format_id(entry_id) in claimed or group.pending.get(entry_id) is None:
+            lines.append(_claim_line(key, group_name, group, argv[i], consumer))
+        i += 1
+    if not lines and any(word.lower() == b"lastid" for word in argv[i:]):
+        lines.append(_set_id_line(key, group_name, group))
+    return lines
+
+
+@effects.unconditional
+def _xautoclaim_effect(session: Session, argv: list[bytes], reply: Any, changed: bool) -> list[list[bytes]]:
+    """XAUTOCLAIM: one line per entry claimed, and per deleted entry it cleared."""
+    if reply.__class__ is Error:
+        return []
+    key, group_name, consumer = argv[1], argv[2], argv[3]
+    group = _group_after(session, key, group_name)
+    if group is None:
+        return []
+    ids = [_reply_id(item) for item in reply[1]] + list(reply[2])
+    return [_claim_line(key, group_name, group, raw_id, consumer) for raw_id in ids]
+
+
+@effects.unconditional
+def _xreadgroup_effect(session: Session, argv: list[bytes], reply: Any, changed: bool) -> list[list[bytes]]:
+    """XREADGROUP: for new entries (ID >) an XCLAIM each; with NOACK, the consumer's
+    creation and the group's new last ID instead. History reads propagate nothing."""
+    if reply.__class__ is Error or reply is NULL_ARRAY or reply is None:
+        return []
+    words = [word.lower() for word in argv]
+    group_name, consumer = argv[words.index(b"group") + 1], argv[words.index(b"group") + 2]
+    noack = b"noack" in words[1:words.index(b"streams")]
+    streams_at = len(argv) - 1 - words[::-1].index(b"streams")
+    keys_and_ids = argv[streams_at + 1:]
+    half = len(keys_and_ids) // 2
+    start_of = dict(zip(keys_and_ids[:half], keys_and_ids[half:], strict=True))
+    pairs = reply.items if isinstance(reply, Map) else [(item[0], item[1]) for item in reply]
+    lines = []
+    for key, entries in pairs:
+        group = _group_after(session, key, group_name)
+        if group is None or start_of.get(key) != b">":
+            continue
+        if noack:
+            lines.append([b"XGROUP", b"CREATECONSUMER", key, group_name, consumer])
+            if entries:
+                lines.append(_set_id_line(key, group_name, group))
+        else:
+            lines.extend(_claim_line(key, group_name, group, entry[0], consumer) for entry in entries)
+    return lines
+
+
 @command("xread", -4, "readonly blocking movablekeys", keys=(0, 0, 0), group="stream", since="5.0.0")
 def xread(session: Session, *args: bytes) -> Any:
     """Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block."""
     return _xread_generic(session, [b"xread", *args], False)
 
 
-@command("xreadgroup", -7, "write blocking movablekeys", keys=(0, 0, 0), group="stream", since="5.0.0")
+@command("xreadgroup", -7, "write blocking movablekeys", keys=(0, 0, 0), group="stream", since="5.0.0",
+         effect=_xreadgroup_effect)
 def xreadgroup(session: Session, *args: bytes) -> Any:
     """Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block."""
     return _xread_generic(session, [b"xreadgroup", *args], True)
@@ -812,7 +939,7 @@ def _nogroup(key: bytes, group_name: bytes) -> CommandError:
     return CommandError(f"NOGROUP No such key '{printable(key)}' or consumer group '{printable(group_name)}'")
 
 
-@command("xack", -4, "write fast", keys=(1, 1, 1), group="stream", since="5.0.0")
+@command("xack", -4, "write fast", keys=(1, 1, 1), group="stream", since="5.0.0", effect=_xack_effect)
 def xack(session: Session, key: bytes, group_name: bytes, *raw_ids: bytes) -> int:
     """Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL."""
     value, group = _group_or_none(session, key, group_name)
@@ -884,7 +1011,7 @@ def xpending(session: Session, key: bytes, group_name: bytes, *args: bytes) -> A
 # ------------------------------------------------------------ XCLAIM family
 
 
-@command("xclaim", -6, "write fast", keys=(1, 1, 1), group="stream", since="5.0.0")
+@command("xclaim", -6, "write fast", keys=(1, 1, 1), group="stream", since="5.0.0", effect=_xclaim_effect)
 def xclaim(session: Session, key: bytes, group_name: bytes, consumer_name: bytes, raw_min_idle: bytes, *args: bytes) -> list[Any]:
     """Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer."""
     value, group = _group_or_none(session, key, group_name)
@@ -966,7 +1093,7 @@ def _int_or(raw: bytes, message: str) -> int:
     return value
 
 
-@command("xautoclaim", -6, "write fast", keys=(1, 1, 1), group="stream", since="6.2.0")
+@command("xautoclaim", -6, "write fast", keys=(1, 1, 1), group="stream", since="6.2.0", effect=_xautoclaim_effect)
 def xautoclaim(session: Session, key: bytes, group_name: bytes, consumer_name: bytes, raw_min_idle: bytes, raw_start: bytes, *options: bytes) -> list[Any]:
     """Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer."""
     min_idle = max(_int_or(raw_min_idle, "ERR Invalid min-idle-time argument for XAUTOCLAIM"), 0)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tandemkv.commands import effects
 from tandemkv.commands.args import Int
 from tandemkv.commands.longdouble import (
     ZERO,
@@ -195,6 +196,27 @@ def get(session: Session, key: bytes) -> bytes | None:
     raise CommandError(WRONGTYPE)
 
 
+def _set_effect(session: Session, argv: list[bytes], reply: object, changed: bool) -> list[list[bytes]]:
+    """SET with a TTL propagates as SET key value PXAT <ms> (SETEX and PSETEX too); SET ...
+    GET without one, without GET (setGenericCommand)."""
+    if len(argv) == 3:  # SET key value: as received
+        return [argv]
+    name = argv[0].lower()
+    if name == b"set":
+        opts, value = parse_set_options(argv[3:]), argv[2]
+    else:  # SETEX key seconds value, PSETEX key milliseconds value
+        opts, value = SetOptions(unit=b"EX" if name == b"setex" else b"PX", expire=argv[2]), argv[3]
+    key = argv[1]
+    if opts.unit:
+        deadline = effects.stored_deadline(session, key)
+        if deadline is None:  # already gone (a deadline in the past): the same arithmetic again
+            deadline = expire_deadline_ms(session, opts.expire, opts.unit, name.decode())
+        return [[b"SET", key, value, b"PXAT", str(deadline).encode()]]
+    if opts.get:
+        return [argv[:3] + [word for word in argv[3:] if word.upper() != b"GET"]]
+    return [argv]
+
+
 @command(
     "set",
     -3,
@@ -204,6 +226,7 @@ def get(session: Session, key: bytes) -> bytes | None:
     rest=SetTail,
     group="string",
     since="1.0.0",
+    effect=_set_effect,
 )
 def set_(session: Session, key: bytes, value: bytes, opts: SetOptions) -> object:
     """Set the string value of a key"""
@@ -249,19 +272,20 @@ def _set_with_expire(
     return OK
 
 
-@command("setex", 4, "write denyoom", keys=(1, 1, 1), group="string", since="2.0.0")
+@command("setex", 4, "write denyoom", keys=(1, 1, 1), group="string", since="2.0.0", effect=_set_effect)
 def setex(session: Session, key: bytes, seconds: bytes, value: bytes) -> object:
     """Set the value and expiration of a key"""
     return _set_with_expire(session, key, seconds, value, b"EX", "setex")
 
 
-@command("psetex", 4, "write denyoom", keys=(1, 1, 1), group="string", since="2.6.0")
+@command("psetex", 4, "write denyoom", keys=(1, 1, 1), group="string", since="2.6.0", effect=_set_effect)
 def psetex(session: Session, key: bytes, milliseconds: bytes, value: bytes) -> object:
     """Set the value and expiration in milliseconds of a key"""
     return _set_with_expire(session, key, milliseconds, value, b"PX", "psetex")
 
 
-@command("getset", 3, "write denyoom fast", keys=(1, 1, 1), group="string", since="1.0.0")
+@command("getset", 3, "write denyoom fast", keys=(1, 1, 1), group="string", since="1.0.0",
+         effect=lambda session, argv, reply, changed: [[b"SET", argv[1], argv[2]]])
 def getset(session: Session, key: bytes, value: bytes) -> bytes | None:
     """Set the string value of a key and return its old value"""
     old = get_string(session, key)
@@ -270,7 +294,8 @@ def getset(session: Session, key: bytes, value: bytes) -> bytes | None:
     return old
 
 
-@command("getdel", 2, "write fast", keys=(1, 1, 1), group="string", since="6.2.0")
+@command("getdel", 2, "write fast", keys=(1, 1, 1), group="string", since="6.2.0",
+         effect=lambda session, argv, reply, changed: [effects.deletion(session, argv[1], "lazyfree-lazy-user-del")])
 def getdel(session: Session, key: bytes) -> bytes | None:
     """Get the value of a key and delete the key"""
     old = get_string(session, key)
@@ -278,6 +303,13 @@ def getdel(session: Session, key: bytes) -> bytes | None:
         session.db.delete(key)
         session.notify("g", b"del", key)
     return old
+
+
+def _getex_effect(session: Session, argv: list[bytes], reply: object, changed: bool) -> list[list[bytes]]:
+    """GETEX propagates as PEXPIREAT, DEL/UNLINK (a past EXAT/PXAT) or PERSIST (getexCommand)."""
+    if parse_set_options(argv[2:], for_getex=True).persist:
+        return [[b"PERSIST", argv[1]]]
+    return effects.pexpireat(session, [b"PEXPIREAT", argv[1], b""], reply, changed)
 
 
 @command(
@@ -289,6 +321,7 @@ def getdel(session: Session, key: bytes) -> bytes | None:
     rest=GetexTail,
     group="string",
     since="6.2.0",
+    effect=_getex_effect,
 )
 def getex(session: Session, key: bytes, opts: SetOptions) -> bytes | None:
     """Get the value of a key and optionally set its expiration"""
@@ -543,7 +576,8 @@ def decrby(session: Session, key: bytes, decrement: int) -> int:
     return _incr_by(session, key, -decrement)
 
 
-@command("incrbyfloat", 3, "write denyoom fast", keys=(1, 1, 1), group="string", since="2.6.0")
+@command("incrbyfloat", 3, "write denyoom fast", keys=(1, 1, 1), group="string", since="2.6.0",
+         effect=lambda session, argv, reply, changed: [[b"SET", argv[1], reply, b"KEEPTTL"]])
 def incrbyfloat(session: Session, key: bytes, increment: bytes) -> bytes:
     """Increment the float value of a key by the given amount; returns the new value"""
     old = _string_for_write(session, key)

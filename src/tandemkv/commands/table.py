@@ -72,6 +72,9 @@ class CommandSpec:
     # Flags that depend on the arguments (scripts declare theirs in a shebang): set by the
     # layer that knows them; read through `command_flags`, off the hot path.
     flags_of: Callable[[Any, list[bytes]], frozenset[str]] | None = None
+    # What the command propagates when Redis rewrites it (commands/effects.py); None: its
+    # command line as received, when it changed the dataset.
+    effect: Handler | None = None
     full_name: str = field(init=False)  # "config|get" for subcommands
     converts: bool = field(init=False)
     _positional: list[tuple[int, Converter]] = field(init=False)
@@ -183,6 +186,7 @@ def command(
     container: str = "",
     acl: str | None = None,
     tips: str = "",
+    effect: Handler | None = None,
 ) -> Callable[[Handler], Handler]:
     """Declare a command: its spec goes into TABLE, the handler is returned unchanged."""
 
@@ -204,6 +208,7 @@ def command(
                 container=container,
                 acl=tuple(acl.split()) if acl is not None else None,
                 tips=tuple(tips.split()),
+                effect=effect,
             )
         )
         return handler

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tandemkv.commands import effects
 from tandemkv.commands.dispatch import call
 from tandemkv.commands.session import Session
 from tandemkv.commands.table import command
@@ -33,7 +34,7 @@ def multi(session: Session) -> object:
     return OK
 
 
-@command("exec", 1, "noscript loading stale skip_slowlog", group="transactions", since="1.2.0")
+@command("exec", 1, "noscript loading stale skip_slowlog", group="transactions", since="1.2.0", effect=effects.none)
 def exec_(session: Session) -> Any:
     """Execute all commands issued after MULTI"""
     queued = session.multi

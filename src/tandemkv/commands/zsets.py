@@ -28,6 +28,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from tandemkv.commands import effects
 from tandemkv.commands.args import Int
 from tandemkv.commands.blocking import block_on
 from tandemkv.commands.keys import (
@@ -731,7 +732,8 @@ def parse_zmpop(args: tuple[bytes, ...]) -> tuple[tuple[bytes, ...], bool, int]:
     return args[1:where], side == b"max", max(count, 1)
 
 
-@command("zmpop", -4, "write movablekeys", group="sorted_set", since="7.0.0")
+@command("zmpop", -4, "write movablekeys", group="sorted_set", since="7.0.0",
+         effect=effects.mpop(b"ZPOPMIN", b"ZPOPMAX", 1))
 def zmpop(session: Session, *args: bytes) -> Any:
     """Remove and return members with scores in a sorted set"""
     keys, highest, count = parse_zmpop(args)
@@ -777,19 +779,22 @@ def _bzpop_generic(session: Session, args: tuple[bytes, ...], highest: bool) -> 
     return block_on(session, keys, serve, deadline_ms, NULL_ARRAY)
 
 
-@command("bzpopmin", -3, "write noscript blocking fast", keys=(1, -2, 1), group="sorted_set", since="5.0.0")
+@command("bzpopmin", -3, "write noscript blocking fast", keys=(1, -2, 1), group="sorted_set", since="5.0.0",
+         effect=effects.pop_from_reply(b"ZPOPMIN"))
 def bzpopmin(session: Session, *args: bytes) -> Any:
     """Remove and return the member with the lowest score from one or more sorted sets, or block until one is available"""
     return _bzpop_generic(session, args, highest=False)
 
 
-@command("bzpopmax", -3, "write noscript blocking fast", keys=(1, -2, 1), group="sorted_set", since="5.0.0")
+@command("bzpopmax", -3, "write noscript blocking fast", keys=(1, -2, 1), group="sorted_set", since="5.0.0",
+         effect=effects.pop_from_reply(b"ZPOPMAX"))
 def bzpopmax(session: Session, *args: bytes) -> Any:
     """Remove and return the member with the highest score from one or more sorted sets, or block until one is available"""
     return _bzpop_generic(session, args, highest=True)
 
 
-@command("bzmpop", -5, "write blocking movablekeys", group="sorted_set", since="7.0.0")
+@command("bzmpop", -5, "write blocking movablekeys", group="sorted_set", since="7.0.0",
+         effect=effects.mpop(b"ZPOPMIN", b"ZPOPMAX", 2))
 def bzmpop(session: Session, raw_timeout: bytes, *args: bytes) -> Any:
     """Remove and return members with scores in a sorted set or block until one is available"""
     deadline_ms = parse_timeout(raw_timeout, session.instance.clock.now_ms())

@@ -134,14 +134,19 @@ class _Pending:
 class BackgroundSave:
     """A fork-less snapshot in progress (see the module doc)."""
 
-    def __init__(self, instance: Instance) -> None:
+    def __init__(self, instance: Instance, path: str | None = None, temp: str | None = None, aof_base: bool = False) -> None:
+        """A snapshot of `instance` into `path` (the RDB file unless given) through `temp`;
+        `aof_base`: the base file of an append-only file (aux field aof-base 1)."""
         self.instance = instance
-        self.path = rdb_path(instance)
-        self.temp = _temp_path(instance)
+        self.path = path or rdb_path(instance)
+        self.temp = temp or _temp_path(instance)
         self.dirty_before = instance.rdb.dirty
         self.out: BinaryIO = open(self.temp, "wb")  # noqa: SIM115  (closed in finish/abort)
         self.writer = FileWriter(self.out, compress=bool(instance.config["rdbcompression"]))
-        self.writer.header(aux_fields(int(time.time()), instance.memory.used_bytes))
+        aux = aux_fields(int(time.time()), instance.memory.used_bytes)
+        if aof_base:
+            aux = [(name, b"1" if name == b"aof-base" else value) for name, value in aux]
+        self.writer.header(aux)
         self.current: _Pending | None = None
         self.error: Exception | None = None
         self.pending: list[_Pending] = []
@@ -205,10 +210,14 @@ class BackgroundSave:
         self._finish()
         return False
 
+    def _detach(self) -> None:
+        """The job is over: the instance forgets it."""
+        self.instance.rdb.job = None
+
     def _finish(self) -> None:
         instance = self.instance
         state = instance.rdb
-        state.job = None
+        self._detach()
         state.last_save_duration_s = int(time.monotonic() - state.job_started)
         state.last_try_s = int(time.time())
         try:
@@ -232,7 +241,7 @@ class BackgroundSave:
         for part in self.pending:
             part.db.before_change = None
         self.pending = []
-        self.instance.rdb.job = None
+        self._detach()
         if not self.out.closed:
             self.out.close()
         _unlink(self.temp)
@@ -275,6 +284,12 @@ def load(instance: Instance) -> int | None:
             data = source.read()
     except FileNotFoundError:
         return None
+    return load_data(instance, data)
+
+
+def load_data(instance: Instance, data: bytes) -> int:
+    """Load a whole RDB image (a file's bytes) into the databases: the number of keys loaded.
+    Raises RdbError before loading anything if the image is not valid."""
     loaded = list(read_file(data, limits(instance)))
     count = len(instance.dbs)
     for item in loaded:
@@ -297,11 +312,16 @@ def load(instance: Instance) -> int | None:
     return added
 
 
+def _rewriting_aof(instance: Instance) -> bool:
+    """An AOF rewrite writes its base (persistence/aof.py): one snapshot at a time."""
+    return instance.aof is not None and instance.aof.rewrite is not None
+
+
 def save_due(instance: Instance, now_s: int) -> bool:
     """True when a `save` point is reached (serverCron's test): enough changes and more
     seconds than the point's since the last save; after a failure, retry only every 5 s."""
     state = instance.rdb
-    if state.job is not None:
+    if state.job is not None or _rewriting_aof(instance):
         return False
     if not state.last_status_ok and now_s - state.last_try_s <= RETRY_DELAY_S:
         return False
@@ -350,6 +370,11 @@ def bgsave(session: Session, *args: bytes) -> object:
         raise CommandError(SYNTAX)
     if session.instance.rdb.job is not None:
         raise CommandError(IN_PROGRESS)
+    if _rewriting_aof(session.instance):
+        raise CommandError(
+            "ERR Another child process is active (AOF?): can't BGSAVE right now. "
+            "Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."
+        )
     if not start_background_save(session.instance):
         raise CommandError("ERR")
     return Simple(b"Background saving started")

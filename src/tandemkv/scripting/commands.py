@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tandemkv.commands import TABLE, Session
+from tandemkv.commands import TABLE, Session, effects
 from tandemkv.commands.monitoring import feed_monitors
 from tandemkv.commands.table import command, container, help_reply
 from tandemkv.errors import NOT_INTEGER, CommandError, printable
@@ -65,7 +65,7 @@ def evalsha_generic(session: Session, sha_raw: bytes, numkeys: bytes, rest: tupl
     return scripting.eval(session, sha, keys, args, read_only)
 
 
-@command("eval", -3, _EVAL_FLAGS, group="scripting", since="2.6.0")
+@command("eval", -3, _EVAL_FLAGS, group="scripting", since="2.6.0", effect=effects.none)
 def eval_(session: Session, body: bytes, numkeys: bytes, *rest: bytes) -> Any:
     """Execute a Lua script server side"""
     return eval_generic(session, body, numkeys, rest, False)
@@ -77,7 +77,7 @@ def eval_ro(session: Session, body: bytes, numkeys: bytes, *rest: bytes) -> Any:
     return eval_generic(session, body, numkeys, rest, True)
 
 
-@command("evalsha", -3, _EVAL_FLAGS, group="scripting", since="2.6.0")
+@command("evalsha", -3, _EVAL_FLAGS, group="scripting", since="2.6.0", effect=effects.none)
 def evalsha(session: Session, sha: bytes, numkeys: bytes, *rest: bytes) -> Any:
     """Execute a Lua script server side"""
     return evalsha_generic(session, sha, numkeys, rest, False)
@@ -159,7 +159,7 @@ container("function", -2, group="scripting", since="7.0.0", acl="", summary="A c
 
 
 @command("load", -3, "noscript write denyoom", group="scripting", since="7.0.0", container="function",
-         tips="request_policy:all_shards response_policy:all_succeeded")
+         effect=effects.always, tips="request_policy:all_shards response_policy:all_succeeded")
 def function_load(session: Session, *args: bytes) -> Any:
     """Create a function with the given arguments (name, code, description)"""
     replace = False
@@ -171,7 +171,7 @@ def function_load(session: Session, *args: bytes) -> Any:
 
 
 @command("delete", 3, "noscript write", group="scripting", since="7.0.0", container="function",
-         tips="request_policy:all_shards response_policy:all_succeeded")
+         effect=effects.always, tips="request_policy:all_shards response_policy:all_succeeded")
 def function_delete(session: Session, name: bytes) -> Any:
     """Delete a function by name"""
     engine = functions_of(session.instance)
@@ -183,7 +183,7 @@ def function_delete(session: Session, name: bytes) -> Any:
 
 
 @command("flush", -2, "noscript write", group="scripting", since="7.0.0", container="function",
-         tips="request_policy:all_shards response_policy:all_succeeded")
+         effect=effects.always, tips="request_policy:all_shards response_policy:all_succeeded")
 def function_flush(session: Session, *mode: bytes) -> Any:
     """Deleting all functions"""
     if len(mode) > 1:
@@ -250,7 +250,7 @@ def fcall_generic(session: Session, name: bytes, numkeys_raw: bytes, rest: tuple
     return engine.fcall(session, function, keys, args, read_only)
 
 
-@command("fcall", -3, _EVAL_FLAGS, group="scripting", since="7.0.0")
+@command("fcall", -3, _EVAL_FLAGS, group="scripting", since="7.0.0", effect=effects.none)
 def fcall(session: Session, name: bytes, numkeys: bytes, *rest: bytes) -> Any:
     """Invoke a function"""
     return fcall_generic(session, name, numkeys, rest, False)

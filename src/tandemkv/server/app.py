@@ -37,8 +37,10 @@ from tandemkv.persistence import cron as persistence_cron
 from tandemkv.persistence import load as load_snapshot
 from tandemkv.persistence import save_for_shutdown
 from tandemkv.persistence import step as snapshot_step
+from tandemkv.persistence.aof import AofError
 from tandemkv.persistence.rdb import RdbError
 from tandemkv.scripting import scripting_of  # noqa: F401  (registers EVAL, SCRIPT, ...)
+from tandemkv.server.appendonly import AppendOnly
 from tandemkv.server.connection import VERBOSE, Connection
 from tandemkv.server.tls import TLS_SETTINGS, TlsError, checked_context, server_context
 
@@ -63,6 +65,7 @@ class Server:
         self.instance.on_over_bound = self._schedule_eviction  # memory bound: background slices
         attach_persistence(self.instance)
         self.instance.rdb.schedule = self._schedule_snapshot  # BGSAVE's slices
+        self.appendonly = AppendOnly(self)  # the append-only file's writes, fsyncs, rewrites
         self._eviction_scheduled = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self.listener: asyncio.base_events.Server | None = None
@@ -84,11 +87,15 @@ class Server:
     # ------------------------------------------------------------------ start
 
     def load_data(self) -> bool:
-        """Load the RDB file (`dir`/`dbfilename`) if there is one; False if it is unreadable."""
+        """Load the append-only file when appendonly is yes, else the RDB file (`dir`/
+        `dbfilename`), if there is one, as Redis's loadDataFromDisk; False if it is unreadable."""
         started = time.monotonic()
         try:
-            count = load_snapshot(self.instance)
-        except (OSError, RdbError) as exc:
+            if self.instance.config["appendonly"]:
+                count = self.appendonly.load()
+            else:
+                count = load_snapshot(self.instance)
+        except (OSError, RdbError, AofError) as exc:
             log.error("Fatal error loading the DB: %s. Exiting.", exc)
             return False
         if count is not None:
@@ -98,6 +105,8 @@ class Server:
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         config = self.instance.config
+        if config["appendonly"]:
+            self.appendonly.open()
         hosts = config.str("bind").split() or ["127.0.0.1"]
         tls_port = config.int("tls-port")
         if tls_port:  # TLS beside the TCP port, or alone with `port 0` (as Redis)
@@ -196,6 +205,7 @@ class Server:
         for listener in (self.listener, self.tls_listener):
             if listener is not None:
                 await listener.wait_closed()
+        self.appendonly.close()
         log.info("tandemkv is now ready to exit, bye bye...")
 
     # ------------------------------------------------------------------ expiry
@@ -318,6 +328,7 @@ class Server:
         measure_slice(instance)
         instance.memory.note_peak()
         persistence_cron(instance)  # the `save` schedule
+        self.appendonly.cron()  # everysec's fsync, AOF rewrites
         self._cron_handle = self.loop.call_later(1 / instance.config.int("hz"), self._cron)
 
     def _schedule_snapshot(self) -> None:
@@ -427,6 +438,9 @@ def run(config: Config) -> int:
         loop.run_until_complete(server.start())
     except TlsError as exc:
         log.error("Failed to configure TLS: %s", exc)
+        return 1
+    except AofError as exc:
+        log.error("Can't open the append-only file: %s", exc)
         return 1
     except OSError as exc:
         log.error("Could not create server TCP listening socket %s:%d: %s", config.str("bind"), config.int("port"), exc)

@@ -183,7 +183,7 @@ class Connection(asyncio.Protocol):
                 size += sum(map(len, out[counted:]))
                 counted = len(out)
                 if size >= OUTPUT_CHUNK_BYTES:
-                    transport.write(b"".join(out))
+                    self._send(b"".join(out))
                     out.clear()
                     counted = size = 0
                     if self._writing_paused or transport.is_closing():
@@ -204,9 +204,25 @@ class Connection(asyncio.Protocol):
                     encode2(Error("ERR " + error.message), out)
                 log.warning("Protocol error from client id=%d addr=%s: %s", session.id, session.addr, error.message)
         if out:
-            transport.write(b"".join(out))
+            self._send(b"".join(out))
         if session.closing:
-            transport.close()
+            self._close_after_send()
+
+    def _send(self, data: bytes) -> None:
+        """Write to the client, or, under appendfsync always while writes wait for their
+        fsync, hand the bytes to the group commit (server/appendonly.py) to keep the order."""
+        appendonly = self.server.appendonly
+        if appendonly.hold_replies and (appendonly.held or appendonly.aof.buffer):  # type: ignore[union-attr]
+            appendonly.hold(self.transport, data)  # type: ignore[arg-type]
+        else:
+            self.transport.write(data)  # type: ignore[union-attr]
+
+    def _close_after_send(self) -> None:
+        appendonly = self.server.appendonly
+        if appendonly.hold_replies and appendonly.held:
+            appendonly.hold(self.transport, None)  # type: ignore[arg-type]
+        else:
+            self.transport.close()  # type: ignore[union-attr]
 
     def _park(self, rest: list[list[bytes]]) -> None:
         """The command just run blocked: hold the rest, arm its timeout."""
@@ -243,7 +259,7 @@ class Connection(asyncio.Protocol):
             else:
                 encode2(reply, out)
         if out:
-            transport.write(b"".join(out))
+            self._send(b"".join(out))
         if self._after_block:
             loop = self.server.loop
             assert loop is not None
@@ -328,7 +344,7 @@ class Connection(asyncio.Protocol):
         pending = self._take_pending()
         transport = self.transport
         if pending and transport is not None and not transport.is_closing():
-            transport.write(b"".join(pending))
+            self._send(b"".join(pending))
 
     def close(self) -> None:
         """Close as soon as pending replies are written (CLIENT KILL, SHUTDOWN)."""
@@ -336,7 +352,7 @@ class Connection(asyncio.Protocol):
             self.session.closing = True
         if self._batch is None and self.transport is not None:
             self._flush_pending()
-            self.transport.close()
+            self._close_after_send()
 
     def abort(self) -> None:
         """Drop the connection now, discarding unsent data (output buffer limit)."""
