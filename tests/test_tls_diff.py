@@ -167,7 +167,8 @@ def test_config_set_of_a_new_certificate_serves_new_connections(certs: Path, ser
             admin.config_set("tls-cert-file", str(certs / "client.crt"), "tls-key-file", str(certs / "client.key"))
             context = ssl.create_default_context(cafile=str(certs / "ca.crt"))
             context.load_cert_chain(str(certs / "client.crt"), str(certs / "client.key"))
-            for _ in range(100):  # the listener is reopened on the next loop iteration
+            for _ in range(200):  # the listener is reopened on the next loop iteration
+                time.sleep(0.05)
                 try:
                     with (
                         socket.create_connection(("127.0.0.1", tls), timeout=10) as raw,
