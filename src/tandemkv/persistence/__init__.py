@@ -6,7 +6,7 @@ server/ and store.py (importing this package registers its commands; the server 
 snapshot at start and runs the schedule from its cron).
 """
 
-from tandemkv.persistence import dump, rdb_hashes, rdb_zsets, snapshot  # noqa: F401  (importing registers the commands and the type pairs)
+from tandemkv.persistence import dump, rdb_hashes, rdb_streams, rdb_zsets, snapshot  # noqa: F401  (importing registers the commands and the type pairs)
 from tandemkv.persistence.snapshot import attach, cron, load, save_for_shutdown, step
 
 __all__ = ["attach", "cron", "load", "save_for_shutdown", "step"]

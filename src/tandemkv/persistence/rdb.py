@@ -433,22 +433,33 @@ class FileWriter:
 
     def entry(self, key: bytes, value: object, deadline_ms: int | None) -> None:
         w = self.w
-        if deadline_ms is not None:
-            w.byte(OP_EXPIRETIME_MS)
-            w.buf += struct.pack("<q", deadline_ms)
         saver = SAVERS.get(value.__class__)
         if saver is None:
             raise RdbError(f"no RDB serialization for {value.__class__.__name__}")
-        w.byte(_type_byte(saver, value))
-        w.string(key)
+        entry_header(w, key, _type_byte(saver, value), deadline_ms)
         saver[1](w, value)
         if len(w.buf) >= 1 << 16:
+            self.flush()
+
+    def raw(self, data: bytes | bytearray) -> None:
+        """Bytes serialized elsewhere (an entry written in slices: persistence/snapshot.py)."""
+        self.w.buf += data
+        if len(self.w.buf) >= 1 << 16:
             self.flush()
 
     def finish(self) -> None:
         self.w.byte(OP_EOF)
         self.flush()
         self.out.write(struct.pack("<Q", self.crc))
+
+
+def entry_header(w: Writer, key: bytes, rdb_type: int, deadline_ms: int | None) -> None:
+    """What precedes a key's value: its expire time (if any), type byte and name."""
+    if deadline_ms is not None:
+        w.byte(OP_EXPIRETIME_MS)
+        w.buf += struct.pack("<q", deadline_ms)
+    w.byte(rdb_type)
+    w.string(key)
 
 
 def aux_fields(ctime_s: int, used_mem: int) -> list[tuple[bytes, bytes]]:
@@ -710,6 +721,10 @@ LOADERS: dict[int, Callable[[Reader, Limits], object]] = {
 }
 
 
+# A stream may be empty (its groups and IDs are still state); other types never are.
+_MAY_BE_EMPTY = (TYPE_STREAM_LISTPACKS, TYPE_STREAM_LISTPACKS_2)
+
+
 def register_loader(rdb_type: int, load: Callable[[Reader, Limits], object]) -> None:
     LOADERS[rdb_type] = load
 
@@ -719,7 +734,7 @@ def read_object(r: Reader, rdb_type: int, limits: Limits) -> object:
     if loader is None:
         raise RdbError(f"Unsupported RDB object type {rdb_type}")
     value = loader(r, limits)
-    if value.__class__ is not bytes and not len(value):  # type: ignore[arg-type]
+    if value.__class__ is not bytes and not len(value) and rdb_type not in _MAY_BE_EMPTY:  # type: ignore[arg-type]
         raise RdbError("Empty keys skipped")
     return value
 

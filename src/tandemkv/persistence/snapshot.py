@@ -12,7 +12,11 @@ a point-in-time snapshot while serving, without fork:
   or deadline can change or leave (lookup, peek, set, deadline, removal, expiry, eviction): a
   key still pending is written first, as it was; a flush writes the whole database first;
 - keys created after the start are not pending, so they are not in the snapshot; databases
-  keep the index they had at the start (SWAPDB moves Keyspace objects, the snapshot follows).
+  keep the index they had at the start (SWAPDB moves Keyspace objects, the snapshot follows);
+- a stream of more than one node is serialized a node at a time (rdb_streams.py
+  `serialize_in_slices`) into a buffer of its own, appended to the file once complete, so a
+  big stream does not stall the loop; before that stream is touched (or its database
+  flushed) the rest of it is serialized first, the one stall a big value can still cause.
 A database selected again in the file repeats SELECTDB (loaders accept it anywhere).
 Without a server (the embedded Store), BGSAVE runs the same job to completion at once.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from tandemkv.commands.session import Instance, Session
@@ -31,15 +36,20 @@ from tandemkv.errors import SYNTAX, CommandError
 from tandemkv.keyspace import Keyspace
 from tandemkv.keyspace.memory import TRACK_FREQUENCY
 from tandemkv.persistence.rdb import (
+    TYPE_STREAM_LISTPACKS_2,
     DbSnapshot,
     FileWriter,
     Limits,
     RdbError,
+    Writer,
     aux_fields,
+    entry_header,
     read_file,
     write_file,
 )
+from tandemkv.persistence.rdb_streams import serialize_in_slices
 from tandemkv.protocol import OK, Simple
+from tandemkv.values.streams import StreamValue
 
 log = logging.getLogger("tandemkv.persistence")
 
@@ -131,6 +141,19 @@ class _Pending:
         self.selected = False
 
 
+class _Slices:
+    """A big value being serialized a slice at a time: its key, its database's part, the
+    buffer it goes to and the iterator that writes the next slice."""
+
+    __slots__ = ("buffer", "key", "part", "pieces")
+
+    def __init__(self, part: _Pending, key: bytes, buffer: Writer, pieces: Iterator[None]) -> None:
+        self.part = part
+        self.key = key
+        self.buffer = buffer
+        self.pieces = pieces
+
+
 class BackgroundSave:
     """A fork-less snapshot in progress (see the module doc)."""
 
@@ -143,6 +166,7 @@ class BackgroundSave:
         self.writer = FileWriter(self.out, compress=bool(instance.config["rdbcompression"]))
         self.writer.header(aux_fields(int(time.time()), instance.memory.used_bytes))
         self.current: _Pending | None = None
+        self.slicing: _Slices | None = None
         self.error: Exception | None = None
         self.pending: list[_Pending] = []
         for index, db in enumerate(instance.dbs):
@@ -155,6 +179,9 @@ class BackgroundSave:
         keys = part.keys
 
         def before_change(key: bytes | None) -> None:
+            slicing = self.slicing
+            if slicing is not None and slicing.part is part and (key is None or key == slicing.key):
+                self._advance_slices(None)
             if key is None:
                 self._drain(part)
             elif key in keys:
@@ -163,19 +190,44 @@ class BackgroundSave:
 
         return before_change
 
-    def _write(self, part: _Pending, key: bytes) -> None:
+    def _select(self, part: _Pending) -> None:
+        if self.current is not part:
+            self.writer.select(part.index, None if part.selected else part.size, part.expires)
+            part.selected = True
+            self.current = part
+
+    def _write(self, part: _Pending, key: bytes, sliced: bool = False) -> None:
+        """Write one pending key; with `sliced`, a big stream is only started (`slicing`)."""
         shard = part.db.tandem.locate(key)
         if shard is None or self.error is not None:
             return
         values, deadlines, _accessed = shard
-        writer = self.writer
-        if self.current is not part:
-            writer.select(part.index, None if part.selected else part.size, part.expires)
-            part.selected = True
-            self.current = part
+        value = values[key]
+        deadline_ms = deadlines.get(key) if deadlines else None
+        if sliced and value.__class__ is StreamValue and len(value.nodes) > 1:
+            buffer = Writer(self.writer.w.compress)
+            entry_header(buffer, key, TYPE_STREAM_LISTPACKS_2, deadline_ms)
+            self.slicing = _Slices(part, key, buffer, serialize_in_slices(buffer, value))
+            return
+        self._select(part)
         try:
-            writer.entry(key, values[key], deadlines.get(key) if deadlines else None)
+            self.writer.entry(key, value, deadline_ms)
         except (OSError, RdbError) as exc:
+            self.error = exc
+
+    def _advance_slices(self, deadline: float | None) -> None:
+        """Serialize the big value in progress until `deadline` (perf_counter s) or, with
+        None, to its end; once complete it goes into the file."""
+        job = self.slicing
+        assert job is not None
+        for _ in job.pieces:
+            if deadline is not None and time.perf_counter() >= deadline:
+                return
+        self.slicing = None
+        self._select(job.part)
+        try:
+            self.writer.raw(job.buffer.buf)
+        except OSError as exc:
             self.error = exc
 
     def _drain(self, part: _Pending) -> None:
@@ -188,19 +240,25 @@ class BackgroundSave:
         """Write pending keys for about `budget_s` seconds (`batch` keys between clock
         readings); False once the snapshot is over (finished or failed)."""
         deadline = time.perf_counter() + budget_s
-        while self.pending and self.error is None:
+        while self.error is None:
+            if self.slicing is not None:
+                self._advance_slices(deadline)
+                if self.slicing is not None:
+                    break
+            if not self.pending:
+                break
             part = self.pending[-1]
             keys = part.keys
             for _ in range(batch):
-                if not keys:
+                if not keys or self.slicing is not None:
                     break
-                self._write(part, keys.popitem()[0])
-            if not keys:
+                self._write(part, keys.popitem()[0], sliced=True)
+            if not keys and self.slicing is None:  # the hook stays while a slice is pending
                 part.db.before_change = None
                 self.pending.pop()
             if time.perf_counter() >= deadline:
                 break
-        if self.pending and self.error is None:
+        if (self.pending or self.slicing is not None) and self.error is None:
             return True
         self._finish()
         return False
@@ -232,6 +290,7 @@ class BackgroundSave:
         for part in self.pending:
             part.db.before_change = None
         self.pending = []
+        self.slicing = None
         self.instance.rdb.job = None
         if not self.out.closed:
             self.out.close()
