@@ -415,6 +415,14 @@ _SECTION_WRITERS = {
 }
 
 
+# ------------------------------------------------------------------------- FUNCTION
+
+# FUNCTION's subcommands come from two layers above this one: scripting/ (LOAD, DELETE, FLUSH,
+# LIST) and persistence/ (DUMP, RESTORE, which need the RDB format); its container is declared
+# here, below both, so either can register into it whatever the import order.
+container("function", -2, group="scripting", since="7.0.0", acl="", summary="A container for function commands")
+
+
 # --------------------------------------------------------------------------- CONFIG
 
 container("config", -2, group="server", since="2.0.0", acl="", summary="A container for server configuration commands")

@@ -420,6 +420,10 @@ class FileWriter:
             w.string(name)
             w.string(value)
 
+    def functions(self, codes: Iterable[bytes]) -> None:
+        """The function libraries, before the databases (rdbSaveFunctions)."""
+        write_functions(self.w, codes)
+
     def select(self, index: int, size: int | None, expires: int = 0) -> None:
         """SELECTDB, then RESIZEDB unless `size` is None (a database selected again: a
         background snapshot interleaves databases; loaders accept SELECTDB anywhere)."""
@@ -453,6 +457,39 @@ class FileWriter:
         self.out.write(struct.pack("<Q", self.crc))
 
 
+def write_functions(w: Writer, codes: Iterable[bytes]) -> None:
+    """One RDB_OPCODE_FUNCTION2 record (the opcode and the code as a string) per library."""
+    for code in codes:
+        w.byte(OP_FUNCTION2)
+        w.string(code)
+
+
+def read_function(r: Reader, opcode: int) -> bytes:
+    """The library code of a function record whose opcode was just read (rdbFunctionLoad):
+    FUNCTION2 holds the code; FUNCTION (7.0 release candidates) name, engine, an optional
+    description and the code without its shebang, which is rebuilt. RdbError with Redis's
+    text when a part cannot be read."""
+    if opcode == OP_FUNCTION2:
+        return _read_part(r, "Failed loading library payload")
+    name = _read_part(r, "Failed loading library name")
+    engine = _read_part(r, "Failed loading engine name")
+    try:
+        has_description = r.length()
+    except RdbError:
+        raise RdbError("Failed loading library description indicator") from None
+    if has_description:
+        _read_part(r, "Failed loading library description")
+    blob = _read_part(r, "Failed loading library blob")
+    return b"#!%s name=%s\n%s" % (engine, name, blob)
+
+
+def _read_part(r: Reader, failure: str) -> bytes:
+    try:
+        return r.string()
+    except RdbError:
+        raise RdbError(failure) from None
+
+
 def entry_header(w: Writer, key: bytes, rdb_type: int, deadline_ms: int | None) -> None:
     """What precedes a key's value: its expire time (if any), type byte and name."""
     if deadline_ms is not None:
@@ -474,10 +511,12 @@ def aux_fields(ctime_s: int, used_mem: int) -> list[tuple[bytes, bytes]]:
 
 
 def write_file(out: BinaryIO, dbs: Iterable[DbSnapshot], aux: Iterable[tuple[bytes, bytes]],
-               compress: bool = True) -> None:
-    """A whole RDB file: header, aux fields, each non-empty db, EOF and checksum."""
+               compress: bool = True, functions: Iterable[bytes] = ()) -> None:
+    """A whole RDB file: header, aux fields, function libraries, each non-empty db, EOF and
+    checksum."""
     writer = FileWriter(out, compress)
     writer.header(aux)
+    writer.functions(functions)
     for db in dbs:
         if not db.size:
             continue
@@ -766,10 +805,12 @@ class LoadedKey:
     freq: int | None = None
 
 
-def read_file(data: bytes, limits: Limits, aux: dict[bytes, bytes] | None = None) -> Iterator[LoadedKey]:
+def read_file(data: bytes, limits: Limits, aux: dict[bytes, bytes] | None = None,
+              functions: list[bytes] | None = None) -> Iterator[LoadedKey]:
     """Every key of an RDB file in order. Checks the magic, the version and the checksum
     first (a stored checksum of 0 means "not computed", as rdbchecksum no), so nothing is
-    yielded from a corrupt file. Aux fields go to `aux`."""
+    yielded from a corrupt file. Aux fields go to `aux`, function libraries' codes to
+    `functions` (RdbError if the file has some and `functions` is None)."""
     if len(data) < 9 or data[:5] != b"REDIS" or not data[5:9].isdigit():
         raise RdbError("Wrong signature trying to load DB from file")
     version = int(data[5:9])
@@ -807,8 +848,13 @@ def read_file(data: bytes, limits: Limits, aux: dict[bytes, bytes] | None = None
             idle = r.length()
         elif op == OP_FREQ:
             freq = r.byte()
-        elif op in (OP_FUNCTION, OP_FUNCTION2, OP_MODULE_AUX):
-            raise RdbError("functions and modules in RDB files are not supported")
+        elif op in (OP_FUNCTION, OP_FUNCTION2):
+            code = read_function(r, op)
+            if functions is None:
+                raise RdbError("this RDB file holds functions, which are not loaded here")
+            functions.append(code)
+        elif op == OP_MODULE_AUX:
+            raise RdbError("modules in RDB files are not supported")
         else:
             key = r.string()
             value = read_object(r, op, limits)

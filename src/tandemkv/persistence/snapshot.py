@@ -99,6 +99,11 @@ def _succeeded(instance: Instance, dirty_before: int) -> None:
     state.last_status_ok = True
 
 
+def _codes(instance: Instance) -> list[bytes]:
+    """The function libraries' codes, for the functions section of the file."""
+    return instance.functions.codes() if instance.functions is not None else []
+
+
 def save(instance: Instance) -> bool:
     """Write the whole dataset to the RDB file now (Redis's rdbSave); True on success."""
     path = rdb_path(instance)
@@ -111,7 +116,7 @@ def save(instance: Instance) -> bool:
         with open(temp, "wb") as out:
             dbs = [DbSnapshot(i, len(db), db.volatile_count, db.items()) for i, db in enumerate(instance.dbs)]
             aux = aux_fields(int(time.time()), instance.memory.used_bytes)
-            write_file(out, dbs, aux, compress=bool(instance.config["rdbcompression"]))
+            write_file(out, dbs, aux, compress=bool(instance.config["rdbcompression"]), functions=_codes(instance))
             out.flush()
             os.fsync(out.fileno())
         _install(temp, path)
@@ -165,6 +170,7 @@ class BackgroundSave:
         self.out: BinaryIO = open(self.temp, "wb")  # noqa: SIM115  (closed in finish/abort)
         self.writer = FileWriter(self.out, compress=bool(instance.config["rdbcompression"]))
         self.writer.header(aux_fields(int(time.time()), instance.memory.used_bytes))
+        self.writer.functions(_codes(instance))  # a handful of small strings: written at once
         self.current: _Pending | None = None
         self.slicing: _Slices | None = None
         self.error: Exception | None = None
@@ -326,15 +332,23 @@ def step(instance: Instance, budget_s: float, batch: int = 64) -> bool:
 
 
 def load(instance: Instance) -> int | None:
-    """Load the RDB file into the (empty) databases: the number of keys loaded, or None if
-    there is no file. Keys already expired are skipped, as a Redis master does. Raises
+    """Load the RDB file into the (empty) databases, its function libraries first: the number
+    of keys loaded, or None if there is no file. Keys already expired are skipped, as a Redis master does. Raises
     RdbError (or OSError) for a file that cannot be read; nothing is loaded then."""
     try:
         with open(rdb_path(instance), "rb") as source:
             data = source.read()
     except FileNotFoundError:
         return None
-    loaded = list(read_file(data, limits(instance)))
+    codes: list[bytes] = []
+    loaded = list(read_file(data, limits(instance), functions=codes))
+    if codes:
+        if instance.functions is None:
+            raise RdbError("the RDB file holds functions and no function engine is attached")
+        try:
+            instance.functions.restore(codes, "append")
+        except CommandError as exc:
+            raise RdbError(f"Failed loading library, {exc.message.removeprefix('ERR ')}") from None
     count = len(instance.dbs)
     for item in loaded:
         if item.db >= count:

@@ -34,7 +34,7 @@ from tandemkv.persistence import load as load_snapshot
 from tandemkv.persistence import save_for_shutdown
 from tandemkv.persistence import step as snapshot_step
 from tandemkv.persistence.rdb import RdbError
-from tandemkv.scripting import scripting_of  # noqa: F401  (registers EVAL, SCRIPT, ...)
+from tandemkv.scripting import attach as attach_scripting  # (importing registers EVAL, SCRIPT, ...)
 from tandemkv.server.connection import Connection
 
 log = logging.getLogger("tandemkv")
@@ -54,6 +54,7 @@ class Server:
         self.instance.on_deadline = self._on_deadline
         self.instance.on_over_bound = self._schedule_eviction  # memory bound: background slices
         attach_persistence(self.instance)
+        attach_scripting(self.instance)  # the function libraries persistence saves and loads
         self.instance.rdb.schedule = self._schedule_snapshot  # BGSAVE's slices
         self._eviction_scheduled = False
         self.loop: asyncio.AbstractEventLoop | None = None
