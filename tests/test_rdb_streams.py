@@ -289,7 +289,8 @@ def test_bgsave_slices_big_streams_and_keeps_the_point_in_time(tmp_path):
             pipe.xadd("big", {"n": i, "payload": "p" * (i % 50)}, id=f"{i}-0")
             if i % 10 == 0:
                 pipe.xadd(f"small:{i}", {"n": i}, id="1-1")
-        pipe.execute()
+            if i % 2000 == 0:  # short pipelines: redis-py re-sends one that outlasts its timeout
+                pipe.execute()
         _groups_in(c, "grouped")
         expected = _files_snapshot(c)
         c.xadd("other", {"created": "after"})  # not pending: created before the save, kept
