@@ -14,12 +14,15 @@ Values: each type is one pair of functions, a saver chosen by the value's class 
 and a loader chosen by the RDB type byte (`LOADERS`); a type added later registers its pair
 with `register_saver` / `register_loader`.
 
+Function libraries: one RDB_OPCODE_FUNCTION2 record (opcode, code) each, after the aux fields
+(`write_functions`, `read_function`; the 7.0-rc FUNCTION record is read too).
+
 Written: strings (int encodings for integers of up to 32 bits, LZF above 20 bytes when it
 saves at least 4 bytes, as rdbSaveRawString), lists as RDB_TYPE_LIST (one string per element;
 redis-server 7.0 loads it into a quicklist), sets as RDB_TYPE_SET_INTSET when intset-encoded
 (as Redis; byte for byte the same) else RDB_TYPE_SET. Read: strings, lists
 (LIST, LIST_ZIPLIST, LIST_QUICKLIST with ziplist nodes, LIST_QUICKLIST_2 with listpack or
-plain nodes), sets (SET, SET_INTSET).
+plain nodes), sets (SET, SET_INTSET). Hashes, sorted sets and streams: rdb_<type>.py.
 """
 
 from __future__ import annotations
@@ -608,6 +611,12 @@ class Reader:
         return n
 
     def string(self) -> bytes:
+        data, pos = self.data, self.pos
+        if pos < len(data) and data[pos] < 0x40:  # the common case: a 6-bit length, plain bytes
+            end = pos + 1 + data[pos]
+            if end <= len(data):
+                self.pos = end
+                return data[pos + 1 : end]
         n, encoded = self.length_or_encoding()
         if not encoded:
             return self.take(n)
@@ -855,9 +864,14 @@ def read_file(data: bytes, limits: Limits, aux: dict[bytes, bytes] | None = None
     freq: int | None = None
     while True:
         op = r.byte()
-        if op == OP_EOF:
+        if op < OP_FUNCTION2:  # a value's type byte: the common case first
+            key = r.string()
+            value = read_object(r, op, limits)
+            yield LoadedKey(db, key, value, deadline, idle, freq)
+            deadline = idle = freq = None
+        elif op == OP_EOF:
             break
-        if op == OP_AUX:
+        elif op == OP_AUX:
             name, value = r.string(), r.string()
             if aux is not None:
                 aux[name] = value
@@ -879,12 +893,7 @@ def read_file(data: bytes, limits: Limits, aux: dict[bytes, bytes] | None = None
             if functions is None:
                 raise RdbError("this RDB file holds functions, which are not loaded here")
             functions.append(code)
-        elif op == OP_MODULE_AUX:
-            raise RdbError("modules in RDB files are not supported")
         else:
-            key = r.string()
-            value = read_object(r, op, limits)
-            yield LoadedKey(db, key, value, deadline, idle, freq)
-            deadline = idle = freq = None
+            raise RdbError("modules in RDB files are not supported")
     if r.pos != len(r.data):
         raise RdbError("Unexpected data after the end of the RDB file")
