@@ -11,6 +11,7 @@ time read from its log line ("DB loaded from disk"). Figures go to bench/README.
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -18,9 +19,26 @@ import time
 
 import redis
 
-from tests.conftest import free_port, wait_for_port
-
 CHUNK = 10_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"server on port {port} did not start")
 
 
 def _start(kind: str, directory: str) -> tuple[subprocess.Popen[bytes], int]:
