@@ -305,6 +305,7 @@ def _stats(instance: Instance) -> tuple[str, list[str]]:
         f"pubsubshard_channels:{len(hub.shard_channels)}",
         "latest_fork_usec:0",
         "total_forks:0",
+        "migrate_cached_sockets:0",  # MIGRATE's cached connections: none (no MIGRATE yet)
         "tracking_total_keys:0",
         f"client_output_buffer_limit_disconnections:{stats.client_output_buffer_limit_disconnections}",
         f"unexpected_error_replies:{stats.unexpected_error_replies}",
