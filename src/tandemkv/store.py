@@ -46,7 +46,7 @@ from tandemkv.protocol import (
     Simple,
     Verbatim,
 )
-from tandemkv.scripting import scripting_of  # noqa: F401  (registers EVAL, SCRIPT, ...)
+from tandemkv.scripting import attach as attach_scripting  # (importing registers EVAL, SCRIPT, ...)
 
 log = logging.getLogger("tandemkv")
 
@@ -122,6 +122,7 @@ class Store:
                 raise ValueError(f"{name}={value!r}: {exc.reason}") from None
         self.instance = Instance(config, clock)
         attach_persistence(self.instance)  # SAVE/BGSAVE/SHUTDOWN SAVE write `dir`/`dbfilename`
+        attach_scripting(self.instance)  # the function libraries persistence saves and loads
         self.instance.on_step = _log_step
         self.session = self.instance.new_session(addr="embedded")
 

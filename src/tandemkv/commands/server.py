@@ -326,6 +326,7 @@ def _stats(instance: Instance) -> tuple[str, list[str]]:
         f"pubsubshard_channels:{len(hub.shard_channels)}",
         "latest_fork_usec:0",
         "total_forks:0",
+        "migrate_cached_sockets:0",  # MIGRATE's cached connections: none (no MIGRATE yet)
         "tracking_total_keys:0",
         f"client_output_buffer_limit_disconnections:{stats.client_output_buffer_limit_disconnections}",
         f"unexpected_error_replies:{stats.unexpected_error_replies}",
@@ -434,6 +435,14 @@ _SECTION_WRITERS = {
     "keyspace": _keyspace,
     "engine": _engine,
 }
+
+
+# ------------------------------------------------------------------------- FUNCTION
+
+# FUNCTION's subcommands come from two layers above this one: scripting/ (LOAD, DELETE, FLUSH,
+# LIST) and persistence/ (DUMP, RESTORE, which need the RDB format); its container is declared
+# here, below both, so either can register into it whatever the import order.
+container("function", -2, group="scripting", since="7.0.0", acl="", summary="A container for function commands")
 
 
 # --------------------------------------------------------------------------- CONFIG

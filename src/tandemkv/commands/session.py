@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from tandemkv.clock import Clock
 from tandemkv.commands.blocking import Blocking, Waiter
@@ -95,6 +95,23 @@ class SaveState:
     schedule: Callable[[], None] | None = None
 
 
+class FunctionLibraries(Protocol):
+    """An instance's function libraries as persistence/ sees them (scripting/runtime.py's
+    Scripting implements it and scripting's `attach` sets `Instance.functions`): FUNCTION DUMP
+    and the RDB file's functions section read `codes`; FUNCTION RESTORE and loading at start-up
+    call `restore`."""
+
+    def codes(self) -> list[bytes]:
+        """Each library's code (FUNCTION LOAD's payload), in load order."""
+        ...
+
+    def restore(self, codes: Iterable[bytes], policy: str) -> None:
+        """Add the libraries of `codes` under FUNCTION RESTORE's `policy` (append, replace or
+        flush), all or none; raises CommandError with Redis's text (errors `codes` raises
+        while it is read pass through)."""
+        ...
+
+
 class Instance:
     """Everything a command may reach besides its own session."""
 
@@ -129,6 +146,7 @@ class Instance:
         self.config.watch("latency-monitor-threshold", self._watch_settings)
         self.started_ms = self.clock.now_ms()
         self.rdb = SaveState(last_save_s=self.started_ms // 1000)
+        self.functions: FunctionLibraries | None = None  # set by scripting's `attach`
         self.started_monotonic = time.monotonic()
         self.pid = os.getpid()
         self.run_id = os.urandom(20).hex()

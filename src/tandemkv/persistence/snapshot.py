@@ -12,7 +12,12 @@ a point-in-time snapshot while serving, without fork:
   or deadline can change or leave (lookup, peek, set, deadline, removal, expiry, eviction): a
   key still pending is written first, as it was; a flush writes the whole database first;
 - keys created after the start are not pending, so they are not in the snapshot; databases
-  keep the index they had at the start (SWAPDB moves Keyspace objects, the snapshot follows).
+  keep the index they had at the start (SWAPDB moves Keyspace objects, the snapshot follows);
+- a stream of more than one node is serialized a node at a time (rdb_streams.py
+  `StreamSlices`) into a buffer of its own, appended to the file once complete, so a big
+  stream does not stall the loop; before that stream is touched (or its database flushed)
+  the rest is detached: it goes on from a copy of the stream taken then (a pause of a few
+  tens of ms for a million entries, instead of serializing them).
 A database selected again in the file repeats SELECTDB (loaders accept it anywhere).
 Without a server (the embedded Store), BGSAVE runs the same job to completion at once.
 """
@@ -31,15 +36,20 @@ from tandemkv.errors import SYNTAX, CommandError
 from tandemkv.keyspace import Keyspace
 from tandemkv.keyspace.memory import TRACK_FREQUENCY
 from tandemkv.persistence.rdb import (
+    TYPE_STREAM_LISTPACKS_2,
     DbSnapshot,
     FileWriter,
     Limits,
     RdbError,
+    Writer,
     aux_fields,
+    entry_header,
     read_file,
     write_file,
 )
+from tandemkv.persistence.rdb_streams import StreamSlices
 from tandemkv.protocol import OK, Simple
+from tandemkv.values.streams import StreamValue
 
 log = logging.getLogger("tandemkv.persistence")
 
@@ -89,6 +99,11 @@ def _succeeded(instance: Instance, dirty_before: int) -> None:
     state.last_status_ok = True
 
 
+def _codes(instance: Instance) -> list[bytes]:
+    """The function libraries' codes, for the functions section of the file."""
+    return instance.functions.codes() if instance.functions is not None else []
+
+
 def save(instance: Instance) -> bool:
     """Write the whole dataset to the RDB file now (Redis's rdbSave); True on success."""
     path = rdb_path(instance)
@@ -101,7 +116,7 @@ def save(instance: Instance) -> bool:
         with open(temp, "wb") as out:
             dbs = [DbSnapshot(i, len(db), db.volatile_count, db.items()) for i, db in enumerate(instance.dbs)]
             aux = aux_fields(int(time.time()), instance.memory.used_bytes)
-            write_file(out, dbs, aux, compress=bool(instance.config["rdbcompression"]))
+            write_file(out, dbs, aux, compress=bool(instance.config["rdbcompression"]), functions=_codes(instance))
             out.flush()
             os.fsync(out.fileno())
         _install(temp, path)
@@ -131,6 +146,19 @@ class _Pending:
         self.selected = False
 
 
+class _Slices:
+    """A big value being serialized a slice at a time: its key, its database's part, the
+    buffer it goes to and its StreamSlices."""
+
+    __slots__ = ("buffer", "key", "part", "pieces")
+
+    def __init__(self, part: _Pending, key: bytes, buffer: Writer, pieces: StreamSlices) -> None:
+        self.part = part
+        self.key = key
+        self.buffer = buffer
+        self.pieces = pieces
+
+
 class BackgroundSave:
     """A fork-less snapshot in progress (see the module doc)."""
 
@@ -147,7 +175,9 @@ class BackgroundSave:
         if aof_base:
             aux = [(name, b"1" if name == b"aof-base" else value) for name, value in aux]
         self.writer.header(aux)
+        self.writer.functions(_codes(instance))  # a handful of small strings: written at once
         self.current: _Pending | None = None
+        self.slicing: _Slices | None = None
         self.error: Exception | None = None
         self.pending: list[_Pending] = []
         for index, db in enumerate(instance.dbs):
@@ -160,6 +190,9 @@ class BackgroundSave:
         keys = part.keys
 
         def before_change(key: bytes | None) -> None:
+            slicing = self.slicing
+            if slicing is not None and slicing.part is part and (key is None or key == slicing.key):
+                slicing.pieces.detach()
             if key is None:
                 self._drain(part)
             elif key in keys:
@@ -168,19 +201,44 @@ class BackgroundSave:
 
         return before_change
 
-    def _write(self, part: _Pending, key: bytes) -> None:
+    def _select(self, part: _Pending) -> None:
+        if self.current is not part:
+            self.writer.select(part.index, None if part.selected else part.size, part.expires)
+            part.selected = True
+            self.current = part
+
+    def _write(self, part: _Pending, key: bytes, sliced: bool = False) -> None:
+        """Write one pending key; with `sliced`, a big stream is only started (`slicing`)."""
         shard = part.db.tandem.locate(key)
         if shard is None or self.error is not None:
             return
         values, deadlines, _accessed = shard
-        writer = self.writer
-        if self.current is not part:
-            writer.select(part.index, None if part.selected else part.size, part.expires)
-            part.selected = True
-            self.current = part
+        value = values[key]
+        deadline_ms = deadlines.get(key) if deadlines else None
+        if sliced and value.__class__ is StreamValue and len(value.nodes) > 1:
+            buffer = Writer(self.writer.w.compress)
+            entry_header(buffer, key, TYPE_STREAM_LISTPACKS_2, deadline_ms)
+            self.slicing = _Slices(part, key, buffer, StreamSlices(buffer, value))
+            return
+        self._select(part)
         try:
-            writer.entry(key, values[key], deadlines.get(key) if deadlines else None)
+            self.writer.entry(key, value, deadline_ms)
         except (OSError, RdbError) as exc:
+            self.error = exc
+
+    def _advance_slices(self, deadline: float) -> None:
+        """Serialize the big value in progress until `deadline` (perf_counter s); once
+        complete it goes into the file."""
+        job = self.slicing
+        assert job is not None
+        while not job.pieces.step():
+            if time.perf_counter() >= deadline:
+                return
+        self.slicing = None
+        self._select(job.part)
+        try:
+            self.writer.raw(job.buffer.buf)
+        except OSError as exc:
             self.error = exc
 
     def _drain(self, part: _Pending) -> None:
@@ -193,25 +251,32 @@ class BackgroundSave:
         """Write pending keys for about `budget_s` seconds (`batch` keys between clock
         readings); False once the snapshot is over (finished or failed)."""
         deadline = time.perf_counter() + budget_s
-        while self.pending and self.error is None:
+        while self.error is None:
+            if self.slicing is not None:
+                self._advance_slices(deadline)
+                if self.slicing is not None:
+                    break
+            if not self.pending:
+                break
             part = self.pending[-1]
             keys = part.keys
             for _ in range(batch):
-                if not keys:
+                if not keys or self.slicing is not None:
                     break
-                self._write(part, keys.popitem()[0])
-            if not keys:
+                self._write(part, keys.popitem()[0], sliced=True)
+            if not keys and self.slicing is None:  # the hook stays while a slice is pending
                 part.db.before_change = None
                 self.pending.pop()
             if time.perf_counter() >= deadline:
                 break
-        if self.pending and self.error is None:
+        if (self.pending or self.slicing is not None) and self.error is None:
             return True
         self._finish()
         return False
 
     def _detach(self) -> None:
-        """The job is over: the instance forgets it."""
+        """The job is over: the instance forgets it (and any stream it was writing in slices)."""
+        self.slicing = None
         self.instance.rdb.job = None
 
     def _finish(self) -> None:
@@ -276,8 +341,8 @@ def step(instance: Instance, budget_s: float, batch: int = 64) -> bool:
 
 
 def load(instance: Instance) -> int | None:
-    """Load the RDB file into the (empty) databases: the number of keys loaded, or None if
-    there is no file. Keys already expired are skipped, as a Redis master does. Raises
+    """Load the RDB file into the (empty) databases, its function libraries first: the number
+    of keys loaded, or None if there is no file. Keys already expired are skipped, as a Redis master does. Raises
     RdbError (or OSError) for a file that cannot be read; nothing is loaded then."""
     try:
         with open(rdb_path(instance), "rb") as source:
@@ -288,9 +353,18 @@ def load(instance: Instance) -> int | None:
 
 
 def load_data(instance: Instance, data: bytes) -> int:
-    """Load a whole RDB image (a file's bytes) into the databases: the number of keys loaded.
-    Raises RdbError before loading anything if the image is not valid."""
-    loaded = list(read_file(data, limits(instance)))
+    """Load a whole RDB image (a file's bytes) into the databases, its function libraries
+    first: the number of keys loaded. Raises RdbError before loading any key if the image is
+    not valid."""
+    codes: list[bytes] = []
+    loaded = list(read_file(data, limits(instance), functions=codes))
+    if codes:
+        if instance.functions is None:
+            raise RdbError("the RDB file holds functions and no function engine is attached")
+        try:
+            instance.functions.restore(codes, "append")
+        except CommandError as exc:
+            raise RdbError(f"Failed loading library, {exc.message.removeprefix('ERR ')}") from None
     count = len(instance.dbs)
     for item in loaded:
         if item.db >= count:

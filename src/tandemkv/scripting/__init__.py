@@ -4,6 +4,6 @@ commands through the dispatcher. Importing this package registers its commands i
 """
 
 from tandemkv.scripting import commands  # noqa: F401  (importing registers the commands)
-from tandemkv.scripting.runtime import Scripting, scripting_of
+from tandemkv.scripting.runtime import Scripting, attach, scripting_of
 
-__all__ = ["Scripting", "scripting_of"]
+__all__ = ["Scripting", "attach", "scripting_of"]

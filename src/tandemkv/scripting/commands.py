@@ -155,7 +155,8 @@ def script_kill(session: Session) -> Any:
 
 # ------------------------------------------------------------------------- FUNCTION, FCALL
 
-container("function", -2, group="scripting", since="7.0.0", acl="", summary="A container for function commands")
+# The FUNCTION container is declared in commands/server.py (persistence/ registers DUMP and
+# RESTORE into it too).
 
 
 @command("load", -3, "noscript write denyoom", group="scripting", since="7.0.0", container="function",

@@ -25,6 +25,7 @@ import logging
 import math
 import time
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -187,6 +188,37 @@ class Scripting:
             function.library = name
             self.functions[function.name] = function
         return name
+
+    def codes(self) -> list[bytes]:
+        """Each library's code, in load order (FUNCTION DUMP, the RDB file's functions)."""
+        return [library.code for library in self.libraries.values()]
+
+    def restore(self, codes: Iterable[bytes], policy: str) -> None:
+        """FUNCTION RESTORE with `policy` append, replace or flush (functionRestoreCommand),
+        and loading an RDB file's functions (append): the libraries are first loaded into a
+        state of their own (Redis's new functionsLibCtx: a duplicate inside `codes` fails as
+        FUNCTION LOAD would), then joined with the current ones as libraryJoin does: an
+        existing library is an error unless `policy` is replace, a function of another
+        library is always one. All or nothing; raises ScriptError."""
+        staging = Scripting(self.instance)
+        staged = []
+        for code in codes:
+            staging.load_library(code, False)
+            staged.append(code)
+        if policy == "flush":
+            self.flush()
+        else:
+            replaced = [name for name in staging.libraries if name in self.libraries]
+            if replaced and policy != "replace":
+                raise ScriptError(f"ERR Library {replaced[0]} already exists")
+            for fname in staging.functions:
+                owner = self.functions.get(fname)
+                if owner is not None and owner.library not in replaced:
+                    raise ScriptError(f"ERR Function {fname} already exists")
+            for name in replaced:
+                self.delete_library(name)
+        for code in staged:
+            self.load_library(code, False)
 
     def delete_library(self, name: str) -> None:
         library = self.libraries.pop(name)
@@ -550,6 +582,12 @@ def scripting_of(instance: Instance) -> Scripting:
     if engine is None:
         engine = _ENGINES[instance] = Scripting(instance)
     return engine
+
+
+def attach(instance: Instance) -> None:
+    """Give persistence/ the instance's function libraries (`Instance.functions`: FUNCTION
+    DUMP/RESTORE, the RDB file's functions section); the server and the Store call it."""
+    instance.functions = functions_of(instance)
 
 
 def functions_of(instance: Instance) -> Scripting:

@@ -39,7 +39,7 @@ from tandemkv.persistence import save_for_shutdown
 from tandemkv.persistence import step as snapshot_step
 from tandemkv.persistence.aof import AofError
 from tandemkv.persistence.rdb import RdbError
-from tandemkv.scripting import scripting_of  # noqa: F401  (registers EVAL, SCRIPT, ...)
+from tandemkv.scripting import attach as attach_scripting  # (importing registers EVAL, SCRIPT, ...)
 from tandemkv.server.appendonly import AppendOnly
 from tandemkv.server.connection import VERBOSE, Connection
 from tandemkv.server.tls import TLS_SETTINGS, TlsError, checked_context, server_context
@@ -64,6 +64,7 @@ class Server:
         self._pause_handle: asyncio.TimerHandle | None = None
         self.instance.on_over_bound = self._schedule_eviction  # memory bound: background slices
         attach_persistence(self.instance)
+        attach_scripting(self.instance)  # the function libraries persistence saves and loads
         self.instance.rdb.schedule = self._schedule_snapshot  # BGSAVE's slices
         self.appendonly = AppendOnly(self)  # the append-only file's writes, fsyncs, rewrites
         self._eviction_scheduled = False

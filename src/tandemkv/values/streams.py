@@ -125,9 +125,14 @@ def _delta(a: int, b: int) -> int:
 
 class StreamNode:
     """One listpack node: entry IDs and field tuples (None: deleted), live and deleted counts,
-    the master entry's fields and the listpack's byte size (without its two counters)."""
+    the master entry's fields and the listpack's byte size (without its two counters).
 
-    __slots__ = ("deleted", "entries", "ids", "live", "lp_bytes", "master_fields", "master_id", "nbytes")
+    A deleted entry keeps its fields in `graves` (by position), as Redis's listpack keeps a
+    flagged entry until its node goes: the node is written to RDB files and DUMP payloads
+    exactly as Redis would write it (persistence/rdb_streams.py), and its memory is charged
+    until the node goes."""
+
+    __slots__ = ("deleted", "entries", "graves", "ids", "live", "lp_bytes", "master_fields", "master_id", "nbytes")
 
     def __init__(self, master_id: int, master_fields: Fields) -> None:
         self.ids: list[int] = []
@@ -139,6 +144,16 @@ class StreamNode:
         # header (6) + end byte (1) + master field count + master fields + terminator (0)
         self.lp_bytes = 7 + _int_size(len(master_fields)) + sum(_string_size(f) for f in master_fields) + 2
         self.nbytes = _NODE_BYTES  # what this node holds in memory (charged to the stream too)
+        self.graves: dict[int, Fields] | None = None
+
+    def bury(self, position: int, fields: Fields) -> None:
+        """Mark the live entry at `position` deleted, keeping its fields in `graves`."""
+        self.entries[position] = None
+        if self.graves is None:
+            self.graves = {}
+        self.graves[position] = fields
+        self.live -= 1
+        self.deleted += 1
 
     def listpack_bytes(self) -> int:
         return self.lp_bytes + _int_size(self.live) + _int_size(self.deleted)
@@ -297,6 +312,7 @@ class StreamValue:
             twin.live, twin.deleted = node.live, node.deleted
             twin.master_id, twin.master_fields, twin.lp_bytes = node.master_id, node.master_fields, node.lp_bytes
             twin.nbytes = node.nbytes
+            twin.graves = dict(node.graves) if node.graves else None
             clone.nodes.append(twin)
         clone.firsts = self.firsts.copy()
         clone.length, clone.last_id, clone.first_id = self.length, self.last_id, self.first_id
@@ -366,6 +382,18 @@ class StreamValue:
         grow = _ID_BYTES + 2 * _SLOT_BYTES + _entry_bytes(fields)
         node.nbytes += grow
         self.nbytes += grow
+
+    def add_node(self, node: StreamNode) -> None:
+        """Append a whole node whose IDs are above every stored one (loading a stream:
+        persistence/rdb_streams.py) and charge its memory; the caller sets the stream's
+        length, IDs and counters."""
+        node.nbytes = _NODE_BYTES + len(node.ids) * (_ID_BYTES + 2 * _SLOT_BYTES)
+        node.nbytes += sum(_entry_bytes(fields) for fields in node.entries if fields is not None)
+        if node.graves:
+            node.nbytes += sum(_entry_bytes(fields) for fields in node.graves.values())
+        self.nodes.append(node)
+        self.firsts.append(node.master_id)
+        self.nbytes += node.nbytes + 2 * _SLOT_BYTES
 
     # ---------------------------------------------------------------- reading
 
@@ -471,13 +499,8 @@ class StreamValue:
             return False
         fields = node.entries[i]
         assert fields is not None
-        node.entries[i] = None
-        node.live -= 1
-        node.deleted += 1
+        node.bury(i, fields)
         self.length -= 1
-        size = _entry_bytes(fields)
-        node.nbytes -= size
-        self.nbytes -= size
         if node.live == 0:
             self._drop_node(k)
         return True
@@ -520,14 +543,9 @@ class StreamValue:
                     break
                 fields = entries[i]
                 if fields is not None:
-                    entries[i] = None
-                    node.live -= 1
-                    node.deleted += 1
+                    node.bury(i, fields)
                     self.length -= 1
                     removed += 1
-                    size = _entry_bytes(fields)
-                    node.nbytes -= size
-                    freed += size
             break
         dropped = nodes[:drop]
         if drop:
@@ -604,6 +622,18 @@ class StreamValue:
             pending.consumer.pending.remove(entry_id)
         self.nbytes -= _PENDING_BYTES
         self.pending_total -= 1
+        return True
+
+    def add_pending(self, group: ConsumerGroup, entry_id: int, delivery_ms: int, delivery_count: int) -> bool:
+        """A NACK with no consumer yet (loading: the group's PEL comes before its consumers,
+        whose PELs then `claim` each entry); False if the group has one for `entry_id`."""
+        if group.pending.get(entry_id) is not None:
+            return False
+        pending = PendingEntry(None, delivery_ms)
+        pending.delivery_count = delivery_count
+        group.pending.add(entry_id, pending)
+        self.nbytes += _PENDING_BYTES
+        self.pending_total += 1
         return True
 
     def claim(self, group: ConsumerGroup, entry_id: int, consumer: Consumer) -> PendingEntry:
