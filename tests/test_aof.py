@@ -215,7 +215,7 @@ def test_the_incr_file_is_redis_byte_for_byte(tmp_path):
     assert _normalized(files["tandem"]) == _normalized(files["redis"])
 
 
-def _populate(c: redis.Redis, streams: bool = True) -> None:
+def _populate(c: redis.Redis) -> None:
     c.set("s", "v")
     c.set("n", 12345)
     c.set("ttl", "v", px=600_000)
@@ -230,11 +230,11 @@ def _populate(c: redis.Redis, streams: bool = True) -> None:
     c.select(2)
     c.set("in-db2", "2")
     c.select(0)
-    if streams:
-        c.xadd("st", {"f": "v"}, id="1-1")
-        c.xadd("st", {"f": "w"}, id="2-1")
-        c.xgroup_create("st", "g", id="0")
-        c.xreadgroup("g", "alice", {"st": ">"}, count=1)
+    c.xadd("st", {"f": "v"}, id="1-1")
+    c.xadd("st", {"f": "w"}, id="2-1")
+    c.xgroup_create("st", "g", id="0")
+    c.xreadgroup("g", "alice", {"st": ">"}, count=1)
+    c.function_load("#!lua name=lib\nredis.register_function('f', function() return 1 end)")
 
 
 def _dataset(c: redis.Redis) -> dict:
@@ -264,6 +264,7 @@ def _dataset(c: redis.Redis) -> dict:
             pttl = c.pttl(key)
             out[(db, key)] = (kind, value, pttl > 500_000 if pttl > 0 else pttl)
     c.select(0)
+    out["functions"] = c.function_list(withcode=True)
     return out
 
 
@@ -271,13 +272,13 @@ def test_restart_loads_every_type_and_a_rewrite_keeps_it(tmp_path):
     proc, port = start_tandem("--dir", str(tmp_path), "--appendonly", "yes")
     try:
         c = redis.Redis(port=port)
-        _populate(c, streams=False)
+        _populate(c)
         assert c.bgrewriteaof() in (True, b"Background append only file rewriting started")
         _wait(lambda: c.info("persistence")["aof_rewrite_in_progress"] == 0)
         c.rpush("l", "after-rewrite")
-        c.xadd("st", {"f": "v"}, id="1-1")
-        c.xgroup_create("st", "g", id="0")
-        c.xreadgroup("g", "alice", {"st": ">"})
+        c.xadd("st2", {"f": "v"}, id="1-1")
+        c.xgroup_create("st2", "g", id="0")
+        c.xreadgroup("g", "alice", {"st2": ">"})
         expected = _dataset(c)
         info = c.info("persistence")
         assert info["aof_enabled"] == 1 and info["aof_rewrites"] == 1 and info["aof_last_bgrewrite_status"] == "ok"
@@ -307,7 +308,7 @@ def test_config_set_appendonly_yes_writes_the_dataset_and_no_stops(tmp_path):
     proc, port = start_tandem("--dir", str(tmp_path))
     try:
         c = redis.Redis(port=port)
-        _populate(c, streams=False)
+        _populate(c)
         assert c.config_set("appendonly", "yes")
         _wait(lambda: c.info("persistence")["aof_rewrite_in_progress"] == 0)
         c.set("later", "1")
@@ -557,13 +558,13 @@ def test_tandem_aof_dir_loads_into_redis_and_passes_redis_check_aof(tmp_path):
     proc, port = start_tandem("--dir", str(tmp_path), "--appendonly", "yes")
     try:
         c = redis.Redis(port=port)
-        _populate(c, streams=False)
+        _populate(c)
         c.bgrewriteaof()
         _wait(lambda: c.info("persistence")["aof_rewrite_in_progress"] == 0)
         c.rpush("l", "tail")
-        c.xadd("st", {"f": "v"}, id="1-1")
-        c.xgroup_create("st", "g", id="0")
-        c.xreadgroup("g", "alice", {"st": ">"})
+        c.xadd("st2", {"f": "v"}, id="1-1")
+        c.xgroup_create("st2", "g", id="0")
+        c.xreadgroup("g", "alice", {"st2": ">"})
         expected = _dataset(c)
         c.close()
     finally:
