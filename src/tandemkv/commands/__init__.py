@@ -8,6 +8,7 @@ from tandemkv.commands import (  # noqa: F401  (importing a module registers its
     connection,
     debug,
     hashes,
+    hyperloglog,
     introspection,
     keys,
     lists,

@@ -1,0 +1,720 @@
+"""HyperLogLog strings, byte for byte as Redis 7.0 writes them (hyperloglog.c).
+
+A HyperLogLog is an ordinary string value, so GET, SET, DUMP and RDB files carry it unchanged
+between tandemkv and redis-server. Layout:
+
+    "HYLL" | encoding (0 dense, 1 sparse) | 3 unused bytes | cached cardinality (8 bytes, little
+    endian; bit 7 of the last byte set = cache invalid) | registers
+
+- Dense: 16384 registers of 6 bits, packed from the least significant bit of each byte
+  (12304 bytes in all).
+- Sparse: run-length opcodes, ZERO `00xxxxxx` (1..64 zero registers), XZERO `01xxxxxx yyyyyyyy`
+  (1..16384 zero registers), VAL `1vvvvvxx` (1..4 registers of value 1..32). A sparse HLL is
+  promoted to dense when a register needs a value above 32 or an edit would grow the string
+  past `hll-sparse-max-bytes`.
+
+Every edit follows Redis's algorithm step by step (hllSparseSet's split and merge of opcodes,
+the promotion points, which edits invalidate the cached cardinality), because the bytes are
+observable. Corrupted values behave as in Redis too: the same checks, at the same points,
+raise `CorruptHll`, and nothing here reads out of bounds or loops without end.
+
+Speed, in pure Python: the sparse opcodes of a command are decoded once into a list of opcode
+ints with the first register of each (bisect finds the opcode of a register), edited as a
+list, and encoded once. Dense registers are read and written two bytes at a time; whole
+register sets are unpacked, packed, merged and counted with big-integer lane arithmetic
+(`unpack_dense`, `pack_dense`, `max_registers`) instead of per-register loops.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from array import array
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Iterable
+from itertools import accumulate
+from random import Random
+
+MAGIC = b"HYLL"
+HEADER_BYTES = 16
+REGISTERS = 16384
+INDEX_MASK = REGISTERS - 1
+DENSE_REGISTER_BYTES = REGISTERS * 6 // 8  # 12288
+DENSE_BYTES = HEADER_BYTES + DENSE_REGISTER_BYTES  # 12304
+DENSE = 0
+SPARSE = 1
+CACHE_INVALID = 0x80  # in the last byte of the cached cardinality (offset 15)
+REGISTER_MAX = 63
+SPARSE_VALUE_MAX = 32
+_SPARSE_VAL_LEN_MAX = 4
+_SPARSE_ZERO_LEN_MAX = 64
+_XZERO_LEN_MAX = 16384
+_Q = 50  # hash bits left for the run of zeros after the 14 index bits
+_ALPHA_INF = 0.721347520444481703680  # 0.5 / ln(2)
+
+_SEED = 0xADC83B19
+_M = 0xC6A4A7935BD1E995
+_MASK64 = (1 << 64) - 1
+
+# A new HLL: sparse, one XZERO opcode covering all 16384 registers.
+EMPTY = MAGIC + bytes([SPARSE]) + bytes(11) + bytes([0x40 | (_XZERO_LEN_MAX - 1) >> 8, (_XZERO_LEN_MAX - 1) & 0xFF])
+
+
+class CorruptHll(Exception):
+    """The value claims to be a HyperLogLog but its registers cannot be read
+    (Redis's "-INVALIDOBJ Corrupted HLL object detected")."""
+
+
+def is_hll(value: bytes | bytearray) -> bool:
+    """Redis's isHLLObjectOrReply checks for a string: long enough, "HYLL", a known encoding,
+    and a dense one exactly DENSE_BYTES long. (The opcodes are checked as they are read.)"""
+    return (
+        len(value) >= HEADER_BYTES
+        and value[:4] == MAGIC
+        and value[4] <= SPARSE
+        and (value[4] == SPARSE or len(value) == DENSE_BYTES)
+    )
+
+
+def is_sparse(value: bytes | bytearray) -> bool:
+    return value[4] == SPARSE
+
+
+# ------------------------------------------------------------------ hashing
+
+
+def murmurhash64a(data: bytes, seed: int = _SEED) -> int:
+    """MurmurHash64A as Redis computes it (little-endian 8-byte blocks)."""
+    length = len(data)
+    h = seed ^ (length * _M & _MASK64)
+    blocks = length & ~7
+    for offset in range(0, blocks, 8):
+        k = int.from_bytes(data[offset : offset + 8], "little") * _M & _MASK64
+        k ^= k >> 47
+        h = (h ^ (k * _M & _MASK64)) * _M & _MASK64
+    if length & 7:
+        h = (h ^ int.from_bytes(data[blocks:], "little")) * _M & _MASK64
+    h ^= h >> 47
+    h = h * _M & _MASK64
+    return h ^ (h >> 47)
+
+
+def pattern(element: bytes) -> tuple[int, int]:
+    """Redis's hllPatLen: (register index, length of the 0...01 run after the index bits)."""
+    h = murmurhash64a(element)
+    run = h >> 14 | 1 << _Q
+    return h & INDEX_MASK, (run & -run).bit_length()
+
+
+# ------------------------------------------------------------ dense registers
+
+
+def dense_get(value: bytes | bytearray, index: int) -> int:
+    """Register `index` of a dense HLL (header included in `value`)."""
+    offset = HEADER_BYTES + (index * 6 >> 3)
+    shift = index * 6 & 7
+    if shift <= 2:  # the register lies in one byte (the last register always does)
+        return value[offset] >> shift & REGISTER_MAX
+    return (value[offset] | value[offset + 1] << 8) >> shift & REGISTER_MAX
+
+
+def dense_set(value: bytearray, index: int, count: int) -> bool:
+    """Redis's hllDenseSet: raise register `index` to `count` if lower; True if it changed."""
+    offset = HEADER_BYTES + (index * 6 >> 3)
+    shift = index * 6 & 7
+    if shift <= 2:
+        byte = value[offset]
+        if count <= byte >> shift & REGISTER_MAX:
+            return False
+        value[offset] = byte & ~(REGISTER_MAX << shift) & 0xFF | count << shift
+        return True
+    word = value[offset] | value[offset + 1] << 8
+    if count <= word >> shift & REGISTER_MAX:
+        return False
+    word = word & ~(REGISTER_MAX << shift) | count << shift
+    value[offset] = word & 0xFF
+    value[offset + 1] = word >> 8
+    return True
+
+
+def dense_add_one(value: bytes | bytearray, element: bytes) -> bytes | None:
+    """PFADD of one element to a dense HLL: the new value (cache invalidated), or None if no
+    register changed. The hot path of PFADD on a big HLL."""
+    h = murmurhash64a(element)
+    run = h >> 14 | 1 << _Q
+    count = (run & -run).bit_length()
+    index = h & INDEX_MASK
+    offset = HEADER_BYTES + (index * 6 >> 3)
+    shift = index * 6 & 7
+    if count <= (value[offset] | (value[offset + 1] << 8 if shift > 2 else 0)) >> shift & REGISTER_MAX:
+        return None
+    changed = bytearray(value)
+    dense_set(changed, index, count)
+    changed[15] |= CACHE_INVALID
+    return bytes(changed)
+
+
+# Byte-lane masks for the 4096-byte integers of `unpack_dense` / `pack_dense`.
+def _lanes(byte: int, count: int) -> int:
+    return int.from_bytes(bytes([byte]) * count, "little")
+
+
+_THIRD = DENSE_REGISTER_BYTES // 3  # 4096: bytes of each of the three byte columns
+_L03, _L0F, _L3F, _L30, _L3C, _LC0, _LF0, _LFC = (
+    _lanes(b, _THIRD) for b in (0x03, 0x0F, 0x3F, 0x30, 0x3C, 0xC0, 0xF0, 0xFC)
+)
+
+
+def unpack_dense(registers: bytes | bytearray | memoryview) -> bytearray:
+    """The 12288 packed bytes of dense registers as 16384 bytes, one register each.
+
+    Every 3 bytes hold 4 registers; the three byte columns are turned into integers and the
+    four register columns cut out of them with shifts and per-byte masks."""
+    b0 = int.from_bytes(registers[0::3], "little")
+    b1 = int.from_bytes(registers[1::3], "little")
+    b2 = int.from_bytes(registers[2::3], "little")
+    raw = bytearray(REGISTERS)
+    raw[0::4] = (b0 & _L3F).to_bytes(_THIRD, "little")
+    raw[1::4] = (b0 >> 6 & _L03 | b1 << 2 & _L3C).to_bytes(_THIRD, "little")
+    raw[2::4] = (b1 >> 4 & _L0F | b2 << 4 & _L30).to_bytes(_THIRD, "little")
+    raw[3::4] = (b2 >> 2 & _L3F).to_bytes(_THIRD, "little")
+    return raw
+
+
+def pack_dense(raw: bytes | bytearray) -> bytearray:
+    """16384 one-byte registers (each at most 63) packed into the 12288 dense bytes."""
+    r0 = int.from_bytes(raw[0::4], "little") & _L3F
+    r1 = int.from_bytes(raw[1::4], "little") & _L3F
+    r2 = int.from_bytes(raw[2::4], "little") & _L3F
+    r3 = int.from_bytes(raw[3::4], "little") & _L3F
+    packed = bytearray(DENSE_REGISTER_BYTES)
+    packed[0::3] = (r0 | r1 << 6 & _LC0).to_bytes(_THIRD, "little")
+    packed[1::3] = (r1 >> 2 & _L0F | r2 << 4 & _LF0).to_bytes(_THIRD, "little")
+    packed[2::3] = (r2 >> 4 & _L03 | r3 << 2 & _LFC).to_bytes(_THIRD, "little")
+    return packed
+
+
+_HIGH = _lanes(0x80, REGISTERS)
+_LOW7 = _lanes(0x7F, REGISTERS)
+
+
+def max_registers(a: bytes | bytearray, b: bytes | bytearray) -> bytes:
+    """The register-wise maximum of two 16384-byte register sets (values below 128).
+
+    Per byte lane: (a | 0x80) - b keeps bit 7 exactly where a >= b, and no lane borrows from
+    the next; that bit, widened to a byte mask, picks a or b."""
+    x = int.from_bytes(a, "little")
+    y = int.from_bytes(b, "little")
+    ge = ((x | _HIGH) - y) & _HIGH
+    pick_x = ge - (ge >> 7)  # 0x80 -> 0x7f per lane ...
+    pick_x |= ge  # ... -> 0xff
+    return (y ^ ((x ^ y) & pick_x)).to_bytes(REGISTERS, "little")
+
+
+def histogram(raw: bytes | bytearray) -> list[int]:
+    """How many registers hold each value 0..63, for one-byte registers."""
+    counts = [0] * 64
+    seen = 0
+    for value in range(64):
+        n = raw.count(value)
+        counts[value] = n
+        seen += n
+        if seen == REGISTERS:
+            break
+    return counts
+
+
+# ----------------------------------------------------------------- estimate
+
+
+def _sigma(x: float) -> float:
+    if x == 1.0:
+        return math.inf
+    y = 1.0
+    z = x
+    while True:
+        x *= x
+        z_prime = z
+        z += x * y
+        y += y
+        if z_prime == z:
+            return z
+
+
+def _tau(x: float) -> float:
+    if x == 0.0 or x == 1.0:
+        return 0.0
+    y = 1.0
+    z = 1 - x
+    while True:
+        x = math.sqrt(x)
+        z_prime = z
+        y *= 0.5
+        z -= math.pow(1 - x, 2) * y
+        if z_prime == z:
+            return z / 3
+
+
+def estimate(counts: list[int]) -> int:
+    """Redis's hllCount estimator (Ertl's improved estimator) from a register histogram,
+    as the unsigned 64-bit number Redis computes: same double operations in the same order,
+    then llroundl (halves away from zero)."""
+    m = float(REGISTERS)
+    z = m * _tau((m - counts[_Q + 1]) / m)
+    for j in range(_Q, 0, -1):
+        z += counts[j]
+        z *= 0.5
+    z += m * _sigma(counts[0] / m)
+    if z == 0.0:
+        # Only registers above 51 (a corrupted dense value): C divides by zero and converts
+        # the infinite quotient to LLONG_MIN, which becomes 2**63 as uint64.
+        return 1 << 63
+    e = _ALPHA_INF * m * m / z
+    whole = math.floor(e)
+    return int(whole) + (1 if e - whole >= 0.5 else 0)
+
+
+def cached_cardinality(value: bytes | bytearray) -> int | None:
+    """The cached cardinality of an HLL, or None if the cache is marked invalid."""
+    if value[15] & CACHE_INVALID:
+        return None
+    return int.from_bytes(value[8:16], "little")
+
+
+def with_cardinality(value: bytes | bytearray, cardinality: int) -> bytes:
+    """`value` with `cardinality` (uint64) written into the cache, marked valid as it comes."""
+    return bytes(value[:8]) + cardinality.to_bytes(8, "little") + bytes(value[16:])
+
+
+def count_one(value: bytes | bytearray) -> int:
+    """PFCOUNT's computation for one HLL whose cache is invalid (hllCount); CorruptHll if
+    sparse opcodes do not cover exactly the registers."""
+    if value[4] == DENSE:
+        return estimate(histogram(unpack_dense(memoryview(value)[HEADER_BYTES:])))
+    ops, starts, _, _ = decode_sparse(value)
+    if starts[-1] != REGISTERS:
+        raise CorruptHll
+    counts = [0] * 64
+    for op, n in Counter(ops).items():
+        if op >= 0x100:  # XZERO
+            counts[0] += n * ((op & 0x3FFF) + 1)
+        elif op >= 0x80:  # VAL
+            counts[(op >> 2 & 31) + 1] += n * ((op & 3) + 1)
+        else:  # ZERO
+            counts[0] += n * (op + 1)
+    return estimate(counts)
+
+
+# ----------------------------------------------------------- sparse opcodes
+#
+# Opcodes are held as ints: a ZERO or VAL opcode is its byte (0x00-0x3f, 0x80-0xff), an XZERO
+# opcode its two bytes big-endian (0x4000-0x7fff). `starts[i]` is the first register of
+# opcode i and `starts[-1]` the registers covered in all. A value may end with the first byte
+# of an XZERO alone (corruption): Redis reads the missing byte as the string's NUL
+# terminator, so it is held as an XZERO with a zero low byte, and `truncated` is set.
+
+_XZERO_OPCODE = re.compile(rb"[\x40-\x7f][\x00-\xff]?")
+_SPAN = [(op & 0x3F) + 1 if op < 0x40 else (op & 3) + 1 for op in range(256)]
+# A single-byte opcode's registers, as one-byte registers (ZERO: zeros; VAL: the value).
+_EXPANDED = [bytes(op + 1) if op < 0x40 else bytes([(op >> 2 & 31) + 1]) * ((op & 3) + 1) for op in range(256)]
+
+
+def _span(op: int) -> int:
+    return (op & 0x3FFF) + 1 if op >= 0x100 else _SPAN[op]
+
+
+def _val(value: int, length: int) -> int:
+    return 0x80 | (value - 1) << 2 | (length - 1)
+
+
+def _zero_run(length: int) -> int:
+    """The opcode for `length` zero registers: ZERO up to 64, XZERO above."""
+    return length - 1 if length <= _SPARSE_ZERO_LEN_MAX else 0x4000 | (length - 1)
+
+
+def decode_sparse(value: bytes | bytearray) -> tuple[list[int], list[int], int, bool]:
+    """(opcodes, first registers, XZERO count, truncated) of a sparse HLL's opcodes."""
+    ops: list[int] = []
+    position = HEADER_BYTES
+    xzeros = 0
+    truncated = False
+    for match in _XZERO_OPCODE.finditer(value, HEADER_BYTES):
+        start, end = match.span()
+        if start > position:
+            ops += value[position:start]
+        if end - start == 2:
+            ops.append(value[start] << 8 | value[start + 1])
+        else:
+            ops.append(value[start] << 8)
+            truncated = True
+        xzeros += 1
+        position = end
+    if position < len(value):
+        ops += value[position:]
+    starts = list(accumulate(map(_span, ops), initial=0))
+    return ops, starts, xzeros, truncated
+
+
+def _encode_ops(ops: list[int], xzeros: int, truncated: bool) -> bytes:
+    if not xzeros:
+        return bytes(ops)
+    out = bytearray()
+    for op in ops:
+        if op < 0x100:
+            out.append(op)
+        else:
+            out += op.to_bytes(2, "big")
+    if truncated:
+        del out[-1]
+    return bytes(out)
+
+
+def _sparse_registers(ops: list[int], starts: list[int]) -> bytes | None:
+    """One-byte registers of sparse opcodes as hllSparseToDense and hllMerge read them: a VAL
+    that would run past the last register stops the reading, and exactly 16384 registers
+    must have been read; None otherwise."""
+    parts: list[bytes] = []
+    for i, op in enumerate(ops):
+        if op >= 0x80 and op < 0x100 and starts[i + 1] > REGISTERS:
+            if starts[i] != REGISTERS:
+                return None
+            break
+        if op < 0x100:
+            parts.append(_EXPANDED[op])
+        else:
+            parts.append(bytes((op & 0x3FFF) + 1))
+    else:
+        if starts[-1] != REGISTERS:
+            return None
+    raw = b"".join(parts)
+    return raw if len(raw) == REGISTERS else None
+
+
+def registers(value: bytes | bytearray) -> bytes:
+    """The 16384 registers of an HLL, one byte each (hllMerge's reading); CorruptHll if the
+    sparse opcodes do not cover exactly the registers."""
+    if value[4] == DENSE:
+        return bytes(unpack_dense(memoryview(value)[HEADER_BYTES:]))
+    ops, starts, _, _ = decode_sparse(value)
+    raw = _sparse_registers(ops, starts)
+    if raw is None:
+        raise CorruptHll
+    return raw
+
+
+def describe_sparse(value: bytes | bytearray) -> bytes:
+    """PFDEBUG DECODE: the opcodes as "z:len", "Z:len", "v:value,len", space separated."""
+    words = []
+    for op in decode_sparse(value)[0]:
+        if op >= 0x100:
+            words.append(b"Z:%d" % ((op & 0x3FFF) + 1))
+        elif op < 0x40:
+            words.append(b"z:%d" % (op + 1))
+        else:
+            words.append(b"v:%d,%d" % ((op >> 2 & 31) + 1, (op & 3) + 1))
+    return b" ".join(words)
+
+
+class HllEdit:
+    """One command's changes to an HLL: decoded once, edited, `to_bytes()` once.
+
+    Sparse HLLs are edited as opcode lists; `dense` holds the whole value (header included)
+    once the HLL is or becomes dense."""
+
+    __slots__ = ("dense", "header", "ops", "sparse_bytes", "starts", "truncated", "xzeros")
+
+    def __init__(self, value: bytes | bytearray) -> None:
+        self.header = bytearray(value[:HEADER_BYTES])
+        self.dense: bytearray | None = None
+        self.ops: list[int] = []
+        self.starts: list[int] = [0]
+        self.xzeros = 0
+        self.truncated = False
+        self.sparse_bytes = len(value)  # the sparse string's length, header included
+        if value[4] == DENSE:
+            self.dense = bytearray(value)
+        else:
+            self.ops, self.starts, self.xzeros, self.truncated = decode_sparse(value)
+
+    def to_bytes(self) -> bytes:
+        if self.dense is not None:
+            return bytes(self.dense)
+        return bytes(self.header) + _encode_ops(self.ops, self.xzeros, self.truncated)
+
+    def invalidate_cache(self) -> None:
+        if self.dense is not None:
+            self.dense[15] |= CACHE_INVALID
+        else:
+            self.header[15] |= CACHE_INVALID
+
+    def to_dense(self) -> bool:
+        """Redis's hllSparseToDense; False if already dense. CorruptHll if the opcodes do not
+        cover exactly the registers (the value is then unchanged)."""
+        if self.dense is not None:
+            return False
+        raw = _sparse_registers(self.ops, self.starts)
+        if raw is None:
+            raise CorruptHll
+        dense = bytearray(self.header)
+        dense[4] = DENSE
+        dense += pack_dense(raw)
+        self.dense = dense
+        return True
+
+    def set_register(self, index: int, count: int, sparse_max_bytes: int) -> int:
+        """Redis's hllDenseSet / hllSparseSet: 1 if register `index` was raised to `count`,
+        0 if it was already as high, -1 if sparse opcodes are corrupted."""
+        if self.dense is not None:
+            return 1 if dense_set(self.dense, index, count) else 0
+        return self.set_sparse(index, count, sparse_max_bytes)
+
+    def set_sparse(self, index: int, count: int, sparse_max_bytes: int) -> int:
+        """hllSparseSet, step by step; may promote the HLL to dense."""
+        if count > SPARSE_VALUE_MAX:
+            return self._promote(index, count)
+        ops = self.ops
+        starts = self.starts
+        i = bisect_right(starts, index) - 1
+        if i >= len(ops):
+            return -1  # no opcode covers the register
+        op = ops[i]
+        first = starts[i]
+        span = starts[i + 1] - first
+        is_xzero = op >= 0x100
+        is_val = not is_xzero and op >= 0x80
+        if is_val:
+            if (op >> 2 & 31) + 1 >= count:
+                return 0
+            if span == 1:
+                ops[i] = _val(count, 1)
+                return self._updated(i)
+        elif not is_xzero and span == 1:
+            ops[i] = _val(count, 1)
+            return self._updated(i)
+        # The general case: split the opcode into up to three around the register.
+        last = first + span - 1
+        seq: list[int] = []
+        seq_starts: list[int] = []
+        if is_val:
+            current = (op >> 2 & 31) + 1
+            if index != first:
+                seq.append(_val(current, index - first))
+                seq_starts.append(first)
+            seq.append(_val(count, 1))
+            seq_starts.append(index)
+            if index != last:
+                seq.append(_val(current, last - index))
+                seq_starts.append(index + 1)
+        else:
+            if index != first:
+                seq.append(_zero_run(index - first))
+                seq_starts.append(first)
+            seq.append(_val(count, 1))
+            seq_starts.append(index)
+            if index != last:
+                seq.append(_zero_run(last - index))
+                seq_starts.append(index + 1)
+        seq_xzeros = sum(1 for x in seq if x >= 0x100)
+        delta = len(seq) + seq_xzeros - (2 if is_xzero else 1)
+        if delta > 0 and self.sparse_bytes + delta > sparse_max_bytes:
+            return self._promote(index, count)
+        self.sparse_bytes += delta
+        self.xzeros += seq_xzeros - is_xzero
+        if self.truncated and i == len(ops) - 1:
+            # The split opcode is the lone XZERO byte at the end: Redis wrote the sequence
+            # over it and kept one byte less than written, so the sequence loses its last
+            # byte (a ZERO or VAL opcode, or the low byte of an XZERO).
+            if seq[-1] >= 0x100:
+                seq[-1] &= 0xFF00
+            else:
+                seq.pop()
+                seq_starts.pop()
+                self.truncated = False
+            ops[i:] = seq
+            starts[i:] = [*seq_starts, seq_starts[-1] + _span(seq[-1]) if seq else first]
+        else:
+            ops[i : i + 1] = seq
+            starts[i : i + 1] = seq_starts
+        return self._updated(i)
+
+    def _updated(self, i: int) -> int:
+        """Step 4 of hllSparseSet: merge adjacent VAL opcodes of equal value, scanning up to
+        5 opcodes from the one before the edit; then invalidate the cached cardinality."""
+        ops = self.ops
+        starts = self.starts
+        j = i - 1 if i > 0 else 0
+        budget = 5
+        while j < len(ops) and budget:
+            budget -= 1
+            op = ops[j]
+            if op < 0x80 or op >= 0x100:  # ZERO or XZERO
+                j += 1
+                continue
+            if j + 1 < len(ops):
+                nxt = ops[j + 1]
+                if 0x80 <= nxt < 0x100 and (op ^ nxt) & 0x7C == 0:
+                    length = (op & 3) + (nxt & 3) + 2
+                    if length <= _SPARSE_VAL_LEN_MAX:
+                        ops[j : j + 2] = [_val((op >> 2 & 31) + 1, length)]
+                        del starts[j + 1]
+                        self.sparse_bytes -= 1
+                        continue
+            j += 1
+        self.header[15] |= CACHE_INVALID
+        return 1
+
+    def _promote(self, index: int, count: int) -> int:
+        try:
+            self.to_dense()
+        except CorruptHll:
+            return -1
+        assert self.dense is not None
+        dense_set(self.dense, index, count)
+        return 1
+
+
+def add_elements(edit: HllEdit, elements: Iterable[bytes], sparse_max_bytes: int) -> int:
+    """PFADD's loop (pfaddCommand): how many elements raised a register; CorruptHll at the
+    first element that meets corrupted sparse opcodes (earlier changes stay, as in Redis)."""
+    updated = 0
+    for element in elements:
+        index, count = pattern(element)
+        result = edit.set_register(index, count, sparse_max_bytes)
+        if result < 0:
+            raise CorruptHll
+        updated += result
+    return updated
+
+
+def merge_into(edit: HllEdit, raw: bytes, use_dense: bool, sparse_max_bytes: int) -> None:
+    """PFMERGE's write (pfmergeCommand): raise the destination's registers to the merged
+    maxima `raw`, which include the destination's own registers. Dense (or made dense
+    because a source was): the maxima packed. Sparse: every non-zero register set in index
+    order, exactly as Redis does, until an edit promotes it; from then on the registers
+    are again the maxima."""
+    if use_dense:
+        edit.to_dense()
+    if edit.dense is None:
+        for index, register in enumerate(raw):
+            if register:
+                edit.set_sparse(index, register, sparse_max_bytes)
+                if edit.dense is not None:
+                    break
+        else:
+            edit.invalidate_cache()
+            return
+    assert edit.dense is not None
+    edit.dense[HEADER_BYTES:] = pack_dense(raw)
+    edit.invalidate_cache()
+
+
+# ----------------------------------------------------------------- self test
+
+
+def _lanes64(values: array, count: int) -> int:  # type: ignore[type-arg]
+    """`count` uint64 values as one integer of 128-bit lanes (the upper half of each zero)."""
+    spread = array("Q", bytes(16 * count))
+    spread[0::2] = values
+    return int.from_bytes(spread.tobytes(), "little")
+
+
+def selftest(rng: Random, sparse_max_bytes: int) -> str | None:
+    """PFSELFTEST: None if the registers and the estimator work, else Redis's TESTFAILED text.
+
+    As Redis: (1) registers set to random values read back unchanged, 1000 times over all
+    16384 registers; (2) 10 million distinct elements added to a dense HLL and a new (sparse)
+    one, checking at 1, 10, 100, ... elements that small HLLs stay sparse, that both give the
+    same count, and that the error is within 6 standard errors (1 at cardinality 10)."""
+    for cycle in range(1000):
+        raw = rng.randbytes(REGISTERS).translate(_LOW6)
+        packed = bytearray(MAGIC + bytes(12)) + pack_dense(raw)
+        if cycle == 0:  # the one-register accessors too, on every register
+            single = bytearray(DENSE_BYTES)
+            for index, register in enumerate(raw):
+                dense_set(single, index, register)
+            if single[HEADER_BYTES:] != packed[HEADER_BYTES:]:
+                return "TESTFAILED Register packing disagrees with register setting"
+        back = unpack_dense(memoryview(packed)[HEADER_BYTES:])
+        if back != raw:
+            index = next(i for i in range(REGISTERS) if back[i] != raw[i])
+            return f"TESTFAILED Register {index} should be {raw[index]} but is {back[index]}"
+        index = rng.randrange(REGISTERS)
+        if dense_get(packed, index) != raw[index]:
+            return f"TESTFAILED Register {index} should be {raw[index]} but is {dense_get(packed, index)}"
+    dense = HllEdit(MAGIC + bytes(12) + bytes(DENSE_REGISTER_BYTES))
+    sparse = HllEdit(EMPTY)
+    relative_error = 1.04 / math.sqrt(REGISTERS)
+    seed = rng.getrandbits(64)
+    checkpoint = 1
+    added = 0
+    while checkpoint <= 10_000_000:
+        _add_numbers(dense, sparse, seed, added + 1, checkpoint + 1, sparse_max_bytes)
+        added = checkpoint
+        if checkpoint < sparse_max_bytes // 2 and sparse.dense is not None:
+            return "TESTFAILED sparse encoding not used"
+        dense_count = count_one(dense.to_bytes())
+        if dense_count != count_one(sparse.to_bytes()):
+            return "TESTFAILED dense/sparse disagree"
+        max_error = 1 if checkpoint == 10 else math.ceil(relative_error * 6 * checkpoint)
+        if abs(checkpoint - dense_count) > max_error:
+            return f"TESTFAILED Too big error. card:{checkpoint} abserr:{abs(checkpoint - dense_count)}"
+        checkpoint *= 10
+    return None
+
+
+_LOW6 = bytes(b & REGISTER_MAX for b in range(256))
+_BATCH = 1 << 16
+
+
+def _add_numbers(dense: HllEdit, sparse: HllEdit, seed: int, first: int, stop: int, max_bytes: int) -> None:
+    """Add the 8-byte little-endian elements j ^ seed for j in [first, stop) to both HLLs.
+
+    Hashing runs on many elements at once: each element is a 128-bit lane of one big
+    integer, and MurmurHash64A's multiplications, shifts and xors act on all lanes together
+    (a lane's product never reaches the next lane; the upper halves are masked off). Once
+    every register of an HLL is at least t, an element whose run is at most t changes
+    nothing, so only the others (found with the same lane arithmetic) are added one by one:
+    the registers are those of adding every element."""
+    h0 = _SEED ^ (8 * _M & _MASK64)
+    for batch_first in range(first, stop, _BATCH):
+        n = min(_BATCH, stop - batch_first)
+        ones = _lanes_of(_MASK64, n)
+        k = _lanes64(array("Q", range(batch_first, batch_first + n)), n) ^ _lanes_of(seed, n)
+        k = k * _M & ones
+        k ^= k >> 47 & ones
+        h = (k * _M & ones) ^ _lanes_of(h0, n)
+        h = h * _M & ones
+        h ^= h >> 47 & ones
+        h = h * _M & ones
+        h ^= h >> 47 & ones
+        spread = array("Q")
+        spread.frombytes(h.to_bytes(16 * n, "little"))
+        hashes = spread[0::2]
+        for target in (dense, sparse):
+            floor = _lowest_register(target)
+            if floor:
+                carry = _lanes_of(1 << 64, n)
+                low_bits = h >> 14 & _lanes_of((1 << floor) - 1, n)
+                wanted = ((low_bits + ones) & carry ^ carry).to_bytes(16 * n, "little")[8::16]
+                chosen: Iterable[int] = (hashes[m.start()] for m in _ONE.finditer(wanted))
+            else:
+                chosen = hashes
+            for value in chosen:
+                run = value >> 14 | 1 << _Q
+                target.set_register(value & INDEX_MASK, (run & -run).bit_length(), max_bytes)
+
+
+_ONE = re.compile(b"\x01")
+
+
+def _lanes_of(value: int, count: int) -> int:
+    """`value` (below 2**128) repeated in `count` 128-bit lanes."""
+    return int.from_bytes(value.to_bytes(16, "little") * count, "little")
+
+
+def _lowest_register(edit: HllEdit) -> int:
+    """The smallest register value of a dense HLL (0 while sparse)."""
+    if edit.dense is None:
+        return 0
+    return min(unpack_dense(memoryview(edit.dense)[HEADER_BYTES:]))
