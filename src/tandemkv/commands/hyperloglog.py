@@ -125,7 +125,7 @@ def pfcount(session: Session, *keys: bytes) -> int:
                 continue
             raw = _registers(_checked(value))
             merged = raw if merged is None else max_registers(merged, raw)
-        return estimate(histogram(merged if merged is not None else bytes(REGISTERS)))
+        return _signed(estimate(histogram(merged if merged is not None else bytes(REGISTERS))))
     key = keys[0]
     value = db.lookup_read(key)
     if value is None:
@@ -133,7 +133,7 @@ def pfcount(session: Session, *keys: bytes) -> int:
     value = _checked(value)
     cached = cached_cardinality(value)
     if cached is not None:
-        return cached
+        return cached  # below 2**63: the cache is valid only with the top bit clear
     try:
         cardinality = count_one(value)
     except CorruptHll:
