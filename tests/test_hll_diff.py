@@ -58,6 +58,16 @@ def test_pfadd_pfcount_basics(diff):
     diff("STRLEN", "h")
 
 
+def test_new_keys_of_one_element(diff):
+    rng = random.Random("new")
+    for i in range(150):
+        key = f"n{i}"
+        diff("PFADD", key, str(rng.random()))
+        same_value(diff, key)
+    diff("PFADD", "empty-element", "")
+    same_value(diff, "empty-element")
+
+
 def test_arity_and_unknown(diff):
     diff("PFADD")
     diff("PFCOUNT")
@@ -313,7 +323,9 @@ def test_random_corruptions(diff, sparse_max):
             value = value[: rng.randrange(16, len(value) + 1)] + bytes(rng.randrange(256) for _ in range(rng.randrange(3)))
         corrupt_both(diff, "h", bytes(value))
         diff(*rng.choice([("PFCOUNT", "h"), ("PFADD", "h", *elements(rng, 20)), ("PFMERGE", "d", "h"), ("PFCOUNT", "h", "d")]))
-        same_value(diff, "h")
+        # Set again: Redis may have left a byte past the end of its string that a lone
+        # XZERO byte at the end reads next time; a value that was just SET has a NUL there.
+        corrupt_both(diff, "h", same_value(diff, "h").split(b"\r\n", 1)[1][:-2])
         diff("PFADD", "h", *elements(rng, 5))
         same_value(diff, "h")
         diff("PFCOUNT", "h")

@@ -21,7 +21,9 @@ from tandemkv.errors import WRONGTYPE, CommandError, printable
 from tandemkv.protocol import OK, Simple
 from tandemkv.values.hll import (
     DENSE,
+    DENSE_BYTES,
     EMPTY,
+    MAGIC,
     REGISTERS,
     CorruptHll,
     HllEdit,
@@ -35,6 +37,7 @@ from tandemkv.values.hll import (
     is_hll,
     max_registers,
     merge_into,
+    new_with_one,
     registers,
     selftest,
     unpack_dense,
@@ -72,18 +75,25 @@ def pfadd(session: Session, key: bytes, *elements: bytes) -> int:
     """Adds the specified elements to the specified HyperLogLog."""
     db = session.db
     value = db.lookup(key)
-    if value is None:
-        edit = HllEdit(EMPTY)
-        updated = 1  # creating the key is a change
-    else:
-        value = _checked(value)
-        if value[4] == DENSE and len(elements) == 1:  # the common case, without decoding
+    if len(elements) == 1:  # the common case, without decoding
+        if value is None:
+            created = new_with_one(elements[0], session.instance.config.int(_SPARSE_MAX))
+            if created is not None:
+                db.set(key, created)
+                session.notify("$", b"pfadd", key)
+                return 1
+        elif value.__class__ is bytes and len(value) == DENSE_BYTES and value[4] == DENSE and value[:4] == MAGIC:
             changed = dense_add_one(value, elements[0])
             if changed is None:
                 return 0
             db.put(key, changed)
             session.notify("$", b"pfadd", key)
             return 1
+    if value is None:
+        edit = HllEdit(EMPTY)
+        updated = 1  # creating the key is a change
+    else:
+        value = _checked(value)
         edit = HllEdit(value)
         updated = 0
     try:

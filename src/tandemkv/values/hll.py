@@ -28,12 +28,12 @@ register sets are unpacked, packed, merged and counted with big-integer lane ari
 from __future__ import annotations
 
 import math
+import operator
 import re
 from array import array
 from bisect import bisect_right
-from collections import Counter
 from collections.abc import Iterable
-from itertools import accumulate
+from itertools import accumulate, islice
 from random import Random
 
 MAGIC = b"HYLL"
@@ -84,19 +84,24 @@ def is_sparse(value: bytes | bytearray) -> bool:
 # ------------------------------------------------------------------ hashing
 
 
-def murmurhash64a(data: bytes, seed: int = _SEED) -> int:
-    """MurmurHash64A as Redis computes it (little-endian 8-byte blocks)."""
+def murmurhash64a(
+    data: bytes, seed: int = _SEED, _m: int = _M, _mask: int = _MASK64, _from_bytes=int.from_bytes
+) -> int:
+    """MurmurHash64A as Redis computes it (little-endian 8-byte blocks). The defaults after
+    `seed` are constants bound as locals: this runs once per PFADD element."""
     length = len(data)
-    h = seed ^ (length * _M & _MASK64)
-    blocks = length & ~7
-    for offset in range(0, blocks, 8):
-        k = int.from_bytes(data[offset : offset + 8], "little") * _M & _MASK64
-        k ^= k >> 47
-        h = (h ^ (k * _M & _MASK64)) * _M & _MASK64
-    if length & 7:
-        h = (h ^ int.from_bytes(data[blocks:], "little")) * _M & _MASK64
+    h = seed ^ (length * _m & _mask)
+    if length >= 8:
+        tail = length & ~7
+        for offset in range(0, tail, 8):
+            k = _from_bytes(data[offset : offset + 8], "little") * _m & _mask
+            h = (h ^ ((k ^ k >> 47) * _m & _mask)) * _m & _mask
+        if length & 7:
+            h = (h ^ _from_bytes(data[tail:], "little")) * _m & _mask
+    elif length:
+        h = (h ^ _from_bytes(data, "little")) * _m & _mask
     h ^= h >> 47
-    h = h * _M & _MASK64
+    h = h * _m & _mask
     return h ^ (h >> 47)
 
 
@@ -147,12 +152,34 @@ def dense_add_one(value: bytes | bytearray, element: bytes) -> bytes | None:
     index = h & INDEX_MASK
     offset = HEADER_BYTES + (index * 6 >> 3)
     shift = index * 6 & 7
-    if count <= (value[offset] | (value[offset + 1] << 8 if shift > 2 else 0)) >> shift & REGISTER_MAX:
+    if shift <= 2:
+        if count <= value[offset] >> shift & REGISTER_MAX:
+            return None
+    elif count <= (value[offset] | value[offset + 1] << 8) >> shift & REGISTER_MAX:
         return None
     changed = bytearray(value)
     dense_set(changed, index, count)
     changed[15] |= CACHE_INVALID
     return bytes(changed)
+
+
+def new_with_one(element: bytes, sparse_max_bytes: int) -> bytes | None:
+    """PFADD of one element to a key that does not exist: the new sparse HLL, as Redis's
+    split of the single XZERO builds it; None when Redis would make it dense (a run above
+    32, or a string longer than `sparse_max_bytes`)."""
+    index, count = pattern(element)
+    if count > SPARSE_VALUE_MAX:
+        return None
+    ops = _zero_run(index) if index else []
+    ops.append(_val(count, 1))
+    if index != INDEX_MASK:
+        ops += _zero_run(INDEX_MASK - index)
+    if HEADER_BYTES + len(ops) > sparse_max_bytes:  # the split always grows the string
+        return None
+    return _NEW_HEADER + bytes(ops)
+
+
+_NEW_HEADER = EMPTY[:15] + bytes([CACHE_INVALID])
 
 
 # Byte-lane masks for the 4096-byte integers of `unpack_dense` / `pack_dense`.
@@ -290,85 +317,53 @@ def with_cardinality(value: bytes | bytearray, cardinality: int) -> bytes:
 def count_one(value: bytes | bytearray) -> int:
     """PFCOUNT's computation for one HLL whose cache is invalid (hllCount); CorruptHll if
     sparse opcodes do not cover exactly the registers."""
-    if value[4] == DENSE:
-        return estimate(histogram(unpack_dense(memoryview(value)[HEADER_BYTES:])))
-    ops, starts, _, _ = decode_sparse(value)
-    if starts[-1] != REGISTERS:
-        raise CorruptHll
-    counts = [0] * 64
-    for op, n in Counter(ops).items():
-        if op >= 0x100:  # XZERO
-            counts[0] += n * ((op & 0x3FFF) + 1)
-        elif op >= 0x80:  # VAL
-            counts[(op >> 2 & 31) + 1] += n * ((op & 3) + 1)
-        else:  # ZERO
-            counts[0] += n * (op + 1)
-    return estimate(counts)
+    return estimate(histogram(registers(value)))
 
 
 # ----------------------------------------------------------- sparse opcodes
 #
-# Opcodes are held as ints: a ZERO or VAL opcode is its byte (0x00-0x3f, 0x80-0xff), an XZERO
-# opcode its two bytes big-endian (0x4000-0x7fff). `starts[i]` is the first register of
-# opcode i and `starts[-1]` the registers covered in all. A value may end with the first byte
-# of an XZERO alone (corruption): Redis reads the missing byte from just past the string's
-# end, normally its NUL terminator, so it is held as an XZERO with that low byte, and
-# `truncated` is set. (`HllEdit` follows what Redis leaves in that byte during a command.)
+# A sparse HLL being read or edited is a list of its opcode bytes (`ops`, one entry per byte,
+# so `bytes(ops)` is the encoding) and, per byte, the first register of the opcode starting
+# there (`starts`, one entry more: the registers covered in all). The second byte of an XZERO
+# covers no register: its start is where the next opcode starts. `bisect_right(starts, i) - 1`
+# is then the first byte of the opcode covering register i, for every i below `starts[-1]`.
+#
+# A value may end with the first byte of an XZERO alone (corruption). Redis reads the missing
+# byte from just past the string's end (`hidden`): normally the NUL terminator, but an edit of
+# that very opcode leaves its last byte there.
 
 _XZERO_OPCODE = re.compile(rb"[\x40-\x7f][\x00-\xff]?")
-_SPAN = [(op & 0x3F) + 1 if op < 0x40 else (op & 3) + 1 for op in range(256)]
-# A single-byte opcode's registers, as one-byte registers (ZERO: zeros; VAL: the value).
-_EXPANDED = [bytes(op + 1) if op < 0x40 else bytes([(op >> 2 & 31) + 1]) * ((op & 3) + 1) for op in range(256)]
+# The registers a ZERO or VAL opcode byte covers (XZERO bytes are filled in by `_spans`).
+_BYTE_SPAN = [(op & 0x3F) + 1 if op < 0x40 else (op & 3) + 1 if op >= 0x80 else 0 for op in range(256)]
+# The register value an opcode byte gives each register it covers (ZERO, XZERO: 0).
+_BYTE_VALUE = [bytes([(op >> 2 & 31) + 1]) if op >= 0x80 else b"\x00" for op in range(256)]
 
 
-def _span(op: int) -> int:
-    return (op & 0x3FFF) + 1 if op >= 0x100 else _SPAN[op]
+def _spans(ops: list[int], data: bytes | bytearray, offset: int, hidden: int) -> tuple[list[int], bool]:
+    """Registers covered by the opcode starting at each byte of `ops` (= data[offset:]), and
+    whether the last opcode is a lone XZERO byte."""
+    spans = list(map(_BYTE_SPAN.__getitem__, ops))
+    truncated = False
+    for match in _XZERO_OPCODE.finditer(data, offset):
+        k = match.start() - offset
+        if match.end() - match.start() == 2:
+            spans[k] = ((ops[k] & 0x3F) << 8 | ops[k + 1]) + 1
+            spans[k + 1] = 0
+        else:
+            spans[k] = ((ops[k] & 0x3F) << 8 | hidden) + 1
+            truncated = True
+    return spans, truncated
 
 
 def _val(value: int, length: int) -> int:
     return 0x80 | (value - 1) << 2 | (length - 1)
 
 
-def _zero_run(length: int) -> int:
-    """The opcode for `length` zero registers: ZERO up to 64, XZERO above."""
-    return length - 1 if length <= _SPARSE_ZERO_LEN_MAX else 0x4000 | (length - 1)
-
-
-def decode_sparse(value: bytes | bytearray) -> tuple[list[int], list[int], int, bool]:
-    """(opcodes, first registers, XZERO count, truncated) of a sparse HLL's opcodes."""
-    ops: list[int] = []
-    position = HEADER_BYTES
-    xzeros = 0
-    truncated = False
-    for match in _XZERO_OPCODE.finditer(value, HEADER_BYTES):
-        start, end = match.span()
-        if start > position:
-            ops += value[position:start]
-        if end - start == 2:
-            ops.append(value[start] << 8 | value[start + 1])
-        else:
-            ops.append(value[start] << 8)
-            truncated = True
-        xzeros += 1
-        position = end
-    if position < len(value):
-        ops += value[position:]
-    starts = list(accumulate(map(_span, ops), initial=0))
-    return ops, starts, xzeros, truncated
-
-
-def _encode_ops(ops: list[int], xzeros: int, truncated: bool) -> bytes:
-    if not xzeros:
-        return bytes(ops)
-    out = bytearray()
-    for op in ops:
-        if op < 0x100:
-            out.append(op)
-        else:
-            out += op.to_bytes(2, "big")
-    if truncated:
-        del out[-1]
-    return bytes(out)
+def _zero_run(length: int) -> list[int]:
+    """The opcode bytes for `length` zero registers: ZERO up to 64, XZERO above."""
+    if length <= _SPARSE_ZERO_LEN_MAX:
+        return [length - 1]
+    return [0x40 | (length - 1) >> 8, (length - 1) & 0xFF]
 
 
 def _sparse_registers(ops: list[int], starts: list[int]) -> bytes | None:
@@ -377,7 +372,8 @@ def _sparse_registers(ops: list[int], starts: list[int]) -> bytes | None:
     hllMerge and hllSparseRegHisto all reject an opcode that runs past the last register.)"""
     if starts[-1] != REGISTERS:
         return None
-    return b"".join([_EXPANDED[op] if op < 0x100 else bytes((op & 0x3FFF) + 1) for op in ops])
+    spans = map(operator.sub, islice(starts, 1, None), starts)
+    return b"".join(map(operator.mul, map(_BYTE_VALUE.__getitem__, ops), spans))
 
 
 def registers(value: bytes | bytearray) -> bytes:
@@ -385,8 +381,9 @@ def registers(value: bytes | bytearray) -> bytes:
     sparse opcodes do not cover exactly the registers."""
     if value[4] == DENSE:
         return bytes(unpack_dense(memoryview(value)[HEADER_BYTES:]))
-    ops, starts, _, _ = decode_sparse(value)
-    raw = _sparse_registers(ops, starts)
+    ops = list(value[HEADER_BYTES:])
+    spans, _ = _spans(ops, value, HEADER_BYTES, 0)
+    raw = _sparse_registers(ops, list(accumulate(spans, initial=0)))
     if raw is None:
         raise CorruptHll
     return raw
@@ -395,41 +392,48 @@ def registers(value: bytes | bytearray) -> bytes:
 def describe_sparse(value: bytes | bytearray) -> bytes:
     """PFDEBUG DECODE: the opcodes as "z:len", "Z:len", "v:value,len", space separated."""
     words = []
-    for op in decode_sparse(value)[0]:
-        if op >= 0x100:
-            words.append(b"Z:%d" % ((op & 0x3FFF) + 1))
-        elif op < 0x40:
+    ops = value[HEADER_BYTES:]
+    k = 0
+    while k < len(ops):
+        op = ops[k]
+        if op < 0x40:
             words.append(b"z:%d" % (op + 1))
+        elif op < 0x80:
+            low = ops[k + 1] if k + 1 < len(ops) else 0
+            words.append(b"Z:%d" % (((op & 0x3F) << 8 | low) + 1))
+            k += 1
         else:
             words.append(b"v:%d,%d" % ((op >> 2 & 31) + 1, (op & 3) + 1))
+        k += 1
     return b" ".join(words)
 
 
 class HllEdit:
     """One command's changes to an HLL: decoded once, edited, `to_bytes()` once.
 
-    Sparse HLLs are edited as opcode lists; `dense` holds the whole value (header included)
-    once the HLL is or becomes dense."""
+    Sparse HLLs are edited as opcode byte lists (see above); `dense` holds the whole value
+    (header included) once the HLL is or becomes dense."""
 
-    __slots__ = ("dense", "header", "ops", "sparse_bytes", "starts", "truncated", "xzeros")
+    __slots__ = ("dense", "header", "hidden", "ops", "starts", "truncated")
 
     def __init__(self, value: bytes | bytearray) -> None:
         self.header = bytearray(value[:HEADER_BYTES])
         self.dense: bytearray | None = None
+        self.hidden = 0  # the byte just past the end of the sparse string
         self.ops: list[int] = []
         self.starts: list[int] = [0]
-        self.xzeros = 0
         self.truncated = False
-        self.sparse_bytes = len(value)  # the sparse string's length, header included
         if value[4] == DENSE:
             self.dense = bytearray(value)
         else:
-            self.ops, self.starts, self.xzeros, self.truncated = decode_sparse(value)
+            self.ops = list(value[HEADER_BYTES:])
+            spans, self.truncated = _spans(self.ops, value, HEADER_BYTES, 0)
+            self.starts = list(accumulate(spans, initial=0))
 
     def to_bytes(self) -> bytes:
         if self.dense is not None:
             return bytes(self.dense)
-        return bytes(self.header) + _encode_ops(self.ops, self.xzeros, self.truncated)
+        return bytes(self.header) + bytes(self.ops)
 
     def invalidate_cache(self) -> None:
         if self.dense is not None:
@@ -464,28 +468,44 @@ class HllEdit:
             return self._promote(index, count)
         ops = self.ops
         starts = self.starts
-        i = bisect_right(starts, index) - 1
-        if i >= len(ops):
+        if index >= starts[-1]:
             return -1  # no opcode covers the register
+        i = bisect_right(starts, index) - 1
         op = ops[i]
         first = starts[i]
-        span = starts[i + 1] - first
-        is_xzero = op >= 0x100
-        is_val = not is_xzero and op >= 0x80
-        if is_val:
+        # The opcode before (Redis's `prev`), where step 4 starts merging.
+        prev = bisect_right(starts, first - 1) - 1 if first else 0
+        if op >= 0x80:  # VAL
             if (op >> 2 & 31) + 1 >= count:
                 return 0
-            if span == 1:
+            if op & 3 == 0:  # covers this register alone
                 ops[i] = _val(count, 1)
-                return self._updated(i)
-        elif not is_xzero and span == 1:
+                return self._updated(prev)
+        elif op == 0:  # a ZERO of one register
             ops[i] = _val(count, 1)
-            return self._updated(i)
+            return self._updated(prev)
         # The general case: split the opcode into up to three around the register.
+        is_xzero = 0x40 <= op < 0x80
+        if is_xzero:
+            low = ops[i + 1] if i + 1 < len(ops) else self.hidden
+            span = ((op & 0x3F) << 8 | low) + 1
+        else:
+            span = _BYTE_SPAN[op]
         last = first + span - 1
         seq: list[int] = []
         seq_starts: list[int] = []
-        if is_val:
+        if is_xzero or op < 0x40:
+            if index != first:
+                run = _zero_run(index - first)
+                seq += run
+                seq_starts += [first, index][: len(run)]
+            seq.append(_val(count, 1))
+            seq_starts.append(index)
+            if index != last:
+                run = _zero_run(last - index)
+                seq += run
+                seq_starts += [index + 1, last + 1][: len(run)]
+        else:
             current = (op >> 2 & 31) + 1
             if index != first:
                 seq.append(_val(current, index - first))
@@ -495,71 +515,58 @@ class HllEdit:
             if index != last:
                 seq.append(_val(current, last - index))
                 seq_starts.append(index + 1)
-        else:
-            if index != first:
-                seq.append(_zero_run(index - first))
-                seq_starts.append(first)
-            seq.append(_val(count, 1))
-            seq_starts.append(index)
-            if index != last:
-                seq.append(_zero_run(last - index))
-                seq_starts.append(index + 1)
-        seq_xzeros = sum(1 for x in seq if x >= 0x100)
-        delta = len(seq) + seq_xzeros - (2 if is_xzero else 1)
-        if delta > 0 and self.sparse_bytes + delta > sparse_max_bytes:
+        old_bytes = 2 if is_xzero else 1
+        delta = len(seq) - old_bytes
+        if delta > 0 and HEADER_BYTES + len(ops) + delta > sparse_max_bytes:
             return self._promote(index, count)
-        self.sparse_bytes += delta
-        self.xzeros += seq_xzeros - is_xzero
-        if self.truncated and i == len(ops) - 1:
-            # The split opcode is the lone XZERO byte at the end: Redis writes the sequence
-            # over it but keeps one byte less, so the sequence's last byte (a ZERO or VAL
-            # opcode, or an XZERO's low byte) ends up just past the end of the string.
-            if seq[-1] < 0x100:
-                seq.pop()
-                seq_starts.pop()
-                self.truncated = False
+        if is_xzero and i + 1 == len(ops):
+            # The lone XZERO byte at the end: Redis writes the sequence over it but keeps one
+            # byte less, so the sequence's last byte ends up just past the string's end.
+            self.hidden = seq.pop()
             ops[i:] = seq
-            starts[i:] = [*seq_starts, seq_starts[-1] + _span(seq[-1]) if seq else first]
+            self._rescan()
         else:
-            ops[i : i + 1] = seq
-            starts[i : i + 1] = seq_starts
-            self._terminate()  # sdsIncrLen writes the NUL terminator
-        return self._updated(i)
+            ops[i : i + old_bytes] = seq
+            starts[i : i + old_bytes] = seq_starts
+            self._terminate()  # sdsIncrLen wrote the NUL terminator
+        return self._updated(prev)
 
-    def _updated(self, i: int) -> int:
+    def _updated(self, p: int) -> int:
         """Step 4 of hllSparseSet: merge adjacent VAL opcodes of equal value, scanning up to
-        5 opcodes from the one before the edit; then invalidate the cached cardinality."""
+        5 opcodes from `p`, the opcode before the edited one; then invalidate the cache."""
         ops = self.ops
-        starts = self.starts
-        j = i - 1 if i > 0 else 0
         budget = 5
-        while j < len(ops) and budget:
+        while p < len(ops) and budget:
             budget -= 1
-            op = ops[j]
-            if op < 0x80 or op >= 0x100:  # ZERO or XZERO
-                j += 1
+            op = ops[p]
+            if op < 0x80:  # ZERO or XZERO
+                p += 2 if op >= 0x40 else 1
                 continue
-            if j + 1 < len(ops):
-                nxt = ops[j + 1]
-                if 0x80 <= nxt < 0x100 and (op ^ nxt) & 0x7C == 0:
+            if p + 1 < len(ops):
+                nxt = ops[p + 1]
+                if nxt >= 0x80 and (op ^ nxt) & 0x7C == 0:
                     length = (op & 3) + (nxt & 3) + 2
                     if length <= _SPARSE_VAL_LEN_MAX:
-                        ops[j : j + 2] = [_val((op >> 2 & 31) + 1, length)]
-                        del starts[j + 1]
-                        self.sparse_bytes -= 1
+                        ops[p : p + 2] = [_val((op >> 2 & 31) + 1, length)]
+                        del self.starts[p + 1]
                         self._terminate()
                         continue
-            j += 1
+            p += 1
         self.header[15] |= CACHE_INVALID
         return 1
 
     def _terminate(self) -> None:
-        """The string's length changed and Redis wrote a NUL just past its end: a lone XZERO
-        byte at the end now reads a zero low byte."""
+        """Redis wrote a NUL just past the string's end (sdsIncrLen): a lone XZERO byte at
+        the end now reads a zero low byte."""
+        self.hidden = 0
         if self.truncated:
-            ops = self.ops
-            ops[-1] &= 0xFF00
-            self.starts[-1] = self.starts[-2] + _span(ops[-1])
+            self._rescan()
+
+    def _rescan(self) -> None:
+        """Recompute `starts` from the bytes (after edits at a lone XZERO byte: rare)."""
+        data = bytes(self.ops)
+        spans, self.truncated = _spans(self.ops, data, 0, self.hidden)
+        self.starts = list(accumulate(spans, initial=0))
 
     def _promote(self, index: int, count: int) -> int:
         try:
