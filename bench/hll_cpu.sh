@@ -5,7 +5,7 @@
 #   [ROUNDS=N] bench/hll_cpu.sh [P1_REQUESTS] [P16_REQUESTS] [MERGE_REQUESTS]
 # Commands, in this order on a fresh server:
 #   set        SET key:__rand_int__ xxx               (the reference, as redis-benchmark -t set)
-#   pfadd      PFADD hll __rand_int__                 (one HLL: dense after a few thousand adds)
+#   pfadd      PFADD hll __rand_int__                 (one HLL, made dense beforehand)
 #   pfadd_new  PFADD small:__rand_int__ __rand_int__  (mostly new keys: small sparse HLLs)
 #   pfcount    PFCOUNT hll                            (dense; the cached count after the first)
 #   pfcount2   PFCOUNT hll hll2                       (two dense HLLs merged: computed each time)
@@ -33,7 +33,9 @@ measure() {  # name port command...
     "$@" --port "$port" >/dev/null 2>&1 &
     local pid=$!
     for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-    redis-benchmark -p "$port" -n 20000 -r 1000000 -c 50 -q pfadd hll2 __rand_int__ >/dev/null 2>&1
+    for key in hll hll2; do  # both dense before anything is measured
+        redis-benchmark -p "$port" -n 20000 -r 1000000 -c 50 -q pfadd $key __rand_int__ >/dev/null 2>&1
+    done
     for pipeline in 1 16; do
         local n=$([ "$pipeline" = 1 ] && echo "$P1_N" || echo "$P16_N")
         run "$name" "$pid" "$port" "$pipeline" "$n" set set key:__rand_int__ xxx

@@ -68,6 +68,19 @@ def test_new_keys_of_one_element(diff):
     same_value(diff, "empty-element")
 
 
+def test_elements_of_every_length_up_to_40(diff):
+    """Every tail length of MurmurHash64A's 8-byte blocks, one element per PFADD."""
+    rng = random.Random("lengths")
+    for length in range(41):
+        for _ in range(3):
+            element = bytes(rng.randrange(256) for _ in range(length))
+            diff("PFADD", "h", element)
+            diff("PFADD", f"new{length}-{_}", element)
+            same_value(diff, f"new{length}-{_}")
+    same_value(diff, "h")
+    diff("PFCOUNT", "h")
+
+
 def test_arity_and_unknown(diff):
     diff("PFADD")
     diff("PFCOUNT")

@@ -84,22 +84,37 @@ def is_sparse(value: bytes | bytearray) -> bool:
 # ------------------------------------------------------------------ hashing
 
 
+_H0 = [_SEED ^ (length * _M & _MASK64) for length in range(16)]  # the seed mixed with short lengths
+
+
 def murmurhash64a(
-    data: bytes, seed: int = _SEED, _m: int = _M, _mask: int = _MASK64, _from_bytes=int.from_bytes
+    data: bytes, _m: int = _M, _mask: int = _MASK64, _from_bytes=int.from_bytes, _h0: list[int] = _H0
 ) -> int:
-    """MurmurHash64A as Redis computes it (little-endian 8-byte blocks). The defaults after
-    `seed` are constants bound as locals: this runs once per PFADD element."""
+    """MurmurHash64A with Redis's seed (little-endian 8-byte blocks). The defaults are
+    constants bound as locals: this runs once per PFADD element.
+
+    A multiplication modulo 2**64 depends only on its operand modulo 2**64, so the mask is
+    applied only before a right shift."""
     length = len(data)
-    h = seed ^ (length * _m & _mask)
-    if length >= 8:
+    if length < 16:  # most elements: no loop
+        if length >= 8:
+            k = _from_bytes(data[:8], "little") * _m & _mask
+            h = (_h0[length] ^ (k ^ k >> 47) * _m) * _m
+            if length > 8:
+                h = (h ^ _from_bytes(data[8:], "little")) * _m
+            h &= _mask
+        elif length:
+            h = (_h0[length] ^ _from_bytes(data, "little")) * _m & _mask
+        else:
+            h = _h0[0]
+    else:
+        h = _SEED ^ (length * _m & _mask)
         tail = length & ~7
         for offset in range(0, tail, 8):
             k = _from_bytes(data[offset : offset + 8], "little") * _m & _mask
-            h = (h ^ ((k ^ k >> 47) * _m & _mask)) * _m & _mask
+            h = (h ^ (k ^ k >> 47) * _m) * _m & _mask
         if length & 7:
             h = (h ^ _from_bytes(data[tail:], "little")) * _m & _mask
-    elif length:
-        h = (h ^ _from_bytes(data, "little")) * _m & _mask
     h ^= h >> 47
     h = h * _m & _mask
     return h ^ (h >> 47)
