@@ -751,7 +751,8 @@ def _add_numbers(dense: HllEdit, sparse: HllEdit, seed: int, first: int, stop: i
 
 
 def _lowest_register(edit: HllEdit) -> int:
-    """The smallest register value of a dense HLL (0 while sparse)."""
-    if edit.dense is None:
-        return 0
-    return min(unpack_dense(memoryview(edit.dense)[HEADER_BYTES:]))
+    """The smallest register value of an HLL being edited (0 if its opcodes are corrupt)."""
+    if edit.dense is not None:
+        return min(unpack_dense(memoryview(edit.dense)[HEADER_BYTES:]))
+    raw = _sparse_registers(edit.ops, edit.starts)
+    return min(raw) if raw is not None else 0
