@@ -359,6 +359,38 @@ def test_keyspace_events(events):
     assert ours == theirs
 
 
+def _changes(diff: Diff) -> tuple[int, int]:
+    ours, theirs = diff.both("INFO", "persistence")
+    return tuple(  # type: ignore[return-value]
+        int(reply.split(b"rdb_changes_since_last_save:")[1].split(b"\r\n")[0]) for reply in (ours, theirs)
+    )
+
+
+def test_changes_counted_as_redis_counts_them(diff):
+    """rdb_changes_since_last_save: PFADD counts the key and every raised register; PFCOUNT
+    that caches, PFMERGE, and PFDEBUG's conversions count one."""
+    commands = [
+        ("PFADD", "h", "a"),
+        ("PFADD", "h", "b", "c", "d"),
+        ("PFADD", "h", "b"),
+        ("PFADD", "n", "x", "y"),
+        ("PFADD", "e"),
+        ("PFCOUNT", "h"),
+        ("PFCOUNT", "h"),
+        ("PFCOUNT", "h", "n"),
+        ("PFMERGE", "m", "h", "n"),
+        ("PFDEBUG", "TODENSE", "h"),
+        ("PFDEBUG", "GETREG", "n"),
+        ("PFDEBUG", "TODENSE", "h"),
+        ("PFADD", "h", "z"),
+    ]
+    for command in commands:
+        before = _changes(diff)
+        diff(*command)
+        after = _changes(diff)
+        assert after[0] - before[0] == after[1] - before[1], command
+
+
 def test_pfcount_that_caches_touches_watch(diff):
     diff("PFADD", "h", "a")
     diff("WATCH", "h")

@@ -81,6 +81,7 @@ def pfadd(session: Session, key: bytes, *elements: bytes) -> int:
             if created is not None:
                 db.set(key, created)
                 session.notify("$", b"pfadd", key)
+                session.instance.rdb.dirty += 1  # Redis counts the key and the register
                 return 1
         elif value.__class__ is bytes and len(value) == DENSE_BYTES and value[4] == DENSE and value[:4] == MAGIC:
             changed = dense_add_one(value, elements[0])
