@@ -18,11 +18,11 @@ the promotion points, which edits invalidate the cached cardinality), because th
 observable. Corrupted values behave as in Redis too: the same checks, at the same points,
 raise `CorruptHll`, and nothing here reads out of bounds or loops without end.
 
-Speed, in pure Python: the sparse opcodes of a command are decoded once into a list of opcode
-ints with the first register of each (bisect finds the opcode of a register), edited as a
-list, and encoded once. Dense registers are read and written two bytes at a time; whole
-register sets are unpacked, packed, merged and counted with big-integer lane arithmetic
-(`unpack_dense`, `pack_dense`, `max_registers`) instead of per-register loops.
+Speed, in pure Python: a command decodes sparse opcodes once into a list of their bytes with,
+per byte, the first register of its opcode (bisect finds the opcode of a register), edits
+the lists, and encodes once (`bytes(list)`). Dense registers are read and written two bytes
+at a time; whole register sets are unpacked, packed, merged and counted with big-integer
+lane arithmetic (`unpack_dense`, `pack_dense`, `max_registers`) instead of per-register loops.
 """
 
 from __future__ import annotations
@@ -75,10 +75,6 @@ def is_hll(value: bytes | bytearray) -> bool:
         and value[4] <= SPARSE
         and (value[4] == SPARSE or len(value) == DENSE_BYTES)
     )
-
-
-def is_sparse(value: bytes | bytearray) -> bool:
-    return value[4] == SPARSE
 
 
 # ------------------------------------------------------------------ hashing
