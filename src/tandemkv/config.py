@@ -317,6 +317,8 @@ PARAMS: tuple[Param, ...] = (
     Param("set-max-intset-entries", "int", 512),
     Param("zset-max-listpack-entries", "int", 128, alias="zset-max-ziplist-entries"),
     Param("zset-max-listpack-value", "memory", 64, alias="zset-max-ziplist-value"),
+    # HyperLogLog: the largest sparse HLL string; an edit past it makes the HLL dense (values/hll.py).
+    Param("hll-sparse-max-bytes", "memory", 3000, maximum=2**63 - 1),
     # Streams: where a new node starts (this decides what MAXLEN ~ / MINID ~ trim, as in Redis).
     Param("stream-node-max-bytes", "memory", 4096),
     Param("stream-node-max-entries", "int", 100),
@@ -497,6 +499,7 @@ MEANINGS = {
     "set-max-intset-entries": "OBJECT ENCODING threshold: members of an intset",
     "zset-max-listpack-entries": "OBJECT ENCODING threshold: members of a listpack sorted set",
     "zset-max-listpack-value": "OBJECT ENCODING threshold: longest member of a listpack sorted set",
+    "hll-sparse-max-bytes": "largest sparse HyperLogLog string, header included, before it turns dense",
     "lazyfree-lazy-eviction": "accepted; big values are always freed in slices",
     "lazyfree-lazy-expire": "accepted; big values are always freed in slices",
     "lazyfree-lazy-server-del": "accepted; big values are always freed in slices",

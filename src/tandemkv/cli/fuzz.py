@@ -29,7 +29,8 @@ from tandemkv.protocol import Error, encode2, encode3
 
 # Commands that stop the process or sleep on purpose (DEBUG SLEEP): not fuzzed.
 # SAVE and BGSAVE write `dir`/`dbfilename` (the current directory): not fuzzed.
-EXCLUDED = frozenset({"shutdown", "debug", "monitor", "sync", "psync", "save", "bgsave"})
+# PFSELFTEST hashes ten million elements, seconds by design (tests/test_hll_diff.py runs it).
+EXCLUDED = frozenset({"shutdown", "debug", "monitor", "sync", "psync", "save", "bgsave", "pfselftest"})
 # Longest a single fuzzed command may run (generous: a noisy 2-core machine).
 SLOW_CALL_S = 2.0
 

@@ -10,6 +10,7 @@ from tandemkv.commands import (  # noqa: F401  (importing a module registers its
     debug,
     geo,
     hashes,
+    hyperloglog,
     introspection,
     keys,
     latency,

@@ -278,6 +278,14 @@ class Instance:
             self.watches.touch_db(index, self.dbs[index].holds, None)
         self.blocking.signal_db(index)
 
+    def modified(self, key: bytes, db: int) -> None:
+        """A change that raises no keyspace event (PFCOUNT caching the cardinality in the
+        value): only Redis's signalModifiedKey (WATCH) and the change count."""
+        self.rdb.dirty += 1
+        watches = self.watches
+        if watches.keys and (db, key) in watches.keys:
+            watches.touch((db, key))
+
     def swap_dbs(self, a: int, b: int) -> None:
         dbs = self.dbs
         if self.watches.keys:
