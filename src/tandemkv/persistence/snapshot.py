@@ -43,6 +43,7 @@ from tandemkv.persistence.rdb import (
     RdbError,
     Writer,
     aux_fields,
+    dump_payload,
     entry_header,
     read_file,
     write_file,
@@ -421,8 +422,18 @@ def save_for_shutdown(instance: Instance) -> bool:
 
 
 def attach(instance: Instance) -> None:
-    """Give the commands layer its way to save (SHUTDOWN SAVE)."""
+    """Give the commands layer its way to save (SHUTDOWN SAVE) and to serialize a value
+    (the keyspace-event stream's `dump` field)."""
     instance.rdb.save = lambda: save_for_shutdown(instance)
+    instance.serialize = lambda value: _dump_or_none(value, bool(instance.config["rdbcompression"]))
+
+
+def _dump_or_none(value: object, compress: bool) -> bytes | None:
+    """DUMP's payload of `value`, or None for a type without an RDB serialization yet."""
+    try:
+        return dump_payload(value, compress=compress)
+    except RdbError:
+        return None
 
 
 @command("save", 1, "admin noscript no_async_loading no_multi", group="server", since="1.0.0",
