@@ -456,3 +456,17 @@ def test_watch_of_the_stream_is_touched_by_an_append() -> None:
     clock.advance_ms(10)
     store.tick()  # k expires: an entry is appended to the watched stream
     assert execute(session, [b"EXEC"]) is NULL_ARRAY
+
+
+def test_swapdb_moves_the_exemption_with_db_0() -> None:
+    store, _clock = _store(keyspace_events_stream_flags="g")
+    store.execute("SET", "k", "v")
+    store.execute("DEL", "k")  # creates the stream in db 0
+    store.execute("SWAPDB", 0, 1)  # the old stream is now an ordinary key of db 1
+    dbs = store.instance.dbs
+    assert dbs[0].unevictable == b"ev" and dbs[1].unevictable is None
+    store.execute("SELECT", 1)
+    assert store.execute("XLEN", "ev") == 1
+    store.execute("DEL", "ev")  # recorded: db 1's `ev` is not the stream
+    store.execute("SELECT", 0)
+    assert [(f[b"db"], f[b"event"], f[b"key"]) for f in _fields(store)] == [(b"1", b"del", b"ev")]
