@@ -296,13 +296,13 @@ def test_consumer_away_mid_way_gets_every_expiry(sr: redis.Redis, stream_port: i
 def test_settings_defaults_and_config_set(sr: redis.Redis) -> None:
     config = Config()
     assert config["keyspace-events-stream"] == ""
-    assert config["keyspace-events-stream-flags"] == "xe"
-    assert config["keyspace-events-stream-maxlen"] == 1_000_000
+    assert config["keyspace-events-stream-flags"] == "x"
+    assert config["keyspace-events-stream-maxlen"] == 100_000
     assert config["keyspace-events-stream-values"] is False
     assert sr.config_get("keyspace-events-stream*") == {
         "keyspace-events-stream": "events",
         "keyspace-events-stream-flags": "A",
-        "keyspace-events-stream-maxlen": "1000000",
+        "keyspace-events-stream-maxlen": "100000",
         "keyspace-events-stream-values": "no",
     }
     with pytest.raises(redis.ResponseError, match="Invalid event class character"):

@@ -269,13 +269,14 @@ PARAMS: tuple[Param, ...] = (
     Param("notify-keyspace-events", "string", "xE", normalize=_normalize_notify_flags, show=_show_notify_flags),
     # Keyspace events appended to a stream (commands/eventstream.py): the stream's key in db 0
     # ("" off), its own event classes (notify-keyspace-events letters; K and E do not matter
-    # there), its approximate MAXLEN (0: unbounded) and whether expired and evicted keys'
-    # values are included.
+    # there; `x` by default: `e` makes eviction feed the stream, see the README), its
+    # approximate MAXLEN (0: unbounded; 100,000 entries are ~45 MB of the memory bound) and
+    # whether expired and evicted keys' values are included.
     Param("keyspace-events-stream", "string", ""),
     Param(
-        "keyspace-events-stream-flags", "string", "xe", normalize=_normalize_notify_flags, show=_show_notify_flags
+        "keyspace-events-stream-flags", "string", "x", normalize=_normalize_notify_flags, show=_show_notify_flags
     ),
-    Param("keyspace-events-stream-maxlen", "int", 1_000_000),
+    Param("keyspace-events-stream-maxlen", "int", 100_000),
     Param("keyspace-events-stream-values", "bool", False),
     Param("proto-max-bulk-len", "memory", 512 * 1024**2, minimum=1024 * 1024),
     Param("client-query-buffer-limit", "memory", 1024**3, minimum=1024 * 1024),
