@@ -473,3 +473,29 @@ def test_swapdb_moves_the_exemption_with_db_0() -> None:
     store.execute("DEL", "ev")  # recorded: db 1's `ev` is not the stream
     store.execute("SELECT", 0)
     assert [(f[b"db"], f[b"event"], f[b"key"]) for f in _fields(store)] == [(b"1", b"del", b"ev")]
+
+
+def test_loading_a_snapshot_appends_no_new_events(tmp_path) -> None:
+    """Redis raises no `new` for keys an RDB file brings (dbAddRDBLoad)."""
+    args = ("--dir", str(tmp_path), "--keyspace-events-stream", STREAM, "--keyspace-events-stream-flags", "n")
+    proc, port = start_tandem(*args)
+    try:
+        client = redis.Redis(port=port)
+        client.set("a", "1")
+        client.set("b", "2")
+        assert stream_events(client) == [(0, b"new", b"a"), (0, b"new", b"b")]
+        client.delete(STREAM)  # streams are not in RDB files yet: SAVE would refuse it
+        client.save()
+        client.close()
+    finally:
+        stop(proc)
+    proc, port = start_tandem(*args)
+    try:
+        client = redis.Redis(port=port)
+        assert client.dbsize() == 2
+        assert not client.exists(STREAM)
+        client.set("c", "3")
+        assert stream_events(client) == [(0, b"new", b"c")]
+        client.close()
+    finally:
+        stop(proc)

@@ -374,16 +374,25 @@ def load_data(instance: Instance, data: bytes) -> int:
             )
     now_ms = instance.clock.now_ms()
     added = 0
-    for item in loaded:
-        if item.deadline_ms is not None and item.deadline_ms <= now_ms:
-            continue
-        db = instance.dbs[item.db]
-        db.set(item.key, item.value, item.deadline_ms)
-        if item.freq is not None and instance.memory.tracking == TRACK_FREQUENCY:
-            shard = db.tandem.locate(item.key)
-            if shard is not None:
-                shard[2][item.key] = db.access.lfu_records[item.freq]
-        added += 1
+    # Loading raises no `new` events (Redis's dbAddRDBLoad): none published, none appended to
+    # the keyspace-event stream.
+    report_new = [db.report_new for db in instance.dbs]
+    for db in instance.dbs:
+        db.report_new = False
+    try:
+        for item in loaded:
+            if item.deadline_ms is not None and item.deadline_ms <= now_ms:
+                continue
+            db = instance.dbs[item.db]
+            db.set(item.key, item.value, item.deadline_ms)
+            if item.freq is not None and instance.memory.tracking == TRACK_FREQUENCY:
+                shard = db.tandem.locate(item.key)
+                if shard is not None:
+                    shard[2][item.key] = db.access.lfu_records[item.freq]
+            added += 1
+    finally:
+        for db, enabled in zip(instance.dbs, report_new, strict=True):
+            db.report_new = enabled
     return added
 
 
