@@ -160,6 +160,31 @@ def test_stream_order_is_redis_notification_order(sr: redis.Redis, redis_port_ke
     assert stream_events(sr) == redis_published
 
 
+def _run_mix_in_multi(client: redis.Redis) -> None:
+    pipe = client.pipeline(transaction=True)
+    for command in MIX:
+        if "short" not in command and command != ("SLEEP",):
+            pipe.execute_command(*command)
+    pipe.execute()
+
+
+def test_stream_order_inside_multi_is_redis_notification_order(sr: redis.Redis, redis_port_kea: int) -> None:
+    """Differential: the same mix as one MULTI/EXEC (without the short-lived key: Redis
+    freezes the clock for a whole EXEC, where tandemkv reads it per command)."""
+    reference = redis.Redis(port=redis_port_kea, protocol=3)
+    reference.flushall()
+    events = Keyevents(reference)
+    try:
+        _run_mix_in_multi(reference)
+        redis_published = events.drain()
+    finally:
+        events.close()
+        reference.close()
+    _run_mix_in_multi(sr)
+    assert len(redis_published) > 30
+    assert stream_events(sr) == redis_published
+
+
 def test_multi_exec_and_scripts_see_their_own_events(sr: redis.Redis) -> None:
     """The entries are appended inside the atomic unit: a later command of the same
     transaction or script already reads them."""
