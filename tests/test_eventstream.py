@@ -386,6 +386,8 @@ def test_values_of_expired_keys() -> None:
     store.execute("HSET", "h", "f", "v")
     store.execute("PEXPIRE", "h", 5)
     store.execute("SET", "plain", "x", "PX", 50)
+    store.execute("SETBIT", "bits", 7, 1)  # a string changed in place (a bytearray)
+    store.execute("PEXPIRE", "bits", 7)  # after h
     clock.advance_ms(10)
     store.execute("GET", "s")  # expired lazily
     store.tick()  # the timer: h
@@ -397,7 +399,8 @@ def test_values_of_expired_keys() -> None:
     assert entries[1][b"key"] == b"h" and set(entries[1]) == {b"db", b"event", b"key", b"dump"}
     store.execute("RESTORE", "h-again", 0, entries[1][b"dump"])  # a DUMP payload
     assert store.execute("HGETALL", "h-again") == {b"f": b"v"}
-    assert entries[2:] == [{b"db": b"0", b"event": b"expired", b"key": b"plain"}]
+    assert entries[2] == {b"db": b"0", b"event": b"expired", b"key": b"bits", b"value": b"\x01"}
+    assert entries[3:] == [{b"db": b"0", b"event": b"expired", b"key": b"plain"}]
 
 
 @pytest.mark.parametrize(

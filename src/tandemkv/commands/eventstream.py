@@ -73,8 +73,8 @@ class EventStream:
             return
         fields: tuple[bytes, ...] = (b"db", b"%d" % db, b"event", event, b"key", key)
         if value is not None and self.with_values:
-            if value.__class__ is bytes:
-                fields += (b"value", value)  # type: ignore[operator]
+            if value.__class__ is bytes or value.__class__ is bytearray:  # a string (bitmaps: bytearray)
+                fields += (b"value", bytes(value))  # type: ignore[call-overload]
             else:
                 payload = self.serialize(value)
                 if payload is not None:
