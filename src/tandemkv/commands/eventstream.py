@@ -14,13 +14,16 @@ Rules:
   and the events of commands on the stream key (XGROUP, XREADGROUP, DEL...) are published as
   usual but not appended. It is exempt from eviction (Keyspace.unevictable).
 - An append does what XADD does besides the event: it readies the key for blocked XREAD /
-  XREADGROUP clients, touches WATCHes of it, counts as a change for the save schedule and
-  charges the memory bound; MAXLEN trims as `MAXLEN ~` does, whole nodes only.
+  XREADGROUP clients, touches WATCHes of it, charges the memory bound and propagates its
+  XADD to the append-only file; MAXLEN trims as `MAXLEN ~` does, whole nodes only.
 - It never refuses: over `maxmemory` the entry is appended anyway (expiry cannot be refused).
   If the key holds another type, events are not appended and counted in INFO stats
   (`keyspace_events_stream_dropped`; `..._appended` counts the entries).
 - Off (`keyspace-events-stream ""`), `Instance.event_stream` is None: one attribute check per
   event.
+- Persistence: the stream is an ordinary key in RDB files; in the append-only file each entry
+  is an XADD with its ID (and an exact MAXLEN when it trimmed), and replaying the file appends
+  nothing by itself (persistence/aof.py turns the stream off while it loads).
 
 Reentrancy: an event may come from inside the keyspace's own work (an expiry slice, or the
 migration that garbage-collects expired keys while a write moves a little of it). Appending to
@@ -34,7 +37,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tandemkv.pubsub.hub import event_classes
-from tandemkv.values.streams import StreamValue
+from tandemkv.values.streams import StreamValue, format_id
 
 if TYPE_CHECKING:
     from tandemkv.commands.session import Instance
@@ -112,6 +115,7 @@ class EventStream:
         config = instance.config
         stream.append(entry_id, fields, config.int("stream-node-max-bytes"), config.int("stream-node-max-entries"))
         maxlen = self.maxlen
+        removed = 0
         if maxlen and stream.length > maxlen:
             # XADD's MAXLEN ~ without LIMIT: whole nodes, at most 100 nodes' worth of entries.
             limit = min(max(100 * config.int("stream-node-max-entries"), 0) or 10000, 1000000)
@@ -119,7 +123,12 @@ class EventStream:
             if removed:
                 db.release(nodes)
         db.charge(stream.nbytes - before)
-        instance.rdb.dirty += 1
+        effects = instance.effects
+        if effects is not None:  # the AOF: the entry with its ID, the trim as the exact length
+            trim = [b"MAXLEN", b"=", b"%d" % stream.length] if removed else []
+            effects.appended(STREAM_DB, [b"XADD", key, *trim, format_id(entry_id), *fields])
+        # Not counted in rdb.dirty: a command's change is counted by its own event (and the
+        # effect stream reads dirty as "this command wrote"); expiry and eviction are not.
         instance.stats.event_stream_appended += 1
         slot = (STREAM_DB, key)
         blocking = instance.blocking
