@@ -4,11 +4,16 @@ commands (`make serve`, `make test`) are the ones .ci/run and the Makefile provi
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
+
+import pytest
+import redis
 
 import tandemkv.persistence
 import tandemkv.scripting  # noqa: F401  (registers the scripting commands)
 from tandemkv.commands import TABLE
+from tests.conftest import start_tandem, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,3 +55,62 @@ def test_readme_names_the_two_commands_that_ci_runs():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^serve:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+
+
+def _readme_worker_code() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("### Example: a worker for expired sessions", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def _wait_for_expiry(client: redis.Redis, keys: list[str]) -> None:
+    """Until none of `keys` is left (the server's timer deletes them at their deadlines)."""
+    for _ in range(1000):
+        if not client.exists(*keys):
+            return
+        time.sleep(0.01)
+    raise AssertionError("keys did not expire")
+
+
+def test_readme_event_stream_worker_survives_its_restart() -> None:
+    """The README's worker: stopped by an exception in the middle of a batch, started again
+    while more sessions expire, it handles every expired session; only the entry it was
+    handling when it stopped comes twice."""
+    proc, port = start_tandem("--keyspace-events-stream", "keyspace-events")
+    try:
+        client = redis.Redis(port=port)
+        worker: dict[str, object] = {"__name__": "readme_worker"}
+        exec(compile(_readme_worker_code(), "README.md", "exec"), worker)
+        handled: list[bytes] = []
+
+        def crash_at_twentieth(key: bytes) -> None:
+            handled.append(key)
+            if len(handled) == 20:
+                raise RuntimeError("the worker stops here")
+
+        first = [f"session:{i}" for i in range(60)]
+        for i, key in enumerate(first):
+            client.set(key, "user", px=20 + i)
+        client.set("cart:1", "x", px=20)  # expires too; not a session
+        _wait_for_expiry(client, [*first, "cart:1"])
+        worker["on_session_expired"] = crash_at_twentieth
+        with pytest.raises(RuntimeError, match="stops here"):
+            worker["run"](client, block_ms=100, forever=False)  # type: ignore[operator]
+        assert len(handled) == 20
+
+        second = [f"session:{i}" for i in range(60, 100)]  # expire while no worker runs
+        for key in second:
+            client.set(key, "user", px=20)
+        _wait_for_expiry(client, second)
+        worker["on_session_expired"] = handled.append
+        for protocol in (3, 2):  # the second run finds nothing new: both reply shapes read
+            restarted = redis.Redis(port=port, protocol=protocol)
+            worker["run"](restarted, block_ms=100, forever=False)  # type: ignore[operator]
+            restarted.close()
+        assert sorted(set(handled)) == sorted(key.encode() for key in first + second)
+        assert len(handled) == len(first) + len(second) + 1  # the 20th, handled again
+        assert handled.count(handled[19]) == 2
+        assert client.xpending("keyspace-events", "session-reaper")["pending"] == 0
+        client.close()
+    finally:
+        stop(proc)

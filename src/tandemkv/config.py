@@ -267,6 +267,17 @@ PARAMS: tuple[Param, ...] = (
     ),
     Param("maxmemory-samples", "int", 5, minimum=1, maximum=2**31 - 1),
     Param("notify-keyspace-events", "string", "xE", normalize=_normalize_notify_flags, show=_show_notify_flags),
+    # Keyspace events appended to a stream (commands/eventstream.py): the stream's key in db 0
+    # ("" off), its own event classes (notify-keyspace-events letters; K and E do not matter
+    # there; `x` by default: `e` makes eviction feed the stream, see the README), its
+    # approximate MAXLEN (0: unbounded; 100,000 entries are ~45 MB of the memory bound) and
+    # whether expired and evicted keys' values are included.
+    Param("keyspace-events-stream", "string", ""),
+    Param(
+        "keyspace-events-stream-flags", "string", "x", normalize=_normalize_notify_flags, show=_show_notify_flags
+    ),
+    Param("keyspace-events-stream-maxlen", "int", 100_000),
+    Param("keyspace-events-stream-values", "bool", False),
     Param("proto-max-bulk-len", "memory", 512 * 1024**2, minimum=1024 * 1024),
     Param("client-query-buffer-limit", "memory", 1024**3, minimum=1024 * 1024),
     Param(
@@ -462,6 +473,10 @@ MEANINGS = {
     "maxmemory-policy": "what to do over maxmemory: noeviction, or which keys to evict",
     "maxmemory-samples": "shards/keys sampled per eviction",
     "notify-keyspace-events": "keyspace event classes, in Redis's letters (Redis's default is empty)",
+    "keyspace-events-stream": "key of a stream in db 0 that receives keyspace events (\"\": off)",
+    "keyspace-events-stream-flags": "event classes appended to that stream (notify-keyspace-events letters)",
+    "keyspace-events-stream-maxlen": "approximate MAXLEN of that stream, as XADD MAXLEN ~ (0: unbounded)",
+    "keyspace-events-stream-values": "include the value of expired and evicted keys in that stream",
     "proto-max-bulk-len": "largest bulk string a client may send or a string may grow to",
     "client-query-buffer-limit": "largest pending request of one client",
     "client-output-buffer-limit": "per class: hard limit, soft limit, soft seconds (pubsub enforced)",

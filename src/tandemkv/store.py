@@ -241,6 +241,7 @@ class Store:
             db.sample_ttl(now_ms)
         # Memory bound: a slice of the dict-table measurement, eviction if it shows us over.
         measure_slice(instance)
+        instance.serve_ready_keys()
         return work_left
 
     def info(self, db: int = 0) -> dict[str, int]:

@@ -10,7 +10,8 @@ Rules:
   empty list: none). Rules run after the handler, so they read the outcome (the reply, the
   key's deadline) instead of repeating the handler's work.
 - Deletions by expiry and eviction propagate DEL (UNLINK under lazyfree-lazy-expire /
-  lazyfree-lazy-eviction), raised through `Instance.notify`.
+  lazyfree-lazy-eviction), raised through `Instance.notify`; the keyspace-event stream's
+  entries propagate as XADD with their ID (`appended`), right after the event's own effect.
 - Effects gather in `pending` during a top-level command (EXEC and scripts run their commands
   nested) and leave as one unit when it ends: wrapped in MULTI ... EXEC when there is more than
   one, as propagatePendingCommands does. Deletions outside a command (the expiry timer,
@@ -81,6 +82,13 @@ class Effects:
     def deleted(self, db_index: int, key: bytes, lazy: bool) -> None:
         """Expiry or eviction deleted `key` (Redis's propagateDeletion)."""
         self.pending.append((db_index, [b"UNLINK" if lazy else b"DEL", key]))
+        if not self.depth:
+            self.flush(wrap=False)
+
+    def appended(self, db_index: int, argv: Argv) -> None:
+        """The keyspace-event stream appended an entry (commands/eventstream.py): its XADD, in
+        the unit of the change that raised the event, or at once outside a command."""
+        self.pending.append((db_index, argv))
         if not self.depth:
             self.flush(wrap=False)
 

@@ -331,6 +331,10 @@ def _stats(instance: Instance) -> tuple[str, list[str]]:
         f"client_output_buffer_limit_disconnections:{stats.client_output_buffer_limit_disconnections}",
         f"unexpected_error_replies:{stats.unexpected_error_replies}",
         f"total_error_replies:{stats.total_error_replies}",
+        # tandemkv's keyspace-event stream (commands/eventstream.py): events appended, and
+        # events not appended because its key held another type.
+        f"keyspace_events_stream_appended:{stats.event_stream_appended}",
+        f"keyspace_events_stream_dropped:{stats.event_stream_dropped}",
     ]
 
 

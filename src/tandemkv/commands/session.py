@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from tandemkv.clock import Clock
 from tandemkv.commands.blocking import Blocking, Waiter
 from tandemkv.commands.effects import Effects
+from tandemkv.commands.eventstream import STREAM_DB, EventStream
 from tandemkv.commands.latency import LatencyMonitor
 from tandemkv.commands.memory import EVICTION_BUDGET_US, evict_slice, memory_info, process_rss_bytes
 from tandemkv.commands.monitoring import Slowlog
@@ -28,6 +29,12 @@ from tandemkv.pubsub import Hub
 _NEVER_NS = 1 << 62  # no command takes this long: the dispatcher's threshold while nothing watches
 
 VERSION = "7.0.15"
+EVENT_STREAM_SETTINGS = (
+    "keyspace-events-stream",
+    "keyspace-events-stream-flags",
+    "keyspace-events-stream-maxlen",
+    "keyspace-events-stream-values",
+)
 
 # CLIENT REPLY states (Redis's CLIENT_REPLY_OFF, _SKIP, _SKIP_NEXT): replies are dropped while
 # OFF; SKIP drops the reply of the command that runs while it is set; SKIP_NEXT (set by CLIENT
@@ -61,6 +68,9 @@ class ServerStats:
     total_error_replies: int = 0
     unexpected_error_replies: int = 0
     client_output_buffer_limit_disconnections: int = 0
+    # The keyspace-event stream (commands/eventstream.py): entries appended, events dropped.
+    event_stream_appended: int = 0
+    event_stream_dropped: int = 0
     # INFO errorstats: error replies by their code (ERR, WRONGTYPE, ...).
     errors_by_code: dict[str, int] = field(default_factory=dict)
 
@@ -167,7 +177,13 @@ class Instance:
         self.on_pause: Callable[[int], None] = lambda end_ms: None
         self.on_unpause: Callable[[], None] = lambda: None
         self.dbs: list[Keyspace] = [self._new_db(i) for i in range(self.config.int("databases"))]
-        self._report_new(None)
+        # Keyspace events appended to a stream (commands/eventstream.py); None while off.
+        # `serialize` gives DUMP's payload of a value (persistence/ sets it; None: no payload).
+        self.event_stream: EventStream | None = None
+        self.serialize: Callable[[object], bytes | None] = lambda value: None
+        self._event_stream_settings(None)
+        for name in EVENT_STREAM_SETTINGS:
+            self.config.watch(name, self._event_stream_settings)
         self.config.watch("notify-keyspace-events", self._report_new)
         self._apply_memory_settings()
         for name in ("maxmemory", "maxmemory-policy", "maxmemory-samples"):
@@ -182,10 +198,34 @@ class Instance:
             self.config.watch(name, lambda _value: self._retune())
 
     def _report_new(self, _value: object) -> None:
-        """Keyspaces raise `new` only while notify-keyspace-events has the n class."""
-        enabled = "n" in self.config.str("notify-keyspace-events")
+        """Keyspaces raise `new` only while notify-keyspace-events or the event stream has
+        the n class."""
+        stream = self.event_stream
+        enabled = "n" in self.config.str("notify-keyspace-events") or (stream is not None and "n" in stream.classes)
         for db in self.dbs:
             db.report_new = enabled
+
+    def _event_stream_settings(self, _value: object) -> None:
+        """The keyspace-events-stream settings changed: the stream to append to, or None;
+        keyspaces report values only if it wants them, and db 0 never evicts it."""
+        cfg = self.config
+        key = cfg.str("keyspace-events-stream").encode("latin-1")
+        with_values = bool(cfg["keyspace-events-stream-values"])
+        self.event_stream = None
+        if key:
+            self.event_stream = EventStream(
+                self,
+                key,
+                cfg.str("keyspace-events-stream-flags"),
+                cfg.int("keyspace-events-stream-maxlen"),
+                with_values,
+                lambda value: self.serialize(value),
+            )
+        for db in self.dbs:
+            db.notify_value = self.notify if key and with_values else None
+            db.unevictable = None
+        self.dbs[STREAM_DB].unevictable = key or None
+        self._report_new(None)
 
     def _watch_settings(self, _value: object) -> None:
         threshold_us = self.config.int("slowlog-log-slower-than")
@@ -196,10 +236,11 @@ class Instance:
             watched.append(self.latency_threshold_ms * 1_000_000)
         self.watch_threshold_ns = min(watched, default=_NEVER_NS)
 
-    def notify(self, event_class: str, event: bytes, key: bytes, db: int) -> None:
+    def notify(self, event_class: str, event: bytes, key: bytes, db: int, value: object = None) -> None:
         """The one entry point for keyspace events, commands and the keyspace alike: readies
         the key for blocked clients, counts the change for the save schedule (not expiry or
-        eviction), then publishes (pubsub/hub.py filters by the settings)."""
+        eviction), publishes (pubsub/hub.py filters by the settings), then appends to the
+        keyspace-event stream if one is set (`value`: an expired or evicted key's value)."""
         if event_class not in "xen":  # `new` comes with the command's own event
             self.rdb.dirty += 1
         elif self.effects is not None and event_class != "n":  # expired or evicted: DEL
@@ -212,6 +253,15 @@ class Instance:
         if watches.keys and (db, key) in watches.keys:
             watches.touch((db, key))
         self.hub.notify_keyspace_event(event_class, event, key, db)
+        if self.event_stream is not None:
+            self.event_stream.record(event_class, event, key, db, value)
+
+    def serve_ready_keys(self) -> None:
+        """After background work (an expiry, migration or eviction slice): serve the clients
+        blocked on keys it readied -- XREAD / XREADGROUP on the keyspace-event stream, which
+        expiry and eviction append to -- as Redis does before it sleeps."""
+        if self.blocking.ready and not self.atomic_depth:
+            self.blocking.serve_ready()
 
     def _new_db(self, index: int) -> Keyspace:
         cfg = self.config
@@ -293,6 +343,8 @@ class Instance:
             self.watches.touch_db(b, dbs[b].holds, dbs[a].holds)
         dbs[a], dbs[b] = dbs[b], dbs[a]
         dbs[a].index, dbs[b].index = a, b
+        if STREAM_DB in (a, b):  # the event stream's key is exempt from eviction in db 0 only
+            dbs[a].unevictable, dbs[b].unevictable = dbs[b].unevictable, dbs[a].unevictable
         for session in self.sessions.values():
             session.db = dbs[session.db_index]
         self.blocking.signal_db(a)

@@ -277,6 +277,7 @@ class Tandem:
         "_credit",
         "_free_credit",
         "_grow_at",
+        "_in_chores",
         "_retired",
         "_shrink_at",
         "_spare_down",
@@ -334,6 +335,9 @@ class Tandem:
         self._free_credit = 0  # units of freeing owed (< 0) by chores, see _do_chores
         self._spare_up = self._spare_down = self.engine
         self._chores = False  # migration, retired engines or spares left to do
+        # A chore is running: the keys it expires are reported (on_expired) from inside it, and
+        # a write made by that report (the keyspace-event stream) must not start another.
+        self._in_chores = False
         self._credit = 0  # units earned by writes and deletes, not spent yet (CHORE_BATCH_UNITS)
         self._set_thresholds()
 
@@ -588,7 +592,17 @@ class Tandem:
         self._do_chores(credit)
 
     def _do_chores(self, limit: int) -> None:
-        """Up to `limit` units of one chore: migration first, then retired engines, then spares."""
+        """Up to `limit` units of one chore: migration first, then retired engines, then spares.
+        Never nested: inside a chore, writes and deletes only earn credit."""
+        if self._in_chores:
+            return
+        self._in_chores = True
+        try:
+            self._one_chore(limit)
+        finally:
+            self._in_chores = False
+
+    def _one_chore(self, limit: int) -> None:
         if self.old is not None:
             self._migrate_keys(limit)
         elif self._retired:

@@ -43,6 +43,9 @@ from tandemkv.keyspace.memory import (  # memory bound (keyspace/memory.py)
 )
 
 Notify = Callable[[str, bytes, bytes, int], None]
+# `notify` with the value of the key that left (expired or evicted), for event consumers that
+# keep values (the keyspace-event stream).
+NotifyValue = Callable[[str, bytes, bytes, int, object], None]
 
 # Timer entries allowed beyond two per key with a deadline before stale ones are dropped.
 EXPIRY_SLACK_ENTRIES = 1024
@@ -82,12 +85,14 @@ class Keyspace:
         "lazy_values",
         "memory",
         "notify",
+        "notify_value",
         "report_new",
         "stats",
         "table_basis",
         "table_bytes",
         "table_meter",
         "tandem",
+        "unevictable",
         "used_bytes",
     )
 
@@ -125,6 +130,11 @@ class Keyspace:
         # Redis's `new` event (class n) when a key is created: raised only while enabled, so a
         # SET of a new key pays nothing for it otherwise (Instance keeps it in step).
         self.report_new = False
+        # Set while expired and evicted keys are reported with their value (instead of
+        # through `notify`); None otherwise, at the cost of one attribute check per key.
+        self.notify_value: NotifyValue | None = None
+        # A key eviction never takes (the keyspace-event stream), or None.
+        self.unevictable: bytes | None = None
         # Fork-less snapshots (persistence/snapshot.py): while one runs, called with a key
         # before its value or deadline may change or leave (every lookup, peek, set, deadline
         # change and removal), and with None before the whole database is flushed.
@@ -453,7 +463,8 @@ class Keyspace:
             for key, deadline in deadlines.items()
         )
 
-    def _remove(self, key: bytes, release: bool = True) -> None:
+    def _remove(self, key: bytes, release: bool = True) -> object:
+        """Delete a stored key; returns its value (freed later if big: `release`)."""
         if self.before_change is not None:
             self.before_change(key)
         shard = self.tandem.locate(key)
@@ -477,6 +488,7 @@ class Keyspace:
         had_deadline = bool(deadlines) and deadlines.pop(key, None) is not None
         self.charge(-entry_bytes(key, value) - self.memory.record_bytes - (DEADLINE_BYTES if had_deadline else 0))
         self.tandem.removed(had_deadline)
+        return value
 
     # ----------------------------------------------------------------- expiry
 
@@ -486,17 +498,20 @@ class Keyspace:
         and is deleted after the pause)."""
         if self.deletions_paused:
             return
-        self._remove(key)
+        value = self._remove(key)
         if lazily:
             self.stats.expired_lazily += 1
         else:
             self.stats.expired_by_timer += 1
-        self._report_expired(key)
+        self._report_expired(key, value)
 
     def evict(self, key: bytes) -> None:
         """Remove `key` for the memory bound (keyspace/memory.py) and raise `evicted`."""
-        self._remove(key)
-        self.notify("e", b"evicted", key, self.index)
+        value = self._remove(key)
+        if self.notify_value is not None:
+            self.notify_value("e", b"evicted", key, self.index, value)
+        else:
+            self.notify("e", b"evicted", key, self.index)
 
     def release(self, value: Any) -> None:
         """A collection leaves the keyspace (deleted, expired, evicted, overwritten): a big one
@@ -509,11 +524,14 @@ class Keyspace:
             self.release(value)
         self.charge(-entry_bytes(key, value) - self.memory.record_bytes - DEADLINE_BYTES)
         self.stats.expired_by_migration += 1
-        self._report_expired(key)
+        self._report_expired(key, value)
 
-    def _report_expired(self, key: bytes) -> None:
+    def _report_expired(self, key: bytes, value: object) -> None:
         self.stats.expired_keys += 1
-        self.notify("x", b"expired", key, self.index)
+        if self.notify_value is not None:
+            self.notify_value("x", b"expired", key, self.index, value)
+        else:
+            self.notify("x", b"expired", key, self.index)
 
     def expire_due(self, now_ms: int, max_entries: int) -> int:
         """Expire keys whose deadline is <= now_ms, looking at most at `max_entries` timers.

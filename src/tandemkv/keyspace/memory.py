@@ -641,6 +641,13 @@ def evict(account: MemoryAccount, dbs: list[Keyspace], clock: Clock, budget_us: 
             if victim is None:
                 return EVICT_FAIL
             db, key = victim
+            if key == db.unevictable:
+                # The keyspace-event stream is never evicted: treated as just used (LRU and
+                # LFU then look past it), and the other keys are tried, if there are any.
+                if not _others_evictable(account, dbs, db, key):
+                    return EVICT_FAIL
+                db.lookup(key)
+                continue
             db.evict(key)
             account.evicted_keys += 1
             if not account.evicted_keys % COMPACT_EVERY_EVICTIONS:
@@ -673,6 +680,14 @@ def _choose(account: MemoryAccount, dbs: list[Keyspace]) -> tuple[Keyspace, byte
     if account.tracking == TRACK_FREQUENCY:
         return _least_frequent(account, db, side)
     return db, _keys_at_random_place(_random_shard(db, side)[side], 1)[0]
+
+
+def _others_evictable(account: MemoryAccount, dbs: list[Keyspace], db: Keyspace, key: bytes) -> bool:
+    """Whether the policy may take a key other than `db`'s unevictable `key`."""
+    if account.policy.startswith("volatile-"):
+        total = sum(d.tandem.volatile for d in dbs)
+        return total > (1 if db.deadline_ms(key) is not None else 0)
+    return sum(d.tandem.count for d in dbs) > 1
 
 
 def _keys_at_random_place(keys: Shard | Deadlines, count: int) -> list[bytes]:
@@ -814,24 +829,33 @@ def _front_keys(values: Shard, deadlines: Deadlines, count: int, volatile: bool)
 
 
 def _soonest_deadline(dbs: list[Keyspace]) -> tuple[Keyspace, bytes] | None:
-    """volatile-ttl: the key with the soonest deadline, from the expiry heaps (exact)."""
-    while True:
-        best: Keyspace | None = None
-        best_ms = 0
-        for db in dbs:
-            if db.volatile_count:
-                deadline = db.expiry.next_deadline_ms()
-                if deadline is not None and (best is None or deadline < best_ms):
-                    best, best_ms = db, deadline
-        if best is None:
-            return None
-        key = best.expiry.pop_due(best_ms)
-        assert key is not None
-        pair = best.tandem.locate(key)
-        real_ms = pair[1].get(key) if pair is not None else None
-        if real_ms is None:
-            continue  # a stale heap entry: the key is gone or lost its deadline
-        if real_ms != best_ms:
-            best.expiry.reschedule(key, real_ms)
-            continue
-        return best, key
+    """volatile-ttl: the key with the soonest deadline, from the expiry heaps (exact); an
+    unevictable key (the keyspace-event stream) is passed over, its timer put back after."""
+    spared: tuple[Keyspace, bytes, int] | None = None
+    try:
+        while True:
+            best: Keyspace | None = None
+            best_ms = 0
+            for db in dbs:
+                if db.volatile_count:
+                    deadline = db.expiry.next_deadline_ms()
+                    if deadline is not None and (best is None or deadline < best_ms):
+                        best, best_ms = db, deadline
+            if best is None:
+                return None
+            key = best.expiry.pop_due(best_ms)
+            assert key is not None
+            pair = best.tandem.locate(key)
+            real_ms = pair[1].get(key) if pair is not None else None
+            if real_ms is None:
+                continue  # a stale heap entry: the key is gone or lost its deadline
+            if real_ms != best_ms:
+                best.expiry.reschedule(key, real_ms)
+                continue
+            if key == best.unevictable:
+                spared = (best, key, real_ms)
+                continue
+            return best, key
+    finally:
+        if spared is not None:
+            spared[0].expiry.reschedule(spared[1], spared[2])

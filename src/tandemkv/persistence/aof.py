@@ -703,10 +703,13 @@ def load(instance: Instance, aof: Aof) -> int | None:
     truncated_ok = bool(instance.config["aof-load-truncated"])
     clock_class = instance.clock.__class__
     instance.clock.__class__ = _LoadingClock
+    # The file holds the keyspace-event stream's own XADDs: replayed commands append nothing.
+    event_stream, instance.event_stream = instance.event_stream, None
     try:
         _load_files(instance, aof, files, session, truncated_ok)
     finally:
         instance.clock.__class__ = clock_class
+        instance.event_stream = event_stream
     instance.rdb.dirty = 0
     return sum(len(db) for db in instance.dbs)
 

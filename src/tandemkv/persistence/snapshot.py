@@ -43,6 +43,7 @@ from tandemkv.persistence.rdb import (
     RdbError,
     Writer,
     aux_fields,
+    dump_payload,
     entry_header,
     read_file,
     write_file,
@@ -373,16 +374,25 @@ def load_data(instance: Instance, data: bytes) -> int:
             )
     now_ms = instance.clock.now_ms()
     added = 0
-    for item in loaded:
-        if item.deadline_ms is not None and item.deadline_ms <= now_ms:
-            continue
-        db = instance.dbs[item.db]
-        db.set(item.key, item.value, item.deadline_ms)
-        if item.freq is not None and instance.memory.tracking == TRACK_FREQUENCY:
-            shard = db.tandem.locate(item.key)
-            if shard is not None:
-                shard[2][item.key] = db.access.lfu_records[item.freq]
-        added += 1
+    # Loading raises no `new` events (Redis's dbAddRDBLoad): none published, none appended to
+    # the keyspace-event stream.
+    report_new = [db.report_new for db in instance.dbs]
+    for db in instance.dbs:
+        db.report_new = False
+    try:
+        for item in loaded:
+            if item.deadline_ms is not None and item.deadline_ms <= now_ms:
+                continue
+            db = instance.dbs[item.db]
+            db.set(item.key, item.value, item.deadline_ms)
+            if item.freq is not None and instance.memory.tracking == TRACK_FREQUENCY:
+                shard = db.tandem.locate(item.key)
+                if shard is not None:
+                    shard[2][item.key] = db.access.lfu_records[item.freq]
+            added += 1
+    finally:
+        for db, enabled in zip(instance.dbs, report_new, strict=True):
+            db.report_new = enabled
     return added
 
 
@@ -421,8 +431,18 @@ def save_for_shutdown(instance: Instance) -> bool:
 
 
 def attach(instance: Instance) -> None:
-    """Give the commands layer its way to save (SHUTDOWN SAVE)."""
+    """Give the commands layer its way to save (SHUTDOWN SAVE) and to serialize a value
+    (the keyspace-event stream's `dump` field)."""
     instance.rdb.save = lambda: save_for_shutdown(instance)
+    instance.serialize = lambda value: _dump_or_none(value, bool(instance.config["rdbcompression"]))
+
+
+def _dump_or_none(value: object, compress: bool) -> bytes | None:
+    """DUMP's payload of `value`, or None for a type without an RDB serialization yet."""
+    try:
+        return dump_payload(value, compress=compress)
+    except RdbError:
+        return None
 
 
 @command("save", 1, "admin noscript no_async_loading no_multi", group="server", since="1.0.0",

@@ -70,6 +70,12 @@ def parse_notify_flags(text: str) -> int:
     return flags
 
 
+def event_classes(text: str) -> frozenset[str]:
+    """The event-class letters a `notify-keyspace-events` value selects ('A' expanded; K and
+    E, which choose channels, left out)."""
+    return frozenset(ch for ch in text.replace("A", _ALL) if ch in _CLASS_BITS)
+
+
 class Hub:
     """Every subscription of the instance, and the one publish function."""
 

@@ -241,6 +241,7 @@ class Server:
                 break
             budget -= db.expire_due(now_ms, budget)
         record_latency(instance, b"expire-cycle", perf_counter_ns() - started_ns)
+        instance.serve_ready_keys()
         if budget <= 0:
             assert self.loop is not None
             self._expiry_at_ms = now_ms
@@ -289,6 +290,7 @@ class Server:
         for db in self.instance.dbs:
             if db.tandem.busy:  # migrating, or freeing a retired engine / building spares
                 busy = not db.migrate(budget_us) or busy
+        self.instance.serve_ready_keys()  # migration drops expired keys: their events
         if busy:
             self._schedule_migration()
 
@@ -327,6 +329,7 @@ class Server:
         # Memory bound: a slice of the dict-table measurement; over the bound (the tables grew,
         # or keys grew in place), a slice of eviction at once, more in background slices.
         measure_slice(instance)
+        instance.serve_ready_keys()  # the measurement may have evicted
         instance.memory.note_peak()
         persistence_cron(instance)  # the `save` schedule
         self.appendonly.cron()  # everysec's fsync, AOF rewrites
@@ -376,6 +379,7 @@ class Server:
         started_ns = perf_counter_ns()
         evict_slice(self.instance, EVICTION_BUDGET_US)
         record_latency(self.instance, b"eviction-cycle", perf_counter_ns() - started_ns)
+        self.instance.serve_ready_keys()
 
     # ------------------------------------------------------- output buffers
 
