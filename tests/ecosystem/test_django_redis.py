@@ -24,7 +24,13 @@ def cache(tandem_url: str) -> Iterator[object]:
                 "LOCATION": tandem_url,
                 "KEY_PREFIX": "site",
                 "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
-            }
+            },
+            "compressed": {  # zlib-compressed pickles: arbitrary bytes in keys' values
+                "BACKEND": "django_redis.cache.RedisCache",
+                "LOCATION": tandem_url,
+                "KEY_PREFIX": "z",
+                "OPTIONS": {"COMPRESSOR": "django_redis.compressors.zlib.ZlibCompressor"},
+            },
         },
     )
     django.setup()
@@ -131,3 +137,14 @@ def test_sessions_on_the_cache(empty_cache) -> None:
     loaded.flush()
     assert SessionStore(session_key=loaded.session_key).get("user_id") is None
     assert SessionStore(session_key="no-such-session").load() == {}
+
+
+def test_compressed_values(empty_cache) -> None:
+    from django.core.cache import caches
+
+    compressed = caches["compressed"]
+    document = {"body": "lorem ipsum " * 2000, "raw": bytes(range(256)) * 4}
+    compressed.set("doc", document, timeout=60)
+    assert compressed.get("doc") == document
+    stored = compressed.client.get_client().get(compressed.make_key("doc"))
+    assert len(stored) < 2000  # zlib did its work on the server's copy

@@ -10,10 +10,10 @@ from datetime import timedelta
 
 import pytest
 import redis
-from rq import Queue, Worker
+from rq import Queue, Retry, Worker
 from rq.job import JobStatus
 
-from tests.ecosystem.rq_jobs import divide, multiply
+from tests.ecosystem.rq_jobs import divide, fail_twice, multiply, total_of
 
 
 @pytest.fixture
@@ -61,3 +61,18 @@ def test_enqueue_in_runs_through_the_scheduler(connection: redis.Redis) -> None:
     assert soon.return_value() == 42
     assert later.get_status() == JobStatus.SCHEDULED
     assert queue.scheduled_job_registry.get_job_ids() == [later.id]
+
+
+def test_dependencies_and_retries(connection: redis.Redis) -> None:
+    queue = Queue("flow", connection=connection)
+    parts = [queue.enqueue(multiply, i, 10) for i in range(1, 4)]
+    summary = queue.enqueue(total_of, *(job.id for job in parts), depends_on=parts)
+    assert summary.get_status() == JobStatus.DEFERRED
+    assert queue.deferred_job_registry.get_job_ids() == [summary.id]
+    retried = queue.enqueue(fail_twice, retry=Retry(max=3))
+
+    assert Worker([queue], connection=connection).work(burst=True)
+    assert summary.return_value() == 60  # ran after its three dependencies, in the same burst
+    retried.refresh()
+    assert retried.return_value() == 3 and retried.retries_left == 1
+    assert queue.failed_job_registry.get_job_ids() == []
