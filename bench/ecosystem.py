@@ -1,20 +1,25 @@
 """Throughput of the Python libraries' own workloads on tandemkv and on redis-server, side by
 side in one run (issue 17's measurements; the correctness suite is tests/ecosystem/).
 
-    .venv/bin/python bench/ecosystem.py --rounds 3
+    .venv/bin/python bench/ecosystem.py --rounds 5
+
+(the libraries come with the `ecosystem` extra, which `make test`'s venv step installs).
 
 Both servers are started here on free loopback ports and run for the whole benchmark; every
 round runs each workload on both, alternating which goes first. Figures per workload: the
 rate each server sustained (median over rounds), tandemkv / redis-server as a ratio with its
-min-max over rounds, and the server's CPU per operation (utime + stime from /proc). The
-client side is the same Python library for both, so a ratio near 1 says the library, not the
-server, is the bottleneck; the CPU per operation says what the server spent.
+min-max over rounds, and the server's CPU per operation (utime + stime from /proc) with its
+ratio, also divided by SET's ratio of the same round. The client side is the same Python
+library for both, so a rate ratio near 1 says the library, not the server, is the bottleneck;
+the CPU per operation says what the server spent, and is the figure least disturbed by a busy
+machine.
 
+- SET alone: the same redis-py client sending only SET, the baseline the others compare with.
 - redis-py: one sync client (RESP3), a request/response mix of SET, GET, INCR, HSET, HGETALL,
   LPUSH, RPOP, ZADD, ZRANGE WITHSCORES, EXPIRE; operations/s.
-- Celery: a worker process (threads pool, 4 threads) on each server started before the round;
-  tasks sent with `delay`, results collected from the Redis result backend; tasks/s from the
-  first send to the last result.
+- Celery: a worker process (threads pool, 4 threads) per server, started once for the whole
+  run; tasks sent (`send_task`), results collected from the Redis result backend; tasks/s
+  from the first send to the last result.
 - RQ: jobs enqueued, then one burst Worker (a forked work horse per job, RQ's default) runs
   them all; tasks/s over enqueue + burst.
 - django-redis: Django's cache API (set, get, incr, get_many/set_many of 10 keys, delete);
@@ -90,6 +95,15 @@ def started(name: str) -> Iterator[Server]:
         client.close()
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def plain_set(server: Server, scale: float) -> int:
+    client = redis.Redis.from_url(server.url)
+    requests = int(20000 * scale)
+    for i in range(requests):
+        client.set(f"plain:{i % 1000}", i)
+    client.close()
+    return requests
 
 
 def redis_py(server: Server, scale: float) -> int:
@@ -230,6 +244,7 @@ def main() -> None:
         for server in servers:
             celery.start(server)
         workloads: dict[str, tuple[str, Callable[[Server, float], int]]] = {
+            "SET alone (the baseline)": ("ops/s", plain_set),
             "redis-py (request/response mix)": ("ops/s", redis_py),
             "Celery (threads worker, 4 threads)": ("tasks/s", celery.run),
             "RQ (burst worker, fork per job)": ("tasks/s", rq_jobs),
@@ -254,17 +269,26 @@ def main() -> None:
         finally:
             celery.stop()
 
-    print("| workload | unit | tandemkv | redis-server | ratio (min-max) | server CPU µs/op tandemkv / redis |")
-    print("|---|---|---|---|---|---|")
+    baseline = figures["SET alone (the baseline)"]
+    baseline_cpu = [a / b for a, b in zip(baseline.cpu_us["tandemkv"], baseline.cpu_us["redis"], strict=True)]
+    print("| workload | unit | tandemkv | redis-server | rate ratio | server CPU µs/op | CPU ratio | CPU ratio / SET's |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, figure in figures.items():
         ours, theirs = figure.rate["tandemkv"], figure.rate["redis"]
-        ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+        rate_ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+        cpu_ratios = [a / b for a, b in zip(figure.cpu_us["tandemkv"], figure.cpu_us["redis"], strict=True)]
+        versus_set = [a / b for a, b in zip(cpu_ratios, baseline_cpu, strict=True)]
         print(
             f"| {name} | {figure.unit} | {statistics.median(ours):.0f} | {statistics.median(theirs):.0f} "
-            f"| {statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}) "
-            f"| {statistics.median(figure.cpu_us['tandemkv']):.0f} / {statistics.median(figure.cpu_us['redis']):.0f} |"
+            f"| {spread(rate_ratios)} "
+            f"| {statistics.median(figure.cpu_us['tandemkv']):.0f} / {statistics.median(figure.cpu_us['redis']):.0f} "
+            f"| {spread(cpu_ratios)} | {spread(versus_set)} |"
         )
 
+
+def spread(values: list[float]) -> str:
+    """The median and the min-max of a list of ratios."""
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
 if __name__ == "__main__":
     main()
