@@ -1,7 +1,8 @@
 """The dispatcher: one command line in, one reply object out.
 
 This is the only place that checks a command against the table (unknown, arity, subcommand),
-against the session's state (RESP2 subscribed mode), runs the declared converters, calls the
+against the session's user (authentication, ACL permissions) and state (RESP2 subscribed
+mode), runs the declared converters, calls the
 handler, turns CommandError into an error reply, and counts calls for INFO commandstats.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from time import perf_counter_ns
 from typing import Any
 
+from tandemkv.commands.acl import toplevel_refusal
 from tandemkv.commands.blocking import BLOCKED, Waiter
 from tandemkv.commands.memory import oom_reply
 from tandemkv.commands.monitoring import feed_monitors
@@ -48,8 +50,13 @@ def execute(session: Session, argv: list[bytes]) -> Any:
             return Error(exc.message)
     session.last_spec = spec
     session.argv = argv
-    if not session.authenticated and "no_auth" not in spec.flags:
+    if not session.authenticated and "no_auth" not in spec.flags and instance.acl.auth_required:
         return _reject(session, spec, "NOAUTH Authentication required.")
+    # ACL (commands/acl.py): a user allowed everything (the default user) costs this one test.
+    if not session.user.unrestricted:
+        refusal = toplevel_refusal(session, spec, argv)
+        if refusal is not None:
+            return _reject(session, spec, refusal)
     in_multi = session.multi is not None
     if in_multi and "no_multi" in spec.flags:
         return _reject(session, spec, "ERR Command not allowed inside a transaction")

@@ -32,6 +32,8 @@ from typing import Any
 from lupa import lua51
 
 from tandemkv.commands import TABLE, Instance, Session, execute
+from tandemkv.commands.acl import script_refusal
+from tandemkv.commands.users import ACL_OK, unrestricted_user
 from tandemkv.errors import CommandError
 from tandemkv.protocol import Error
 from tandemkv.scripting.convert import LuaTable, LuaValues
@@ -83,6 +85,7 @@ class Run:
     read_only: bool
     started: float
     limit_s: float
+    caller: Session  # whose user's ACL permissions the script's commands need
     dirty: bool = False  # a write command ran: the script can no longer be killed
     repl: int = 3
 
@@ -102,6 +105,9 @@ class Scripting:
         self.instance = instance
         self.client = Session(instance, 0)
         self.client.in_script = True  # shown as "lua" to MONITOR
+        # The dispatcher checks nothing for the script's client: redis.call checks the
+        # caller's permissions itself (_refusal), as Redis's scriptCall does.
+        self.client.user = unrestricted_user()
         self.run: Run | None = None
         self.rand48 = 0x1234ABCD330E  # rand48 state; SCRIPT FLUSH keeps it, as Redis does
         self.scripts: dict[str, Script] = {}
@@ -309,6 +315,7 @@ class Scripting:
             read_only=read_only or (flags is not None and "no-writes" in flags),
             started=time.monotonic(),
             limit_s=limit_ms / 1000,
+            caller=caller,
         )
         instance.atomic_depth += 1
         try:
@@ -402,6 +409,11 @@ class Scripting:
             return "This Redis command is not allowed from script"
         run = self.run
         if run is not None:
+            caller = run.caller
+            if not caller.user.unrestricted:
+                refusal = script_refusal(caller, spec, argv)
+                if refusal is not None:
+                    return refusal
             if run.read_only and ("write" in flags or "may_replicate" in flags):
                 return "Write commands are not allowed from read-only scripts."
             if "write" in flags:
@@ -409,15 +421,17 @@ class Scripting:
         return None
 
     def _acl_check_cmd(self, *argv: Any) -> bool:
-        """redis.acl_check_cmd: every user may run every command here (no ACL yet)."""
+        """redis.acl_check_cmd: whether the script's caller may run this command line."""
         if not argv:
             raise self._raise("Please specify at least one argument for this redis lib call")
         words = _command_words(argv)
         if words is None:
             raise self._raise("Lua redis lib command arguments must be strings or integers")
-        if _lookup(words) is None:
+        spec = _lookup(words)
+        if spec is None:
             raise self._raise("Invalid command passed to redis.acl_check_cmd()")
-        return True
+        run = self.run
+        return run is None or run.caller.user.check(spec, words)[0] == ACL_OK
 
     def _sha1hex(self, *args: Any) -> bytes:
         if len(args) != 1:
