@@ -32,7 +32,7 @@ from tandemkv.commands.users import (
     write_acl_file,
 )
 from tandemkv.errors import SYNTAX, CommandError, printable
-from tandemkv.protocol import OK, Map, SetReply, string2ll
+from tandemkv.protocol import OK, Double, Map, SetReply, string2ll
 
 GENPASS_MAX_BITS = 4096
 
@@ -391,7 +391,7 @@ def acl_log(session: Session, *args: bytes) -> object:
                 (b"context", entry.context.encode()),
                 (b"object", entry.object),
                 (b"username", entry.username),
-                (b"age-seconds", (now_ms - entry.ctime_ms) / 1000),
+                (b"age-seconds", Double((now_ms - entry.ctime_ms) / 1000)),
                 (b"client-info", entry.client_info.encode("latin-1")),
             ]
         )
