@@ -302,6 +302,24 @@ def test_selectors_and_first_args(acl: Pair) -> None:
     _compare_log(acl)
 
 
+def test_sort_patterns_need_every_key(acl: Pair) -> None:
+    acl("RPUSH", "mylist", "2", "1")
+    acl("SET", "v1", "1")
+    for rules in (["~mylist"], ["~mylist", "~v*"], ["~mylist", "%W~*"], ["~mylist", "%R~*"], ["allkeys"]):
+        acl("ACL", "SETUSER", "u", "reset", "on", ">pw", "+sort", "+multi", "+exec", *rules)
+        user = _as(acl, "u")
+        try:
+            user("SORT", "mylist", "BY", "v*")
+            user("SORT", "mylist", "BY", "nosort")
+            user("SORT", "mylist", "GET", "v*")
+            user("SORT", "mylist", "GET", "#")
+            user("MULTI")
+            user("SORT", "mylist", "GET", "v*")
+            user("EXEC")
+        finally:
+            user.close()
+
+
 def test_rules_changed_before_exec(acl: Pair) -> None:
     acl("ACL", "SETUSER", "u", "on", ">pw", "~*", "&*", "+@all")
     user = _as(acl, "u")

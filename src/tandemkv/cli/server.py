@@ -47,6 +47,11 @@ def build_config(directives: list[tuple[str, list[str]]]) -> Config:
         if name == "user":  # ACL users: checked and applied when the server starts
             if not values:
                 raise ValueError("Bad directive or wrong number of arguments: 'user'")
+            if any(user[0] == values[0].encode("latin-1") for user in config.users):
+                raise ValueError(
+                    f"Error in user declaration '{values[0]}': Duplicate user found. A user can only be "
+                    "defined once in config files"
+                )
             config.users.append([value.encode("latin-1") for value in values])
             continue
         if Config.param(name) is None:

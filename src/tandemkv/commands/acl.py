@@ -317,7 +317,7 @@ def acl_load(session: Session) -> object:
     filename = _aclfile(session)
     acl = session.instance.acl
     try:
-        users = acl.parse_file(read_acl_file(filename), filename)
+        users = acl.parse_file(read_acl_file(filename, session.instance.config.str("dir")), filename)
     except ValueError as exc:
         raise CommandError(f"ERR {exc}") from None
     _disconnect_users(session, acl.replace_users(users))
@@ -328,7 +328,7 @@ def acl_load(session: Session) -> object:
 def acl_save(session: Session) -> object:
     """Save the current ACL rules in the configured ACL file"""
     filename = _aclfile(session)
-    if not write_acl_file(filename, session.instance.acl.config_text()):
+    if not write_acl_file(filename, session.instance.config.str("dir"), session.instance.acl.config_text()):
         raise CommandError(
             "ERR There was an error trying to save the ACLs. Please check the server logs for more information"
         )

@@ -112,7 +112,7 @@ class Instance:
         self.acl.set_default_password(self.config.str("requirepass").encode("latin-1"))
         self.config.watch("requirepass", lambda value: self.acl.set_default_password(str(value).encode("latin-1")))
         self.config.watch("acl-pubsub-default", self._pubsub_default)
-        self.acl.load_at_startup(self.config.users, self.config.str("aclfile"))
+        self.acl.load_at_startup(self.config.users, self.config.str("aclfile"), self.config.str("dir"))
         # MONITOR clients and the slow log (commands/monitoring.py); the threshold in ns,
         # None when the slow log is off.
         self.monitors: dict[Session, None] = {}

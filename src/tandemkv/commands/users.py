@@ -186,19 +186,22 @@ _CHANNELS: dict[str, tuple[bool, bool]] = {
     "spublish": (True, False),
 }
 
-KeyPlan = Callable[[list[bytes]], list[tuple[int, int]]]
+KeyAccess = tuple[tuple[int, int], ...]  # (position, READ/WRITE bits) of each key
+KeyPlan = KeyAccess | Callable[[list[bytes]], KeyAccess]
 
 
-def _set_access(argv: list[bytes]) -> list[tuple[int, int]]:
+def _set_access(argv: list[bytes]) -> KeyAccess:
     """SET reads its key only with the GET option (setGetKeys)."""
     for word in argv[3:]:
         if len(word) == 3 and word.lower() == b"get":
-            return [(1, READ_WRITE)]
-    return [(1, WRITE)]
+            return ((1, READ_WRITE),)
+    return ((1, WRITE),)
 
 
 def _key_plan(spec: CommandSpec) -> KeyPlan | None:
-    """How to find (position, access) of each key of a command line; None: it has no keys."""
+    """Where a command's keys are and the access each needs: a tuple when that does not
+    depend on the arguments (GET: ((1, READ),)), else a function of the command line; None
+    when the command has no keys."""
     name = spec.full_name
     if name in _NOT_KEYS:
         return None
@@ -211,13 +214,12 @@ def _key_plan(spec: CommandSpec) -> KeyPlan | None:
     if access is None:
         access = (READ,) if "readonly" in spec.flags else (READ_WRITE,)
     last = len(access) - 1
-    if finder is not None:
-        found = finder
-    else:
-        found = lambda argv: spec.key_positions(len(argv))  # noqa: E731
+    if finder is None and spec.last_key >= 0:
+        return tuple((pos, access[min(i, last)]) for i, pos in enumerate(spec.key_positions(spec.last_key + 1)))
+    found = finder or (lambda argv: spec.key_positions(len(argv)))
 
-    def plan(argv: list[bytes]) -> list[tuple[int, int]]:
-        return [(pos, access[min(i, last)]) for i, pos in enumerate(found(argv)) if pos < len(argv)]
+    def plan(argv: list[bytes]) -> KeyAccess:
+        return tuple((pos, access[min(i, last)]) for i, pos in enumerate(found(argv)) if pos < len(argv))
 
     return plan
 
@@ -232,6 +234,21 @@ def key_plan(spec: CommandSpec) -> KeyPlan | None:
     return _plans[name]
 
 
+_GLOB_SPECIALS = frozenset(b"*?[\\")
+
+
+def _matcher(pattern: bytes) -> Callable[[bytes], bool]:
+    """A test of keys against a glob pattern: the common shapes (`*`, `prefix*`) without a
+    regular expression; an empty key matches neither, as in stringmatchlen."""
+    prefix = pattern.rstrip(b"*")
+    if prefix != pattern and _GLOB_SPECIALS.isdisjoint(prefix):
+        if not prefix:
+            return bool
+        return lambda key: key.startswith(prefix)
+    regex = compile_glob(pattern)
+    return lambda key: regex.fullmatch(key) is not None
+
+
 # --------------------------------------------------------------------------- selectors
 
 
@@ -239,7 +256,7 @@ def key_plan(spec: CommandSpec) -> KeyPlan | None:
 class KeyPattern:
     pattern: bytes
     access: int  # READ, WRITE or both
-    regex: re.Pattern[bytes] = field(compare=False)
+    match: Callable[[bytes], bool] = field(compare=False)
 
     def describe(self) -> bytes:
         prefix = {READ_WRITE: b"~", READ: b"%R~", WRITE: b"%W~"}[self.access]
@@ -346,10 +363,10 @@ class Selector:
             raise RuleError(ERR_SYNTAX)
         for i, existing in enumerate(self.keys):
             if existing.pattern == pattern:
-                self.keys[i] = KeyPattern(pattern, existing.access | access, existing.regex)
+                self.keys[i] = KeyPattern(pattern, existing.access | access, existing.match)
                 break
         else:
-            self.keys.append(KeyPattern(pattern, access, compile_glob(pattern)))
+            self.keys.append(KeyPattern(pattern, access, _matcher(pattern)))
         self.allkeys = False
 
     def _allow(self, name: bytes) -> None:
@@ -400,8 +417,9 @@ class Selector:
 
     def check(self, spec: CommandSpec, argv: list[bytes]) -> tuple[int, int]:
         """ACLSelectorCheckCmd: (ACL_OK or a DENIED_* result, the argument it is about)."""
-        if not self.allcommands and "no_auth" not in spec.flags and spec.full_name not in self.allowed:
-            firstargs = self.firstargs.get(spec.full_name)
+        name = spec.full_name
+        if not self.allcommands and name not in self.allowed and "no_auth" not in spec.flags:
+            firstargs = self.firstargs.get(name)
             index = 2 if spec.container else 1
             if firstargs is None or len(argv) <= index:
                 return DENIED_CMD, 0
@@ -409,13 +427,13 @@ class Selector:
             if not any(given == allowed.lower() for allowed in firstargs):
                 return DENIED_CMD, 0
         if not self.allkeys:
-            plan = key_plan(spec)
+            plan = _plans[name] if name in _plans else key_plan(spec)
             if plan is not None:
-                for pos, access in plan(argv):
+                for pos, access in plan if plan.__class__ is tuple else plan(argv):  # type: ignore[operator,union-attr]
                     if not self.key_allowed(argv[pos], access):
                         return DENIED_KEY, pos
         if not self.allchannels:
-            channels = _CHANNELS.get(spec.full_name)
+            channels = _CHANNELS.get(name)
             if channels is not None:
                 only_first, is_pattern = channels
                 for pos in range(1, 2 if only_first else len(argv)):
@@ -427,7 +445,7 @@ class Selector:
         if self.allkeys:
             return True
         for pattern in self.keys:
-            if pattern.access & access == access and pattern.regex.fullmatch(key) is not None:
+            if pattern.access & access == access and pattern.match(key):
                 return True
         return False
 
@@ -635,12 +653,24 @@ class User:
             out.append(self.sanitize.encode())
         return out
 
+    def reads_every_key(self, spec: CommandSpec, argv: list[bytes]) -> bool:
+        """ACLUserCheckCmdWithUnrestrictedKeyAccess(CMD_KEY_ACCESS): a selector that allows
+        this command line may also read any key (allkeys, or a read pattern `*`)."""
+        return any(
+            selector.check(spec, argv)[0] == ACL_OK
+            and (selector.allkeys or any(p.pattern == b"*" and p.access & READ for p in selector.keys))
+            for selector in self.selectors
+        )
+
     def check(self, spec: CommandSpec, argv: list[bytes]) -> tuple[int, int]:
         """ACLCheckAllUserCommandPerm: (ACL_OK, 0) when some selector allows the command, else
         the most relevant denial: a command denial only if no selector got past the command
         rule, else the highest result, then the last argument position."""
+        selectors = self.selectors
+        if len(selectors) == 1:
+            return selectors[0].check(spec, argv)
         result, position = DENIED_CMD, 0
-        for selector in self.selectors:
+        for selector in selectors:
             denied, at = selector.check(spec, argv)
             if denied == ACL_OK:
                 return ACL_OK, 0
@@ -882,7 +912,7 @@ class AccessControl:
             raise ValueError(errors + "WARNING: ACL errors detected, no change to the previously active ACL rules was performed")
         return users
 
-    def load_at_startup(self, configured: list[list[bytes]], filename: str) -> None:
+    def load_at_startup(self, configured: list[list[bytes]], filename: str, directory: str) -> None:
         """ACLLoadUsersAtStartup: the config file's `user` lines, or the aclfile (not both);
         raises ConfigError with the reason the server does not start."""
         if configured and filename:
@@ -917,7 +947,7 @@ class AccessControl:
             user.refresh()
         if filename:
             try:
-                self.replace_users(self.parse_file(read_acl_file(filename), filename))
+                self.replace_users(self.parse_file(read_acl_file(filename, directory), filename))
             except ValueError as exc:
                 raise ConfigError(f"Aborting Redis startup because of ACL errors: {exc}") from None
 
@@ -939,22 +969,24 @@ class SetUserError(Exception):
         self.reason = reason
 
 
-def read_acl_file(filename: str) -> bytes:
-    """The aclfile's bytes; raises ValueError with Redis's text when it cannot be opened."""
+def read_acl_file(filename: str, directory: str) -> bytes:
+    """The aclfile's bytes (a relative name is in `dir`, where Redis runs); raises ValueError
+    with Redis's text when it cannot be opened."""
     try:
-        with open(filename, "rb") as handle:
+        with open(os.path.join(directory, filename), "rb") as handle:
             return handle.read()
     except OSError as exc:
         raise ValueError(f"Error loading ACLs, opening file '{filename}': {exc.strerror}") from None
 
 
-def write_acl_file(filename: str, text: bytes) -> bool:
+def write_acl_file(filename: str, directory: str, text: bytes) -> bool:
     """ACLSaveToFile: write a temporary file and rename it over the aclfile; False on error."""
-    temporary = f"{filename}.tmp-{os.getpid()}-{int(time.time() * 1000)}"
+    path = os.path.join(directory, filename)
+    temporary = f"{path}.tmp-{os.getpid()}-{int(time.time() * 1000)}"
     try:
         with open(temporary, "wb") as handle:
             handle.write(text)
-        os.replace(temporary, filename)
+        os.replace(temporary, path)
     except OSError as exc:
         log.warning("Writing ACL file for ACL SAVE: %s", exc.strerror)
         with contextlib.suppress(OSError):
