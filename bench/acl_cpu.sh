@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Server CPU per GET/SET for the default user (allowed everything: the dispatcher's one-test
 # fast path) against a restricted user (a few commands, one key pattern: the full ACL check),
-# side by side on one server, for tandemkv and redis-server, ROUNDS times interleaved.
+# side by side on one server, for tandemkv and redis-server, ROUNDS times interleaved (the
+# user measured first alternates between rounds: the second run of SET meets a bigger keyspace).
 # redis-benchmark -c 50, -P 1 and -P 16; CPU read from /proc/<pid>/stat.
 #   [TESTS="set get"] [ROUNDS=N] bench/acl_cpu.sh [P1_REQUESTS] [P16_REQUESTS]
 set -euo pipefail
@@ -14,15 +15,15 @@ trap 'rm -rf "$ACLDIR"' EXIT
 # redis-benchmark keys are key:<12 digits> (-r); its CONFIG GET at start is refused, as it may be.
 printf 'user default on nopass ~* &* +@all\nuser bench on >pw ~key:* resetchannels -@all +get +set +ping\n' >"$ACLDIR/users.acl"
 
-measure() {  # name port command...
-    local name=$1 port=$2
-    shift 2
+measure() {  # name port users command...  (users: the order, alternated between rounds)
+    local name=$1 port=$2 users=$3
+    shift 3
     "$@" --port "$port" --aclfile "$ACLDIR/users.acl" >/dev/null 2>&1 &
     local pid=$!
     for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
     for pipeline in 1 16; do
         for test in ${TESTS:-set get}; do
-            for user in default bench; do
+            for user in $users; do
                 local n=$([ "$pipeline" = 1 ] && echo "$P1_N" || echo "$P16_N")
                 local auth=()
                 [ "$user" = bench ] && auth=(--user bench -a pw)
@@ -39,7 +40,8 @@ measure() {  # name port command...
     wait "$pid" 2>/dev/null || true
 }
 
-for _ in $(seq "${ROUNDS:-1}"); do
-    measure tandemkv 7603 .venv/bin/tandemkv-server
-    measure redis 7604 redis-server --save "" --appendonly no
+for round in $(seq "${ROUNDS:-1}"); do
+    users=$([ $((round % 2)) = 1 ] && echo "default bench" || echo "bench default")
+    measure tandemkv 7603 "$users" .venv/bin/tandemkv-server
+    measure redis 7604 "$users" redis-server --save "" --appendonly no
 done

@@ -53,7 +53,8 @@ def execute(session: Session, argv: list[bytes]) -> Any:
     if not session.authenticated and "no_auth" not in spec.flags and instance.acl.auth_required:
         return _reject(session, spec, "NOAUTH Authentication required.")
     # ACL (commands/acl.py): a user allowed everything (the default user) costs this one test.
-    if not session.user.unrestricted:
+    user = session.user
+    if not user.unrestricted and not user.permits(spec, argv):
         refusal = toplevel_refusal(session, spec, argv)
         if refusal is not None:
             return _reject(session, spec, refusal)

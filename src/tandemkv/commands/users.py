@@ -237,6 +237,15 @@ def key_plan(spec: CommandSpec) -> KeyPlan | None:
 _GLOB_SPECIALS = frozenset(b"*?[\\")
 
 
+def _never(key: bytes) -> bool:
+    return False
+
+
+# What User.permits knows of a command ahead: True (allowed), False (ask check), the tests of
+# its keys by position, or a test of the whole command line.
+FastRule = bool | tuple[tuple[int, Callable[[bytes], bool]], ...] | Callable[[list[bytes]], bool]
+
+
 def _matcher(pattern: bytes) -> Callable[[bytes], bool]:
     """A test of keys against a glob pattern: the common shapes (`*`, `prefix*`) without a
     regular expression; an empty key matches neither, as in stringmatchlen."""
@@ -441,6 +450,15 @@ class Selector:
                         return DENIED_CHANNEL, pos
         return ACL_OK, 0
 
+    def key_matcher(self, access: int) -> Callable[[bytes], bool]:
+        """A test of a key against every pattern that grants `access`."""
+        matchers = [pattern.match for pattern in self.keys if pattern.access & access == access]
+        if not matchers:
+            return _never
+        if len(matchers) == 1:
+            return matchers[0]
+        return lambda key: any(match(key) for match in matchers)
+
     def key_allowed(self, key: bytes, access: int) -> bool:
         if self.allkeys:
             return True
@@ -548,6 +566,8 @@ class User:
     passwords: list[bytes] = field(default_factory=list)  # hex SHA-256, in the order added
     selectors: list[Selector] = field(default_factory=list)
     unrestricted: bool = False  # some selector allows every command, key and channel
+    # Per command full name, what `permits` knows ahead (see there); emptied by `refresh`.
+    _fast: dict[str, FastRule] = field(default_factory=dict)
 
     @classmethod
     def create(cls, name: bytes, pubsub_default_all: bool) -> User:
@@ -565,7 +585,50 @@ class User:
         self.refresh()
 
     def refresh(self) -> None:
+        """Recompute what is derived from the rules; every change of rules ends with this."""
         self.unrestricted = any(selector.unrestricted for selector in self.selectors)
+        self._fast = {}
+
+    def permits(self, spec: CommandSpec, argv: list[bytes]) -> bool:
+        """True when the command line is surely allowed; False means "ask `check`" (a denial,
+        or a case this shortcut does not cover). For a one-selector user it costs a dict
+        lookup and a test per key: the restricted user's price per GET/SET."""
+        rule = self._fast.get(spec.full_name)
+        if rule is None:
+            rule = self._fast[spec.full_name] = self._fast_rule(spec)
+        if rule.__class__ is tuple:
+            for pos, match in rule:  # type: ignore[union-attr]  # noqa: SIM110 (all() and a generator cost more)
+                if not match(argv[pos]):
+                    return False
+            return True
+        if rule is True or rule is False:
+            return rule  # type: ignore[return-value]
+        return rule(argv)  # type: ignore[operator]
+
+    def _fast_rule(self, spec: CommandSpec) -> FastRule:
+        if len(self.selectors) != 1:
+            return False
+        selector = self.root
+        name = spec.full_name
+        if not (selector.allcommands or name in selector.allowed or "no_auth" in spec.flags):
+            return False
+        if not selector.allchannels and name in _CHANNELS:
+            return False
+        plan = None if selector.allkeys else key_plan(spec)
+        if plan is None:
+            return True
+        if plan.__class__ is tuple:
+            return tuple((pos, selector.key_matcher(access)) for pos, access in plan)  # type: ignore[union-attr]
+        if name == "set":
+            write, read_write = selector.key_matcher(WRITE), selector.key_matcher(READ_WRITE)
+
+            def set_rule(argv: list[bytes]) -> bool:
+                if len(argv) == 3:  # no options: the common SET
+                    return write(argv[1])
+                return (read_write if _set_access(argv)[0][1] == READ_WRITE else write)(argv[1])
+
+            return set_rule
+        return False
 
     @property
     def root(self) -> Selector:
@@ -813,6 +876,7 @@ class AccessControl:
         default = self.default
         default.apply(b"resetpass", self.pubsub_default_all)
         default.apply(b">" + password if password else b"nopass", self.pubsub_default_all)
+        default.refresh()
 
     def staged(self, user: User | None, name: bytes, ops: Iterable[bytes]) -> User:
         """The user as `ops` leave it, applied to a copy (or to a new user); raises RuleError
