@@ -454,6 +454,37 @@ def test_auth_with_users(acl: Pair) -> None:
     _compare_log(acl)
 
 
+_MONITOR_LINE = re.compile(rb"^\+\d+\.\d+ \[\d+ [^\]]+\] ")
+
+
+def test_secrets_are_redacted_in_monitor_and_slowlog(acl: Pair) -> None:
+    acl("ACL", "SETUSER", "u", "on", ">pw", "+@all", "~*")
+    monitors = Pair(acl.ports)
+    try:
+        monitors("MONITOR")
+        acl("CONFIG", "SET", "slowlog-log-slower-than", "0")
+        acl("SLOWLOG", "RESET")
+        for args in (
+            ["AUTH", "u", "pw"], ["AUTH", "u", "wrong"], ["HELLO", "2", "AUTH", "u", "pw", "SETNAME", "n"],
+            ["HELLO", "2", "SETNAME", "x", "AUTH", "u", "pw"], ["ACL", "SETUSER", "v", ">secret"],
+            ["CONFIG", "SET", "requirepass", "", "timeout", "0"], ["PING"],
+        ):
+            acl.both(*args)
+        acl("CONFIG", "SET", "slowlog-log-slower-than", "10000")
+        for args in (["PING"],):
+            acl.both(*args)
+        lines = [[_MONITOR_LINE.sub(b"", client.read_reply()) for _ in range(6)] for client in monitors.clients]
+        assert lines[0] == lines[1]
+        assert b"pw" not in b"".join(lines[0]) and lines[0][0] == b'"AUTH" "(redacted)" "(redacted)"\r\n'
+        slowlogs = [_parse(reply) for reply in acl.both("SLOWLOG", "GET", "20")]
+        commands = [[entry[3] for entry in slowlog] for slowlog in slowlogs]
+        assert commands[0] == commands[1]
+    finally:
+        monitors.close()
+        acl("CONFIG", "SET", "slowlog-log-slower-than", "10000")
+        acl("AUTH", "default", "any")  # the default user needs no password: back to it
+
+
 def test_limits_before_authentication(acl: Pair) -> None:
     acl("ACL", "SETUSER", "default", "resetpass", ">dpw")
     try:

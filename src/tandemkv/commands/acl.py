@@ -102,6 +102,40 @@ def log_denial(session: Session, reason: int, context: str, subject: bytes, user
     instance.acl.add_log(entry, instance.config.int("acllog-max-len"))
 
 
+# --------------------------------------------------------------------------- redaction
+
+REDACTED = b"(redacted)"
+_SENSITIVE_CONFIGS = frozenset({b"requirepass", b"masterauth"})
+
+
+def redacted(spec: CommandSpec, argv: list[bytes]) -> list[bytes]:
+    """The command line as the slow log and MONITOR show it: user names, passwords and rules
+    replaced by "(redacted)", as Redis's redactClientCommandArgument leaves them."""
+    name = spec.full_name
+    if name == "auth":
+        return [argv[0], *[REDACTED] * (len(argv) - 1)]
+    if name == "acl|setuser":
+        return [*argv[:2], *[REDACTED] * (len(argv) - 2)]
+    if name == "hello":
+        shown = list(argv)
+        i = 2
+        while i < len(shown):
+            if shown[i].upper() == b"AUTH" and i + 2 < len(shown):
+                shown[i + 1] = shown[i + 2] = REDACTED
+                i += 2
+            elif shown[i].upper() == b"SETNAME":
+                i += 1
+            i += 1
+        return shown
+    if name == "config|set":
+        shown = list(argv)
+        for i in range(2, len(shown) - 1, 2):
+            if shown[i].lower() in _SENSITIVE_CONFIGS:
+                shown[i + 1] = REDACTED
+        return shown
+    return argv
+
+
 # --------------------------------------------------------------------------- authentication
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from time import perf_counter_ns
 from typing import Any
 
-from tandemkv.commands.acl import toplevel_refusal
+from tandemkv.commands.acl import redacted, toplevel_refusal
 from tandemkv.commands.blocking import BLOCKED, Waiter
 from tandemkv.commands.memory import oom_reply
 from tandemkv.commands.monitoring import feed_monitors
@@ -105,9 +105,9 @@ def call(session: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
     spec.calls += 1
     threshold_ns = instance.slowlog_threshold_ns
     if threshold_ns is not None and elapsed_ns >= threshold_ns and "skip_slowlog" not in spec.flags:
-        instance.slowlog.push(session, argv, elapsed_ns // 1000, instance.config.int("slowlog-max-len"))
+        instance.slowlog.push(session, redacted(spec, argv), elapsed_ns // 1000, instance.config.int("slowlog-max-len"))
     if instance.monitors and "admin" not in spec.flags and "skip_monitor" not in spec.flags:
-        feed_monitors(instance, session, argv)
+        feed_monitors(instance, session, redacted(spec, argv))
     if reply.__class__ is Waiter:  # a blocking command that could not answer yet
         instance.blocking.add(reply)
         reply = BLOCKED
