@@ -128,8 +128,10 @@ _catalog: Catalog | None = None
 
 
 def catalog() -> Catalog:
+    """The catalog of the table as it is now (rebuilt if commands were registered since:
+    scripting and persistence register theirs after commands/)."""
     global _catalog
-    if _catalog is None:
+    if _catalog is None or len(_catalog.specs) != sum(1 + len(spec.subcommands) for spec in TABLE):
         _catalog = Catalog()
     return _catalog
 
