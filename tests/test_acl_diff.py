@@ -352,6 +352,8 @@ def test_scripts_check_the_caller(acl: Pair) -> None:
             ["EVAL", "return redis.call('publish', 'c', 'm')", "0"],
             ["EVAL", "return {redis.acl_check_cmd('get', 'x'), redis.acl_check_cmd('get', 'k'), redis.acl_check_cmd('del', 'k')}", "0"],
             ["EVAL", "return redis.acl_check_cmd('nosuch')", "0"],
+            ["EVAL", "return redis.call('sort', 'k1', 'by', 'w*')", "0"],
+            ["EVAL", "return redis.call('sort', 'k1', 'get', '#')", "0"],
         ):
             user(*args)
     finally:

@@ -22,6 +22,7 @@ from tandemkv.commands.users import (
     DENIED_KEY,
     LOG_REASONS,
     LogEntry,
+    Selector,
     SetUserError,
     User,
     catalog,
@@ -56,8 +57,8 @@ _SCRIPT_REASONS = {
 # --------------------------------------------------------------------------- checks
 
 
-def denial(session: Session, user: User, spec: CommandSpec, argv: list[bytes], context: str, client: Session) -> int:
-    """Check `argv` for `user`; ACL_OK, or the refusal (logged, on behalf of `client`)."""
+def denial(client: Session, user: User, spec: CommandSpec, argv: list[bytes], context: str) -> int:
+    """Check `argv` for `user`; ACL_OK, or the refusal (logged on behalf of `client`)."""
     result, position = user.check(spec, argv)
     if result != ACL_OK:
         subject = spec.full_name.encode() if result == DENIED_CMD else argv[position]
@@ -67,7 +68,7 @@ def denial(session: Session, user: User, spec: CommandSpec, argv: list[bytes], c
 
 def toplevel_refusal(session: Session, spec: CommandSpec, argv: list[bytes]) -> str | None:
     """processCommand's ACL check: None, or the NOPERM error text."""
-    result = denial(session, session.user, spec, argv, "multi" if session.multi is not None else "toplevel", session)
+    result = denial(session, session.user, spec, argv, "multi" if session.multi is not None else "toplevel")
     if result == ACL_OK:
         return None
     if result == DENIED_CMD:
@@ -77,7 +78,7 @@ def toplevel_refusal(session: Session, spec: CommandSpec, argv: list[bytes]) -> 
 
 def exec_refusal(session: Session, spec: CommandSpec, argv: list[bytes]) -> str | None:
     """execCommand's check of a queued command, with the rules as they are now."""
-    result = denial(session, session.user, spec, argv, "multi", session)
+    result = denial(session, session.user, spec, argv, "multi")
     if result == ACL_OK:
         return None
     return (
@@ -88,7 +89,7 @@ def exec_refusal(session: Session, spec: CommandSpec, argv: list[bytes]) -> str 
 
 def script_refusal(caller: Session, spec: CommandSpec, argv: list[bytes]) -> str | None:
     """scriptVerifyACL: None, or the text after ERR that redis.call raises."""
-    result = denial(caller, caller.user, spec, argv, "lua", caller)
+    result = denial(caller, caller.user, spec, argv, "lua")
     if result == ACL_OK:
         return None
     return f"The user executing the script {_SCRIPT_REASONS[result]}"
@@ -185,9 +186,7 @@ def _kill_pubsub_clients(session: Session, user: User, before: User) -> None:
         pattern in upcoming for selector in before.selectors for pattern in selector.channels
     ):
         return
-    probe = User.create(b"", False)
-    probe.root.channels = upcoming
-    root = probe.root
+    root = Selector(channels=upcoming)
     for other in list(session.instance.sessions.values()):
         if other.user is not user or not other.subscriptions:
             continue

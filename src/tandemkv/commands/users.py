@@ -744,15 +744,6 @@ class User:
         return result, position
 
 
-def unrestricted_user() -> User:
-    """A user allowed everything that no one can log in as (scripts' own client)."""
-    user = User.create(b"default", True)
-    for op in (b"+@all", b"~*", b"&*"):
-        user.apply(op, True)
-    user.refresh()
-    return user
-
-
 def _checked_hash(text: bytes) -> bytes:
     if _HASH.fullmatch(text) is None:
         raise RuleError(ERR_BAD_HASH)

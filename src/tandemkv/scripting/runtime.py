@@ -33,7 +33,7 @@ from lupa import lua51
 
 from tandemkv.commands import TABLE, Instance, Session, execute
 from tandemkv.commands.acl import script_refusal
-from tandemkv.commands.users import ACL_OK, unrestricted_user
+from tandemkv.commands.users import ACL_OK
 from tandemkv.errors import CommandError
 from tandemkv.protocol import Error
 from tandemkv.scripting.convert import LuaTable, LuaValues
@@ -105,9 +105,6 @@ class Scripting:
         self.instance = instance
         self.client = Session(instance, 0)
         self.client.in_script = True  # shown as "lua" to MONITOR
-        # The dispatcher checks nothing for the script's client: redis.call checks the
-        # caller's permissions itself (_refusal), as Redis's scriptCall does.
-        self.client.user = unrestricted_user()
         self.run: Run | None = None
         self.rand48 = 0x1234ABCD330E  # rand48 state; SCRIPT FLUSH keeps it, as Redis does
         self.scripts: dict[str, Script] = {}
@@ -309,6 +306,9 @@ class Scripting:
         limit_ms = instance.config.int("busy-reply-threshold")
         client = self.client
         client.select(caller.db_index)
+        # The script runs as its caller's user (scriptPrepareForRun): redis.call checks its
+        # permissions with the script's error texts (_refusal), SORT BY/GET with them too.
+        client.user = caller.user
         client.resp = 2
         self.run = Run(
             sha=name,
