@@ -434,6 +434,9 @@ def test_auth_with_users(acl: Pair) -> None:
             ["AUTH", "pw"], ["CLIENT", "KILL", "USER", "nosuch"],
         ):
             client(*args)
+        client("AUTH", "u", "pw")
+        for info in client.both("CLIENT", "INFO"):
+            assert b" user=u " in info
         acl("ACL", "SETUSER", "default", "resetpass", ">dpw")
         client("AUTH", "dpw")
         client("AUTH", "x")
