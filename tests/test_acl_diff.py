@@ -320,6 +320,23 @@ def test_sort_patterns_need_every_key(acl: Pair) -> None:
             user.close()
 
 
+def test_a_refused_exec_is_an_execabort(acl: Pair) -> None:
+    acl("EXEC", "x")
+    acl("MULTI")
+    acl("EXEC", "x")
+    acl("EXEC")
+    acl("ACL", "SETUSER", "u", "on", ">pw", "+get", "+multi")
+    user = _as(acl, "u")
+    try:
+        user("EXEC")
+        user("MULTI")
+        user("GET", "k")
+        user("EXEC")
+        user("EXEC")
+    finally:
+        user.close()
+
+
 def test_rules_changed_before_exec(acl: Pair) -> None:
     acl("ACL", "SETUSER", "u", "on", ">pw", "~*", "&*", "+@all")
     user = _as(acl, "u")
@@ -398,6 +415,9 @@ def test_acl_log(acl: Pair) -> None:
         user("AUTH", "u", "wrong")
         user("AUTH", "nosuch", "pw")
         user("HELLO", "2", "AUTH", "u", "wrong")
+        user("MULTI")
+        user("AUTH", "u", "wrong")
+        user("EXEC")
     finally:
         user.close()
     _compare_log(acl)

@@ -145,7 +145,8 @@ def authenticate(session: Session, username: bytes, password: bytes) -> None:
     an ACL LOG entry)."""
     user = session.instance.acl.users.get(username)
     if user is None or not user.check_password(password):
-        context = "multi" if session.multi is not None else "toplevel"
+        # AUTH is refused in scripts: an atomic unit here is EXEC, still MULTI to Redis.
+        context = "multi" if session.multi is not None or session.instance.atomic_depth else "toplevel"
         log_denial(session, DENIED_AUTH, context, session.argv[0], username)
         raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
     session.authenticated = True

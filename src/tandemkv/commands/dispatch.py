@@ -46,8 +46,12 @@ def execute(session: Session, argv: list[bytes]) -> Any:
         except CommandError as exc:
             if session.multi is not None:  # flagTransaction: EXEC will abort
                 session.multi_error = True
-            instance.stats.count_error(exc.message)
-            return Error(exc.message)
+            message = exc.message
+            if argv[0].lower() == b"exec":  # its arity: a rejected EXEC aborts (execCommandAbort)
+                session.discard_transaction()
+                message = "EXECABORT Transaction discarded because of: " + message.removeprefix("ERR ")
+            instance.stats.count_error(message)
+            return Error(message)
     session.last_spec = spec
     session.argv = argv
     if not session.authenticated and "no_auth" not in spec.flags and instance.acl.auth_required:
@@ -118,12 +122,12 @@ def call(session: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
 
 def _reject(session: Session, spec: CommandSpec, message: str) -> Error:
     """Redis's rejectCommand: the error, and inside MULTI the transaction is flagged; a
-    rejected EXEC aborts it (execCommandAbort)."""
+    rejected EXEC aborts it, or answers EXECABORT outside MULTI too (execCommandAbort)."""
     spec.rejected_calls += 1
     if session.multi is not None:
         session.multi_error = True
-        if spec.name == "exec" and not spec.container:
-            session.discard_transaction()
-            message = "EXECABORT Transaction discarded because of: " + message.removeprefix("-")
+    if spec.name == "exec" and not spec.container:  # in MULTI or not, as Redis
+        session.discard_transaction()
+        message = "EXECABORT Transaction discarded because of: " + message.removeprefix("-")
     session.instance.stats.count_error(message)
     return Error(message)
