@@ -15,6 +15,7 @@ from tandemkv.commands.users import (
     READ_WRITE,
     WRITE,
     RuleError,
+    _bitfield_access,
     _matcher,
     key_plan,
     merge_selectors,
@@ -63,3 +64,11 @@ def test_key_plans_follow_redis_key_specs() -> None:
     assert _plan(b"exists", b"a", b"b") == ((1, 0), (2, 0))
     assert key_plan(TABLE.specs[b"spublish"]) is None
     assert key_plan(TABLE.specs[b"ping"]) is None
+
+
+def test_bitfield_reads_only_with_gets_alone() -> None:
+    assert _bitfield_access([b"bitfield", b"k", b"GET", b"u4", b"0"]) == ((1, READ),)
+    assert _bitfield_access([b"bitfield", b"k", b"OVERFLOW", b"SAT", b"GET", b"u4", b"0"]) == ((1, READ),)
+    assert _bitfield_access([b"bitfield", b"k", b"GET", b"u4", b"0", b"SET", b"u4", b"0", b"1"]) == ((1, READ_WRITE),)
+    assert _bitfield_access([b"bitfield", b"k", b"INCRBY", b"u4", b"0", b"1"]) == ((1, READ_WRITE),)
+    assert _bitfield_access([b"bitfield", b"k", b"GET", b"u4"]) == ((1, READ_WRITE),)

@@ -152,7 +152,7 @@ _KEY_ACCESS: dict[str, tuple[int, ...]] = {
             "restore", "sadd", "srem", "xack", "xadd", "xautoclaim", "xclaim", "xdel", "xsetid",
             "xtrim", "xgroup|create", "xgroup|createconsumer", "xgroup|delconsumer",
             "xgroup|destroy", "xgroup|setid", "zadd", "zrem", "zremrangebylex",
-            "zremrangebyrank", "zremrangebyscore",
+            "zremrangebyrank", "zremrangebyscore", "geoadd", "pfadd",
         ),
         (WRITE,),
     ),
@@ -160,9 +160,15 @@ _KEY_ACCESS: dict[str, tuple[int, ...]] = {
         ("blmove", "brpoplpush", "lmove", "rpoplpush", "rename", "renamenx", "smove"), (READ_WRITE, WRITE)
     ),
     **dict.fromkeys(
-        ("sdiffstore", "sinterstore", "sunionstore", "zdiffstore", "zinterstore", "zunionstore", "zrangestore"),
+        (
+            "sdiffstore", "sinterstore", "sunionstore", "zdiffstore", "zinterstore", "zunionstore", "zrangestore",
+            "bitop", "geosearchstore",
+        ),
         (WRITE, READ),
     ),
+    **dict.fromkeys(("georadius", "georadiusbymember"), (READ, WRITE)),  # the key, then STORE keys
+    "pfmerge": (READ_WRITE, READ),
+    "pfdebug": (READ,),
     "copy": (READ, WRITE),
     "sort": (READ, WRITE),
     "xreadgroup": (READ,),
@@ -200,6 +206,20 @@ def _set_access(argv: list[bytes]) -> KeyAccess:
     return ((1, WRITE),)
 
 
+def _bitfield_access(argv: list[bytes]) -> KeyAccess:
+    """BITFIELD only reads its key when every operation is a GET (bitfieldGetKeys)."""
+    i, argc = 2, len(argv)
+    while i < argc:
+        word, left = argv[i].lower(), argc - i - 1
+        if word == b"get" and left >= 2:
+            i += 3
+        elif word == b"overflow" and left >= 1:
+            i += 2
+        else:  # SET, INCRBY, or a syntax error (taken as a write, as Redis does)
+            return ((1, READ_WRITE),)
+    return ((1, READ),)
+
+
 def _key_plan(spec: CommandSpec) -> KeyPlan | None:
     """Where a command's keys are and the access each needs: a tuple when that does not
     depend on the arguments (GET: ((1, READ),)), else a function of the command line; None
@@ -209,6 +229,8 @@ def _key_plan(spec: CommandSpec) -> KeyPlan | None:
         return None
     if name == "set":
         return _set_access
+    if name == "bitfield":
+        return _bitfield_access
     finder = key_finder(name)
     if finder is None and spec.first_key == 0:
         return None
