@@ -191,7 +191,7 @@ def test_script_kill_without_a_script(store):
 
 
 def test_kill_marks_the_running_script(scripting):
-    scripting.run = Run(sha="0" * 40, read_only=False, started=0.0, limit_s=1e9)
+    scripting.run = Run(sha="0" * 40, read_only=False, started=0.0, limit_s=1e9, caller=scripting.client)
     assert scripting.kill() is None
     assert scripting.run.limit_s == 0 and scripting._timed_out()
     scripting.run.dirty = True

@@ -316,6 +316,11 @@ PARAMS: tuple[Param, ...] = (
     Param("engine-slice-us", "int", 1000, minimum=10, maximum=1_000_000),
     Param("requirepass", "string", ""),
     Param("protected-mode", "bool", True),
+    # ACL users (commands/users.py): the file ACL LOAD / ACL SAVE use, the ACL LOG's length, and
+    # whether a new user may use every channel.
+    Param("aclfile", "string", "", mutable=False),
+    Param("acllog-max-len", "int", 128),
+    Param("acl-pubsub-default", "enum", "resetchannels", choices=("allchannels", "resetchannels")),
     Param("slowlog-log-slower-than", "int", 10000, minimum=-1),
     Param("slowlog-max-len", "int", 128),
     Param("latency-monitor-threshold", "int", 0, minimum=0),
@@ -350,6 +355,8 @@ class Config:
     """The live configuration. Read values with `config[name]` (typed), change them with `set`."""
 
     values: dict[str, object] = field(default_factory=dict)
+    # `user <name> <rules...>` directives of the config file, applied at start (ACL users).
+    users: list[list[bytes]] = field(default_factory=list)
     _observers: dict[str, list[Callable[[object], None]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -500,6 +507,9 @@ MEANINGS = {
     "engine-slice-us": "time budget of one background migration slice, in microseconds",
     "requirepass": "the default user's password: connections must AUTH",
     "protected-mode": "without a password, accept only 127.0.0.1 and ::1",
+    "aclfile": "file of ACL users (`user <name> <rules>` lines) read at start and by ACL LOAD/SAVE",
+    "acllog-max-len": "entries the ACL LOG keeps",
+    "acl-pubsub-default": "channels of a new user: allchannels or resetchannels (none)",
     "slowlog-log-slower-than": "log commands at least this many microseconds long (-1: off)",
     "slowlog-max-len": "entries the slow log keeps",
     "latency-monitor-threshold": "record events (commands, expiry and eviction slices) taking at least this many "

@@ -45,6 +45,16 @@ def parse_args(argv: list[str]) -> list[tuple[str, list[str]]]:
 def build_config(directives: list[tuple[str, list[str]]]) -> Config:
     config = Config()
     for name, values in directives:
+        if name == "user":  # ACL users: checked and applied when the server starts
+            if not values:
+                raise ValueError("Bad directive or wrong number of arguments: 'user'")
+            if any(user[0] == values[0].encode("latin-1") for user in config.users):
+                raise ValueError(
+                    f"Error in user declaration '{values[0]}': Duplicate user found. A user can only be "
+                    "defined once in config files"
+                )
+            config.users.append([value.encode("latin-1") for value in values])
+            continue
         if Config.param(name) is None:
             raise ValueError(f"Bad directive or wrong number of arguments: '{name}'")
         try:

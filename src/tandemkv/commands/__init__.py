@@ -5,6 +5,7 @@ Importing this package registers every command (each module declares its specs w
 """
 
 from tandemkv.commands import (  # noqa: F401  (importing a module registers its commands)
+    acl,
     bitmaps,
     connection,
     debug,

@@ -1,17 +1,20 @@
 """Connection commands: PING, ECHO, SELECT, QUIT, HELLO, AUTH, RESET, CLIENT (Redis 7.0).
 
-Authentication: the only user is `default`. Without `requirepass` it takes any password and
-connections start authenticated; with one, connections made from then on start
-unauthenticated and every command without the no_auth flag answers NOAUTH (checked once, in
-the dispatcher) until AUTH or HELLO ... AUTH gives the password. As in Redis, a connection
-authenticated before `requirepass` was set stays authenticated. Closing another client goes
+Authentication (AUTH is in commands/acl.py, with the users): while the default user needs
+no password (no `requirepass`) connections start authenticated as it; otherwise connections
+made from then on start unauthenticated and every command without the no_auth flag answers
+NOAUTH (checked once, in the dispatcher) until AUTH or HELLO ... AUTH names a user and its
+password. As in Redis, a connection authenticated before `requirepass` was set stays
+authenticated. Closing another client goes
 through its session's `close` callback; a client that kills itself is closed after its reply
 (`session.closing`).
 """
 
 from __future__ import annotations
 
+from tandemkv.commands.acl import authenticate, set_default_auth
 from tandemkv.commands.args import Db, Int
+from tandemkv.commands.clients import client_info_line, client_type
 from tandemkv.commands.session import REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT, VERSION, Session
 from tandemkv.commands.table import command, container, help_reply
 from tandemkv.errors import DB_INDEX_OUT_OF_RANGE, SYNTAX, CommandError, printable, wrong_arity
@@ -98,23 +101,6 @@ def hello(session: Session, *args: bytes) -> object:
     )
 
 
-@command("auth", -2, "noscript loading stale fast no_auth sentinel allow_busy", group="connection", since="1.0.0")
-def auth(session: Session, *args: bytes) -> object:
-    """Authenticate to the server"""
-    if len(args) > 2:
-        raise CommandError(SYNTAX)
-    if len(args) == 1:
-        if not session.instance.config.str("requirepass"):
-            raise CommandError(
-                "ERR AUTH <password> called without any password configured for the default user. "
-                "Are you sure your configuration is correct?"
-            )
-        authenticate(session, b"default", args[0])
-    else:
-        authenticate(session, args[0], args[1])
-    return OK
-
-
 @command("reset", 1, "noscript loading stale fast no_auth sentinel allow_busy", group="connection", since="6.2.0")
 def reset(session: Session) -> object:
     """Reset the connection"""
@@ -124,17 +110,8 @@ def reset(session: Session) -> object:
     session.select(0)
     session.resp = 2
     session.name = b""
-    session.authenticated = session.instance.auth_not_required
+    set_default_auth(session)
     return Simple(b"RESET")
-
-
-def authenticate(session: Session, username: bytes, password: bytes) -> None:
-    """Redis's ACLAuthenticateUser for the one user, `default`: any password while no
-    `requirepass` is set, else exactly that one. The session is authenticated, or WRONGPASS."""
-    required = session.instance.config.str("requirepass").encode("latin-1")
-    if username != b"default" or (required and password != required):
-        raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
-    session.authenticated = True
 
 
 def check_client_name(name: bytes) -> None:
@@ -253,35 +230,6 @@ def _client_type(name: bytes) -> str:
     return kind
 
 
-def _type_of(session: Session) -> str:
-    return "pubsub" if session.subscriptions else "normal"
-
-
-def client_info_line(session: Session, now_ms: int) -> str:
-    """One CLIENT LIST line in Redis 7.0.15's field order (no trailing newline).
-
-    Buffer and memory fields are plausible constants: connections keep no Redis-style buffers.
-    """
-    flags = (
-        ("O" if session in session.instance.monitors else "")
-        + ("P" if session.subscriptions else "")
-        + ("x" if session.multi is not None else "")
-        + ("b" if session.blocked is not None else "")
-        + ("d" if session.cas_dirty else "")
-        + ("e" if session.no_evict else "")
-    ) or "N"
-    age_s = (now_ms - session.created_ms) // 1000
-    idle_s = (now_ms - session.last_interaction_ms) // 1000
-    return (
-        f"id={session.id} addr={session.addr} laddr={session.laddr} fd={session.fd} "
-        f"name={session.name.decode('latin-1')} age={age_s} idle={idle_s} flags={flags} "
-        f"db={session.db_index} sub={len(session.channels)} psub={len(session.patterns)} "
-        f"ssub={len(session.shard_channels)} multi={-1 if session.multi is None else len(session.multi)} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
-        f"rbs=0 rbp=0 obl=0 oll=0 omem={session.output_buffer_size()} tot-mem=0 events=r "
-        f"cmd={session.last_spec.full_name if session.last_spec else 'NULL'} user=default redir=-1 resp={session.resp}"
-    )
-
-
 @command("list", -2, "admin noscript loading stale", group="connection", since="2.4.0", container="client", acl="connection dangerous",
          tips="nondeterministic_output")
 def client_list(session: Session, *args: bytes) -> Verbatim:
@@ -289,7 +237,7 @@ def client_list(session: Session, *args: bytes) -> Verbatim:
     sessions = session.instance.sessions
     if len(args) == 2 and args[0].lower() == b"type":
         kind = _client_type(args[1])
-        chosen = [s for s in sessions.values() if _type_of(s) == kind]
+        chosen = [s for s in sessions.values() if client_type(s) == kind]
     elif len(args) > 1 and args[0].lower() == b"id":
         chosen = []
         for raw in args[1:]:
@@ -370,6 +318,7 @@ def client_info(session: Session) -> Verbatim:
 def client_kill(session: Session, *args: bytes) -> object:
     """Kill the connection of a client"""
     addr = laddr = None
+    user = None
     kind = None
     client_id = 0
     skipme = True
@@ -392,7 +341,8 @@ def client_kill(session: Session, *args: bytes) -> object:
             elif option == b"laddr":
                 laddr = value
             elif option == b"user":
-                if value != b"default":
+                user = session.instance.acl.users.get(value)
+                if user is None:
                     raise CommandError(f"ERR No such user '{printable(value)}'")
             elif option == b"skipme" and value.lower() in (b"yes", b"no"):
                 skipme = value.lower() == b"yes"
@@ -404,9 +354,11 @@ def client_kill(session: Session, *args: bytes) -> object:
             continue
         if laddr is not None and other.laddr.encode("latin-1") != laddr:
             continue
-        if kind is not None and _type_of(other) != kind:
+        if kind is not None and client_type(other) != kind:
             continue
         if client_id and other.id != client_id:
+            continue
+        if user is not None and other.user is not user:
             continue
         if other is session:
             if skipme:

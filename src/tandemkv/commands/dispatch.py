@@ -1,7 +1,8 @@
 """The dispatcher: one command line in, one reply object out.
 
 This is the only place that checks a command against the table (unknown, arity, subcommand),
-against the session's state (RESP2 subscribed mode), runs the declared converters, calls the
+against the session's user (authentication, ACL permissions) and state (RESP2 subscribed
+mode), runs the declared converters, calls the
 handler, turns CommandError into an error reply, and counts calls for INFO commandstats.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from time import perf_counter_ns
 from typing import Any
 
+from tandemkv.commands.acl import redacted, toplevel_refusal
 from tandemkv.commands.blocking import BLOCKED, Waiter
 from tandemkv.commands.latency import record_latency
 from tandemkv.commands.memory import oom_reply
@@ -46,12 +48,22 @@ def execute(session: Session, argv: list[bytes]) -> Any:
         except CommandError as exc:
             if session.multi is not None:  # flagTransaction: EXEC will abort
                 session.multi_error = True
-            instance.stats.count_error(exc.message)
-            return Error(exc.message)
+            message = exc.message
+            if argv[0].lower() == b"exec":  # its arity: a rejected EXEC aborts (execCommandAbort)
+                session.discard_transaction()
+                message = "EXECABORT Transaction discarded because of: " + message.removeprefix("ERR ")
+            instance.stats.count_error(message)
+            return Error(message)
     session.last_spec = spec
     session.argv = argv
-    if not session.authenticated and "no_auth" not in spec.flags:
+    if not session.authenticated and "no_auth" not in spec.flags and instance.acl.auth_required:
         return _reject(session, spec, "NOAUTH Authentication required.")
+    # ACL (commands/acl.py): a user allowed everything (the default user) costs this one test.
+    user = session.user
+    if not user.unrestricted and not user.permits(spec, argv):
+        refusal = toplevel_refusal(session, spec, argv)
+        if refusal is not None:
+            return _reject(session, spec, refusal)
     in_multi = session.multi is not None
     if in_multi and "no_multi" in spec.flags:
         return _reject(session, spec, "ERR Command not allowed inside a transaction")
@@ -115,7 +127,7 @@ def call(session: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
     if elapsed_ns >= instance.watch_threshold_ns:  # the slow log's or the latency monitor's
         _watched(session, spec, argv, elapsed_ns)
     if instance.monitors and "admin" not in spec.flags and "skip_monitor" not in spec.flags:
-        feed_monitors(instance, session, argv)
+        feed_monitors(instance, session, redacted(spec, argv))
     if reply.__class__ is Waiter:  # a blocking command that could not answer yet
         instance.blocking.add(reply)
         reply = BLOCKED
@@ -130,18 +142,18 @@ def _watched(session: Session, spec: CommandSpec, argv: list[bytes], elapsed_ns:
     instance = session.instance
     threshold_ns = instance.slowlog_threshold_ns
     if threshold_ns is not None and elapsed_ns >= threshold_ns and "skip_slowlog" not in spec.flags:
-        instance.slowlog.push(session, argv, elapsed_ns // 1000, instance.config.int("slowlog-max-len"))
+        instance.slowlog.push(session, redacted(spec, argv), elapsed_ns // 1000, instance.config.int("slowlog-max-len"))
     record_latency(instance, b"fast-command" if "fast" in spec.flags else b"command", elapsed_ns)
 
 
 def _reject(session: Session, spec: CommandSpec, message: str) -> Error:
     """Redis's rejectCommand: the error, and inside MULTI the transaction is flagged; a
-    rejected EXEC aborts it (execCommandAbort)."""
+    rejected EXEC aborts it, or answers EXECABORT outside MULTI too (execCommandAbort)."""
     spec.rejected_calls += 1
     if session.multi is not None:
         session.multi_error = True
-        if spec.name == "exec" and not spec.container:
-            session.discard_transaction()
-            message = "EXECABORT Transaction discarded because of: " + message.removeprefix("-")
+    if spec.name == "exec" and not spec.container:  # in MULTI or not, as Redis
+        session.discard_transaction()
+        message = "EXECABORT Transaction discarded because of: " + message.removeprefix("-")
     session.instance.stats.count_error(message)
     return Error(message)

@@ -10,13 +10,13 @@ COMMAND DOCS gives summary, since and group (no complexity or argument tree).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from tandemkv.commands.categories import acl_categories
+from tandemkv.commands.keyfinders import key_finder
 from tandemkv.commands.session import Session
 from tandemkv.commands.table import TABLE, CommandSpec, command, container, help_reply
 from tandemkv.errors import SYNTAX, CommandError
 from tandemkv.glob import compile_glob
-from tandemkv.protocol import Map, SetReply, Simple, string2ll
+from tandemkv.protocol import Map, SetReply, Simple
 
 # Flags COMMAND shows, in the order Redis 7.0 prints them (addReplyCommandFlags); the others
 # (sentinel, may_replicate, tandemkv-internal ones) are hidden, as in Redis.
@@ -25,47 +25,6 @@ _SHOWN_FLAGS = (
     "loading", "stale", "skip_monitor", "skip_slowlog", "asking", "fast", "no_auth",
     "no_mandatory_keys", "no_async_loading", "no_multi", "movablekeys", "allow_busy",
 )
-
-# ACL categories in Redis's bit order, which is the order COMMAND prints them in.
-ACL_CATEGORIES = (
-    "keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap",
-    "hyperloglog", "geo", "stream", "pubsub", "admin", "fast", "slow", "blocking", "dangerous",
-    "connection", "transaction", "scripting",
-)
-
-# The category a command's group implies when its spec names none (Redis's JSON files).
-_GROUP_CATEGORY = {
-    "generic": "keyspace", "string": "string", "list": "list", "hash": "hash", "set": "set",
-    "sorted_set": "sortedset", "stream": "stream", "bitmap": "bitmap",
-    "hyperloglog": "hyperloglog", "geo": "geo", "pubsub": "pubsub", "connection": "connection",
-    "transactions": "transaction", "scripting": "scripting",
-}
-
-
-def acl_categories(spec: CommandSpec) -> list[str]:
-    """The spec's ACL categories without '@', in Redis's order."""
-    if spec.acl is not None:
-        chosen = set(spec.acl)
-    else:
-        group_category = _GROUP_CATEGORY.get(spec.group)
-        chosen = {group_category} if group_category else set()
-    flags = spec.flags
-    if "write" in flags:
-        chosen.add("write")
-    if "readonly" in flags and "scripting" not in chosen:
-        chosen.add("read")
-    if "admin" in flags:
-        chosen.update(("admin", "dangerous"))
-    if "pubsub" in flags:
-        chosen.add("pubsub")
-    if "fast" in flags:
-        chosen.add("fast")
-    if "blocking" in flags:
-        chosen.add("blocking")
-    if "fast" not in chosen:
-        chosen.add("slow")
-    return [name for name in ACL_CATEGORIES if name in chosen]
-
 
 def command_entry(spec: CommandSpec) -> list[object]:
     """One COMMAND INFO entry (ten fields, Redis 7.0)."""
@@ -177,95 +136,6 @@ def command_list(session: Session, *args: bytes) -> list[bytes]:
     raise CommandError(SYNTAX)
 
 
-# ------------------------------------------------------------- movable keys
-#
-# Where the keys of a command are depends on its arguments (Redis's *GetKeys in db.c): a key
-# count (numkeys), a STORE option, the STREAMS keyword. COMMAND GETKEYS asks these.
-
-
-def _numkeys_at(index: int, before: tuple[int, ...] = ()) -> Callable[[list[bytes]], list[int]]:
-    """Keys counted by argv[index], right after it (and the fixed keys `before`)."""
-
-    def find(argv: list[bytes]) -> list[int]:
-        count = string2ll(argv[index]) if index < len(argv) else None
-        if count is None or count < 0 or index + count >= len(argv):
-            return []
-        return [*before, *range(index + 1, index + 1 + count)]
-
-    return find
-
-
-def _sort_keys(argv: list[bytes]) -> list[int]:
-    """SORT's key, then the key of its (last) STORE option (sortGetKeys)."""
-    store = None
-    i = 2
-    while i < len(argv):
-        word = argv[i].lower()
-        if word == b"limit":
-            i += 2
-        elif word in (b"get", b"by"):
-            i += 1
-        elif word == b"store" and i + 1 < len(argv):
-            store = i + 1
-            i += 1
-        i += 1
-    return [1] if store is None else [1, store]
-
-
-def _store_keywords(startfrom: int) -> Callable[[list[bytes]], list[int]]:
-    """GEORADIUS[BYMEMBER]'s key specs: the key, then the argument after the first STORE and
-    the one after the first STOREDIST, each searched from argv[startfrom] to the last but one
-    argument (getKeysUsingKeySpecs' keyword search)."""
-
-    def find(argv: list[bytes]) -> list[int]:
-        positions = [1]
-        for keyword in (b"store", b"storedist"):
-            for i in range(startfrom, len(argv) - 1):
-                if argv[i].lower() == keyword:
-                    positions.append(i + 1)
-                    break
-        return positions
-
-    return find
-
-
-def _streams_keys(argv: list[bytes]) -> list[int]:
-    """XREAD/XREADGROUP: the first half of what follows STREAMS (Redis's key spec: the
-    keyword, then half the remaining arguments, rounded down)."""
-    for i in range(1, len(argv)):
-        if argv[i].lower() == b"streams":
-            return list(range(i + 1, i + 1 + (len(argv) - i - 1) // 2))
-    return []
-
-
-_KEY_FINDERS: dict[str, Callable[[list[bytes]], list[int]]] = {
-    "sort": _sort_keys,
-    "sort_ro": _sort_keys,
-    "georadius": _store_keywords(6),
-    "georadiusbymember": _store_keywords(5),
-    "lmpop": _numkeys_at(1),
-    "blmpop": _numkeys_at(2),
-    "zmpop": _numkeys_at(1),
-    "bzmpop": _numkeys_at(2),
-    "sintercard": _numkeys_at(1),
-    "zintercard": _numkeys_at(1),
-    "zunion": _numkeys_at(1),
-    "zinter": _numkeys_at(1),
-    "zdiff": _numkeys_at(1),
-    "zunionstore": _numkeys_at(2, (1,)),
-    "zinterstore": _numkeys_at(2, (1,)),
-    "zdiffstore": _numkeys_at(2, (1,)),
-    "eval": _numkeys_at(2),
-    "evalsha": _numkeys_at(2),
-    "eval_ro": _numkeys_at(2),
-    "evalsha_ro": _numkeys_at(2),
-    "fcall": _numkeys_at(2),
-    "fcall_ro": _numkeys_at(2),
-    "xread": _streams_keys,
-    "xreadgroup": _streams_keys,
-}
-
-
 @command("getkeys", -4, "loading stale", group="server", since="2.8.13", container="command", acl="connection")
 def command_getkeys(session: Session, name: bytes, *args: bytes) -> list[bytes]:
     """Extract keys given a full Redis command"""
@@ -275,7 +145,7 @@ def command_getkeys(session: Session, name: bytes, *args: bytes) -> list[bytes]:
         spec = spec.subcommands.get(args[0].lower())
     if spec is None:
         raise CommandError("ERR Invalid command specified")
-    finder = _KEY_FINDERS.get(spec.full_name)
+    finder = key_finder(spec.full_name)
     if spec.first_key == 0 and finder is None:
         raise CommandError("ERR The command has no key arguments")
     argc = len(argv)

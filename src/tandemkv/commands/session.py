@@ -20,6 +20,7 @@ from tandemkv.commands.latency import LatencyMonitor
 from tandemkv.commands.memory import EVICTION_BUDGET_US, evict_slice, memory_info, process_rss_bytes
 from tandemkv.commands.monitoring import Slowlog
 from tandemkv.commands.table import CommandSpec
+from tandemkv.commands.users import AccessControl, User
 from tandemkv.commands.watching import Slot, Watches
 from tandemkv.config import Config
 from tandemkv.keyspace import Keyspace, KeyspaceStats, Tandem
@@ -141,6 +142,12 @@ class Instance:
         self.effects: Effects | None = None
         # The append-only file (persistence/aof.py) while appendonly is yes, else None.
         self.aof: Any = None
+        # ACL users (commands/users.py); the default user's password is `requirepass`.
+        self.acl = AccessControl(self.config.str("acl-pubsub-default") == "allchannels")
+        self.acl.set_default_password(self.config.str("requirepass").encode("latin-1"))
+        self.config.watch("requirepass", lambda value: self.acl.set_default_password(str(value).encode("latin-1")))
+        self.config.watch("acl-pubsub-default", self._pubsub_default)
+        self.acl.load_at_startup(self.config.users, self.config.str("aclfile"), self.config.str("dir"))
         # MONITOR clients and the slow log (commands/monitoring.py); the threshold in ns,
         # None when the slow log is off.
         self.monitors: dict[Session, None] = {}
@@ -196,6 +203,9 @@ class Instance:
         self.active_expire = True
         for name in ("engine-min-shards", "engine-shard-high-keys", "engine-shard-low-keys"):
             self.config.watch(name, lambda _value: self._retune())
+
+    def _pubsub_default(self, value: object) -> None:
+        self.acl.pubsub_default_all = value == "allchannels"
 
     def _report_new(self, _value: object) -> None:
         """Keyspaces raise `new` only while notify-keyspace-events or the event stream has
@@ -300,9 +310,9 @@ class Instance:
 
     @property
     def auth_not_required(self) -> bool:
-        """The default user has no password (`requirepass` empty): new connections start
-        authenticated."""
-        return not self.config.str("requirepass")
+        """The default user is on and needs no password (no `requirepass`): new connections
+        start authenticated."""
+        return not self.acl.auth_required
 
     def new_session(self, **kwargs: Any) -> Session:
         session = Session(self, self._next_id, **kwargs)
@@ -403,7 +413,8 @@ class Session:
         self.in_script = False  # a script's commands show as "lua" to MONITOR
         # CLIENT REPLY (commands/connection.py): REPLY_* bits; 0 = every reply is sent.
         self.reply_mode = 0
-        self.authenticated = True  # set by Instance.new_session from `requirepass`
+        self.authenticated = True  # set by Instance.new_session from the default user
+        self.user: User = instance.acl.default  # AUTH and HELLO change it (commands/acl.py)
         self.wake: Callable[[Any], None] = wake or (lambda reply: None)
         self.deny_blocking = wake is None
 

@@ -25,7 +25,7 @@ from typing import Any
 from tandemkv.commands.args import Int
 from tandemkv.commands.keys import VALUE_TYPES
 from tandemkv.commands.session import Session
-from tandemkv.commands.table import command
+from tandemkv.commands.table import TABLE, command
 from tandemkv.commands.typed import charge
 from tandemkv.errors import SYNTAX, WRONGTYPE, CommandError
 from tandemkv.values import ListValue
@@ -85,6 +85,12 @@ def _lookup_by_pattern(session: Session, pattern: bytes, element: bytes) -> byte
     return None if read_field is None else read_field(value, field)
 
 
+def _reads_every_key(session: Session, readonly: bool) -> bool:
+    """ACLUserCheckCmdWithUnrestrictedKeyAccess for this SORT command line."""
+    user = session.user
+    return user.unrestricted or user.reads_every_key(TABLE.specs[b"sort_ro" if readonly else b"sort"], session.argv)
+
+
 def _sort_generic(session: Session, key: bytes, options: tuple[bytes, ...], readonly: bool) -> Any:
     desc = alpha = dontsort = False
     limit_start, limit_count = 0, -1
@@ -110,8 +116,14 @@ def _sort_generic(session: Session, key: bytes, options: tuple[bytes, ...], read
         elif word == b"by" and left >= 1:
             by = options[i + 1]
             dontsort = b"*" not in by
+            # A BY or GET pattern reads keys the ACL check never saw: only a user who may
+            # read every key can use one.
+            if not dontsort and not _reads_every_key(session, readonly):
+                raise CommandError("ERR BY option of SORT denied due to insufficient ACL permissions.")
             i += 1
         elif word == b"get" and left >= 1:
+            if not _reads_every_key(session, readonly):
+                raise CommandError("ERR GET option of SORT denied due to insufficient ACL permissions.")
             gets.append(options[i + 1])
             i += 1
         else:

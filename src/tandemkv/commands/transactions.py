@@ -16,11 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from tandemkv.commands import effects
+from tandemkv.commands.acl import exec_refusal
 from tandemkv.commands.dispatch import call
 from tandemkv.commands.session import Session
 from tandemkv.commands.table import command
 from tandemkv.errors import CommandError
-from tandemkv.protocol import NULL_ARRAY, OK
+from tandemkv.protocol import NULL_ARRAY, OK, Error
 
 EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 
@@ -54,7 +55,18 @@ def exec_(session: Session) -> Any:
     session.deny_blocking = True
     instance.atomic_depth += 1
     try:
-        return [call(session, spec, argv) for spec, argv in queued]
+        if session.user.unrestricted:
+            return [call(session, spec, argv) for spec, argv in queued]
+        # The rules may have changed since the commands were queued (execCommand).
+        replies = []
+        for spec, argv in queued:
+            refusal = exec_refusal(session, spec, argv)
+            if refusal is None:
+                replies.append(call(session, spec, argv))
+            else:
+                instance.stats.count_error(refusal)
+                replies.append(Error(refusal))
+        return replies
     finally:
         instance.atomic_depth -= 1
         session.deny_blocking = denied

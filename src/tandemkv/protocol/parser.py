@@ -15,6 +15,8 @@ redis-server 7.0.15 in tests/test_protocol_diff.py):
   unbalanced quotes. Unparsed input over client-query-buffer-limit closes the connection
   without a reply.
 - Commands before an error in the same input are returned first; the error comes after them.
+- Before its client authenticates (`unauthenticated`), a connection may send at most 10
+  arguments of at most 16384 bytes per request, as in Redis.
 - Parsing is incremental, as in Redis: the finished arguments of a multibulk leave the buffer,
   so a command arriving in many pieces is parsed once and the buffer holds only unparsed bytes.
 
@@ -35,6 +37,8 @@ from tandemkv.errors import ProtocolError
 
 INLINE_MAX_BYTES = 64 * 1024  # PROTO_INLINE_MAX_SIZE
 INT_MAX = 2**31 - 1
+UNAUTHENTICATED_MAX_ARGS = 10  # processMultibulkBuffer's limits before AUTH
+UNAUTHENTICATED_MAX_BULK = 16384
 BIG_ARG_BYTES = 32 * 1024  # arguments this large are copied once, through a memoryview
 READER_KEEP_BYTES = 16 * 1024  # a hiredis reader that parsed a larger read is not kept
 
@@ -105,6 +109,7 @@ class RequestParser:
         "error",
         "max_bulk_len",
         "max_query_len",
+        "unauthenticated",
     )
 
     def __init__(self, max_bulk_len: int = 512 * 1024**2, max_query_len: int = 1024**3) -> None:
@@ -116,6 +121,10 @@ class RequestParser:
         self.error: ProtocolError | None = None
         self.max_bulk_len = max_bulk_len
         self.max_query_len = max_query_len
+        # Set by the connection while its client must still authenticate: requests are
+        # limited to UNAUTHENTICATED_MAX_ARGS arguments of UNAUTHENTICATED_MAX_BULK bytes, and
+        # parsed one at a time (`resume` reads the next), so the limits end with the AUTH.
+        self.unauthenticated = False
 
     @property
     def pending_bytes(self) -> int:
@@ -128,7 +137,7 @@ class RequestParser:
             return []
         buf = self._buf
         if not buf and not self._count:
-            if FAST_PATH and data[0] == _STAR and len(data) <= self.max_bulk_len and _BIG_COUNT.search(data) is None:
+            if FAST_PATH and not self.unauthenticated and data[0] == _STAR and len(data) <= self.max_bulk_len and _BIG_COUNT.search(data) is None:
                 return self._parse_fast(data)
             buf += data
             return self._parse_slow(handoff=False)
@@ -137,6 +146,12 @@ class RequestParser:
             self._check_query_limit()
             return []
         return self._parse_slow(handoff=True)
+
+    def resume(self) -> list[list[bytes]]:
+        """The next commands already buffered (after one parsed while unauthenticated)."""
+        if self.error is not None or not self._buf:
+            return []
+        return self._parse_slow(handoff=False)
 
     # ---------------------------------------------------------------- fast path
 
@@ -204,6 +219,8 @@ class RequestParser:
                         argv, pos = parsed
                         if argv:
                             commands.append(argv)
+                            if self.unauthenticated:
+                                break
                         continue
                     if (
                         handoff
@@ -227,6 +244,8 @@ class RequestParser:
                     break
                 commands.append(self._args)
                 self._args = []
+                if self.unauthenticated:
+                    break
         except ProtocolError as exc:
             self.error = exc
             self._reset()
@@ -247,6 +266,8 @@ class RequestParser:
         count = string2ll(buf[pos + 1 : newline])
         if count is None or count > INT_MAX:
             raise ProtocolError("Protocol error: invalid multibulk length")
+        if count > UNAUTHENTICATED_MAX_ARGS and self.unauthenticated:
+            raise ProtocolError("Protocol error: unauthenticated multibulk length")
         if count > 0:
             self._count = count
         return newline + 2
@@ -270,6 +291,8 @@ class RequestParser:
                 parsed = string2ll(buf[pos + 1 : newline])
                 if parsed is None or parsed < 0 or parsed > self.max_bulk_len:
                     raise ProtocolError("Protocol error: invalid bulk length")
+                if parsed > UNAUTHENTICATED_MAX_BULK and self.unauthenticated:
+                    raise ProtocolError("Protocol error: unauthenticated bulk length")
                 length = self._bulk_len = parsed
                 pos = newline + 2
             stop = pos + length

@@ -33,6 +33,8 @@ from typing import Any
 from lupa import lua51
 
 from tandemkv.commands import TABLE, Instance, Session, execute
+from tandemkv.commands.acl import script_refusal
+from tandemkv.commands.users import ACL_OK
 from tandemkv.errors import CommandError
 from tandemkv.protocol import Error
 from tandemkv.scripting.convert import LuaTable, LuaValues
@@ -84,6 +86,7 @@ class Run:
     read_only: bool
     started: float
     limit_s: float
+    caller: Session  # whose user's ACL permissions the script's commands need
     dirty: bool = False  # a write command ran: the script can no longer be killed
     repl: int = 3
 
@@ -335,12 +338,16 @@ class Scripting:
         limit_ms = instance.config.int("busy-reply-threshold")
         client = self.client
         client.select(caller.db_index)
+        # The script runs as its caller's user (scriptPrepareForRun): redis.call checks its
+        # permissions with the script's error texts (_refusal), SORT BY/GET with them too.
+        client.user = caller.user
         client.resp = 2
         self.run = Run(
             sha=name,
             read_only=read_only or (flags is not None and "no-writes" in flags),
             started=time.monotonic(),
             limit_s=limit_ms / 1000,
+            caller=caller,
         )
         instance.atomic_depth += 1
         try:
@@ -434,6 +441,11 @@ class Scripting:
             return "This Redis command is not allowed from script"
         run = self.run
         if run is not None:
+            caller = run.caller
+            if not caller.user.unrestricted:
+                refusal = script_refusal(caller, spec, argv)
+                if refusal is not None:
+                    return refusal
             if run.read_only and ("write" in flags or "may_replicate" in flags):
                 return "Write commands are not allowed from read-only scripts."
             if "write" in flags:
@@ -441,15 +453,17 @@ class Scripting:
         return None
 
     def _acl_check_cmd(self, *argv: Any) -> bool:
-        """redis.acl_check_cmd: every user may run every command here (no ACL yet)."""
+        """redis.acl_check_cmd: whether the script's caller may run this command line."""
         if not argv:
             raise self._raise("Please specify at least one argument for this redis lib call")
         words = _command_words(argv)
         if words is None:
             raise self._raise("Lua redis lib command arguments must be strings or integers")
-        if _lookup(words) is None:
+        spec = _lookup(words)
+        if spec is None:
             raise self._raise("Invalid command passed to redis.acl_check_cmd()")
-        return True
+        run = self.run
+        return run is None or run.caller.user.check(spec, words)[0] == ACL_OK
 
     def _sha1hex(self, *args: Any) -> bytes:
         if len(args) != 1:

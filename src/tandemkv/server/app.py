@@ -30,7 +30,7 @@ from tandemkv.commands.latency import record_latency
 from tandemkv.commands.memory import EVICTION_BUDGET_US, evict_slice, measure_slice
 from tandemkv.commands.pausing import check_pause
 from tandemkv.commands.session import TANDEMKV_VERSION
-from tandemkv.config import Config, parse_memory
+from tandemkv.config import Config, ConfigError, parse_memory
 from tandemkv.keyspace import Tandem
 from tandemkv.persistence import attach as attach_persistence
 from tandemkv.persistence import cron as persistence_cron
@@ -431,7 +431,12 @@ def run(config: Config) -> int:
     """Run a server until SIGINT/SIGTERM or SHUTDOWN; returns the exit status."""
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
-    server = Server(config)
+    try:
+        server = Server(config)
+    except ConfigError as exc:  # ACL users of the config file or the aclfile
+        log.error("%s", exc.reason)
+        loop.close()
+        return 1
     # Before the port opens: a signal sent as soon as clients can connect is never lost.
     if sys.platform != "win32":
         for signum in (signal.SIGINT, signal.SIGTERM):

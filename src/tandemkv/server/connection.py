@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from tandemkv.commands import Session, execute
 from tandemkv.commands.blocking import BLOCKED
-from tandemkv.commands.connection import client_info_line
+from tandemkv.commands.clients import client_info_line
 from tandemkv.commands.pausing import Replay
 from tandemkv.commands.session import REPLY_OFF, reply_dropped
 from tandemkv.protocol import Error, Frames, RequestParser, encode2, encode3
@@ -124,6 +124,11 @@ class Connection(asyncio.Protocol):
         instance = self.server.instance
         now_ms = session.last_interaction_ms = instance.clock.now_ms()
         instance.memory.access.refresh(now_ms / 1000)
+        if not session.authenticated and instance.acl.auth_required:
+            self._run_unauthenticated(data)
+            return
+        if parser.unauthenticated:  # authenticated by another client's change (requirepass "")
+            parser.unauthenticated = False
         commands = parser.parse(data)
         if self._after_block is not None:  # blocked, or woken and not resumed yet
             self._after_block += commands
@@ -132,6 +137,25 @@ class Connection(asyncio.Protocol):
             self._stalled += commands  # keep the order until resume_writing runs them
             return
         self._run(commands)
+
+    def _run_unauthenticated(self, data: bytes) -> None:
+        """Before AUTH, requests are parsed and run one at a time under Redis's size limits
+        for unauthenticated clients; they end as soon as a command authenticates."""
+        session = self.session
+        parser = self.parser
+        transport = self.transport
+        assert session is not None and parser is not None and transport is not None
+        acl = self.server.instance.acl
+        parser.unauthenticated = True
+        commands = parser.parse(data)
+        while commands:
+            self._run(commands)
+            if session.closing or transport.is_closing() or self._stalled or self._after_block is not None:
+                return
+            parser.unauthenticated = not session.authenticated and acl.auth_required
+            commands = parser.resume()
+        if parser.error is not None and not session.closing:
+            self._run([])
 
     def _run(self, commands: list[list[bytes]]) -> None:
         """Execute `commands` and write their replies, then the parser's error if any.
