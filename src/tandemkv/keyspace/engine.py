@@ -663,10 +663,13 @@ class Tandem:
                         if now_ms < 0:
                             now_ms = self.clock.now_ms()
                         if deadline <= now_ms:
-                            # Garbage collection: an expired key is dropped, not copied.
+                            # Garbage collection: an expired key is dropped, not copied
+                            # (and forgotten as deferred: a new key of that name is not).
                             self.count -= 1
                             self.volatile -= 1
                             self.stats.gc_dropped_keys += 1
+                            if self.deferred:
+                                self.deferred.pop(key, None)
                             self.on_expired(key, value)
                             continue
                         if grew is None:
