@@ -17,40 +17,26 @@
 # request beside SET's ratio from the same round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/cpu_lib.sh
 N=${1:-200000}
 BITCOUNT_N=${2:-2000}
-TICK=$(getconf CLK_TCK)
 BITS=$((8 * 1024 * 1024))
 OUT=$(mktemp)
-
-run() {  # name port pid pipeline test n args...
-    local name=$1 port=$2 pid=$3 pipeline=$4 test=$5 n=$6
-    shift 6
-    local before after rps
-    before=$(awk '{print $14+$15}' "/proc/$pid/stat")
-    rps=$(redis-benchmark -p "$port" -n "$n" -r 1000000 -c 50 -P "$pipeline" -q "$@" 2>/dev/null \
-        | tr '\r' '\n' | grep "per second" | tail -1 | sed -E 's/.*: ([0-9.]+) requests per second.*/\1/')
-    after=$(awk '{print $14+$15}' "/proc/$pid/stat")
-    python3 -c "print(f'$name P$pipeline $test: {$rps:>10.0f} requests/s  {($after-$before)/$TICK/$n*1e6:8.2f} us CPU/request')" | tee -a "$OUT"
-}
 
 measure() {  # name port command...
     local name=$1 port=$2
     shift 2
-    "$@" --port "$port" >/dev/null 2>&1 &
-    local pid=$!
-    for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    start_server "$port" "$@"
     redis-cli -p "$port" setbit bm $((BITS - 1)) 0 >/dev/null
     python3 -c "import os, sys; sys.stdout.buffer.write(os.urandom(1 << 20))" | redis-cli -p "$port" -x set bmc >/dev/null
     for p in ${PIPELINES:-1 16}; do
-        run "$name" "$port" "$pid" "$p" set "$N" -t set
-        run "$name" "$port" "$pid" "$p" setbit "$N" setbit bm 4194304 1
-        run "$name" "$port" "$pid" "$p" getbit "$N" getbit bm 4194304
-        run "$name" "$port" "$pid" "$p" bitfield "$N" bitfield bm incrby u8 4194312 1
-        run "$name" "$port" "$pid" "$p" bitcount "$BITCOUNT_N" bitcount bmc
+        cpu_run "$name P$p set" "$port" "$N" -r 1000000 -P "$p" -t set | tee -a "$OUT"
+        cpu_run "$name P$p setbit" "$port" "$N" -P "$p" setbit bm 4194304 1 | tee -a "$OUT"
+        cpu_run "$name P$p getbit" "$port" "$N" -P "$p" getbit bm 4194304 | tee -a "$OUT"
+        cpu_run "$name P$p bitfield" "$port" "$N" -P "$p" bitfield bm incrby u8 4194312 1 | tee -a "$OUT"
+        cpu_run "$name P$p bitcount" "$port" "$BITCOUNT_N" -P "$p" bitcount bmc | tee -a "$OUT"
     done
-    kill "$pid"
-    wait "$pid" 2>/dev/null || true
+    stop_server
 }
 
 for _ in $(seq "${ROUNDS:-1}"); do

@@ -9,10 +9,10 @@
 #   [ROUNDS=N] [POINTS=100000] [TANDEM_PORT=7601] [REDIS_PORT=7602] bench/geo_cpu.sh [P1_REQUESTS] [P16_REQUESTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/cpu_lib.sh
 P1_N=${1:-50000}
 P16_N=${2:-200000}
 POINTS=${POINTS:-100000}
-TICK=$(getconf CLK_TCK)
 LOAD=$(mktemp)
 trap 'rm -f "$LOAD"' EXIT
 
@@ -41,9 +41,7 @@ CASES=(
 measure() {  # name port command...
     local name=$1 port=$2
     shift 2
-    "$@" --port "$port" >/dev/null 2>&1 &
-    local pid=$!
-    for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    start_server "$port" "$@"
     redis-cli -p "$port" --pipe <"$LOAD" >/dev/null
     echo "$name: $(redis-cli -p "$port" zcard points) points"
     for pipeline in 1 16; do
@@ -51,25 +49,11 @@ measure() {  # name port command...
             local label=${case%%|*} rest=${case#*|}
             local share=${rest%%|*} args=${rest#*|}
             local n=$(( ($([ "$pipeline" = 1 ] && echo "$P1_N" || echo "$P16_N")) / share ))
-            local before after rps
-            before=$(awk '{print $14+$15}' "/proc/$pid/stat")
             # shellcheck disable=SC2086  # args are words
-            rps=$(redis-benchmark -p "$port" -n "$n" -c 50 -P "$pipeline" -q $args 2>/dev/null \
-                | tr '\r' '\n' | grep "per second" | tail -1 | sed -E 's/.*: ([0-9.]+) requests per second.*/\1/')
-            # At -P 16, requests still queued when redis-benchmark stops are served after it
-            # returns: wait until the server's CPU time stops moving, so they count here.
-            after=$(awk '{print $14+$15}' "/proc/$pid/stat")
-            while sleep 0.3; do
-                local now
-                now=$(awk '{print $14+$15}' "/proc/$pid/stat")
-                [ "$now" = "$after" ] && break
-                after=$now
-            done
-            python3 -c "print(f'$name P$pipeline $label: {$rps:>10.0f} requests/s  {($after-$before)/$TICK/$n*1e6:7.2f} us CPU/request')"
+            cpu_run "$name P$pipeline $label" "$port" "$n" -P "$pipeline" $args
         done
     done
-    kill "$pid"
-    wait "$pid" 2>/dev/null || true
+    stop_server
 }
 
 for _ in $(seq "${ROUNDS:-1}"); do

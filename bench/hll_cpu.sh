@@ -11,41 +11,27 @@
 #   pfcount2   PFCOUNT hll hll2                       (two dense HLLs merged: computed each time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/cpu_lib.sh
 P1_N=${1:-100000}
 P16_N=${2:-300000}
 MERGE_N=${3:-3000}
-TICK=$(getconf CLK_TCK)
-
-run() {  # name pid port pipeline n label command...
-    local name=$1 pid=$2 port=$3 pipeline=$4 n=$5 label=$6
-    shift 6
-    local before after rps
-    before=$(awk '{print $14+$15}' "/proc/$pid/stat")
-    rps=$(redis-benchmark -p "$port" -n "$n" -r 1000000 -c 50 -P "$pipeline" -q "$@" 2>/dev/null \
-        | tr '\r' '\n' | grep "per second" | tail -1 | sed -E 's/.*: ([0-9.]+) requests per second.*/\1/')
-    after=$(awk '{print $14+$15}' "/proc/$pid/stat")
-    python3 -c "print(f'$name P$pipeline $label: {$rps:>10.0f} requests/s  {($after-$before)/$TICK/$n*1e6:7.2f} us CPU/request')"
-}
 
 measure() {  # name port command...
     local name=$1 port=$2
     shift 2
-    "$@" --port "$port" >/dev/null 2>&1 &
-    local pid=$!
-    for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    start_server "$port" "$@"
     for key in hll hll2; do  # both dense before anything is measured
         redis-benchmark -p "$port" -n 20000 -r 1000000 -c 50 -q pfadd $key __rand_int__ >/dev/null 2>&1
     done
-    for pipeline in 1 16; do
-        local n=$([ "$pipeline" = 1 ] && echo "$P1_N" || echo "$P16_N")
-        run "$name" "$pid" "$port" "$pipeline" "$n" set set key:__rand_int__ xxx
-        run "$name" "$pid" "$port" "$pipeline" "$n" pfadd pfadd hll __rand_int__
-        run "$name" "$pid" "$port" "$pipeline" "$n" pfadd_new pfadd small:__rand_int__ __rand_int__
-        run "$name" "$pid" "$port" "$pipeline" "$n" pfcount pfcount hll
-        run "$name" "$pid" "$port" "$pipeline" "$MERGE_N" pfcount2 pfcount hll hll2
+    for p in 1 16; do
+        local n=$([ "$p" = 1 ] && echo "$P1_N" || echo "$P16_N")
+        cpu_run "$name P$p set" "$port" "$n" -r 1000000 -P "$p" set key:__rand_int__ xxx
+        cpu_run "$name P$p pfadd" "$port" "$n" -r 1000000 -P "$p" pfadd hll __rand_int__
+        cpu_run "$name P$p pfadd_new" "$port" "$n" -r 1000000 -P "$p" pfadd small:__rand_int__ __rand_int__
+        cpu_run "$name P$p pfcount" "$port" "$n" -r 1000000 -P "$p" pfcount hll
+        cpu_run "$name P$p pfcount2" "$port" "$MERGE_N" -r 1000000 -P "$p" pfcount hll hll2
     done
-    kill "$pid"
-    wait "$pid" 2>/dev/null || true
+    stop_server
 }
 
 for _ in $(seq "${ROUNDS:-1}"); do

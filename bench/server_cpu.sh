@@ -7,44 +7,36 @@
 # none: tls-auth-clients no), and redis-benchmark connects with --tls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/cpu_lib.sh
+P1_N=${1:-1000000}
+P16_N=${2:-2000000}
 read -r TANDEM_PORT REDIS_PORT <<< "${PORTS:-7601 7602}"
-SERVER_TLS=()
-CLIENT_TLS=()
+SERVER_ARGS=()
 if [ "${TLS:-0}" = 1 ]; then
     CERTS=$(mktemp -d)
     trap 'rm -rf "$CERTS"' EXIT
     openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=bench" \
         -addext "subjectAltName=IP:127.0.0.1" -keyout "$CERTS/key.pem" -out "$CERTS/cert.pem" 2>/dev/null
-    SERVER_TLS=(--tls-cert-file "$CERTS/cert.pem" --tls-key-file "$CERTS/key.pem" --tls-auth-clients no)
-    CLIENT_TLS=(--tls --cacert "$CERTS/cert.pem")
+    SERVER_ARGS=(--tls-port "$TANDEM_PORT" --tls-cert-file "$CERTS/cert.pem" --tls-key-file "$CERTS/key.pem" --tls-auth-clients no)
+    CLIENT_ARGS=(--tls --cacert "$CERTS/cert.pem")
 fi
-P1_N=${1:-1000000}
-P16_N=${2:-2000000}
-TICK=$(getconf CLK_TCK)
 
 measure() {  # name port command...
     local name=$1 port=$2
     shift 2
-    if [ ${#SERVER_TLS[@]} -gt 0 ]; then
-        "$@" --port 0 --tls-port "$port" "${SERVER_TLS[@]}" >/dev/null 2>&1 &
+    if [ ${#SERVER_ARGS[@]} -gt 0 ]; then  # TLS only: --port 0, the TLS port is `port`
+        SERVER_ARGS[1]=$port
+        start_server_on "$port" "$@" --port 0 "${SERVER_ARGS[@]}"
     else
-        "$@" --port "$port" >/dev/null 2>&1 &
+        start_server "$port" "$@"
     fi
-    local pid=$!
-    for _ in $(seq 50); do redis-cli -p "$port" "${CLIENT_TLS[@]}" ping >/dev/null 2>&1 && break; sleep 0.1; done
     for pipeline in 1 16; do
         for test in ${TESTS:-set get}; do
             local n=$([ "$pipeline" = 1 ] && echo "$P1_N" || echo "$P16_N")
-            local before after rps
-            before=$(awk '{print $14+$15}' "/proc/$pid/stat")
-            rps=$(redis-benchmark -p "$port" "${CLIENT_TLS[@]}" -t "$test" -n "$n" -r 1000000 -c 50 -P "$pipeline" -q 2>/dev/null \
-                | tr '\r' '\n' | grep "per second" | tail -1 | sed -E 's/.*: ([0-9.]+) requests per second.*/\1/')
-            after=$(awk '{print $14+$15}' "/proc/$pid/stat")
-            python3 -c "print(f'$name P$pipeline $test: {$rps:>10.0f} requests/s  {($after-$before)/$TICK/$n*1e6:5.2f} us CPU/request')"
+            cpu_run "$name P$pipeline $test" "$port" "$n" -t "$test" -r 1000000 -P "$pipeline"
         done
     done
-    kill "$pid"
-    wait "$pid" 2>/dev/null || true
+    stop_server
 }
 
 for _ in $(seq "${ROUNDS:-1}"); do
