@@ -91,3 +91,55 @@ def test_latency_errors_and_help(diff) -> None:
     diff("CONFIG", "SET", "latency-monitor-threshold", "abc")
     diff("CONFIG", "GET", "latency-monitor-threshold")
     diff("COMMAND", "INFO", "LATENCY|LATEST", "LATENCY|RESET", "LATENCY|HELP", "LATENCY|DOCTOR")
+
+
+def test_histogram_figures_are_redis_hdr_figures() -> None:
+    """Counts per whole microsecond read as Redis's hdr_histogram (1 ns .. 1 s, 2 significant
+    digits) reads them: the figures redis-server 7.0.15 printed for these same counts."""
+    from tandemkv.commands.latency import cumulative_histogram, value_at_percentile
+
+    counts = {0: 18000, 1: 1940, 2: 42, 3: 9, 7: 7, 16: 1, 40: 1}
+    assert cumulative_histogram(counts) == [1, 19940, 2, 19982, 4, 19991, 8, 19998, 16, 19999, 66, 20000]
+    assert [value_at_percentile(counts, p) for p in (50.0, 99.0, 99.9)] == [1, 1003, 2007]
+    assert cumulative_histogram({21102: 1}) == [33816, 1]
+    assert value_at_percentile({21102: 1}, 50.0) == 21102591
+    # Past 1 s a duration counts as 1 s, in the histogram's last range (DEBUG SLEEP 1.2 there).
+    assert cumulative_histogram({1_200_000: 1}) == [1073741, 1]
+    assert value_at_percentile({1_200_000: 1}, 50.0) == 1002438655
+
+
+@pytest.mark.parametrize("resp", [2, 3])
+def test_histogram_replies_as_redis(pair: tuple[RawClient, RawClient], resp: int) -> None:
+    for client in pair:
+        client.call("HELLO", str(resp))
+        client.call("CONFIG", "RESETSTAT")
+        client.call("SET", "a", "b")
+        client.call("SET", "c", "d")
+        client.call("CLIENT", "ID")
+        client.call("GET", "a")
+    # Durations differ between the servers; the shape, names and call counts may not.
+    for args in (("SET",), ("set", "get", "blabla"), ("client",), ("client|id",), ("blabla",), ("config|resetstat",)):
+        ours, theirs = _both(pair, "LATENCY", "HISTOGRAM", *args)
+        assert _mask(ours) == _mask(theirs), args
+    ours = pair[0].call("LATENCY", "HISTOGRAM", "set")
+    assert b"calls" in ours and b":2\r\n" in ours and b"histogram_usec" in ours
+    ours, theirs = _both(pair, "INFO", "latencystats")
+    assert sorted(_mask(ours).split(b"\r\n")) == sorted(_mask(theirs).split(b"\r\n"))
+
+
+def test_latency_tracking_settings(diff) -> None:
+    diff("CONFIG", "GET", "latency-tracking")
+    diff("CONFIG", "GET", "latency-tracking-info-percentiles")
+    diff("CONFIG", "SET", "latency-tracking-info-percentiles", "1.50 20 100")
+    diff("CONFIG", "GET", "latency-tracking-info-percentiles")
+    diff("CONFIG", "SET", "latency-tracking-info-percentiles", "101")
+    diff("CONFIG", "SET", "latency-tracking-info-percentiles", "abc")
+    diff("CONFIG", "SET", "latency-tracking-info-percentiles", "")
+    diff("CONFIG", "GET", "latency-tracking-info-percentiles")
+    diff("CONFIG", "SET", "latency-tracking-info-percentiles", "50 99 99.9")
+    diff("CONFIG", "SET", "latency-tracking", "no")
+    diff("CONFIG", "RESETSTAT")
+    diff("SET", "k", "v")
+    diff("LATENCY", "HISTOGRAM")
+    diff("INFO", "latencystats")
+    diff("CONFIG", "SET", "latency-tracking", "yes")

@@ -230,6 +230,22 @@ MAXMEMORY_POLICIES = (
     "noeviction",
 )
 
+_DECIMAL = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?inf(?:inity)?", re.IGNORECASE)
+
+
+def _percentiles(raw: bytes) -> str:
+    """latency-tracking-info-percentiles: numbers in [0, 100], shown as Redis shows them."""
+    shown = []
+    for word in raw.split():
+        if _DECIMAL.fullmatch(word) is None:
+            raise ConfigError("Invalid latency-tracking-info-percentiles parameters")
+        value = float(word)
+        if not 0.0 <= value <= 100.0:
+            raise ConfigError("latency-tracking-info-percentiles parameters should sit between [0.0,100.0]")
+        shown.append(f"{value:f}".rstrip("0").rstrip("."))
+    return " ".join(shown)
+
+
 def _no_ciphersuites(raw: bytes) -> str:
     """tls-ciphersuites: Python's ssl module has no way to choose TLSv1.3 suites, so any value
     but the default is refused rather than silently ignored."""
@@ -324,6 +340,9 @@ PARAMS: tuple[Param, ...] = (
     Param("slowlog-log-slower-than", "int", 10000, minimum=-1),
     Param("slowlog-max-len", "int", 128),
     Param("latency-monitor-threshold", "int", 0, minimum=0),
+    Param("latency-tracking", "bool", True),
+    Param("latency-tracking-info-percentiles", "string", "50 99 99.9",
+          normalize=lambda raw, _current: _percentiles(raw)),
     # Data types: the thresholds of OBJECT ENCODING (tandemkv's structures do not change with
     # them; the encoding name reported does, as in Redis).
     Param("list-max-listpack-size", "int", -2, minimum=-(2**31), maximum=2**31 - 1, alias="list-max-ziplist-size"),
@@ -512,6 +531,8 @@ MEANINGS = {
     "acl-pubsub-default": "channels of a new user: allchannels or resetchannels (none)",
     "slowlog-log-slower-than": "log commands at least this many microseconds long (-1: off)",
     "slowlog-max-len": "entries the slow log keeps",
+    "latency-tracking": "count each command's duration for LATENCY HISTOGRAM and INFO latencystats",
+    "latency-tracking-info-percentiles": "the percentiles INFO latencystats reports, separated by spaces",
     "latency-monitor-threshold": "record events (commands, expiry and eviction slices) taking at least this many "
     "milliseconds for LATENCY (0: off)",
     "busy-reply-threshold": "milliseconds after which a script that has not written is stopped",

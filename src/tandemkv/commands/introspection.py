@@ -64,11 +64,7 @@ def find_spec(name: bytes) -> CommandSpec | None:
 
 def every_spec() -> list[CommandSpec]:
     """Every command and subcommand in the table."""
-    specs = []
-    for spec in TABLE:
-        specs.append(spec)
-        specs.extend(spec.subcommands.values())
-    return specs
+    return TABLE.every()
 
 
 def command_all(session: Session) -> list[object]:

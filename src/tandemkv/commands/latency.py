@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tandemkv.commands.table import command, container, help_reply
+from tandemkv.commands.table import TABLE, command, container, help_reply
 from tandemkv.errors import CommandError
-from tandemkv.protocol import Verbatim
+from tandemkv.protocol import Map, Verbatim
 
 if TYPE_CHECKING:
     from tandemkv.commands.session import Instance, Session
@@ -79,6 +79,75 @@ def record_latency(instance: Instance, event: bytes, elapsed_ns: int) -> None:
     latency_ms = elapsed_ns // 1_000_000
     if threshold_ms and latency_ms >= threshold_ms:
         instance.latency.add(event, latency_ms, int(time.time()))
+
+
+# ------------------------------------------------- per-command latency histograms
+#
+# With `latency-tracking yes` (Redis's default) the dispatcher counts each command's duration,
+# in whole microseconds as Redis's call() measures it, in the spec's `latency_us` (one dict
+# increment). LATENCY HISTOGRAM and INFO latencystats then read those counts the way Redis reads
+# its per-command hdr_histogram (1 ns to 1 s, 2 significant digits): a value's bucket is its
+# "equivalent range" there, so every figure printed is the one Redis prints for the same counts.
+
+_HIST_MIN_NS, _HIST_MAX_NS = 1, 1_000_000_000
+# The histogram's last range (covering 1 s) starts here: a level past it reports that range.
+_LAST_RANGE_NS = 255 << 22
+
+
+def _range_shift(value_ns: int) -> int:
+    """log2 of the width of the equivalent range holding `value_ns` (256 sub-buckets)."""
+    return max((value_ns | 255).bit_length() - 8, 0)
+
+
+def _lowest_equivalent(value_ns: int) -> int:
+    shift = _range_shift(value_ns)
+    return value_ns >> shift << shift
+
+
+def _highest_equivalent(value_ns: int) -> int:
+    return _lowest_equivalent(value_ns) + (1 << _range_shift(value_ns)) - 1
+
+
+def _recorded(latency_us: dict[int, int]) -> list[tuple[int, int]]:
+    """(lowest equivalent value in ns, count) per occupied range, in order: the histogram."""
+    ranges: dict[int, int] = {}
+    for micros, count in latency_us.items():
+        value_ns = min(max(micros * 1000, _HIST_MIN_NS), _HIST_MAX_NS)
+        start = _lowest_equivalent(value_ns)
+        ranges[start] = ranges.get(start, 0) + count
+    return sorted(ranges.items())
+
+
+def cumulative_histogram(latency_us: dict[int, int]) -> list[int]:
+    """fillCommandCDF's pairs, flattened: at each power-of-2 level from 1024 ns, the level's
+    highest equivalent value in us and the count up to it, where that count grew."""
+    pairs: list[int] = []
+    recorded = _recorded(latency_us)
+    total = sum(count for _, count in recorded)
+    level, cumulative, previous, index = 1024, 0, 0, 0
+    while previous < total:
+        top = min(_lowest_equivalent(level), _LAST_RANGE_NS)
+        while index < len(recorded) and recorded[index][0] <= top:
+            cumulative += recorded[index][1]
+            index += 1
+        if cumulative > previous:
+            pairs += [_highest_equivalent(top) // 1000, cumulative]
+        previous = cumulative
+        level *= 2
+    return pairs
+
+
+def value_at_percentile(latency_us: dict[int, int], percentile: float) -> int:
+    """hdr_value_at_percentile: the highest equivalent value (ns) of the value reached."""
+    recorded = _recorded(latency_us)
+    total = sum(count for _, count in recorded)
+    wanted = max(int(min(percentile, 100.0) / 100 * total + 0.5), 1)
+    seen = 0
+    for start, count in recorded:
+        seen += count
+        if seen >= wanted:
+            return start if percentile == 0.0 else _highest_equivalent(start)
+    return 0
 
 
 # ------------------------------------------------------------------- LATENCY
@@ -148,6 +217,30 @@ def latency_graph(session: Session, event: bytes) -> Verbatim:
 def latency_doctor(session: Session) -> Verbatim:
     """Return a human readable latency analysis report."""
     return Verbatim(_report(session.instance, int(time.time())).encode("latin-1"))
+
+
+@command("histogram", -2, _ADMIN, group="server", since="7.0.0", container="latency", tips=_TIPS)
+def latency_histogram(session: Session, *names: bytes) -> Map:
+    """Return the cumulative distribution of latencies of a subset of commands or all."""
+    if not names:
+        chosen = [spec for spec in TABLE.every() if spec.latency_us]
+    else:
+        chosen = []
+        for name in names:
+            spec = TABLE.find(name)
+            if spec is None:
+                continue  # an unknown name is skipped, as Redis
+            family = [spec, *spec.subcommands.values()]
+            chosen += [each for each in family if each.latency_us]
+    return Map([
+        (spec.full_name.encode(), Map([(b"calls", sum(spec.latency_us.values())),
+                                       (b"histogram_usec", Map(_pairs(cumulative_histogram(spec.latency_us))))]))
+        for spec in chosen
+    ])
+
+
+def _pairs(flat: list[int]) -> list[tuple[int, int]]:
+    return list(zip(flat[::2], flat[1::2], strict=True))
 
 
 @command("help", 2, "loading stale", group="server", since="2.8.13", container="latency")

@@ -28,6 +28,7 @@ from dataclasses import dataclass, fields
 
 from tandemkv.commands import effects
 from tandemkv.commands.introspection import every_spec
+from tandemkv.commands.latency import value_at_percentile
 from tandemkv.commands.session import TANDEMKV_VERSION, VERSION, Instance, Session
 from tandemkv.commands.table import command, container, help_reply
 from tandemkv.config import ConfigError, UnknownParameter
@@ -139,7 +140,7 @@ _DEFAULT_SECTIONS = (
 )
 _ALL_SECTIONS = (
     "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules",
-    "commandstats", "errorstats", "cluster", "keyspace", "engine",
+    "commandstats", "errorstats", "latencystats", "cluster", "keyspace", "engine",
 )
 
 
@@ -389,6 +390,26 @@ def _errorstats(instance: Instance) -> tuple[str, list[str]]:
     return "Errorstats", [f"errorstat_{code}:count={counts[code]}" for code in sorted(counts)]
 
 
+def _latencystats(instance: Instance) -> tuple[str, list[str]]:
+    """Each command's latency percentiles (Redis's fillPercentileDistributionLatencies)."""
+    if not instance.latency_tracking:
+        return "Latencystats", []
+    percentiles = [float(word) for word in instance.config.str("latency-tracking-info-percentiles").split()]
+    lines = []
+    for spec in every_spec():
+        if spec.latency_us:
+            values = ",".join(
+                f"p{_percentile_name(p)}={value_at_percentile(spec.latency_us, p) / 1000:.3f}" for p in percentiles
+            )
+            lines.append(f"latency_percentiles_usec_{spec.full_name}:{values}")
+    return "Latencystats", lines
+
+
+def _percentile_name(percentile: float) -> str:
+    """%f with trailing zeros (and a trailing dot) trimmed, as Redis's trimDoubleString."""
+    return f"{percentile:f}".rstrip("0").rstrip(".")
+
+
 def _cluster(instance: Instance) -> tuple[str, list[str]]:
     return "Cluster", ["cluster_enabled:0"]
 
@@ -435,6 +456,7 @@ _SECTION_WRITERS = {
     "modules": _modules,
     "commandstats": _commandstats,
     "errorstats": _errorstats,
+    "latencystats": _latencystats,
     "cluster": _cluster,
     "keyspace": _keyspace,
     "engine": _engine,
@@ -513,5 +535,6 @@ def config_resetstat(session: Session) -> object:
     instance.memory.evicted_keys = 0  # memory bound (commands/memory.py)
     for spec in every_spec():
         spec.calls = spec.nsec = spec.rejected_calls = spec.failed_calls = 0
+        spec.latency_us.clear()
     return OK
 

@@ -155,6 +155,8 @@ class Instance:
         self.slowlog_threshold_ns: int | None = None
         self.latency = LatencyMonitor()
         self.latency_threshold_ms = 0
+        self.latency_tracking = bool(self.config["latency-tracking"])
+        self.config.watch("latency-tracking", lambda value: setattr(self, "latency_tracking", bool(value)))
         # The dispatcher's one comparison per command: the lower of the slow log's and the
         # latency monitor's thresholds (a value no command reaches while both are off).
         self.watch_threshold_ns = _NEVER_NS

@@ -85,6 +85,8 @@ class CommandSpec:
     nsec: int = 0  # summed in nanoseconds: most calls take under a microsecond
     rejected_calls: int = 0
     failed_calls: int = 0
+    # LATENCY HISTOGRAM / INFO latencystats (commands/latency.py): calls per whole microsecond.
+    latency_us: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.full_name = f"{self.container}|{self.name}" if self.container else self.name
@@ -161,6 +163,22 @@ class CommandTable:
         if (arity > 0 and argc != arity) or argc < -arity:
             raise wrong_arity(spec.full_name)
         return spec
+
+    def every(self) -> list[CommandSpec]:
+        """Every command and subcommand."""
+        specs = []
+        for spec in self.specs.values():
+            specs.append(spec)
+            specs.extend(spec.subcommands.values())
+        return specs
+
+    def find(self, full_name: bytes) -> CommandSpec | None:
+        """The spec named `get` or `client|list` (Redis's lookupCommandBySds), or None."""
+        parts = full_name.lower().split(b"|")
+        spec = self.specs.get(parts[0])
+        if spec is None or len(parts) > 2:
+            return None
+        return spec.subcommands.get(parts[1]) if len(parts) == 2 else spec
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.specs.values())
