@@ -92,11 +92,11 @@ def _info_text(reply: bytes) -> str:
 
 def test_info_sections_and_layout(diff):
     for args, expected in (
-        (("INFO",), ["Server", "Clients", "Memory", "Persistence", "Stats", "Replication", "CPU", "Modules"]),
+        (("INFO",), ["Server", "Clients", "Memory", "Persistence", "Stats", "Replication", "CPU", "Modules", "Errorstats"]),
         (("INFO", "keyspace", "cluster"), ["Cluster", "Keyspace"]),
         (("INFO", "KEYSPACE"), ["Keyspace"]),
         (("INFO", "foo", "modules"), ["Modules"]),
-        (("INFO", "all"), ["Server", "Clients", "Memory", "Persistence", "Stats", "Replication", "CPU", "Modules", "Commandstats"]),
+        (("INFO", "all"), ["Server", "Clients", "Memory", "Persistence", "Stats", "Replication", "CPU", "Modules", "Commandstats", "Errorstats", "Latencystats"]),
         (("INFO", "default", "commandstats"), ["Server", "Commandstats"]),
     ):
         ours, theirs = diff.both(*args)
@@ -105,6 +105,8 @@ def test_info_sections_and_layout(diff):
         their_sections = _sections(_info_text(theirs))
         for name in expected:
             assert (name in our_sections) == (name in their_sections), (args, name)
+        assert set(their_sections) <= set(our_sections), args  # tandemkv adds only Engine
+        assert set(our_sections) - set(their_sections) <= {"Engine"}, args
         assert [s for s in our_sections if s in their_sections] == [s for s in their_sections if s in our_sections]
     diff("INFO", "foo")
     diff("INFO", "modules")

@@ -4,7 +4,7 @@ FUNCTION FLUSH, SHUTDOWN (Redis 7.0 semantics and texts).
 INFO follows Redis 7.0.15's sections and field names. Fields for machinery tandemkv does not have
 (replication, forks, persistence, defragmentation, tracking) report its idle values, which is
 the truth. Memory is the process's resident size (/proc/self/statm) until per-entry accounting
-lands. Errorstats and latencystats are not reported.
+lands.
 
 INFO has one section Redis lacks, `engine` (in the default set, after `keyspace`):
 - `db<N>_shards:<shards>` for each database holding keys: the shard count of its current engine;
@@ -136,7 +136,7 @@ def shutdown(session: Session, *args: bytes) -> object:
 
 _DEFAULT_SECTIONS = (
     "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules",
-    "cluster", "keyspace", "engine",
+    "errorstats", "cluster", "keyspace", "engine",
 )
 _ALL_SECTIONS = (
     "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules",
