@@ -99,7 +99,7 @@ def log_denial(session: Session, reason: int, context: str, subject: bytes, user
     """addACLLogEntry, on behalf of `session` (a script's caller for a script)."""
     instance = session.instance
     now_ms = instance.clock.now_ms()
-    entry = LogEntry(1, reason, context, subject, username, now_ms, client_info_line(session, now_ms))
+    entry = LogEntry(1, reason, context, subject, username, now_ms, client_info_line(session, now_ms, session))
     instance.acl.add_log(entry, instance.config.int("acllog-max-len"))
 
 

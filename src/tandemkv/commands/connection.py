@@ -252,7 +252,7 @@ def client_list(session: Session, *args: bytes) -> Verbatim:
     else:
         chosen = list(sessions.values())
     now_ms = session.instance.clock.now_ms()
-    text = "".join(client_info_line(s, now_ms) + "\n" for s in chosen)
+    text = "".join(client_info_line(s, now_ms, session) + "\n" for s in chosen)
     return Verbatim(text.encode("latin-1"))
 
 
@@ -311,7 +311,7 @@ def client_no_evict(session: Session, switch: bytes) -> object:
          tips="nondeterministic_output")
 def client_info(session: Session) -> Verbatim:
     """Returns information about the current client connection."""
-    return Verbatim((client_info_line(session, session.instance.clock.now_ms()) + "\n").encode("latin-1"))
+    return Verbatim((client_info_line(session, session.instance.clock.now_ms(), session) + "\n").encode("latin-1"))
 
 
 @command("kill", -3, "admin noscript loading stale", group="connection", since="2.4.0", container="client", acl="connection dangerous")

@@ -377,6 +377,7 @@ class Session:
         write: Callable[[bytes], None] = lambda data: None,
         close: Callable[[], None] = lambda: None,
         output_buffer_size: Callable[[], int] = lambda: 0,
+        input_buffer_size: Callable[[], int] = lambda: 0,
         wake: Callable[[Any], None] | None = None,
     ) -> None:
         self.instance = instance
@@ -397,6 +398,7 @@ class Session:
         self.write = write
         self.close = close
         self.output_buffer_size = output_buffer_size
+        self.input_buffer_size = input_buffer_size  # CLIENT LIST qbuf: bytes not parsed yet
         self.closing = False  # QUIT, CLIENT KILL, protocol error: close after the replies
         self.channels: set[bytes] = set()
         self.patterns: set[bytes] = set()

@@ -105,6 +105,7 @@ class Connection(asyncio.Protocol):
             write=self.push,
             close=self.close,
             output_buffer_size=transport.get_write_buffer_size,
+            input_buffer_size=self._query_buffer_size,
             wake=self.wake,
         )
         config = instance.config
@@ -112,6 +113,9 @@ class Connection(asyncio.Protocol):
             max_bulk_len=config.int("proto-max-bulk-len"),
             max_query_len=config.int("client-query-buffer-limit"),
         )
+
+    def _query_buffer_size(self) -> int:
+        return 0 if self.parser is None else self.parser.pending_bytes
 
     def data_received(self, data: bytes) -> None:
         session = self.session
