@@ -6,6 +6,7 @@ import pytest
 import redis
 
 from tandemkv.commands import TABLE
+from tandemkv.server import app  # noqa: F401  (the whole table, as the server has it: scripting, persistence)
 
 # Commands without keys whose whole COMMAND INFO entry matches Redis byte for byte.
 KEYLESS = [
