@@ -265,6 +265,15 @@ def test_client_reply_off_skip_on(diff) -> None:
     for client in (diff.tandem, diff.redis):
         client.send(b"*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
     diff("ECHO", "after-skip")
+    # SKIP then ON: ON clears SKIP before it answers, so its OK is sent (Redis's unit/introspection).
+    for client in (diff.tandem, diff.redis):
+        client.send(b"*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n")
+    diff("CLIENT", "REPLY", "ON")
+    diff("PING")
+    # SKIP before a command that blocks and times out: its reply is dropped, the next one is not.
+    for client in (diff.tandem, diff.redis):
+        client.send(b"*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n*3\r\n$5\r\nBLPOP\r\n$4\r\nnone\r\n$4\r\n0.05\r\n")
+    diff("ECHO", "after-blocked-skip")
     diff("CLIENT", "REPLY", "MAYBE")
     diff("CLIENT", "REPLY")
     diff("GET", "k")

@@ -46,16 +46,19 @@ REPLY_SKIP = 2
 REPLY_SKIP_NEXT = 4
 
 
-def reply_dropped(session: Session, mode_before: int) -> bool:
-    """After a command: whether its reply is dropped, with the states moved on."""
+def reply_dropped(session: Session) -> bool:
+    """After a command: whether its reply is dropped (Redis drops it at addReply time if OFF or
+    SKIP is set then: after the handler changed them; CLIENT REPLY SKIP itself answers nothing),
+    then the states move on as Redis's resetClient moves them."""
     mode = session.reply_mode
+    dropped = bool(mode)
+    mode &= ~REPLY_SKIP
     if mode & REPLY_SKIP_NEXT:
-        session.reply_mode = (mode & REPLY_OFF) | REPLY_SKIP
-        return True
-    if mode_before & REPLY_SKIP:
-        session.reply_mode = mode & ~REPLY_SKIP
-        return True
-    return bool(mode & REPLY_OFF)
+        mode = (mode & ~REPLY_SKIP_NEXT) | REPLY_SKIP
+    session.reply_mode = mode
+    return dropped
+
+
 TANDEMKV_VERSION = "0.1.0"
 
 

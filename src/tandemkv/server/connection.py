@@ -29,7 +29,7 @@ from tandemkv.commands import Session, execute
 from tandemkv.commands.blocking import BLOCKED
 from tandemkv.commands.clients import client_info_line
 from tandemkv.commands.pausing import Replay
-from tandemkv.commands.session import REPLY_OFF, reply_dropped
+from tandemkv.commands.session import reply_dropped
 from tandemkv.protocol import Error, Frames, RequestParser, encode2, encode3
 
 if TYPE_CHECKING:
@@ -187,12 +187,11 @@ class Connection(asyncio.Protocol):
             for argv in commands:
                 done += 1
                 try:
-                    mode = session.reply_mode
                     reply = execute(session, argv)
                     if reply is BLOCKED:
                         blocked = True
                         break
-                    if (mode or session.reply_mode) and _reply_dropped(session, mode, reply):
+                    if session.reply_mode and _reply_dropped(session, reply):
                         pass  # CLIENT REPLY OFF / SKIP
                     elif session.resp == 3:
                         encode3(reply, out)
@@ -281,7 +280,7 @@ class Connection(asyncio.Protocol):
             loop.call_soon(self._resume_after_block)
             return
         out = self._take_pending()
-        if not session.reply_mode & REPLY_OFF:  # CLIENT REPLY OFF drops a woken reply too
+        if not (session.reply_mode and reply_dropped(session)):  # OFF or SKIP drop a woken reply too
             if session.resp == 3:
                 encode3(reply, out)
             else:
@@ -414,9 +413,9 @@ def _is_loopback(peer: object) -> bool:
     return peer[0] in ("127.0.0.1", "::1")
 
 
-def _reply_dropped(session: Session, mode_before: int, reply: object) -> bool:
+def _reply_dropped(session: Session, reply: object) -> bool:
     """CLIENT REPLY OFF/SKIP: drop this reply (subscription confirmations excepted)."""
-    dropped = reply_dropped(session, mode_before)
+    dropped = reply_dropped(session)
     return dropped and reply.__class__ is not Frames
 
 
