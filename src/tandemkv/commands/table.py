@@ -7,6 +7,8 @@ Rules:
   converters. Handlers receive converted arguments and return reply objects, never bytes.
 - Arity follows Redis: N means exactly N words (name included), -N means at least N.
 - Flags have names and meanings (see FLAGS); COMMAND replies are generated from these specs.
+- Key specs, complexity, argument trees and history live in docs.txt (commands/docs.py), one
+  entry per full name, attached to the spec when it is added.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tandemkv.commands.docs import DOCS, CommandDocs
 from tandemkv.errors import unknown_command, unknown_subcommand, wrong_arity
 from tandemkv.protocol import Simple
 
@@ -75,6 +78,8 @@ class CommandSpec:
     # What the command propagates when Redis rewrites it (commands/effects.py); None: its
     # command line as received, when it changed the dataset.
     effect: Handler | None = None
+    # COMMAND DOCS and key specs (docs.txt), attached by CommandTable.add.
+    docs: CommandDocs = field(default_factory=CommandDocs)
     full_name: str = field(init=False)  # "config|get" for subcommands
     converts: bool = field(init=False)
     _positional: list[tuple[int, Converter]] = field(init=False)
@@ -129,6 +134,7 @@ class CommandTable:
         self.plain: dict[bytes, CommandSpec] = {}
 
     def add(self, spec: CommandSpec) -> None:
+        spec.docs = DOCS.get(spec.full_name, spec.docs)
         if spec.container:
             parent = self.specs[spec.container.encode()]
             self.plain.pop(parent.name.encode(), None)
