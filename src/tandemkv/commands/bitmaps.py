@@ -120,7 +120,10 @@ def _bitmap_for_write(session: Session, key: bytes, last_byte: int) -> tuple[byt
 
 @command("setbit", 4, "write denyoom", keys=(1, 1, 1), group="bitmap", since="2.2.0")
 def setbit(session: Session, key: bytes, offset: bytes, value: bytes) -> int:
-    """Sets or clears the bit at offset in the string value stored at key; returns the old bit"""
+    """Sets or clears the bit at offset in the string value stored at key
+
+    Returns the old bit.
+    """
     bit_index = bit_offset(session, offset)
     on = string2ll(value)
     if on is None or on & ~1:
@@ -202,7 +205,10 @@ def _unit(raw: bytes) -> bool:
 
 @command("bitcount", -2, "readonly", keys=(1, 1, 1), group="bitmap", since="2.6.0")
 def bitcount(session: Session, key: bytes, *args: bytes) -> int:
-    """Count set bits in a string, in a range of bytes or bits"""
+    """Count set bits in a string
+
+    In a range of bytes or bits.
+    """
     value = lookup_string(session, key)
     if value is None:
         return 0
@@ -250,7 +256,10 @@ def _first_bit(data: bytes | bytearray, start: int, stop: int, bit: int) -> int:
 
 @command("bitpos", -3, "readonly", keys=(1, 1, 1), group="bitmap", since="2.8.7")
 def bitpos(session: Session, key: bytes, bit_raw: bytes, *args: bytes) -> int:
-    """Find first bit set or clear in a string, in a range of bytes or bits"""
+    """Find first bit set or clear in a string
+
+    In a range of bytes or bits.
+    """
     bit = Int(bit_raw)
     if bit != 0 and bit != 1:
         raise CommandError(_BIT_ARGUMENT_ERROR)
@@ -312,7 +321,10 @@ def _bitpos_in_range(value: bytes | bytearray, bit: int, span: _Range) -> tuple[
 
 @command("bitop", -4, "write denyoom", keys=(2, -1, 1), group="bitmap", since="2.6.0")
 def bitop(session: Session, operation: bytes, destkey: bytes, *keys: bytes) -> int:
-    """Perform bitwise operations between strings; returns the destination's length"""
+    """Perform bitwise operations between strings
+
+    Returns the destination's length.
+    """
     op = _word(operation)
     if op not in (b"AND", b"OR", b"XOR", b"NOT"):
         raise CommandError(SYNTAX)

@@ -102,7 +102,7 @@ def _set_pause(instance: Instance, kind: int, end_ms: int) -> None:
         instance.on_unpause()
 
 
-@command("pause", -3, "admin noscript loading stale", group="connection", since="3.0.0", container="client",
+@command("pause", -3, "admin noscript loading stale", group="connection", since="2.9.50", container="client",
          acl="connection dangerous")
 def client_pause(session: Session, raw_timeout: bytes, *mode: bytes) -> object:
     """Stop processing commands from clients for some time"""

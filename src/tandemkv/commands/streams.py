@@ -262,7 +262,8 @@ def _trim_effect(session: Session, argv: list[bytes], reply: Any, changed: bool)
     return [line]
 
 
-@command("xadd", -5, "write denyoom fast", keys=(1, 1, 1), group="stream", since="5.0.0", effect=_trim_effect)
+@command("xadd", -5, "write denyoom fast", keys=(1, 1, 1), group="stream", since="5.0.0", effect=_trim_effect,
+         tips="nondeterministic_output")
 def xadd(session: Session, key: bytes, *rest: bytes) -> Any:
     """Appends a new entry to a stream"""
     argv = [b"xadd", key, *rest]
@@ -307,7 +308,8 @@ def xadd(session: Session, key: bytes, *rest: bytes) -> Any:
     return format_id(new_id)
 
 
-@command("xtrim", -4, "write", keys=(1, 1, 1), group="stream", since="5.0.0", effect=_trim_effect)
+@command("xtrim", -4, "write", keys=(1, 1, 1), group="stream", since="5.0.0", effect=_trim_effect,
+         tips="nondeterministic_output")
 def xtrim(session: Session, key: bytes, *rest: bytes) -> int:
     """Trims the stream to (approximately if '~' is passed) a certain size"""
     args, _ = _parse_add_trim(session, [b"xtrim", key, *rest], False)
@@ -955,7 +957,7 @@ def xack(session: Session, key: bytes, group_name: bytes, *raw_ids: bytes) -> in
 # ---------------------------------------------------------------- XPENDING
 
 
-@command("xpending", -3, "readonly", keys=(1, 1, 1), group="stream", since="5.0.0")
+@command("xpending", -3, "readonly", keys=(1, 1, 1), group="stream", since="5.0.0", tips="nondeterministic_output")
 def xpending(session: Session, key: bytes, group_name: bytes, *args: bytes) -> Any:
     """Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged."""
     argc = len(args) + 3
@@ -1011,7 +1013,8 @@ def xpending(session: Session, key: bytes, group_name: bytes, *args: bytes) -> A
 # ------------------------------------------------------------ XCLAIM family
 
 
-@command("xclaim", -6, "write fast", keys=(1, 1, 1), group="stream", since="5.0.0", effect=_xclaim_effect)
+@command("xclaim", -6, "write fast", keys=(1, 1, 1), group="stream", since="5.0.0", effect=_xclaim_effect,
+         tips="nondeterministic_output")
 def xclaim(session: Session, key: bytes, group_name: bytes, consumer_name: bytes, raw_min_idle: bytes, *args: bytes) -> list[Any]:
     """Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer."""
     value, group = _group_or_none(session, key, group_name)
@@ -1093,7 +1096,8 @@ def _int_or(raw: bytes, message: str) -> int:
     return value
 
 
-@command("xautoclaim", -6, "write fast", keys=(1, 1, 1), group="stream", since="6.2.0", effect=_xautoclaim_effect)
+@command("xautoclaim", -6, "write fast", keys=(1, 1, 1), group="stream", since="6.2.0", effect=_xautoclaim_effect,
+         tips="nondeterministic_output")
 def xautoclaim(session: Session, key: bytes, group_name: bytes, consumer_name: bytes, raw_min_idle: bytes, raw_start: bytes, *options: bytes) -> list[Any]:
     """Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer."""
     min_idle = max(_int_or(raw_min_idle, "ERR Invalid min-idle-time argument for XAUTOCLAIM"), 0)
@@ -1184,7 +1188,8 @@ def xinfo_help(session: Session) -> list[Any]:
     return _XINFO_HELP
 
 
-@command("consumers", 4, "readonly", keys=(2, 2, 1), group="stream", since="5.0.0", container="xinfo")
+@command("consumers", 4, "readonly", keys=(2, 2, 1), group="stream", since="5.0.0", container="xinfo",
+         tips="nondeterministic_output")
 def xinfo_consumers(session: Session, key: bytes, group_name: bytes) -> list[Any]:
     """List the consumers in a consumer group"""
     value = _info_stream(session, key)

@@ -354,7 +354,10 @@ def getex(session: Session, key: bytes, opts: SetOptions) -> bytes | None:
     tips="request_policy:multi_shard",
 )
 def mget(session: Session, *keys: bytes) -> list[bytes | None]:
-    """Get the values of all the given keys (null for missing keys and other types)"""
+    """Get the values of all the given keys
+
+    Null for missing keys and keys of other types.
+    """
     lookup_read = session.db.lookup_read
     values: list[bytes | None] = []
     for key in keys:
@@ -417,7 +420,10 @@ def msetnx(session: Session, *args: bytes) -> int:
 
 @command("append", 3, "write denyoom fast", keys=(1, 1, 1), group="string", since="2.0.0")
 def append(session: Session, key: bytes, suffix: bytes) -> int:
-    """Append a value to a key; returns the new length"""
+    """Append a value to a key
+
+    Returns the new length.
+    """
     old = _string_for_write(session, key)
     if old is None:
         session.db.set(key, suffix)
@@ -489,7 +495,10 @@ def substr(session: Session, key: bytes, start: int, end: int) -> bytes:
     since="2.2.0",
 )
 def setrange(session: Session, key: bytes, offset: int, patch: bytes) -> int:
-    """Overwrite part of a string at key starting at the specified offset; returns the new length"""
+    """Overwrite part of a string at key starting at the specified offset
+
+    Returns the new length.
+    """
     if offset < 0:
         raise CommandError("ERR offset is out of range")
     old = _string_for_write(session, key)
@@ -579,7 +588,10 @@ def decrby(session: Session, key: bytes, decrement: int) -> int:
 @command("incrbyfloat", 3, "write denyoom fast", keys=(1, 1, 1), group="string", since="2.6.0",
          effect=lambda session, argv, reply, changed: [[b"SET", argv[1], reply, b"KEEPTTL"]])
 def incrbyfloat(session: Session, key: bytes, increment: bytes) -> bytes:
-    """Increment the float value of a key by the given amount; returns the new value"""
+    """Increment the float value of a key by the given amount
+
+    Returns the new value.
+    """
     old = _string_for_write(session, key)
     current = ZERO if old is None else parse_long_double(bytes(old))
     delta = parse_long_double(increment)
@@ -599,7 +611,10 @@ def incrbyfloat(session: Session, key: bytes, increment: bytes) -> bytes:
 
 @command("lcs", -3, "readonly", keys=(1, 2, 1), group="string", since="7.0.0")
 def lcs(session: Session, key1: bytes, key2: bytes, *options: bytes) -> object:
-    """Find the longest common substring; with LEN its length, with IDX the matching ranges"""
+    """Find longest common substring
+
+    With LEN its length, with IDX the matching ranges.
+    """
     db = session.db
     a = db.lookup_read(key1)
     b = db.lookup_read(key2)
