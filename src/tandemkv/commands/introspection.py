@@ -2,16 +2,25 @@
 
 Every entry comes from a CommandSpec: name, arity, flags (in Redis's order, internal ones
 hidden), legacy key positions, ACL categories (implied by flags as Redis's
-setImplicitACLCategories does, plus the spec's own or its group's), tips and subcommands.
-Key specs are reported empty: specs carry key positions but not Redis's per-key access flags,
-and an empty list is what clients already handle for commands without specs.
-COMMAND DOCS gives summary, since and group (no complexity or argument tree).
+setImplicitACLCategories does, plus the spec's own or its group's), tips, key specs and
+subcommands. COMMAND DOCS gives summary, since and group from the spec and the rest (complexity,
+history, argument tree, ...) from its docs (docs.txt). COMMAND GETKEYS[ANDFLAGS] finds keys with
+the key specs, as Redis's getKeysUsingKeySpecs, and with Redis's own finders where specs cannot
+tell (SORT's STORE, SET's and BITFIELD's access flags, a numkeys string2ll refuses).
 """
 
 from __future__ import annotations
 
 from tandemkv.commands.categories import acl_categories
-from tandemkv.commands.keyfinders import key_finder
+from tandemkv.commands.docs import (
+    Argument,
+    IndexSearch,
+    KeynumKeys,
+    KeySpec,
+    KeywordSearch,
+    RangeKeys,
+)
+from tandemkv.commands.keyfinders import KeyRefs, command_keys, has_keys
 from tandemkv.commands.session import Session
 from tandemkv.commands.table import TABLE, CommandSpec, command, container, help_reply
 from tandemkv.errors import SYNTAX, CommandError
@@ -37,17 +46,80 @@ def command_entry(spec: CommandSpec) -> list[object]:
         spec.key_step,
         SetReply([Simple(b"@" + name.encode()) for name in acl_categories(spec)]),
         SetReply([tip.encode() for tip in spec.tips]),
-        SetReply([]),
-        SetReply([command_entry(sub) for sub in spec.subcommands.values()]),
+        SetReply([_key_spec_reply(key_spec) for key_spec in spec.docs.key_specs]),
+        # Redis: an empty set without subcommands, an array of them otherwise.
+        [command_entry(sub) for sub in spec.subcommands.values()] if spec.subcommands else SetReply([]),
     ]
+
+
+def _flag_set(flags: tuple[str, ...]) -> SetReply:
+    return SetReply([Simple(flag.encode()) for flag in flags])
+
+
+def _key_spec_reply(key_spec: KeySpec) -> Map:
+    """One key spec as Redis's addReplyCommandKeySpecs."""
+    begin, find = key_spec.begin, key_spec.find
+    begin_reply: tuple[bytes, Map]
+    if isinstance(begin, IndexSearch):
+        begin_reply = (b"index", Map([(b"index", begin.pos)]))
+    elif isinstance(begin, KeywordSearch):
+        begin_reply = (b"keyword", Map([(b"keyword", begin.keyword.encode()), (b"startfrom", begin.startfrom)]))
+    else:
+        begin_reply = (b"unknown", Map([]))
+    find_reply: tuple[bytes, Map]
+    if isinstance(find, RangeKeys):
+        find_reply = (b"range", Map([(b"lastkey", find.lastkey), (b"keystep", find.keystep), (b"limit", find.limit)]))
+    elif isinstance(find, KeynumKeys):
+        find_reply = (b"keynum", Map([(b"keynumidx", find.keynumidx), (b"firstkey", find.firstkey), (b"keystep", find.keystep)]))
+    else:
+        find_reply = (b"unknown", Map([]))
+    items: list[tuple[bytes, object]] = [(b"notes", key_spec.notes.encode())] if key_spec.notes else []
+    items += [
+        (b"flags", _flag_set(key_spec.flags)),
+        (b"begin_search", Map([(b"type", begin_reply[0]), (b"spec", begin_reply[1])])),
+        (b"find_keys", Map([(b"type", find_reply[0]), (b"spec", find_reply[1])])),
+    ]
+    return Map(items)
+
+
+def _argument_reply(argument: Argument) -> Map:
+    """One node of an argument tree as Redis's addReplyCommandArgList."""
+    items: list[tuple[bytes, object]] = [(b"name", argument.name.encode()), (b"type", argument.type.encode())]
+    if argument.key_spec_index >= 0:
+        items.append((b"key_spec_index", argument.key_spec_index))
+    if argument.token is not None:
+        items.append((b"token", argument.token.encode()))
+    if argument.since:
+        items.append((b"since", argument.since.encode()))
+    if argument.deprecated_since:
+        items.append((b"deprecated_since", argument.deprecated_since.encode()))
+    if argument.flags:
+        items.append((b"flags", _flag_set(argument.flags)))
+    if argument.type in ("oneof", "block"):
+        items.append((b"arguments", [_argument_reply(sub) for sub in argument.arguments]))
+    return Map(items)
 
 
 def _docs_entry(spec: CommandSpec) -> Map:
+    """One COMMAND DOCS entry, fields in Redis's order (addReplyCommandDocs)."""
+    docs = spec.docs
     items: list[tuple[bytes, object]] = [
         (b"summary", spec.summary.encode()),
         (b"since", spec.since.encode()),
-        (b"group", spec.group.encode()),
+        (b"group", spec.group.replace("_", "-").encode()),  # sorted_set is 'sorted-set' here
     ]
+    if docs.complexity:
+        items.append((b"complexity", docs.complexity.encode()))
+    if docs.doc_flags:
+        items.append((b"doc_flags", _flag_set(docs.doc_flags)))
+    if docs.deprecated_since:
+        items.append((b"deprecated_since", docs.deprecated_since.encode()))
+    if docs.replaced_by:
+        items.append((b"replaced_by", docs.replaced_by.encode()))
+    if docs.history:
+        items.append((b"history", SetReply([[version.encode(), change.encode()] for version, change in docs.history])))
+    if docs.arguments:
+        items.append((b"arguments", [_argument_reply(argument) for argument in docs.arguments]))
     if spec.subcommands:
         items.append((b"subcommands", Map([(sub.full_name.encode(), _docs_entry(sub)) for sub in spec.subcommands.values()])))
     return Map(items)
@@ -87,7 +159,7 @@ def command_count(session: Session) -> int:
 @command("info", -2, "loading stale", group="server", since="2.8.13", container="command", acl="connection",
          tips="nondeterministic_output_order")
 def command_info(session: Session, *names: bytes) -> list[object]:
-    """Get array of specific Redis command details, or all when no argument is given"""
+    """Get array of specific Redis command details, or all when no argument is given."""
     if not names:
         return command_all(session)
     entries: list[object] = []
@@ -132,28 +204,38 @@ def command_list(session: Session, *args: bytes) -> list[bytes]:
     raise CommandError(SYNTAX)
 
 
-@command("getkeys", -4, "loading stale", group="server", since="2.8.13", container="command", acl="connection")
-def command_getkeys(session: Session, name: bytes, *args: bytes) -> list[bytes]:
-    """Extract keys given a full Redis command"""
+def _getkeys(name: bytes, args: tuple[bytes, ...]) -> tuple[list[bytes], KeyRefs]:
+    """The command line and its keys, with COMMAND GETKEYS's errors (getKeysSubcommandImpl)."""
     argv = [name, *args]
     spec = TABLE.specs.get(name.lower())
     if spec is not None and spec.subcommands and args:
         spec = spec.subcommands.get(args[0].lower())
     if spec is None:
         raise CommandError("ERR Invalid command specified")
-    finder = key_finder(spec.full_name)
-    if spec.first_key == 0 and finder is None:
+    if not has_keys(spec):
         raise CommandError("ERR The command has no key arguments")
     argc = len(argv)
     if (spec.arity > 0 and spec.arity != argc) or argc < -spec.arity:
         raise CommandError("ERR Invalid number of arguments specified for command")
-    if finder is not None:
-        positions = [i for i in finder(argv) if i < argc]
-    else:
-        positions = [i for i in spec.key_positions(argc) if i < argc]
-    if not positions and "no_mandatory_keys" not in spec.flags:
+    keys = command_keys(spec, argv)
+    if not keys and "no_mandatory_keys" not in spec.flags:
         raise CommandError("ERR Invalid arguments specified for command")
-    return [argv[i] for i in positions]
+    return argv, keys
+
+
+@command("getkeys", -4, "loading stale", group="server", since="2.8.13", container="command", acl="connection")
+def command_getkeys(session: Session, name: bytes, *args: bytes) -> list[bytes]:
+    """Extract keys given a full Redis command"""
+    argv, keys = _getkeys(name, args)
+    return [argv[i] for i, _ in keys]
+
+
+@command("getkeysandflags", -4, "loading stale", group="server", since="7.0.0", container="command",
+         acl="connection")
+def command_getkeysandflags(session: Session, name: bytes, *args: bytes) -> list[list[object]]:
+    """Extract keys and access flags given a full Redis command"""
+    argv, keys = _getkeys(name, args)
+    return [[argv[i], _flag_set(flags)] for i, flags in keys]
 
 
 _COMMAND_HELP = help_reply(
@@ -184,5 +266,5 @@ _COMMAND_HELP = help_reply(
 @command("help", 2, "loading stale", group="server", since="5.0.0", container="command", acl="connection")
 def command_help(session: Session) -> list[Simple]:
     """Show helpful text about the different subcommands"""
-    # Redis 7.0's text, verbatim; GETKEYSANDFLAGS is not implemented (unknown subcommand).
+    # Redis 7.0's text, verbatim.
     return _COMMAND_HELP

@@ -231,7 +231,7 @@ def _key_plan(spec: CommandSpec) -> KeyPlan | None:
         return _set_access
     if name == "bitfield":
         return _bitfield_access
-    finder = key_finder(name)
+    finder = key_finder(spec)
     if finder is None and spec.first_key == 0:
         return None
     access = _KEY_ACCESS.get(name)
