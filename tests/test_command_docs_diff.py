@@ -3,6 +3,9 @@ generated from docs.txt, compared with redis-server byte for byte, RESP2 and RES
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 
 import tandemkv.server  # noqa: F401  (registers every command, scripting and persistence too)
@@ -250,3 +253,23 @@ def test_table_and_docs_agree_on_key_specs():
     for spec in TABLE:
         if spec.first_key:
             assert spec.docs.key_specs, spec.full_name
+
+
+REDIS_CLI = shutil.which("redis-cli")
+
+
+@pytest.mark.skipif(REDIS_CLI is None, reason="redis-cli not installed")
+@pytest.mark.parametrize(
+    "topic",
+    ["set", "xreadgroup", "client kill", "zadd", "geosearch", "bitfield", "@sorted-set", "@string", "@stream"],
+)
+def test_redis_cli_help_as_against_redis(tandem_port, redis_port, topic):
+    """redis-cli builds its help, and the hints it shows while typing, from COMMAND DOCS."""
+
+    def help_text(port: int) -> str:
+        argv = [REDIS_CLI, "-p", str(port), "help", *topic.split()]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True).stdout
+
+    ours = help_text(tandem_port)
+    assert "summary:" in ours
+    assert ours == help_text(redis_port)

@@ -10,7 +10,7 @@ Read once at import (about 2,000 lines; see `load`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib.resources import files
+from pathlib import Path
 
 # Redis's orders, which COMMAND prints flags in.
 KEY_FLAGS = (
@@ -206,7 +206,7 @@ def parse(text: str) -> dict[str, CommandDocs]:
 
 def load() -> dict[str, CommandDocs]:
     """docs.txt, parsed."""
-    return parse(files("tandemkv.commands").joinpath("docs.txt").read_text(encoding="utf-8"))
+    return parse(Path(__file__).with_name("docs.txt").read_text(encoding="utf-8"))
 
 
 DOCS = load()
