@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-import redis
 from redis.lock import Lock
 
 from tests.resp import RawClient, encode_command
@@ -512,23 +511,6 @@ def test_blocking_command_in_script_does_not_block(diff):
     ev(diff, "return redis.call('blmpop', 0, 1, 'nolist', 'left')")
     ev(diff, "return redis.call('brpoplpush', 'nolist', 'x', 0)")
     ev(diff, "return redis.call('blmove', 'nolist', 'x', 'left', 'right', 0)")
-
-
-def test_busy_script_is_stopped(tandem_port):
-    client = redis.Redis(port=tandem_port)
-    try:
-        client.config_set("busy-reply-threshold", 200)
-        with pytest.raises(redis.ResponseError) as info:
-            client.eval("while true do end", 0)
-        assert str(info.value).startswith("Script killed by user with SCRIPT KILL... script:")
-        with pytest.raises(redis.ResponseError):
-            client.eval("local ok = pcall(function() while true do end end); while true do end", 0)
-        assert client.get("after") is None
-        assert client.eval("return redis.call('set', 'after', 'x')", 0) == b"OK"
-        assert client.config_get("lua-time-limit") == {"lua-time-limit": "200"}
-    finally:
-        client.config_set("busy-reply-threshold", 5000)
-        client.close()
 
 
 # ----------------------------------------------------------------------- functions

@@ -137,8 +137,9 @@ local function err_handler(err)
   return err
 end
 
--- The hook that stops a script past busy-reply-threshold; once it fired, it fires on every line
--- so that pcall cannot swallow the kill.
+-- The count hook (runtime.py `_interrupt`): past busy-reply-threshold it serves other clients,
+-- and once SCRIPT KILL / FUNCTION KILL marked the run, it raises the kill error and becomes a
+-- line hook, so that pcall cannot swallow the kill.
 local KILLED = {err = "ERR Script killed by user with SCRIPT KILL..."}
 local function kill_hook()
   -- not inside this chunk's own code (the error handler, run's epilogue)
@@ -146,7 +147,7 @@ local function kill_hook()
   if info and info.source ~= INTERNAL then error({err = KILLED.err}) end
 end
 local function time_hook()
-  if api.timed_out() then
+  if api.interrupt() then
     dbg.sethook(kill_hook, "l")
     error({err = KILLED.err})
   end
