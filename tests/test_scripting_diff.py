@@ -611,3 +611,59 @@ def test_function_names_collide_across_libraries(diff):
     diff("SCRIPT", "FLUSH")
     diff("FCALL", "f", 0)  # SCRIPT FLUSH keeps functions
     diff("FUNCTION", "FLUSH")
+
+
+# ----------------------------------------------------------------------- memory bound, error stats
+
+
+@pytest.fixture
+def over_bound(diff):
+    """Both servers over maxmemory (noeviction): a key, then a 1-byte bound."""
+    diff("SET", "k", "v")
+    diff("CONFIG", "SET", "maxmemory", 1)
+    diff("CONFIG", "RESETSTAT")
+    yield diff
+    diff("CONFIG", "SET", "maxmemory", 0)
+
+
+def test_oom_refuses_only_a_scripts_first_write(over_bound):
+    diff = over_bound
+    diff("EVAL", "return redis.call('set','x','y')", 1, "x")
+    diff("EVAL", "local t = redis.pcall('set','x','y'); return t['err']", 1, "x")
+    diff("EVAL", "return redis.pcall('set','x','y')", 1, "x")
+    diff("EVAL", "redis.call('del','nokey'); return redis.call('set','x','y')", 1, "x")  # wrote first
+    diff("EVAL", "return redis.call('get','k')", 0)
+    diff("EVAL", "#!lua\nreturn 1", 0)
+    diff("EVAL", "#!lua flags=no-writes\nreturn redis.call('get','k')", 0)
+    diff("EVAL", "#!lua flags=allow-oom\nreturn redis.call('set','x','z')", 1, "x")
+    diff("EVAL_RO", "#!lua\nreturn 1", 0)
+    diff("FUNCTION", "LOAD", "#!lua name=oomlib\nredis.register_function('w', function() return 1 end)")
+    diff("FCALL", "w", 0)
+    diff("INFO", "errorstats")
+    diff("FUNCTION", "FLUSH")
+
+
+def test_script_errors_in_errorstats(diff):
+    diff("CONFIG", "RESETSTAT")
+    diff("EVAL", "return redis.call('select', 99)", 0)  # counted once, by SELECT
+    diff("EVAL", "local t = redis.pcall('select', 99); return 1", 0)
+    diff("EVAL", "return redis.pcall('select', 99)", 0)
+    diff("EVAL", "return redis.error_reply('MY error')", 0)  # counted by the script's reply
+    diff("EVAL", "return {err = 'X y'}", 0)
+    diff("EVAL", "error('boom')", 0)
+    diff("EVAL", "return redis.call('nosuchcommand')", 0)  # refused: counted by the refusal
+    diff("EVAL", "return redis.call()", 0)
+    diff("EVAL_RO", "return redis.call('set', 'x', 'y')", 1, "x")
+    diff("EVAL_RO", "#!lua\nreturn redis.call('set', 'x', 'y')", 1, "x")
+    diff("SCRIPT", "KILL")
+    diff("INFO", "errorstats")
+
+
+def test_sort_of_a_set_is_ordered_in_scripts(diff):
+    diff("SADD", "s", *"zyxwvutsrqponmlkjihgfedcba", "aa", "aaa")
+    diff("EVAL", "return redis.call('sort', KEYS[1], 'by', 'nokey')", 1, "s")
+
+
+def test_xread_block_refused_in_scripts(diff):
+    diff("EVAL", "return redis.pcall('xread', 'BLOCK', 0, 'STREAMS', 's', '$')", 1, "s")
+    diff("EVAL", "return redis.pcall('XREADGROUP', 'GROUP', 'g', 'c', 'BLOCK', 0, 'STREAMS', 's', '>')", 1, "s")

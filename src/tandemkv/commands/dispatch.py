@@ -69,8 +69,9 @@ def execute(session: Session, argv: list[bytes]) -> Any:
         return _reject(session, spec, "ERR Command not allowed inside a transaction")
     memory = instance.memory
     # Memory bound: evict, or OOM (commands/memory.py); not while a busy script lets other
-    # clients in (Redis does not evict then either).
-    if 0 < memory.limit_bytes < memory.used_bytes and instance.busy is None:
+    # clients in (Redis does not evict then either), nor for a script's own commands (the
+    # script runtime checks those: only a script's first write may be refused).
+    if 0 < memory.limit_bytes < memory.used_bytes and instance.busy is None and not session.in_script:
         oom = oom_reply(session, spec)
         if oom is not None:
             return _reject(session, spec, oom)

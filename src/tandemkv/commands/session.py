@@ -208,6 +208,8 @@ class Instance:
         # (server/busy.py); it is given the script's caller, whose own input waits.
         self.busy: str | None = None
         self.while_busy: Callable[[Session], None] = lambda caller: None
+        # (cached scripts, functions, libraries) for INFO memory, given by the scripting layer.
+        self.script_counts: Callable[[], tuple[int, int, int]] = lambda: (0, 0, 0)
         self.active_expire = True
         for name in ("engine-min-shards", "engine-shard-high-keys", "engine-shard-low-keys"):
             self.config.watch(name, lambda _value: self._retune())

@@ -50,7 +50,7 @@ from lupa import lua51
 from tandemkv.commands import TABLE, Instance, Session, execute
 from tandemkv.commands.acl import script_refusal
 from tandemkv.commands.users import ACL_OK
-from tandemkv.errors import CommandError
+from tandemkv.errors import OOM, CommandError
 from tandemkv.protocol import Error
 from tandemkv.scripting.convert import LuaTable, LuaValues
 from tandemkv.scripting.libs import install_libs
@@ -110,6 +110,8 @@ class Run:
     eval_mode: bool  # EVAL family (False: FCALL)
     started: float  # time.monotonic() at the start
     limit_s: float  # busy-reply-threshold
+    oom_at_start: bool = False  # over the memory bound when the script started
+    allow_oom: bool = False  # shebang flag allow-oom: writes may grow memory over the bound
     dirty: bool = False  # a write command ran: the script can no longer be killed
     timed_out: bool = False  # past limit_s: other clients are being served (instance.busy)
     killed: bool = False  # SCRIPT KILL / FUNCTION KILL: stop at the next hook
@@ -143,6 +145,7 @@ class Scripting:
         self.libraries: dict[str, Library] = {}
         self.functions: dict[str, Function] = {}
         self.loading: dict[str, Function] | None = None
+        instance.script_counts = lambda: script_counts(instance)
         self._new_state()
 
     # ------------------------------------------------------------------ state
@@ -369,9 +372,16 @@ class Scripting:
         call: Callable[[int], Any],
     ) -> Any:
         """One script run as one atomic unit (scriptPrepareForRun, luaCallFunction)."""
+        instance = self.instance
+        memory = instance.memory
+        # The dispatcher has evicted what it could for this EVAL / FCALL: still over the bound
+        # is Redis's pre_command_oom_state. A script with flags that may write is refused then,
+        # as Redis refuses it before it runs (evalGetCommandFlags: deny-oom).
+        oom_at_start = 0 < memory.limit_bytes < memory.used_bytes
+        if oom_at_start and flags is not None and not flags & {"allow-oom", "no-writes"}:
+            raise CommandError(OOM)
         if flags is not None and "no-writes" not in flags and read_only:
             raise CommandError("ERR Can not execute a script with write flag using *_ro command.")
-        instance = self.instance
         limit_ms = instance.config.int("busy-reply-threshold")
         client = self.client
         client.select(caller.db_index)
@@ -386,6 +396,8 @@ class Scripting:
             eval_mode=eval_mode,
             started=time.monotonic(),
             limit_s=limit_ms / 1000,
+            oom_at_start=oom_at_start,
+            allow_oom=flags is not None and "allow-oom" in flags,
         )
         instance.atomic_depth += 1
         try:
@@ -485,35 +497,40 @@ class Scripting:
             return values.error_table("ERR Lua redis lib command arguments must be strings or integers", False), True
         refusal = self._refusal(words)
         if refusal is not None:  # counted as the dispatcher counts a rejected command
-            self.instance.stats.count_error(f"ERR {refusal}")
+            self.instance.stats.count_error(refusal)
             spec = _lookup(words)
             if spec is not None:
                 spec.rejected_calls += 1
-            return values.error_table(f"ERR {refusal}"), True
+            return values.error_table(refusal), True
         client = self.client
         reply = execute(client, words)
         return values.reply_to_lua(reply, client.resp), reply.__class__ is Error
 
     def _refusal(self, argv: list[bytes]) -> str | None:
-        """Why a script may not run this command line (scriptCall's checks), or None."""
+        """The error that refuses this command line to the script (scriptCall's checks), or
+        None: it may run."""
         spec = _lookup(argv)
         if spec is None:
-            return "Unknown Redis command called from script"
+            return "ERR Unknown Redis command called from script"
         argc = len(argv)
         if (spec.arity > 0 and spec.arity != argc) or argc < -spec.arity:
-            return "Wrong number of args calling Redis command from script"
+            return "ERR Wrong number of args calling Redis command from script"
         flags = spec.flags
         if "noscript" in flags:
-            return "This Redis command is not allowed from script"
+            return "ERR This Redis command is not allowed from script"
         run = self.run
         if run is not None:
             caller = run.caller
             if not caller.user.unrestricted:
                 refusal = script_refusal(caller, spec, argv)
                 if refusal is not None:
-                    return refusal
+                    return f"ERR {refusal}"
             if run.read_only and ("write" in flags or "may_replicate" in flags):
-                return "Write commands are not allowed from read-only scripts."
+                return "ERR Write commands are not allowed from read-only scripts."
+            # scriptVerifyOOM: over the memory bound when the script started, only its first
+            # write may be refused; once it wrote, it must be able to finish.
+            if run.oom_at_start and not run.dirty and not run.allow_oom and "denyoom" in flags:
+                return OOM
             if "write" in flags:
                 run.dirty = True
         return None
@@ -655,6 +672,17 @@ def running(instance: Instance) -> Run | None:
         if engine is not None and engine.run is not None:
             return engine.run
     return None
+
+
+def script_counts(instance: Instance) -> tuple[int, int, int]:
+    """(cached scripts, functions, libraries): INFO memory's number_of_* fields."""
+    scripts = _ENGINES.get(instance)
+    functions = _FUNCTION_ENGINES.get(instance)
+    return (
+        len(scripts.scripts) if scripts is not None else 0,
+        len(functions.functions) if functions is not None else 0,
+        len(functions.libraries) if functions is not None else 0,
+    )
 
 
 def kill(instance: Instance, eval_mode: bool) -> None:
