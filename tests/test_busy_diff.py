@@ -205,6 +205,35 @@ def test_client_closing_while_busy(busy):
     assert busy("PING") == b"+PONG\r\n"
 
 
+def test_new_connections_are_served_while_busy(busy, tandem_port, redis_port):
+    busy.start("EVAL", "while true do end", 0)
+    late = [RawClient(port) for port in (tandem_port, redis_port)]
+    leaving = [RawClient(port) for port in (tandem_port, redis_port)]
+    busy.others.append(late)
+    for client in leaving:
+        assert client.call("PING") == BUSY_EVAL
+        client.send(encode_command("QUIT"))
+        assert client.read_until_closed() == b"+OK\r\n"
+        client.close()
+    # a pipeline from a connection accepted during the busy time, answered in order
+    for client in late:
+        client.send(encode_command("PING") + encode_command("HELLO", "3") + encode_command("GET", "k"))
+    assert [client.read_reply() for client in late] == [BUSY_EVAL, BUSY_EVAL]
+    assert all(client.read_reply().startswith(b"%7") for client in late)
+    assert [client.read_reply() for client in late] == [BUSY_EVAL, BUSY_EVAL]
+    assert busy("GET", "k", other=2) == BUSY_EVAL
+    assert busy("SCRIPT", "KILL", other=2) == b"+OK\r\n"
+    assert busy.runner_reply().startswith(b"-ERR Script killed")
+    # after the script the loop has taken the connection over: same session, RESP3 kept
+    assert busy("SET", "k", "v", other=2) == b"+OK\r\n"
+    assert busy("GET", "k", other=2) == b"$1\r\nv\r\n"
+    assert busy("HGETALL", "nokey", other=2) == b"%0\r\n"
+    names = [client.call("CLIENT", "SETNAME", "late") for client in late]
+    assert names == [b"+OK\r\n"] * 2
+    lists = [client.call("CLIENT", "LIST") for client in late]
+    assert all(listing.count(b"name=late") == 1 for listing in lists)
+
+
 def test_function_stats_when_idle(diff):
     diff("FUNCTION", "STATS")
     diff("FUNCTION", "LOAD", LOOP_LIB)

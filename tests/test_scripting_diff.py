@@ -667,3 +667,15 @@ def test_sort_of_a_set_is_ordered_in_scripts(diff):
 def test_xread_block_refused_in_scripts(diff):
     diff("EVAL", "return redis.pcall('xread', 'BLOCK', 0, 'STREAMS', 's', '$')", 1, "s")
     diff("EVAL", "return redis.pcall('XREADGROUP', 'GROUP', 'g', 'c', 'BLOCK', 0, 'STREAMS', 's', '>')", 1, "s")
+
+
+def test_function_names_ignore_case_across_libraries(diff):
+    diff("FUNCTION", "LOAD", "#!lua name=one\nredis.register_function('Hello', function() return 1 end)")
+    diff("FCALL", "hello", 0)
+    diff("FCALL", "HELLO", 0)
+    diff("FUNCTION", "LOAD", "#!lua name=two\nredis.register_function('hELLO', function() return 2 end)")
+    diff("FUNCTION", "LOAD", "REPLACE", "#!lua name=one\nredis.register_function('HELLO', function() return 3 end)")
+    diff("FCALL", "Hello", 0)
+    diff("FUNCTION", "DELETE", "one")
+    diff("FCALL", "hello", 0)
+    diff("FUNCTION", "FLUSH")

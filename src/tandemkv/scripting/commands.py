@@ -274,7 +274,7 @@ def function_stats(session: Session) -> Any:
 def fcall_generic(session: Session, name: bytes, numkeys_raw: bytes, rest: tuple[bytes, ...], read_only: bool) -> Any:
     _feed_monitors_first(session)
     engine = functions_of(session.instance)
-    function = engine.functions.get(name.decode("latin-1"))
+    function = engine.functions.get(name.decode("latin-1").lower())
     if function is None:
         raise CommandError("ERR Function not found")
     numkeys = string2ll(numkeys_raw)

@@ -143,7 +143,7 @@ class Scripting:
         # Functions (FUNCTION LOAD, FCALL): libraries by name, their functions by name, and the
         # functions registered by the library being loaded.
         self.libraries: dict[str, Library] = {}
-        self.functions: dict[str, Function] = {}
+        self.functions: dict[str, Function] = {}  # by lowercased name: FCALL ignores case
         self.loading: dict[str, Function] | None = None
         instance.script_counts = lambda: script_counts(instance)
         self._new_state()
@@ -213,7 +213,8 @@ class Scripting:
         if not registered:
             raise ScriptError("ERR No functions registered")
         for fname in registered:
-            if fname in self.functions and (old is None or fname not in old.functions):
+            existing = self.functions.get(fname.lower())
+            if existing is not None and existing.library != name:
                 raise ScriptError(f"ERR Function {fname} already exists")
         if old is not None:
             self.delete_library(name)
@@ -221,7 +222,7 @@ class Scripting:
         self.libraries[name] = library
         for function in registered.values():
             function.library = name
-            self.functions[function.name] = function
+            self.functions[function.name.lower()] = function
         return name
 
     def codes(self) -> list[bytes]:
@@ -258,7 +259,7 @@ class Scripting:
     def delete_library(self, name: str) -> None:
         library = self.libraries.pop(name)
         for fname in library.functions:
-            self.functions.pop(fname, None)
+            self.functions.pop(fname.lower(), None)
 
     def _register_function(self, *args: Any) -> None:
         """redis.register_function(name, callback) or ({function_name=, callback=, flags=,
