@@ -18,7 +18,9 @@ the loop would have done for those clients, synchronously:
 - replies go out through `transport.write`, which writes to the socket at once when it is
   writable (what does not fit stays buffered in the transport until the loop runs again).
 
-The script's caller is not polled: its further input waits for the script (Redis protects
+TLS connections are not polled (their bytes must go through the TLS layer, which lives in the
+loop's transport): they wait for the script, as do new connections to the TLS port. The
+script's caller is not polled: its further input waits for the script (Redis protects
 that client). A connection whose socket is at end of file or in error is not polled again; the
 loop notices the close itself once the script is over. Connections that stopped reading for
 backpressure stay unread, as they would in the loop.
@@ -89,6 +91,7 @@ class BusyPoller:
                 or transport.is_closing()
                 or not transport.is_reading()
                 or session.fd < 0
+                or transport.get_extra_info("ssl_object") is not None
             ):
                 continue
             by_fd[session.fd] = conn
