@@ -679,3 +679,8 @@ def test_function_names_ignore_case_across_libraries(diff):
     diff("FUNCTION", "DELETE", "one")
     diff("FCALL", "hello", 0)
     diff("FUNCTION", "FLUSH")
+
+
+def test_function_load_stops_code_that_runs_too_long(diff):
+    diff("FUNCTION", "LOAD", "#!lua name=lib\nlocal a = 1\nwhile 1 do a = a + 1 end")
+    diff("FUNCTION", "LIST")

@@ -59,6 +59,7 @@ log = logging.getLogger("tandemkv.scripting")
 
 # Lua count hook period (instructions), as Redis's luaMaskCountHook.
 HOOK_INSTRUCTIONS = 100_000
+LOAD_TIMEOUT_S = 0.5  # FUNCTION LOAD stops a library's code after this (Redis's 500 ms)
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
 # Redis's script shebang flags.
 SCRIPT_FLAGS = ("no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys")
@@ -145,6 +146,7 @@ class Scripting:
         self.libraries: dict[str, Library] = {}
         self.functions: dict[str, Function] = {}  # by lowercased name: FCALL ignores case
         self.loading: dict[str, Function] | None = None
+        self._load_started = 0.0  # time.monotonic() when FUNCTION LOAD started running code
         instance.script_counts = lambda: script_counts(instance)
         self._new_state()
 
@@ -174,6 +176,7 @@ class Scripting:
             ("random", self._random),
             ("randomseed", self._randomseed),
             ("interrupt", self._interrupt),
+            ("load_timed_out", self._load_timed_out),
             ("unwrap", _unwrap),
             ("register_function", self._register_function),
         ):
@@ -201,6 +204,7 @@ class Scripting:
         if old is not None and not replace:
             raise ScriptError(f"ERR Library '{name}' already exists")
         self.loading = {}
+        self._load_started = time.monotonic()
         try:
             ok, stage, error = self._internal.load_library(body)
             registered = self.loading
@@ -444,6 +448,10 @@ class Scripting:
         if source.__class__ is bytes and line is not None and _lua_string(line) is not None:
             return Error(f"{text} script: {sha}, on {source.decode('latin-1')}:{_lua_string(line)}.")
         return Error(text)
+
+    def _load_timed_out(self) -> bool:
+        """FUNCTION LOAD's hook: whether the library's code has run past LOAD_TIMEOUT_S."""
+        return time.monotonic() - self._load_started > LOAD_TIMEOUT_S
 
     def _interrupt(self) -> bool:
         """The count hook (scriptInterrupt): whether the script must stop now (killed). Past

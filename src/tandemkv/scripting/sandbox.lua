@@ -153,6 +153,20 @@ local function time_hook()
   end
 end
 
+-- FUNCTION LOAD's hook (luaEngineLoadHook): a library's code that runs past LOAD_TIMEOUT_MS
+-- is stopped, and the hook then fires on every line so that pcall cannot swallow the error.
+local HOOK_INSTRUCTIONS = 100000
+local function load_timeout_hook()
+  local info = dbg.getinfo(2, "S")
+  if info and info.source ~= INTERNAL then error({err = "ERR FUNCTION LOAD timeout"}) end
+end
+local function load_hook()
+  if api.load_timed_out() then
+    dbg.sethook(load_timeout_hook, "l")
+    error({err = "ERR FUNCTION LOAD timeout"})
+  end
+end
+
 -- Build H from the allow lists (script_lua.c), then empty the real globals.
 local allowed = {
   "xpcall", "tostring", "getfenv", "next", "assert", "tonumber", "rawequal", "collectgarbage",
@@ -250,7 +264,9 @@ function internal.load_library(body)
   if not f then return false, "compile", message end
   setfenv(0, G)
   G_META.__index = LIB
+  dbg.sethook(load_hook, "", HOOK_INSTRUCTIONS)
   local ok, err = raw_pcall(f)
+  dbg.sethook()
   G_META.__index = H
   if ok then return true, nil, nil end
   if type(err) == "userdata" then err = unwrap(err) end
