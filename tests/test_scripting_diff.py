@@ -684,3 +684,12 @@ def test_function_names_ignore_case_across_libraries(diff):
 def test_function_load_stops_code_that_runs_too_long(diff):
     diff("FUNCTION", "LOAD", "#!lua name=lib\nlocal a = 1\nwhile 1 do a = a + 1 end")
     diff("FUNCTION", "LIST")
+
+
+@pytest.mark.parametrize(
+    "shebang",
+    ['#!lua name="quoted"', "#!lua NAME=upper", "#!lua name='single'", '#!lua name="open', '#!lua name="a"b'],
+)
+def test_library_metadata_is_split_as_redis_splits_arguments(diff, shebang):
+    diff("FUNCTION", "LOAD", shebang + "\nredis.register_function('qf', function() return 1 end)")
+    diff("FUNCTION", "FLUSH")

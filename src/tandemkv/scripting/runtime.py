@@ -51,7 +51,7 @@ from tandemkv.commands import TABLE, Instance, Session, execute
 from tandemkv.commands.acl import script_refusal
 from tandemkv.commands.users import ACL_OK
 from tandemkv.errors import OOM, CommandError
-from tandemkv.protocol import Error
+from tandemkv.protocol import Error, split_args
 from tandemkv.scripting.convert import LuaTable, LuaValues
 from tandemkv.scripting.libs import install_libs
 
@@ -762,11 +762,13 @@ def library_metadata(code: bytes) -> tuple[str, bytes]:
     end = code.find(b"\n")
     if end < 0:
         raise ScriptError("ERR Invalid library metadata")
-    parts = code[:end].split()
+    parts = split_args(code[:end])  # as sdssplitargs: name="foo" is name=foo
+    if not parts:
+        raise ScriptError("ERR Invalid library metadata")
     engine = parts[0][2:].decode("latin-1")
     name = None
     for part in parts[1:]:
-        if part.startswith(b"name="):
+        if part[:5].lower() == b"name=":
             if name is not None:
                 raise ScriptError("ERR Invalid metadata value, name argument was given multiple times")
             name = part[5:].decode("latin-1")
