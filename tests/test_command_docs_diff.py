@@ -14,10 +14,6 @@ from tandemkv.commands.docs import DOCS, DocsSyntaxError, parse
 from tandemkv.commands.introspection import every_spec
 from tests.resp import RawClient
 
-# Commands another branch adds today: their docs are here already, so they must come from this
-# list until that branch lands (then the list goes).
-PENDING = {"function|kill", "function|stats"}
-
 # Where tandemkv deliberately differs from redis-server 7.0.15, and why.
 DIFFERENT = {
     # Redis 7.2's command, which redis-py 8 sends on connect; 7.0 does not know it, so there is
@@ -33,7 +29,7 @@ def test_every_command_has_docs():
 
 def test_every_docs_entry_names_a_command():
     names = {spec.full_name for spec in every_spec()}
-    dead = sorted(set(DOCS) - names - PENDING)
+    dead = sorted(set(DOCS) - names)
     assert not dead
 
 

@@ -1,5 +1,5 @@
 """Unit tests of the scripting layer without sockets: the conversions both ways, the sandbox,
-the Python-written libraries, the script cache and the time limit, through an embedded Store
+the Python-written libraries, the script cache and busy scripts, through an embedded Store
 and the Scripting object of its instance."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lupa.lua51 import LuaError
 
+from tandemkv.commands import execute
 from tandemkv.errors import CommandError
 from tandemkv.protocol import (
     NULL_ARRAY,
@@ -24,7 +25,7 @@ from tandemkv.protocol import (
     encode,
 )
 from tandemkv.scripting import Scripting, scripting_of
-from tandemkv.scripting.runtime import Run, ScriptError, shebang_flags
+from tandemkv.scripting.runtime import BUSY_EVAL, UNKILLABLE, ScriptError, shebang_flags
 from tandemkv.store import Store
 
 
@@ -175,29 +176,92 @@ def test_cache_and_flush(store, scripting):
 
 
 
-def test_time_limit_stops_a_script_that_has_not_written(store, scripting):
-    store.execute("CONFIG", "SET", "busy-reply-threshold", "50")
-    with pytest.raises(CommandError, match=r"^ERR Script killed by user with SCRIPT KILL\.\.\. script: "):
-        store.execute("EVAL", "while true do end", 0)
-    # a script that wrote is not killable: it runs to its end
-    assert store.execute("EVAL", "redis.call('set', 'k', 'v'); local n = 0; for i = 1, 3e6 do n = n + 1 end; return n", 0) == 3000000
-    store.execute("CONFIG", "SET", "lua-time-limit", "0")  # 0: no limit, no hook
+def test_timed_out_script_runs_to_its_end_without_a_server(store):
+    # No server: nobody can be served or send SCRIPT KILL, so nothing stops the script.
+    store.execute("CONFIG", "SET", "busy-reply-threshold", "1")
     assert store.execute("EVAL", "local n = 0; for i = 1, 3e6 do n = n + 1 end; return n", 0) == 3000000
+    assert store.instance.busy is None
+
+
+def shown(reply) -> str:
+    """An error's message, or a status reply's text."""
+    return reply.message if isinstance(reply, Error) else reply.text.decode()
+
+
+def busy_script(store, body: str, on_busy) -> tuple[object, list]:
+    """Run `body` with a 1 ms threshold; `on_busy(client)` plays another client each time
+    the script lets others in (instance.while_busy). Returns (EVAL's reply or error, what
+    on_busy returned each time)."""
+    other = store.instance.new_session(addr="other")
+    seen: list = []
+
+    def while_busy(caller):
+        assert caller is store.session
+        seen.append(on_busy(other))
+
+    store.instance.while_busy = while_busy
+    store.execute("CONFIG", "SET", "busy-reply-threshold", "1")
+    try:
+        reply = store.execute("EVAL", body, 0)
+    except CommandError as exc:
+        reply = exc.message
+    return reply, seen
+
+
+def test_busy_script_answers_busy_then_is_killed(store):
+    def other(client):
+        return [shown(execute(client, argv)) for argv in ([b"PING"], [b"FUNCTION", b"KILL"], [b"SCRIPT", b"KILL"])]
+
+    reply, seen = busy_script(store, "while true do end", other)
+    assert reply.startswith("ERR Script killed by user with SCRIPT KILL... script: ")
+    assert seen == [[BUSY_EVAL, BUSY_EVAL, "OK"]]  # killed at the next hook
+    assert store.instance.busy is None
+    assert store.execute("PING") == b"PONG"
+
+
+def test_kill_cannot_be_swallowed_by_pcall(store):
+    reply, seen = busy_script(
+        store,
+        "local f = function() while true do end end; while true do pcall(f) end",
+        lambda client: shown(execute(client, [b"SCRIPT", b"KILL"])),
+    )
+    assert reply.startswith("ERR Script killed by user with SCRIPT KILL...")
+    assert seen == ["OK"]
+
+
+def test_script_that_wrote_is_unkillable(store):
+    reply, seen = busy_script(
+        store,
+        "redis.call('set', 'k', 'v'); local n = 0; for i = 1, 3e6 do n = n + 1 end; return n",
+        lambda client: shown(execute(client, [b"SCRIPT", b"KILL"])),
+    )
+    assert reply == 3000000
+    assert seen and all(r == UNKILLABLE for r in seen)
+
+
+def test_the_script_itself_is_never_refused_busy(store):
+    reply, seen = busy_script(
+        store,
+        "local t = redis.call('time')[1]; local n = 0; while n < 3e6 do n = n + 1 end; return redis.call('ping')",
+        lambda client: shown(execute(client, [b"GET", b"x"])),
+    )
+    assert reply == b"PONG"
+    assert seen and all(r == BUSY_EVAL for r in seen)
 
 
 def test_script_kill_without_a_script(store):
     with pytest.raises(CommandError, match=r"NOTBUSY No scripts in execution right now\."):
         store.execute("SCRIPT", "KILL")
+    with pytest.raises(CommandError, match=r"NOTBUSY No scripts in execution right now\."):
+        store.execute("FUNCTION", "KILL")
 
 
-def test_kill_marks_the_running_script(scripting):
-    scripting.run = Run(sha="0" * 40, read_only=False, started=0.0, limit_s=1e9, caller=scripting.client)
-    assert scripting.kill() is None
-    assert scripting.run.limit_s == 0 and scripting._timed_out()
-    scripting.run.dirty = True
-    assert scripting.kill().message.startswith("UNKILLABLE Sorry the script already executed write commands")
-    assert not scripting._timed_out()
-    scripting.run = None
+def test_function_stats_without_a_run(store):
+    store.execute("FUNCTION", "LOAD", "#!lua name=lib\nredis.register_function('f', function() return 1 end)")
+    assert store.execute("FUNCTION", "STATS") == {
+        b"running_script": None,
+        b"engines": {b"LUA": {b"libraries_count": 1, b"functions_count": 1}},
+    }
 
 
 # ----------------------------------------------------------------------- libraries

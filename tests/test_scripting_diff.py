@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-import redis
 from redis.lock import Lock
 
 from tests.resp import RawClient, encode_command
@@ -514,23 +513,6 @@ def test_blocking_command_in_script_does_not_block(diff):
     ev(diff, "return redis.call('blmove', 'nolist', 'x', 'left', 'right', 0)")
 
 
-def test_busy_script_is_stopped(tandem_port):
-    client = redis.Redis(port=tandem_port)
-    try:
-        client.config_set("busy-reply-threshold", 200)
-        with pytest.raises(redis.ResponseError) as info:
-            client.eval("while true do end", 0)
-        assert str(info.value).startswith("Script killed by user with SCRIPT KILL... script:")
-        with pytest.raises(redis.ResponseError):
-            client.eval("local ok = pcall(function() while true do end end); while true do end", 0)
-        assert client.get("after") is None
-        assert client.eval("return redis.call('set', 'after', 'x')", 0) == b"OK"
-        assert client.config_get("lua-time-limit") == {"lua-time-limit": "200"}
-    finally:
-        client.config_set("busy-reply-threshold", 5000)
-        client.close()
-
-
 # ----------------------------------------------------------------------- functions
 
 
@@ -628,4 +610,86 @@ def test_function_names_collide_across_libraries(diff):
     diff("FCALL", "f", 0)
     diff("SCRIPT", "FLUSH")
     diff("FCALL", "f", 0)  # SCRIPT FLUSH keeps functions
+    diff("FUNCTION", "FLUSH")
+
+
+# ----------------------------------------------------------------------- memory bound, error stats
+
+
+@pytest.fixture
+def over_bound(diff):
+    """Both servers over maxmemory (noeviction): a key, then a 1-byte bound."""
+    diff("SET", "k", "v")
+    diff("CONFIG", "SET", "maxmemory", 1)
+    diff("CONFIG", "RESETSTAT")
+    yield diff
+    diff("CONFIG", "SET", "maxmemory", 0)
+
+
+def test_oom_refuses_only_a_scripts_first_write(over_bound):
+    diff = over_bound
+    diff("EVAL", "return redis.call('set','x','y')", 1, "x")
+    diff("EVAL", "local t = redis.pcall('set','x','y'); return t['err']", 1, "x")
+    diff("EVAL", "return redis.pcall('set','x','y')", 1, "x")
+    diff("EVAL", "redis.call('del','nokey'); return redis.call('set','x','y')", 1, "x")  # wrote first
+    diff("EVAL", "return redis.call('get','k')", 0)
+    diff("EVAL", "#!lua\nreturn 1", 0)
+    diff("EVAL", "#!lua flags=no-writes\nreturn redis.call('get','k')", 0)
+    diff("EVAL", "#!lua flags=allow-oom\nreturn redis.call('set','x','z')", 1, "x")
+    diff("EVAL_RO", "#!lua\nreturn 1", 0)
+    diff("FUNCTION", "LOAD", "#!lua name=oomlib\nredis.register_function('w', function() return 1 end)")
+    diff("FCALL", "w", 0)
+    diff("INFO", "errorstats")
+    diff("FUNCTION", "FLUSH")
+
+
+def test_script_errors_in_errorstats(diff):
+    diff("CONFIG", "RESETSTAT")
+    diff("EVAL", "return redis.call('select', 99)", 0)  # counted once, by SELECT
+    diff("EVAL", "local t = redis.pcall('select', 99); return 1", 0)
+    diff("EVAL", "return redis.pcall('select', 99)", 0)
+    diff("EVAL", "return redis.error_reply('MY error')", 0)  # counted by the script's reply
+    diff("EVAL", "return {err = 'X y'}", 0)
+    diff("EVAL", "error('boom')", 0)
+    diff("EVAL", "return redis.call('nosuchcommand')", 0)  # refused: counted by the refusal
+    diff("EVAL", "return redis.call()", 0)
+    diff("EVAL_RO", "return redis.call('set', 'x', 'y')", 1, "x")
+    diff("EVAL_RO", "#!lua\nreturn redis.call('set', 'x', 'y')", 1, "x")
+    diff("SCRIPT", "KILL")
+    diff("INFO", "errorstats")
+
+
+def test_sort_of_a_set_is_ordered_in_scripts(diff):
+    diff("SADD", "s", *"zyxwvutsrqponmlkjihgfedcba", "aa", "aaa")
+    diff("EVAL", "return redis.call('sort', KEYS[1], 'by', 'nokey')", 1, "s")
+
+
+def test_xread_block_refused_in_scripts(diff):
+    diff("EVAL", "return redis.pcall('xread', 'BLOCK', 0, 'STREAMS', 's', '$')", 1, "s")
+    diff("EVAL", "return redis.pcall('XREADGROUP', 'GROUP', 'g', 'c', 'BLOCK', 0, 'STREAMS', 's', '>')", 1, "s")
+
+
+def test_function_names_ignore_case_across_libraries(diff):
+    diff("FUNCTION", "LOAD", "#!lua name=one\nredis.register_function('Hello', function() return 1 end)")
+    diff("FCALL", "hello", 0)
+    diff("FCALL", "HELLO", 0)
+    diff("FUNCTION", "LOAD", "#!lua name=two\nredis.register_function('hELLO', function() return 2 end)")
+    diff("FUNCTION", "LOAD", "REPLACE", "#!lua name=one\nredis.register_function('HELLO', function() return 3 end)")
+    diff("FCALL", "Hello", 0)
+    diff("FUNCTION", "DELETE", "one")
+    diff("FCALL", "hello", 0)
+    diff("FUNCTION", "FLUSH")
+
+
+def test_function_load_stops_code_that_runs_too_long(diff):
+    diff("FUNCTION", "LOAD", "#!lua name=lib\nlocal a = 1\nwhile 1 do a = a + 1 end")
+    diff("FUNCTION", "LIST")
+
+
+@pytest.mark.parametrize(
+    "shebang",
+    ['#!lua name="quoted"', "#!lua NAME=upper", "#!lua name='single'", '#!lua name="open', '#!lua name="a"b'],
+)
+def test_library_metadata_is_split_as_redis_splits_arguments(diff, shebang):
+    diff("FUNCTION", "LOAD", shebang + "\nredis.register_function('qf', function() return 1 end)")
     diff("FUNCTION", "FLUSH")

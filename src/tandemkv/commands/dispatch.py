@@ -68,7 +68,10 @@ def execute(session: Session, argv: list[bytes]) -> Any:
     if in_multi and "no_multi" in spec.flags:
         return _reject(session, spec, "ERR Command not allowed inside a transaction")
     memory = instance.memory
-    if 0 < memory.limit_bytes < memory.used_bytes:  # memory bound: evict, or OOM (commands/memory.py)
+    # Memory bound: evict, or OOM (commands/memory.py); not while a busy script lets other
+    # clients in (Redis does not evict then either), nor for a script's own commands (the
+    # script runtime checks those: only a script's first write may be refused).
+    if 0 < memory.limit_bytes < memory.used_bytes and instance.busy is None and not session.in_script:
         oom = oom_reply(session, spec)
         if oom is not None:
             return _reject(session, spec, oom)
@@ -83,6 +86,10 @@ def execute(session: Session, argv: list[bytes]) -> Any:
             f"ERR Can't execute '{spec.full_name}': only (P|S)SUBSCRIBE / "
             "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
         )
+    # A script past busy-reply-threshold is running (runtime.py): other clients may only run
+    # allow_busy commands; the script's own commands come from its client.
+    if instance.busy is not None and "allow_busy" not in spec.flags and not session.in_script:
+        return _reject(session, spec, instance.busy)
     if instance.pause_type and pauses(session, spec, argv):  # CLIENT PAUSE: wait for its end
         return postpone(session, argv)
     if in_multi and (spec.container or spec.name not in _RUN_IN_MULTI):

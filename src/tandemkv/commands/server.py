@@ -124,6 +124,8 @@ def shutdown(session: Session, *args: bytes) -> object:
     if b"ABORT" in options:
         raise CommandError("ERR No shutdown in progress.")
     instance = session.instance
+    if b"NOSAVE" not in options and instance.busy is not None:  # a busy script: only NOSAVE
+        raise CommandError(instance.busy)
     wants_save = b"SAVE" in options or (b"NOSAVE" not in options and instance.config.str("save") != "")
     if wants_save and not instance.rdb.save() and b"FORCE" not in options:
         raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.")

@@ -205,6 +205,14 @@ class Instance:
         self.on_step: Callable[[str, int, Tandem], None] = lambda event, db, tandem: None
         self.on_deadline: Callable[[int], None] = lambda deadline_ms: None
         self.shutdown: Callable[[], None] = lambda: None
+        # A script past busy-reply-threshold (scripting/runtime.py): `busy` is the -BUSY error
+        # every other client gets for a command without allow_busy (None: no busy script), and
+        # `while_busy` is the server's way to serve those clients from inside the script's run
+        # (server/busy.py); it is given the script's caller, whose own input waits.
+        self.busy: str | None = None
+        self.while_busy: Callable[[Session], None] = lambda caller: None
+        # (cached scripts, functions, libraries) for INFO memory, given by the scripting layer.
+        self.script_counts: Callable[[], tuple[int, int, int]] = lambda: (0, 0, 0)
         self.active_expire = True
         for name in ("engine-min-shards", "engine-shard-high-keys", "engine-shard-low-keys"):
             self.config.watch(name, lambda _value: self._retune())

@@ -134,8 +134,8 @@ def _sort_generic(session: Session, key: bytes, options: tuple[bytes, ...], read
     value_type = None if value is None else VALUE_TYPES[value.__class__]
     if value_type is not None and value_type.elements is None:
         raise CommandError(WRONGTYPE)
-    if dontsort and value_type is not None and value_type.name == b"set" and store is not None:
-        dontsort, alpha, by = False, True, None  # a stored result must be deterministic
+    if dontsort and value_type is not None and value_type.name == b"set" and (store is not None or session.in_script):
+        dontsort, alpha, by = False, True, None  # a stored or scripted result must be deterministic
     elements: list[bytes] = [] if value_type is None else value_type.elements(value)  # type: ignore[misc]
 
     length = len(elements)

@@ -511,6 +511,10 @@ def _xread_generic(session: Session, argv: list[bytes], xreadgroup: bool) -> Any
         more = argc - i - 1
         word = argv[i].lower()
         if word == b"block" and more:
+            if session.in_script:  # Redis refuses BLOCK in scripts outright (not as a timeout)
+                raise CommandError(
+                    f"ERR {session.argv[0].decode('latin-1')} command is not allowed with BLOCK option from scripts"
+                )
             i += 1
             timeout_ms = _timeout_ms(argv[i])
         elif word == b"count" and more:

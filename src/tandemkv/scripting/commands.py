@@ -4,6 +4,7 @@ runtime, which sits above commands/."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from tandemkv.commands import TABLE, Session, effects
@@ -13,9 +14,12 @@ from tandemkv.errors import NOT_INTEGER, CommandError, printable
 from tandemkv.glob import compile_glob
 from tandemkv.protocol import OK, Map, SetReply, Simple, string2ll
 from tandemkv.scripting.runtime import (
+    BUSY_EVAL,
     NOSCRIPT,
     SCRIPT_FLAGS,
     functions_of,
+    kill,
+    running,
     scripting_of,
     sha1hex,
     shebang_flags,
@@ -149,8 +153,8 @@ def script_flush(session: Session, *mode: bytes) -> Any:
          tips="request_policy:all_shards response_policy:one_succeeded")
 def script_kill(session: Session) -> Any:
     """Kill the script currently in execution."""
-    refusal = scripting_of(session.instance).kill()
-    return OK if refusal is None else refusal
+    kill(session.instance, eval_mode=True)
+    return OK
 
 
 # ------------------------------------------------------------------------- FUNCTION, FCALL
@@ -238,10 +242,39 @@ def function_list(session: Session, *args: bytes) -> Any:
     return reply
 
 
+@command("kill", 2, "noscript allow_busy", group="scripting", since="7.0.0", container="function",
+         tips="request_policy:all_shards response_policy:one_succeeded")
+def function_kill(session: Session) -> Any:
+    """Kill the function currently in execution."""
+    kill(session.instance, eval_mode=False)
+    return OK
+
+
+@command("stats", 2, "noscript allow_busy", group="scripting", since="7.0.0", container="function",
+         tips="nondeterministic_output request_policy:all_shards response_policy:special")
+def function_stats(session: Session) -> Any:
+    """Return information about the function currently running (name, description, duration)"""
+    instance = session.instance
+    run = running(instance)
+    if run is not None and run.eval_mode:
+        raise CommandError(BUSY_EVAL)
+    script = None
+    if run is not None:
+        script = Map([
+            (b"name", run.sha.encode("latin-1")),
+            (b"command", list(run.caller.argv)),
+            (b"duration_ms", int((time.monotonic() - run.started) * 1000)),
+        ])
+    engine = functions_of(instance)
+    functions = sum(len(library.functions) for library in engine.libraries.values())
+    counts = Map([(b"libraries_count", len(engine.libraries)), (b"functions_count", functions)])
+    return Map([(b"running_script", script), (b"engines", Map([(b"LUA", counts)]))])
+
+
 def fcall_generic(session: Session, name: bytes, numkeys_raw: bytes, rest: tuple[bytes, ...], read_only: bool) -> Any:
     _feed_monitors_first(session)
     engine = functions_of(session.instance)
-    function = engine.functions.get(name.decode("latin-1"))
+    function = engine.functions.get(name.decode("latin-1").lower())
     if function is None:
         raise CommandError("ERR Function not found")
     numkeys = string2ll(numkeys_raw)

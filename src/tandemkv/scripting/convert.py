@@ -58,11 +58,14 @@ class LuaValues:
 
     # ------------------------------------------------------------------ reply -> Lua
 
-    def error_table(self, message: str) -> Any:
-        """{err = message, ignore_error_stats_update = true}, as redis.pcall returns errors."""
+    def error_table(self, message: str, counted: bool = True) -> Any:
+        """{err = message}, with ignore_error_stats_update = true when the error was already
+        counted in INFO errorstats (a command's error, as redis.pcall returns it): the
+        script's reply does not count it again."""
         table = self._table()
         table[b"err"] = message.encode("latin-1", "replace")
-        table[b"ignore_error_stats_update"] = True
+        if counted:
+            table[b"ignore_error_stats_update"] = True
         return table
 
     def _field(self, name: bytes, value: Any) -> Any:

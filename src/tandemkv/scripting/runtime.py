@@ -11,11 +11,26 @@ checks (scriptCall in script.c): unknown command, arity, `noscript`, writes from
 scripts. A run is one atomic unit: `instance.atomic_depth` is raised so clients blocked on keys
 are served after the whole script.
 
-Busy scripts: Redis re-enters its event loop from a Lua count hook to answer other clients with
-BUSY and to accept SCRIPT KILL. A script here runs inside one callback of the server's asyncio
-loop, which cannot be re-entered, so the hook is a hard cap instead: past busy-reply-threshold
-(lua-time-limit) a script that has not written yet is stopped with Redis's SCRIPT KILL error; one
-that has written runs to its end, as Redis's UNKILLABLE script would.
+Busy scripts (Redis's scriptInterrupt in script.c). A script runs inside one callback of the
+server's loop, which cannot be re-entered, yet Redis's rules need other clients served while a
+long script runs. So the split is:
+
+- here, a Lua count hook every HOOK_INSTRUCTIONS instructions (Redis's period) looks at the
+  clock; past busy-reply-threshold (alias lua-time-limit; 0: no hook at all) the run is *timed
+  out*: the slow-script warning is logged once, `instance.busy` is set to the -BUSY error (the
+  EVAL or the FUNCTION text), and from then on every hook calls `instance.while_busy(caller)`;
+- the dispatcher answers that error to any command without the allow_busy flag from any
+  client but the script's own (commands/dispatch.py), so only SCRIPT KILL, FUNCTION KILL,
+  FUNCTION STATS, SHUTDOWN NOSAVE and the connection and transaction bookkeeping commands run;
+- the server layer's `while_busy` (server/busy.py) polls the other clients' sockets without
+  blocking and feeds what arrived through their usual connection path; the caller's socket is
+  left alone, so its further input waits for the script, as Redis protects that client;
+- SCRIPT KILL / FUNCTION KILL (`kill`) mark the run killed; the next hook raises Redis's kill
+  error and turns into a line hook, so pcall cannot swallow it. A script that has written
+  cannot be killed (-UNKILLABLE): only SHUTDOWN NOSAVE, which exits the process, stops it.
+
+Without a server (the embedded Store) nobody else can be served or send SCRIPT KILL, so a timed
+out script simply runs to its end.
 """
 
 from __future__ import annotations
@@ -25,7 +40,7 @@ import logging
 import math
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -35,8 +50,8 @@ from lupa import lua51
 from tandemkv.commands import TABLE, Instance, Session, execute
 from tandemkv.commands.acl import script_refusal
 from tandemkv.commands.users import ACL_OK
-from tandemkv.errors import CommandError
-from tandemkv.protocol import Error
+from tandemkv.errors import OOM, CommandError
+from tandemkv.protocol import Error, split_args
 from tandemkv.scripting.convert import LuaTable, LuaValues
 from tandemkv.scripting.libs import install_libs
 
@@ -44,9 +59,17 @@ log = logging.getLogger("tandemkv.scripting")
 
 # Lua count hook period (instructions), as Redis's luaMaskCountHook.
 HOOK_INSTRUCTIONS = 100_000
+LOAD_TIMEOUT_S = 0.5  # FUNCTION LOAD stops a library's code after this (Redis's 500 ms)
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
 # Redis's script shebang flags.
 SCRIPT_FLAGS = ("no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys")
+# The -BUSY errors of a timed-out script (Redis's shared.slowevalerr and slowscripterr).
+BUSY_EVAL = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+BUSY_FUNCTION = "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+UNKILLABLE = (
+    "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either "
+    "wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command."
+)
 # Log levels of redis.log, as Python logging levels.
 _LOG_LEVELS = (logging.DEBUG, logging.DEBUG, logging.INFO, logging.WARNING)
 
@@ -82,13 +105,22 @@ class Library:
 class Run:
     """The state of the script being run (Redis's scriptRunCtx)."""
 
-    sha: str
+    sha: str  # the script's SHA1, or the function's name
     read_only: bool
-    started: float
-    limit_s: float
     caller: Session  # whose user's ACL permissions the script's commands need
+    eval_mode: bool  # EVAL family (False: FCALL)
+    started: float  # time.monotonic() at the start
+    limit_s: float  # busy-reply-threshold
+    oom_at_start: bool = False  # over the memory bound when the script started
+    allow_oom: bool = False  # shebang flag allow-oom: writes may grow memory over the bound
     dirty: bool = False  # a write command ran: the script can no longer be killed
+    timed_out: bool = False  # past limit_s: other clients are being served (instance.busy)
+    killed: bool = False  # SCRIPT KILL / FUNCTION KILL: stop at the next hook
     repl: int = 3
+
+    @property
+    def busy_error(self) -> str:
+        return BUSY_EVAL if self.eval_mode else BUSY_FUNCTION
 
 
 class ScriptError(CommandError):
@@ -112,8 +144,10 @@ class Scripting:
         # Functions (FUNCTION LOAD, FCALL): libraries by name, their functions by name, and the
         # functions registered by the library being loaded.
         self.libraries: dict[str, Library] = {}
-        self.functions: dict[str, Function] = {}
+        self.functions: dict[str, Function] = {}  # by lowercased name: FCALL ignores case
         self.loading: dict[str, Function] | None = None
+        self._load_started = 0.0  # time.monotonic() when FUNCTION LOAD started running code
+        instance.script_counts = lambda: script_counts(instance)
         self._new_state()
 
     # ------------------------------------------------------------------ state
@@ -141,7 +175,8 @@ class Scripting:
             ("acl_check_cmd", self._acl_check_cmd),
             ("random", self._random),
             ("randomseed", self._randomseed),
-            ("timed_out", self._timed_out),
+            ("interrupt", self._interrupt),
+            ("load_timed_out", self._load_timed_out),
             ("unwrap", _unwrap),
             ("register_function", self._register_function),
         ):
@@ -169,6 +204,7 @@ class Scripting:
         if old is not None and not replace:
             raise ScriptError(f"ERR Library '{name}' already exists")
         self.loading = {}
+        self._load_started = time.monotonic()
         try:
             ok, stage, error = self._internal.load_library(body)
             registered = self.loading
@@ -181,7 +217,8 @@ class Scripting:
         if not registered:
             raise ScriptError("ERR No functions registered")
         for fname in registered:
-            if fname in self.functions and (old is None or fname not in old.functions):
+            existing = self.functions.get(fname.lower())
+            if existing is not None and existing.library != name:
                 raise ScriptError(f"ERR Function {fname} already exists")
         if old is not None:
             self.delete_library(name)
@@ -189,7 +226,7 @@ class Scripting:
         self.libraries[name] = library
         for function in registered.values():
             function.library = name
-            self.functions[function.name] = function
+            self.functions[function.name.lower()] = function
         return name
 
     def codes(self) -> list[bytes]:
@@ -226,7 +263,7 @@ class Scripting:
     def delete_library(self, name: str) -> None:
         library = self.libraries.pop(name)
         for fname in library.functions:
-            self.functions.pop(fname, None)
+            self.functions.pop(fname.lower(), None)
 
     def _register_function(self, *args: Any) -> None:
         """redis.register_function(name, callback) or ({function_name=, callback=, flags=,
@@ -318,7 +355,7 @@ class Scripting:
         script = self.scripts[sha]
         lua = self.lua
         return self._execute(
-            caller, sha, script.flags, read_only,
+            caller, sha, script.flags, read_only, True,
             lambda hook: self._internal.run(script.function, lua.table(*keys), lua.table(*args), hook),
         )
 
@@ -326,15 +363,30 @@ class Scripting:
         """Run a library function (FCALL): KEYS and ARGV are its two arguments."""
         lua = self.lua
         return self._execute(
-            caller, function.name, function.flags, read_only,
+            caller, function.name, function.flags, read_only, False,
             lambda hook: self._internal.run_function(function.callback, lua.table(*keys), lua.table(*args), hook),
         )
 
-    def _execute(self, caller: Session, name: str, flags: frozenset[str] | None, read_only: bool, call: Any) -> Any:
+    def _execute(
+        self,
+        caller: Session,
+        name: str,
+        flags: frozenset[str] | None,
+        read_only: bool,
+        eval_mode: bool,
+        call: Callable[[int], Any],
+    ) -> Any:
         """One script run as one atomic unit (scriptPrepareForRun, luaCallFunction)."""
-        if flags is not None and "no-writes" not in flags and read_only:
-            return Error("ERR Can not execute a script with write flag using *_ro command.")
         instance = self.instance
+        memory = instance.memory
+        # The dispatcher has evicted what it could for this EVAL / FCALL: still over the bound
+        # is Redis's pre_command_oom_state. A script with flags that may write is refused then,
+        # as Redis refuses it before it runs (evalGetCommandFlags: deny-oom).
+        oom_at_start = 0 < memory.limit_bytes < memory.used_bytes
+        if oom_at_start and flags is not None and not flags & {"allow-oom", "no-writes"}:
+            raise CommandError(OOM)
+        if flags is not None and "no-writes" not in flags and read_only:
+            raise CommandError("ERR Can not execute a script with write flag using *_ro command.")
         limit_ms = instance.config.int("busy-reply-threshold")
         client = self.client
         client.select(caller.db_index)
@@ -342,12 +394,15 @@ class Scripting:
         # permissions with the script's error texts (_refusal), SORT BY/GET with them too.
         client.user = caller.user
         client.resp = 2
-        self.run = Run(
+        run = self.run = Run(
             sha=name,
             read_only=read_only or (flags is not None and "no-writes" in flags),
+            caller=caller,
+            eval_mode=eval_mode,
             started=time.monotonic(),
             limit_s=limit_ms / 1000,
-            caller=caller,
+            oom_at_start=oom_at_start,
+            allow_oom=flags is not None and "allow-oom" in flags,
         )
         instance.atomic_depth += 1
         try:
@@ -356,11 +411,26 @@ class Scripting:
                 reply = self.values.lua_to_reply(result, client.resp)
             else:
                 reply = self._failure(result, name)
+            # An error reply is counted in INFO errorstats unless it is a command's error that
+            # was counted when the command failed (luaExtractErrorInformation's flag).
+            counted = (
+                reply.__class__ is Error
+                and result.__class__ is LuaTable
+                and self._internal.rawget(result, b"ignore_error_stats_update") is True
+            )
         finally:
             instance.atomic_depth -= 1
             self.run = None
+            if run.timed_out:
+                instance.busy = None
         if instance.blocking.ready and not instance.atomic_depth:
             instance.blocking.serve_ready()
+        if reply.__class__ is Error:
+            if not counted:
+                raise CommandError(reply.message)  # counted by the dispatcher, as a failed call
+            spec = _lookup(caller.argv)
+            if spec is not None:
+                spec.failed_calls += 1
         return reply
 
     def _failure(self, error: Any, sha: str) -> Error:
@@ -379,26 +449,39 @@ class Scripting:
             return Error(f"{text} script: {sha}, on {source.decode('latin-1')}:{_lua_string(line)}.")
         return Error(text)
 
-    def kill(self) -> Error | None:
-        """SCRIPT KILL (scriptKill); None: the running script stops at the next hook. A script
-        runs inside one callback of the server's loop, so no other client can send SCRIPT KILL
-        while one runs today; the busy-reply-threshold cap stands in for it (module docstring)."""
-        if self.run is None:
-            return Error("NOTBUSY No scripts in execution right now.")
-        if self.run.dirty:
-            return Error(
-                "UNKILLABLE Sorry the script already executed write commands against the dataset. "
-                "You can either wait the script termination or kill the server in a hard way using "
-                "the SHUTDOWN NOSAVE command."
+    def _load_timed_out(self) -> bool:
+        """FUNCTION LOAD's hook: whether the library's code has run past LOAD_TIMEOUT_S."""
+        return time.monotonic() - self._load_started > LOAD_TIMEOUT_S
+
+    def _interrupt(self) -> bool:
+        """The count hook (scriptInterrupt): whether the script must stop now (killed). Past
+        busy-reply-threshold the run is timed out and other clients are served from here."""
+        run = self.run
+        if run is None:
+            return False
+        if not run.timed_out:
+            elapsed_s = time.monotonic() - run.started
+            if elapsed_s < run.limit_s:
+                return False
+            log.warning(
+                "Slow script detected: still in execution after %d milliseconds. You can try killing "
+                "the script using the %s command. Script name is: %s.",
+                int(elapsed_s * 1000),
+                "SCRIPT KILL" if run.eval_mode else "FUNCTION KILL",
+                run.sha,
             )
-        self.run.limit_s = 0
-        return None
+            run.timed_out = True
+            self.instance.busy = run.busy_error
+        self.instance.while_busy(run.caller)
+        if run.killed:
+            log.warning("Lua script killed by user with SCRIPT KILL.")
+        return run.killed
 
     # ------------------------------------------------------------------ callbacks from Lua
 
     def _raise(self, message: str) -> LuaRaise:
         """The exception that raises Redis's {err = "ERR message"} table (luaPushError)."""
-        return LuaRaise(self.values.error_table(f"ERR {message}"))
+        return LuaRaise(self.values.error_table(f"ERR {message}", counted=False))
 
     def _raise_at(self, message: str) -> LuaRaise:
         """The exception that raises `message` at the calling user line (luaL_error)."""
@@ -417,37 +500,46 @@ class Scripting:
         """Run redis.call's command; (the reply as a Lua value, whether it is an error)."""
         values = self.values
         if not argv:
-            return values.error_table("ERR Please specify at least one argument for this redis lib call"), True
+            return values.error_table("ERR Please specify at least one argument for this redis lib call", False), True
         words = _command_words(argv)
         if words is None:
-            return values.error_table("ERR Lua redis lib command arguments must be strings or integers"), True
+            return values.error_table("ERR Lua redis lib command arguments must be strings or integers", False), True
         refusal = self._refusal(words)
-        if refusal is not None:
-            return values.error_table(f"ERR {refusal}"), True
+        if refusal is not None:  # counted as the dispatcher counts a rejected command
+            self.instance.stats.count_error(refusal)
+            spec = _lookup(words)
+            if spec is not None:
+                spec.rejected_calls += 1
+            return values.error_table(refusal), True
         client = self.client
         reply = execute(client, words)
         return values.reply_to_lua(reply, client.resp), reply.__class__ is Error
 
     def _refusal(self, argv: list[bytes]) -> str | None:
-        """Why a script may not run this command line (scriptCall's checks), or None."""
+        """The error that refuses this command line to the script (scriptCall's checks), or
+        None: it may run."""
         spec = _lookup(argv)
         if spec is None:
-            return "Unknown Redis command called from script"
+            return "ERR Unknown Redis command called from script"
         argc = len(argv)
         if (spec.arity > 0 and spec.arity != argc) or argc < -spec.arity:
-            return "Wrong number of args calling Redis command from script"
+            return "ERR Wrong number of args calling Redis command from script"
         flags = spec.flags
         if "noscript" in flags:
-            return "This Redis command is not allowed from script"
+            return "ERR This Redis command is not allowed from script"
         run = self.run
         if run is not None:
             caller = run.caller
             if not caller.user.unrestricted:
                 refusal = script_refusal(caller, spec, argv)
                 if refusal is not None:
-                    return refusal
+                    return f"ERR {refusal}"
             if run.read_only and ("write" in flags or "may_replicate" in flags):
-                return "Write commands are not allowed from read-only scripts."
+                return "ERR Write commands are not allowed from read-only scripts."
+            # scriptVerifyOOM: over the memory bound when the script started, only its first
+            # write may be refused; once it wrote, it must be able to finish.
+            if run.oom_at_start and not run.dirty and not run.allow_oom and "denyoom" in flags:
+                return OOM
             if "write" in flags:
                 run.dirty = True
         return None
@@ -533,14 +625,6 @@ class Scripting:
         seed = self._checkint("randomseed", args, 1) & 0xFFFFFFFF
         self.rand48 = (seed << 16) | 0x330E
 
-    def _timed_out(self) -> bool:
-        run = self.run
-        if run is None or run.dirty:
-            return False
-        if time.monotonic() - run.started < run.limit_s:
-            return False
-        log.warning("Lua script %s stopped after busy-reply-threshold (%d ms).", run.sha, int(run.limit_s * 1000))
-        return True
 
 
 class LuaRaise(Exception):
@@ -588,6 +672,39 @@ def _lua_type_name(value: Any) -> str:
 
 _ENGINES: weakref.WeakKeyDictionary[Instance, Scripting] = weakref.WeakKeyDictionary()
 _FUNCTION_ENGINES: weakref.WeakKeyDictionary[Instance, Scripting] = weakref.WeakKeyDictionary()
+
+
+def running(instance: Instance) -> Run | None:
+    """The script or function being run (Redis's curr_run_ctx), if any."""
+    for engines in (_ENGINES, _FUNCTION_ENGINES):
+        engine = engines.get(instance)
+        if engine is not None and engine.run is not None:
+            return engine.run
+    return None
+
+
+def script_counts(instance: Instance) -> tuple[int, int, int]:
+    """(cached scripts, functions, libraries): INFO memory's number_of_* fields."""
+    scripts = _ENGINES.get(instance)
+    functions = _FUNCTION_ENGINES.get(instance)
+    return (
+        len(scripts.scripts) if scripts is not None else 0,
+        len(functions.functions) if functions is not None else 0,
+        len(functions.libraries) if functions is not None else 0,
+    )
+
+
+def kill(instance: Instance, eval_mode: bool) -> None:
+    """SCRIPT KILL (eval_mode) or FUNCTION KILL (scriptKill): the running script stops at its
+    next hook. Raises CommandError with Redis's reply when it cannot be killed."""
+    run = running(instance)
+    if run is None:
+        raise CommandError("NOTBUSY No scripts in execution right now.")
+    if run.dirty:
+        raise CommandError(UNKILLABLE)
+    if run.eval_mode != eval_mode:  # SCRIPT KILL cannot stop a function, nor FUNCTION KILL a script
+        raise CommandError(run.busy_error)
+    run.killed = True
 
 
 def scripting_of(instance: Instance) -> Scripting:
@@ -645,11 +762,13 @@ def library_metadata(code: bytes) -> tuple[str, bytes]:
     end = code.find(b"\n")
     if end < 0:
         raise ScriptError("ERR Invalid library metadata")
-    parts = code[:end].split()
+    parts = split_args(code[:end])  # as sdssplitargs: name="foo" is name=foo
+    if not parts:
+        raise ScriptError("ERR Invalid library metadata")
     engine = parts[0][2:].decode("latin-1")
     name = None
     for part in parts[1:]:
-        if part.startswith(b"name="):
+        if part[:5].lower() == b"name=":
             if name is not None:
                 raise ScriptError("ERR Invalid metadata value, name argument was given multiple times")
             name = part[5:].decode("latin-1")

@@ -137,8 +137,9 @@ local function err_handler(err)
   return err
 end
 
--- The hook that stops a script past busy-reply-threshold; once it fired, it fires on every line
--- so that pcall cannot swallow the kill.
+-- The count hook (runtime.py `_interrupt`): past busy-reply-threshold it serves other clients,
+-- and once SCRIPT KILL / FUNCTION KILL marked the run, it raises the kill error and becomes a
+-- line hook, so that pcall cannot swallow the kill.
 local KILLED = {err = "ERR Script killed by user with SCRIPT KILL..."}
 local function kill_hook()
   -- not inside this chunk's own code (the error handler, run's epilogue)
@@ -146,9 +147,23 @@ local function kill_hook()
   if info and info.source ~= INTERNAL then error({err = KILLED.err}) end
 end
 local function time_hook()
-  if api.timed_out() then
+  if api.interrupt() then
     dbg.sethook(kill_hook, "l")
     error({err = KILLED.err})
+  end
+end
+
+-- FUNCTION LOAD's hook (luaEngineLoadHook): a library's code that runs past LOAD_TIMEOUT_MS
+-- is stopped, and the hook then fires on every line so that pcall cannot swallow the error.
+local HOOK_INSTRUCTIONS = 100000
+local function load_timeout_hook()
+  local info = dbg.getinfo(2, "S")
+  if info and info.source ~= INTERNAL then error({err = "ERR FUNCTION LOAD timeout"}) end
+end
+local function load_hook()
+  if api.load_timed_out() then
+    dbg.sethook(load_timeout_hook, "l")
+    error({err = "ERR FUNCTION LOAD timeout"})
   end
 end
 
@@ -249,7 +264,9 @@ function internal.load_library(body)
   if not f then return false, "compile", message end
   setfenv(0, G)
   G_META.__index = LIB
+  dbg.sethook(load_hook, "", HOOK_INSTRUCTIONS)
   local ok, err = raw_pcall(f)
+  dbg.sethook()
   G_META.__index = H
   if ok then return true, nil, nil end
   if type(err) == "userdata" then err = unwrap(err) end

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -41,6 +42,7 @@ from tandemkv.persistence.aof import AofError
 from tandemkv.persistence.rdb import RdbError
 from tandemkv.scripting import attach as attach_scripting  # (importing registers EVAL, SCRIPT, ...)
 from tandemkv.server.appendonly import AppendOnly
+from tandemkv.server.busy import BusyPoller
 from tandemkv.server.connection import VERBOSE, Connection
 from tandemkv.server.tls import TLS_SETTINGS, TlsError, checked_context, server_context
 
@@ -63,6 +65,8 @@ class Server:
         self.instance.on_unpause = self._on_unpause
         self._pause_handle: asyncio.TimerHandle | None = None
         self.instance.on_over_bound = self._schedule_eviction  # memory bound: background slices
+        self.instance.while_busy = BusyPoller(self)  # clients served during a busy script
+        self.connections: set[Connection] = set()
         attach_persistence(self.instance)
         attach_scripting(self.instance)  # the function libraries persistence saves and loads
         self.instance.rdb.schedule = self._schedule_snapshot  # BGSAVE's slices
@@ -183,6 +187,13 @@ class Server:
 
     def request_shutdown(self) -> None:
         log.info("Received shutdown request, closing")
+        if self.instance.busy is not None:
+            # SHUTDOWN NOSAVE during a busy script, which never returns to the loop: exit from
+            # here, as Redis exits from inside its script (nothing to save: NOSAVE).
+            log.warning("Shutting down while a script is busy: exiting now.")
+            log.info("tandemkv is now ready to exit, bye bye...")
+            logging.shutdown()
+            os._exit(0)
         self._stopping.set()
 
     def shutdown_on_signal(self) -> None:

@@ -57,6 +57,7 @@ class Connection(asyncio.Protocol):
         "_writing_paused",
         "over_soft_since",
         "parser",
+        "peer_closed",
         "server",
         "session",
         "transport",
@@ -75,10 +76,14 @@ class Connection(asyncio.Protocol):
         self.over_soft_since = 0.0
         self._after_block: list[list[bytes]] | None = None  # commands behind a blocked one
         self._block_timer: asyncio.TimerHandle | None = None
+        self.peer_closed = False  # end of file seen by the busy-script poller (server/busy.py)
 
     # ------------------------------------------------------------ asyncio hooks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.session is not None:  # accepted during a busy script: the loop takes over
+            self._take_over(transport)  # type: ignore[arg-type]
+            return
         self.transport = transport  # type: ignore[assignment]
         server = self.server
         instance = server.instance
@@ -108,6 +113,7 @@ class Connection(asyncio.Protocol):
             input_buffer_size=self._query_buffer_size,
             wake=self.wake,
         )
+        server.connections.add(self)
         config = instance.config
         self.parser = RequestParser(
             max_bulk_len=config.int("proto-max-bulk-len"),
@@ -116,6 +122,20 @@ class Connection(asyncio.Protocol):
 
     def _query_buffer_size(self) -> int:
         return 0 if self.parser is None else self.parser.pending_bytes
+
+    def _take_over(self, transport: asyncio.Transport) -> None:
+        """The loop's transport replaces the BusyTransport (server/busy.py) this connection
+        was served through while a script was busy; output not written yet goes first."""
+        busy = self.transport
+        self.transport = transport
+        session = self.session
+        assert session is not None
+        session.output_buffer_size = transport.get_write_buffer_size
+        unsent = getattr(busy, "unsent", b"")
+        if unsent:
+            transport.write(bytes(unsent))
+        if session.closing:
+            transport.close()
 
     def data_received(self, data: bytes) -> None:
         session = self.session
@@ -306,6 +326,7 @@ class Connection(asyncio.Protocol):
             self._run(commands)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
         if self._block_timer is not None:
             self._block_timer.cancel()
             self._block_timer = None
