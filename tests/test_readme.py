@@ -4,6 +4,9 @@ commands (`make serve`, `make test`) are the ones .ci/run and the Makefile provi
 from __future__ import annotations
 
 import re
+import shutil
+import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -112,5 +115,49 @@ def test_readme_event_stream_worker_survives_its_restart() -> None:
         assert handled.count(handled[19]) == 2
         assert client.xpending("keyspace-events", "session-reaper")["pending"] == 0
         client.close()
+    finally:
+        stop(proc)
+
+
+def _use_it_blocks() -> tuple[str, list[str]]:
+    """The "Use it" section's redis-cli transcript and its Python examples."""
+    section = (ROOT / "README.md").read_text().split("## Use it", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(\w*)\n(.*?)```", section, re.DOTALL)
+    transcript = next(body for lang, body in blocks if lang == "")
+    return transcript, [body for lang, body in blocks if lang == "python"]
+
+
+def test_readme_use_it_examples_run_as_shown() -> None:
+    """Every command of README's "Use it": the redis-cli lines answer what the README shows
+    as on a terminal (SUBSCRIBE, which waits forever, is checked for its confirmation), the redis-py example
+    runs against a server, the embedded Store example in process."""
+    cli = shutil.which("redis-cli")
+    transcript, python_blocks = _use_it_blocks()
+    proc, port = start_tandem()
+    try:
+        lines = transcript.strip().splitlines()
+        if cli is not None:
+            i = 0
+            while i < len(lines):
+                command = lines[i].removeprefix("$ ").split("#", 1)[0].split()
+                expected = []
+                i += 1
+                while i < len(lines) and not lines[i].startswith("$ "):
+                    expected.append(lines[i])
+                    i += 1
+                assert command[0] == "redis-cli"
+                if command[1] == "subscribe":
+                    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                        sock.sendall(f"SUBSCRIBE {command[2]}\r\n".encode())
+                        assert command[2].encode() in sock.recv(1024)
+                    continue
+                out = subprocess.run([cli, "--no-raw", "-p", str(port), *command[1:]], capture_output=True, text=True, timeout=20)
+                assert out.stdout.splitlines() == expected, (command, out.stdout)
+        client_code, store_code = python_blocks
+        exec(compile(client_code.replace("port=6379", f"port={port}"), "README.md", "exec"), {"__name__": "readme"})
+        assert redis.Redis(port=port).ttl("session:42") > 0
+        namespace: dict[str, object] = {"__name__": "readme"}
+        exec(compile(store_code, "README.md", "exec"), namespace)
+        assert namespace["store"].get("k") == b"v"  # type: ignore[attr-defined]
     finally:
         stop(proc)
