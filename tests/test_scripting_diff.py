@@ -436,6 +436,8 @@ def test_script_cache(diff):
     diff("SCRIPT", "LOAD")
     diff("SCRIPT", "KILL")
     diff("SCRIPT", "HELP")
+    diff("FUNCTION", "HELP")
+    diff("FUNCTION", "HELP", "extra")
     diff("SCRIPT", "NOSUCH")
     diff("SCRIPT")
 
