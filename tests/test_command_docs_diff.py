@@ -11,7 +11,6 @@ import pytest
 import tandemkv.server  # noqa: F401  (registers every command, scripting and persistence too)
 from tandemkv.commands import TABLE
 from tandemkv.commands.docs import DOCS, DocsSyntaxError, parse
-from tandemkv.commands.introspection import every_spec
 from tests.resp import RawClient
 
 # Where tandemkv deliberately differs from redis-server 7.0.15, and why.
@@ -23,12 +22,12 @@ DIFFERENT = {
 
 
 def test_every_command_has_docs():
-    missing = [spec.full_name for spec in every_spec() if spec.full_name not in DOCS]
+    missing = [spec.full_name for spec in TABLE.every() if spec.full_name not in DOCS]
     assert not missing
 
 
 def test_every_docs_entry_names_a_command():
-    names = {spec.full_name for spec in every_spec()}
+    names = {spec.full_name for spec in TABLE.every()}
     dead = sorted(set(DOCS) - names)
     assert not dead
 
@@ -132,7 +131,7 @@ def _normalised(raw: bytes, names: set[bytes] | None, docs: bool) -> bytes:
 
 
 def _compared_names() -> list[str]:
-    return sorted(spec.full_name for spec in every_spec() if spec.full_name not in DIFFERENT)
+    return sorted(spec.full_name for spec in TABLE.every() if spec.full_name not in DIFFERENT)
 
 
 @pytest.mark.parametrize("resp", [2, 3])

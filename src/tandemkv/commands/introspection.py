@@ -134,11 +134,6 @@ def find_spec(name: bytes) -> CommandSpec | None:
     return spec.subcommands.get(sub)
 
 
-def every_spec() -> list[CommandSpec]:
-    """Every command and subcommand in the table."""
-    return TABLE.every()
-
-
 def command_all(session: Session) -> list[object]:
     """Get array of Redis command details"""
     return [command_entry(spec) for spec in TABLE]
@@ -187,7 +182,7 @@ def command_docs(session: Session, *names: bytes) -> Map:
          tips="nondeterministic_output_order")
 def command_list(session: Session, *args: bytes) -> list[bytes]:
     """Get an array of Redis command names"""
-    specs = every_spec()
+    specs = TABLE.every()
     if not args:
         return [spec.full_name.encode() for spec in specs]
     if len(args) != 3 or args[0].upper() != b"FILTERBY":

@@ -27,10 +27,9 @@ import weakref
 from dataclasses import dataclass, fields
 
 from tandemkv.commands import effects
-from tandemkv.commands.introspection import every_spec
 from tandemkv.commands.latency import value_at_percentile
 from tandemkv.commands.session import TANDEMKV_VERSION, VERSION, Instance, Session
-from tandemkv.commands.table import command, container, help_reply
+from tandemkv.commands.table import TABLE, command, container, help_reply
 from tandemkv.config import ConfigError, UnknownParameter
 from tandemkv.errors import DB_INDEX_OUT_OF_RANGE, SYNTAX, CommandError, printable
 from tandemkv.protocol import OK, Frames, Map, Verbatim, string2ll
@@ -376,7 +375,7 @@ def _modules(instance: Instance) -> tuple[str, list[str]]:
 
 def _commandstats(instance: Instance) -> tuple[str, list[str]]:
     lines = []
-    for spec in every_spec():
+    for spec in TABLE.every():
         if spec.calls or spec.failed_calls or spec.rejected_calls:
             per_call = spec.nsec / 1000 / spec.calls if spec.calls else 0.0
             lines.append(
@@ -398,7 +397,7 @@ def _latencystats(instance: Instance) -> tuple[str, list[str]]:
         return "Latencystats", []
     percentiles = [float(word) for word in instance.config.str("latency-tracking-info-percentiles").split()]
     lines = []
-    for spec in every_spec():
+    for spec in TABLE.every():
         if spec.latency_us:
             values = ",".join(
                 f"p{_percentile_name(p)}={value_at_percentile(spec.latency_us, p) / 1000:.3f}" for p in percentiles
@@ -535,7 +534,7 @@ def config_resetstat(session: Session) -> object:
                 setattr(holder, item.name, 0)
     instance.stats.errors_by_code.clear()
     instance.memory.evicted_keys = 0  # memory bound (commands/memory.py)
-    for spec in every_spec():
+    for spec in TABLE.every():
         spec.calls = spec.nsec = spec.rejected_calls = spec.failed_calls = 0
         spec.latency_us.clear()
     return OK

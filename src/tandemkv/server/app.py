@@ -112,7 +112,7 @@ class Server:
         config = self.instance.config
         if config["appendonly"]:
             self.appendonly.open()
-        hosts = config.str("bind").split() or ["127.0.0.1"]
+        hosts = self._hosts()
         tls_port = config.int("tls-port")
         if tls_port:  # TLS beside the TCP port, or alone with `port 0` (as Redis)
             self.tls_listener = await self._listen_tls(server_context(config))
@@ -143,12 +143,16 @@ class Server:
             type(self.loop).__module__.split(".")[0],
         )
 
+    def _hosts(self) -> list[str]:
+        """The addresses `bind` names (both listeners use them)."""
+        return self.instance.config.str("bind").split() or ["127.0.0.1"]
+
     async def _listen_tls(self, context: ssl.SSLContext) -> asyncio.base_events.Server:
         assert self.loop is not None
         config = self.instance.config
         return await self.loop.create_server(
             lambda: Connection(self),
-            host=config.str("bind").split() or ["127.0.0.1"],
+            host=self._hosts(),
             port=config.int("tls-port"),
             backlog=511,
             reuse_address=True,
