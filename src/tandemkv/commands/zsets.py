@@ -327,7 +327,32 @@ def zadd_generic(session: Session, key: bytes, args: tuple[bytes, ...], incr: bo
 @command("zadd", -4, "write denyoom fast", keys=(1, 1, 1), group="sorted_set", since="1.2.0")
 def zadd(session: Session, key: bytes, *args: bytes) -> Any:
     """Add one or more members to a sorted set, or update its score if it already exists"""
+    if len(args) == 2:  # one score and member, no options: no option word parses as a score
+        score = parse_score(args[0])
+        if score is not None:
+            return _zadd_one(session, key, score, args[1])
     return zadd_generic(session, key, args, incr=False)
+
+
+def _zadd_one(session: Session, key: bytes, score: float, member: bytes) -> int:
+    """ZADD key score member, the common case, as zadd_generic does it without its loops."""
+    value = lookup_typed(session, key, ZSetValue)
+    if value is None:
+        value = create(session, key, ZSetValue())
+    current = value.scores.get(member)
+    if current is None:
+        before = value.nbytes
+        if value.listpack:
+            max_entries, max_value = _thresholds(session)
+            value.fit_encoding(max_entries, max_value, len(member), adding=1)
+        value.add(member, score)
+        charge(session, value, before)
+        session.notify("z", b"zadd", key)
+        return 1
+    if score != current:
+        value.add(member, score)
+        session.notify("z", b"zadd", key)
+    return 0
 
 
 @command("zincrby", 4, "write denyoom fast", keys=(1, 1, 1), group="sorted_set", since="1.2.0")
@@ -679,14 +704,20 @@ def zpop_generic(session: Session, key: bytes, value: ZSetValue, count: int, hig
 
 
 def _zpop_command(session: Session, key: bytes, args: tuple[bytes, ...], highest: bool) -> Any:
+    if not args:  # one element, the common case, without the count's list
+        value = lookup_typed(session, key, ZSetValue)
+        if value is None:
+            return []
+        ((member, score),) = zpop_generic(session, key, value, 1, highest)
+        return [member, Double(score)]
     if len(args) > 1:
         raise CommandError(SYNTAX)
-    count = _positive_long(args[0], _MUST_BE_POSITIVE) if args else -1
+    count = _positive_long(args[0], _MUST_BE_POSITIVE)
     found = first_zset(session, (key,))
     if found is None:
         return []
-    popped = zpop_generic(session, key, found[1], 1 if count == -1 else count, highest)
-    if session.resp > 2 and count != -1:
+    popped = zpop_generic(session, key, found[1], count, highest)
+    if session.resp > 2:  # with a count, RESP3 pairs
         return [[member, Double(score)] for member, score in popped]
     flat: list[Any] = []
     for member, score in popped:
