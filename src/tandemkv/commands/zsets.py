@@ -114,6 +114,8 @@ _PLAIN_DECIMAL = re.compile(rb"-?[0-9]{1,17}(?:\.[0-9]{1,17})?")
 
 def parse_score(raw: bytes) -> float | None:
     """A double as Redis's string2d reads it (scores, increments, weights); None if refused."""
+    if raw.isdigit() and len(raw) <= 17:  # (bytes.isdigit: ASCII digits only, never empty)
+        return float(raw)
     if _PLAIN_DECIMAL.fullmatch(raw) is not None:
         return float(raw)
     if not raw or raw[:1] in b" \t\n\v\f\r":
