@@ -113,6 +113,18 @@ def redis_port() -> Iterator[int]:
     stop(proc)
 
 
+@pytest.fixture(scope="session")
+def debug_redis_port() -> Iterator[int]:
+    """A reference redis-server with the DEBUG command enabled (off by default in Redis 7.0)."""
+    if REDIS_SERVER is None:
+        if REQUIRE_REDIS:
+            pytest.fail("redis-server is required (TANDEMKV_REQUIRE_REDIS=1) but not installed")
+        pytest.skip("redis-server not installed")
+    proc, port = start_redis("--enable-debug-command", "yes")
+    yield port
+    stop(proc)
+
+
 def _flush(port: int) -> None:
     client = redis.Redis(port=port, protocol=2)
     client.execute_command("FLUSHALL")

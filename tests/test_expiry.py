@@ -354,18 +354,7 @@ def test_debug_help_lists_only_what_is_implemented(tandem_port, debug_redis_port
     assert ours[0] == theirs[0]
     assert set(ours) <= set(theirs)
     names = [line[1:].split()[0] for line in ours[1:] if not line.startswith(b"+ ")]
-    assert names == [b"SET-ACTIVE-EXPIRE", b"SLEEP", b"HELP"]
-
-
-@pytest.fixture(scope="module")
-def debug_redis_port():
-    from tests.conftest import REDIS_SERVER, start_redis
-
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server not installed")
-    proc, port = start_redis("--enable-debug-command", "yes")
-    yield port
-    stop(proc)
+    assert names == [b"POPULATE", b"SET-ACTIVE-EXPIRE", b"SLEEP", b"HELP"]
 
 
 @pytest.fixture

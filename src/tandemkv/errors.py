@@ -38,6 +38,7 @@ class ProtocolError(TandemError):
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 NOT_INTEGER = "ERR value is not an integer or out of range"
 NOT_FLOAT = "ERR value is not a valid float"
+NOT_POSITIVE = "ERR value is out of range, must be positive"
 SYNTAX = "ERR syntax error"
 NO_SUCH_KEY = "ERR no such key"
 OVERFLOW = "ERR increment or decrement would overflow"

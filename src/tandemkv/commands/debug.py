@@ -11,14 +11,20 @@ from __future__ import annotations
 import re
 import time
 
+from tandemkv.commands.args import ranged
 from tandemkv.commands.session import Session
 from tandemkv.commands.table import command, help_reply
-from tandemkv.errors import CommandError, printable
+from tandemkv.errors import NOT_POSITIVE, CommandError, printable
 from tandemkv.protocol import OK
 
 _HELP = help_reply(
     "DEBUG",
     (
+        "POPULATE <count> [<prefix>] [<size>]",
+        "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+        "    it is used instead of the 'key' prefix. These are not propagated to",
+        "    replicas. Cluster slots are not respected so keys not belonging to the",
+        "    current node can be created in cluster mode.",
         "SET-ACTIVE-EXPIRE <0|1>",
         "    Setting it to 0 disables expiring keys in background when they are not",
         "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -28,6 +34,7 @@ _HELP = help_reply(
     ),
 )
 
+LONG_MAX = 2**63 - 1
 _LEADING_INT = re.compile(rb"\s*([+-]?\d+)")
 _LEADING_FLOAT = re.compile(rb"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
 
@@ -38,6 +45,8 @@ def debug(session: Session, subcommand: bytes, *args: bytes) -> object:
     name = subcommand.lower()
     if name == b"help" and not args:
         return _HELP
+    if name == b"populate" and 1 <= len(args) <= 3:
+        return _populate(session, args)
     if name == b"set-active-expire" and len(args) == 1:
         return _set_active_expire(session, _atoi(args[0]) != 0)
     if name == b"sleep" and len(args) == 1:
@@ -49,6 +58,27 @@ def debug(session: Session, subcommand: bytes, *args: bytes) -> object:
     raise CommandError(
         f"ERR unknown subcommand or wrong number of arguments for '{printable(subcommand[:128])}'. Try DEBUG HELP."
     )
+
+
+def _populate(session: Session, args: tuple[bytes, ...]) -> object:
+    """DEBUG POPULATE count [prefix] [size]: string keys prefix:0 .. prefix:count-1 (a name cut
+    at 127 bytes, the prefix at a NUL, as Redis's snprintf does) holding value:N, or value:N cut
+    or padded with NUL bytes to `size`; keys that exist are left alone. As in Redis: no
+    keyspace event, not a change for SAVE's counter nor the AOF, only WATCH sees the keys."""
+    count = ranged(args[0], 0, LONG_MAX, NOT_POSITIVE)  # getPositiveLongFromObjectOrReply
+    size = ranged(args[2], 0, LONG_MAX, NOT_POSITIVE) if len(args) == 3 else 0
+    prefix = args[1].split(b"\0", 1)[0] if len(args) >= 2 else b"key"
+    db = session.db
+    watches = session.instance.watches
+    for j in range(count):
+        key = (b"%b:%d" % (prefix, j))[:127]
+        if db.exists(key):
+            continue
+        value = b"value:%d" % j
+        db.set(key, value[:size].ljust(size, b"\0") if size else value)
+        if watches.keys and (session.db_index, key) in watches.keys:
+            watches.touch((session.db_index, key))
+    return OK
 
 
 def _set_active_expire(session: Session, enabled: bool) -> object:

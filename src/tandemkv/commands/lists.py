@@ -25,13 +25,12 @@ from tandemkv.commands.session import Session
 from tandemkv.commands.table import command
 from tandemkv.commands.timeouts import parse_timeout
 from tandemkv.commands.typed import charge, create, drop_if_empty, lookup_typed
-from tandemkv.errors import NO_SUCH_KEY, SYNTAX, WRONGTYPE, CommandError
+from tandemkv.errors import NO_SUCH_KEY, NOT_POSITIVE, SYNTAX, WRONGTYPE, CommandError
 from tandemkv.protocol import NULL_ARRAY, OK, Bulks, Error
 from tandemkv.values import ListValue
 
 _LONG_MAX = 2**63 - 1
 OUT_OF_RANGE = "ERR index out of range"
-MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
 
 register_type(
     ListValue,
@@ -262,7 +261,7 @@ def lrem(session: Session, key: bytes, count: int, element: bytes) -> int:
 def _pop_generic(session: Session, key: bytes, raw_count: tuple[bytes, ...], left: bool) -> Any:
     if len(raw_count) > 1:
         raise CommandError(f"ERR wrong number of arguments for '{'lpop' if left else 'rpop'}' command")
-    count = ranged(raw_count[0], 0, _LONG_MAX, MUST_BE_POSITIVE) if raw_count else None
+    count = ranged(raw_count[0], 0, _LONG_MAX, NOT_POSITIVE) if raw_count else None
     value = _list(session, key)
     if value is None:
         return None if count is None else NULL_ARRAY

@@ -33,13 +33,12 @@ from tandemkv.commands.keys import (
 from tandemkv.commands.session import Session
 from tandemkv.commands.table import command
 from tandemkv.commands.typed import charge, create, drop_if_empty, lookup_typed
-from tandemkv.errors import NOT_INTEGER, SYNTAX, WRONGTYPE, CommandError
+from tandemkv.errors import NOT_INTEGER, NOT_POSITIVE, SYNTAX, WRONGTYPE, CommandError
 from tandemkv.glob import compile_glob
 from tandemkv.protocol import SetReply, string2ll
 from tandemkv.values.sets import INTSET_HARD_MAX, SetValue, is_intset_member
 
 _LONG_MAX = 2**63 - 1
-_NOT_POSITIVE = "ERR value is out of range, must be positive"
 # SDIFF's first algorithm (probe the other sets for each member of the first) is preferred
 # while its work, halved, is no more than the second's (copy the first, remove the others).
 _DIFF_ALGO_ONE_DISCOUNT = 2
@@ -71,7 +70,7 @@ def _long_in_range(raw: bytes, low: int, high: int, message: str | None = None) 
     return value
 
 
-def _positive(raw: bytes, message: str = _NOT_POSITIVE) -> int:
+def _positive(raw: bytes, message: str = NOT_POSITIVE) -> int:
     """Redis's getPositiveLongFromObjectOrReply (0 allowed)."""
     return _long_in_range(raw, 0, _LONG_MAX, message)
 

@@ -43,7 +43,7 @@ from tandemkv.commands.session import Session
 from tandemkv.commands.table import command
 from tandemkv.commands.timeouts import parse_timeout
 from tandemkv.commands.typed import charge, create, drop_if_empty, lookup_typed
-from tandemkv.errors import NOT_FLOAT, SYNTAX, WRONGTYPE, CommandError
+from tandemkv.errors import NOT_FLOAT, NOT_POSITIVE, SYNTAX, WRONGTYPE, CommandError
 from tandemkv.glob import compile_glob
 from tandemkv.protocol import NULL_ARRAY, Double, format_double, string2ll
 from tandemkv.values.zsets import ZSetValue
@@ -53,7 +53,6 @@ NAN_SCORE = "ERR resulting score is not a number (NaN)"
 NOT_FLOAT_RANGE = "ERR min or max is not a float"
 NOT_LEX_RANGE = "ERR min or max not valid string range item"
 _OUT_OF_RANGE = "ERR value is out of range"
-_MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
 
 register_type(
     ZSetValue,
@@ -714,7 +713,7 @@ def _zpop_command(session: Session, key: bytes, args: tuple[bytes, ...], highest
         return [member, Double(score)]
     if len(args) > 1:
         raise CommandError(SYNTAX)
-    count = _positive_long(args[0], _MUST_BE_POSITIVE)
+    count = _positive_long(args[0], NOT_POSITIVE)
     found = first_zset(session, (key,))
     if found is None:
         return []

@@ -1,0 +1,79 @@
+"""DEBUG POPULATE against a redis-server with the DEBUG command enabled (Redis's own test
+suites fill databases with it): keys, values, sizes, existing keys, errors, WATCH."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import RawClient
+
+
+@pytest.fixture
+def both(tandem_port: int, debug_redis_port: int) -> Iterator[tuple[RawClient, RawClient]]:
+    pair = (RawClient(tandem_port), RawClient(debug_redis_port))
+    for client in pair:
+        assert client.call("FLUSHALL") == b"+OK\r\n"
+    yield pair
+    for client in pair:
+        client.close()
+
+
+def same(both: tuple[RawClient, RawClient], *args: bytes | str | int) -> bytes:
+    ours, theirs = (client.call(*args) for client in both)
+    assert ours == theirs, f"{args!r}: tandemkv {ours!r} != redis {theirs!r}"
+    return ours
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("5",),
+        ("3", "item"),
+        ("4", "p", "3"),  # values cut to 3 bytes
+        ("4", "p", "12"),  # values padded with NUL bytes
+        ("2", "a\x00b"),  # the prefix ends at a NUL
+        ("2", "x" * 200),  # names cut at 127 bytes
+        ("0",),
+    ],
+)
+def test_populate_keys_and_values(both: tuple[RawClient, RawClient], args: tuple[str, ...]) -> None:
+    assert same(both, "DEBUG", "POPULATE", *args) == b"+OK\r\n"
+    same(both, "DBSIZE")
+    ours, theirs = (set(client.call("KEYS", "*").split(b"\r\n")) for client in both)
+    assert ours == theirs
+    prefix = args[1].split("\x00")[0] if len(args) > 1 else "key"
+    for j in range(int(args[0])):
+        name = f"{prefix}:{j}"[:127]
+        assert name.encode() in ours
+        same(both, "GET", name)
+        same(both, "TTL", name)
+
+
+def test_existing_keys_are_kept(both: tuple[RawClient, RawClient]) -> None:
+    same(both, "SET", "key:1", "mine")
+    same(both, "RPUSH", "key:2", "a")
+    same(both, "DEBUG", "POPULATE", "4")
+    same(both, "GET", "key:1")
+    same(both, "TYPE", "key:2")
+    same(both, "GET", "key:3")
+    same(both, "DBSIZE")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("-1",), ("x",), ("2", "k", "-3"), ("2", "k", "1.5"), ("1", "k", "3", "extra"), ()],
+)
+def test_errors(both: tuple[RawClient, RawClient], args: tuple[str, ...]) -> None:
+    assert same(both, "DEBUG", "POPULATE", *args).startswith(b"-")
+    same(both, "DBSIZE")
+
+
+def test_watch_sees_populated_keys(both: tuple[RawClient, RawClient]) -> None:
+    for client in both:
+        assert client.call("WATCH", "key:0") == b"+OK\r\n"
+        assert client.call("MULTI") == b"+OK\r\n"
+        client.call("SET", "other", "1")
+    same(both, "DEBUG", "POPULATE", "1")
+    same(both, "EXEC")
