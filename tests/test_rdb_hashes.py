@@ -85,3 +85,55 @@ def test_duplicate_fields_are_refused():
     body = b"\x04\x02\x01a\x011\x01a\x012\x0a\x00"
     with pytest.raises(rdb.RdbError, match="Duplicate"):
         rdb.load_payload(body + rdb.crc64(body).to_bytes(8, "little"), LIMITS)
+
+
+def _zipmap(pairs: list[tuple[bytes, bytes]], count: int | None = None, free: int = 0) -> bytes:
+    """A Redis 2.x zipmap: count byte, <len>field<len><free>value<free bytes> ..., 255."""
+
+    def length(n: int) -> bytes:
+        return bytes([n]) if n < 254 else b"\xfe" + n.to_bytes(4, "little")
+
+    body = b"".join(
+        length(len(f)) + f + length(len(v)) + bytes([free]) + v + b"\0" * free for f, v in pairs
+    )
+    return bytes([len(pairs) if count is None else count]) + body + b"\xff"
+
+
+def _payload(blob: bytes) -> bytes:
+    """A DUMP payload of RDB_TYPE_HASH_ZIPMAP holding `blob` (RDB version 10, CRC-64 footer)."""
+    writer = rdb.Writer(compress=False)
+    writer.string(blob)
+    body = bytes([rdb.TYPE_HASH_ZIPMAP]) + bytes(writer.buf) + (10).to_bytes(2, "little")
+    return body + rdb.crc64(body).to_bytes(8, "little")
+
+
+ZIPMAPS = {
+    "small": _zipmap([(b"f1", b"v1"), (b"f2", b"22")]),
+    "free-space": _zipmap([(b"a", b"x"), (b"b", b"yy")], free=3),
+    "long-value": _zipmap([(b"f", b"v" * 300)]),  # a 5-byte length; a hashtable (value > 64)
+    "many": _zipmap([(b"f%d" % i, b"%d" % i) for i in range(600)], count=254),  # hashtable
+    "empty": _zipmap([]),
+    "bad-count": _zipmap([(b"a", b"1")], count=2),
+    "no-end": _zipmap([(b"a", b"1")])[:-1] + b"\x00",
+    "overrun": _zipmap([(b"a", b"1")])[:3] + b"\x40\x00\xff",
+    "dup": _zipmap([(b"a", b"1"), (b"a", b"2")]),
+}
+
+
+@pytest.mark.parametrize("case", ZIPMAPS)
+def test_zipmap_payload_restores_as_redis_does(real, tandem_port, case):
+    """RESTORE of a zipmap hash: the same fields and encoding as redis-server, or an error on
+    both for a corrupt one."""
+    payload = _payload(ZIPMAPS[case])
+    ours = redis.Redis(port=tandem_port)
+    results = []
+    for client in (ours, real):
+        client.delete("zm")
+        try:
+            client.restore("zm", 0, payload)
+        except redis.ResponseError as error:
+            results.append(("error", str(error).split(":")[0]))
+            continue
+        results.append((client.hgetall("zm"), client.object("ENCODING", "zm")))
+    ours.close()
+    assert results[0] == results[1]

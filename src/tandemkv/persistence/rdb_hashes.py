@@ -3,7 +3,7 @@ values/hashes.py, so it is imported once that type is merged: persistence/__init
 
 Written as RDB_TYPE_HASH (field, value, field, value ... as strings), which redis-server 7.0
 loads into a listpack or a hashtable by its own thresholds. Read: HASH, HASH_ZIPLIST and
-HASH_LISTPACK (fields and values alternating). The loaded value's encoding follows
+HASH_LISTPACK (fields and values alternating), and Redis 2.x's HASH_ZIPMAP. The loaded value's encoding follows
 rdbLoadObject: a HASH is a listpack when it has at most hash-max-listpack-entries fields none
 of whose fields or values is longer than hash-max-listpack-value; a ZIPLIST/LISTPACK stays a
 listpack unless it has more fields than hash-max-listpack-entries.
@@ -15,6 +15,7 @@ from tandemkv.persistence.rdb import (
     TYPE_HASH,
     TYPE_HASH_LISTPACK,
     TYPE_HASH_ZIPLIST,
+    TYPE_HASH_ZIPMAP,
     Limits,
     RdbError,
     Reader,
@@ -70,7 +71,59 @@ def _load_hash_listpack(r: Reader, limits: Limits) -> object:
     return _from_entries(listpack_entries(r.string()), limits)
 
 
+_ZIPMAP_BIGLEN = 254
+_ZIPMAP_END = 255
+
+
+def zipmap_pairs(blob: bytes) -> list[tuple[bytes, bytes]]:
+    """The (field, value) pairs of a zipmap (Redis 2.x's small hash: a count byte, then per pair
+    <len>field<len><free>value<free bytes>, then 255), checked as zipmapValidateIntegrity
+    does deeply: every length inside the blob, not empty, the count byte right."""
+    size = len(blob)
+    if size < 2 or blob[-1] != _ZIPMAP_END:
+        raise RdbError("Zipmap integrity check failed.")
+    pairs = []
+    p = 1
+    try:
+        while blob[p] != _ZIPMAP_END:
+            p, field = _zipmap_string(blob, p, free=False)
+            p, item = _zipmap_string(blob, p, free=True)
+            pairs.append((field, item))
+    except IndexError:
+        raise RdbError("Zipmap integrity check failed.") from None
+    if not pairs or (blob[0] != _ZIPMAP_BIGLEN and blob[0] != len(pairs)):
+        raise RdbError("Zipmap integrity check failed.")
+    return pairs
+
+
+def _zipmap_string(blob: bytes, p: int, free: bool) -> tuple[int, bytes]:
+    """The string at `p` (its length, then for a value the free-space byte) and where the next
+    entry starts; IndexError if anything reaches past the terminator."""
+    length = blob[p]
+    p += 1
+    if length >= _ZIPMAP_BIGLEN:
+        if p + 4 > len(blob) - 1:
+            raise IndexError
+        length = int.from_bytes(blob[p : p + 4], "little")
+        p += 4
+    unused = 0
+    if free:
+        unused = blob[p]
+        p += 1
+    end = p + length
+    if end + unused > len(blob) - 1:
+        raise IndexError
+    return end + unused, blob[p:end]
+
+
+def _load_hash_zipmap(r: Reader, limits: Limits) -> object:
+    """rdbLoadObject's zipmap branch: a listpack unless it has more fields than
+    hash-max-listpack-entries or a field or value longer than hash-max-listpack-value."""
+    return _build(zipmap_pairs(r.string()), *_thresholds(limits))
+
+
 register_saver(HashValue, TYPE_HASH, _save_hash)
 register_loader(TYPE_HASH, _load_hash)
 register_loader(TYPE_HASH_ZIPLIST, _load_hash_ziplist)
 register_loader(TYPE_HASH_LISTPACK, _load_hash_listpack)
+register_loader(TYPE_HASH_ZIPMAP, _load_hash_zipmap)
