@@ -115,6 +115,13 @@ def test_config_set_values(diff):
             ("CONFIG", "SET", "appendonly", "no"),
             ("CONFIG", "GET", "save"),
             ("CONFIG", "GET", "appendonly"),
+            ("CONFIG", "GET", "sanitize-dump-payload"),
+            ("CONFIG", "SET", "sanitize-dump-payload", "YES"),
+            ("CONFIG", "GET", "sanitize-dump-payload"),
+            ("CONFIG", "SET", "sanitize-dump-payload", "clients"),
+            ("CONFIG", "GET", "sanitize-dump-payload"),
+            ("CONFIG", "SET", "sanitize-dump-payload", "maybe"),
+            ("CONFIG", "SET", "sanitize-dump-payload", "no"),
             ("CONFIG", "RESETSTAT"),
         ):
             diff(*args)

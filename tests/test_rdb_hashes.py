@@ -10,7 +10,7 @@ import redis
 HashValue = pytest.importorskip("tandemkv.values.hashes").HashValue
 
 from tandemkv.persistence import rdb, rdb_hashes  # noqa: E402, F401  (registers the hash pair)
-from tests.conftest import REDIS_SERVER, start_redis, stop  # noqa: E402
+from tests.conftest import REDIS_SERVER, start_redis, start_tandem, stop  # noqa: E402
 
 pytestmark = [
     pytest.mark.redis,
@@ -137,3 +137,18 @@ def test_zipmap_payload_restores_as_redis_does(real, tandem_port, case):
         results.append((client.hgetall("zm"), client.object("ENCODING", "zm")))
     ours.close()
     assert results[0] == results[1]
+
+
+def test_restore_logs_why_a_payload_is_refused(tmp_path):
+    """As Redis's rdbReportError in a RESTORE: the reason goes to the log at verbose level
+    (Redis's corrupt-dump tests look for "integrity check failed" there)."""
+    logfile = tmp_path / "server.log"
+    proc, port = start_tandem("--loglevel", "verbose", "--logfile", str(logfile))
+    try:
+        client = redis.Redis(port=port)
+        with pytest.raises(redis.ResponseError, match="Bad data format"):
+            client.restore("zm", 0, _payload(ZIPMAPS["bad-count"]))
+        client.close()
+    finally:
+        stop(proc)
+    assert "-> Zipmap integrity check failed." in logfile.read_text()

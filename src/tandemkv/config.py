@@ -8,11 +8,16 @@ Rules:
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tandemkv.glob import compile_glob
+
+# Redis's "verbose" log level, between DEBUG and INFO (loglevel verbose).
+VERBOSE = 15
+logging.addLevelName(VERBOSE, "VERBOSE")
 
 
 class ConfigError(Exception):
@@ -309,6 +314,7 @@ PARAMS: tuple[Param, ...] = (
     Param("dir", "string", ".", mutable=False),
     Param("dbfilename", "string", "dump.rdb", normalize=_normalize_dbfilename),
     Param("rdbcompression", "bool", True),
+    Param("sanitize-dump-payload", "enum", "no", choices=("no", "yes", "clients")),
     Param("appendonly", "bool", False),
     Param("appendfilename", "string", "appendonly.aof", mutable=False, normalize=_normalize_appendfilename),
     Param("appenddirname", "string", "appendonlydir", mutable=False, normalize=_normalize_appenddirname),
@@ -510,6 +516,7 @@ MEANINGS = {
     "dir": "directory of the RDB file (startup only)",
     "dbfilename": "RDB file name, loaded at start and written by SAVE/BGSAVE",
     "rdbcompression": "compress strings in RDB files with LZF",
+    "sanitize-dump-payload": "accepted for Redis's tools: every RDB/RESTORE payload is always checked in full",
     "appendonly": "append-only file: every write's effect logged in `dir`/`appenddirname`",
     "appendfilename": "prefix of the AOF's files and manifest (startup only)",
     "appenddirname": "directory of the AOF's files, inside `dir` (startup only)",

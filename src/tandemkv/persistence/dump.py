@@ -4,16 +4,20 @@ move both ways between redis-server 7.0 and tandemkv (rdb.py)."""
 
 from __future__ import annotations
 
+import logging
 import struct
 
 from tandemkv.commands.args import Int
 from tandemkv.commands.session import Session
 from tandemkv.commands.table import command
+from tandemkv.config import VERBOSE
 from tandemkv.errors import SYNTAX, CommandError
 from tandemkv.keyspace.memory import TRACK_FREQUENCY, TRACK_NONE
 from tandemkv.persistence.rdb import RdbError, dump_payload, load_payload, verify_payload
 from tandemkv.persistence.snapshot import limits
 from tandemkv.protocol import OK
+
+log = logging.getLogger("tandemkv")
 
 BUSYKEY = "BUSYKEY Target key name already exists."
 
@@ -68,7 +72,10 @@ def restore(session: Session, key: bytes, ttl_arg: bytes, payload: bytes, *optio
         raise CommandError("ERR DUMP payload version or checksum are wrong")
     try:
         value = load_payload(payload, limits(session.instance))
-    except (RdbError, ValueError, IndexError, struct.error):
+    except (RdbError, ValueError, IndexError, struct.error) as exc:
+        # Redis logs why at verbose level in a RESTORE (rdbReportError), e.g. "... integrity
+        # check failed"; every payload is checked in full here (sanitize-dump-payload yes).
+        log.log(VERBOSE, "Internal error in RDB reading offset 0, function at rdb.c:0 -> %s", exc)
         raise CommandError("ERR Bad data format") from None
     deleted = replace and db.delete(key)
     now_ms = session.instance.clock.now_ms()

@@ -31,7 +31,7 @@ from tandemkv.commands.latency import record_latency
 from tandemkv.commands.memory import EVICTION_BUDGET_US, evict_slice, measure_slice
 from tandemkv.commands.pausing import check_pause
 from tandemkv.commands.session import TANDEMKV_VERSION
-from tandemkv.config import Config, ConfigError, parse_memory
+from tandemkv.config import VERBOSE, Config, ConfigError, parse_memory
 from tandemkv.keyspace import Tandem
 from tandemkv.persistence import attach as attach_persistence
 from tandemkv.persistence import cron as persistence_cron
@@ -43,7 +43,7 @@ from tandemkv.persistence.rdb import RdbError
 from tandemkv.scripting import attach as attach_scripting  # (importing registers EVAL, SCRIPT, ...)
 from tandemkv.server.appendonly import AppendOnly
 from tandemkv.server.busy import BusyPoller
-from tandemkv.server.connection import VERBOSE, Connection
+from tandemkv.server.connection import Connection
 from tandemkv.server.tls import TLS_SETTINGS, TlsError, checked_context, server_context
 
 log = logging.getLogger("tandemkv")

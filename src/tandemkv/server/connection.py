@@ -30,6 +30,7 @@ from tandemkv.commands.blocking import BLOCKED
 from tandemkv.commands.clients import client_info_line
 from tandemkv.commands.pausing import Replay
 from tandemkv.commands.session import reply_dropped
+from tandemkv.config import VERBOSE
 from tandemkv.protocol import Error, Frames, RequestParser, encode2, encode3
 
 if TYPE_CHECKING:
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tandemkv")
 # Redis's `verbose` log level, between debug and notice (connections come and go at it).
-VERBOSE = 15
-logging.addLevelName(VERBOSE, "VERBOSE")
 
 # The size of pending replies is summed every this many pieces (a reply is 1-3 pieces, more for
 # arrays): exact enough to bound a chunk to about OUTPUT_CHUNK_BYTES plus a few replies.
