@@ -29,6 +29,8 @@ _HELP = help_reply(
         "    Setting it to 0 disables expiring keys in background when they are not",
         "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
         "    default.",
+        "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+        "    Enables or disables checksum checks for RDB files and RESTORE's payload.",
         "SLEEP <seconds>",
         "    Stop the server for <seconds>. Decimals allowed.",
     ),
@@ -49,6 +51,9 @@ def debug(session: Session, subcommand: bytes, *args: bytes) -> object:
         return _populate(session, args)
     if name == b"set-active-expire" and len(args) == 1:
         return _set_active_expire(session, _atoi(args[0]) != 0)
+    if name == b"set-skip-checksum-validation" and len(args) == 1:
+        session.instance.skip_checksum_validation = _atoi(args[0]) != 0
+        return OK
     if name == b"sleep" and len(args) == 1:
         # Stops the whole server, as in Redis: tests use it to simulate a busy server.
         seconds = _strtod(args[0])

@@ -214,6 +214,9 @@ class Instance:
         # (cached scripts, functions, libraries) for INFO memory, given by the scripting layer.
         self.script_counts: Callable[[], tuple[int, int, int]] = lambda: (0, 0, 0)
         self.active_expire = True
+        # DEBUG SET-SKIP-CHECKSUM-VALIDATION: RESTORE payloads are not CRC-checked (their
+        # content still is, in full), as Redis's tests use to reach the parser with bad data.
+        self.skip_checksum_validation = False
         for name in ("engine-min-shards", "engine-shard-high-keys", "engine-shard-low-keys"):
             self.config.watch(name, lambda _value: self._retune())
 

@@ -68,7 +68,7 @@ def restore(session: Session, key: bytes, ttl_arg: bytes, payload: bytes, *optio
     ttl = Int(ttl_arg)
     if ttl < 0:
         raise CommandError("ERR Invalid TTL value, must be >= 0")
-    if not verify_payload(payload):
+    if not verify_payload(payload, check_crc=not session.instance.skip_checksum_validation):
         raise CommandError("ERR DUMP payload version or checksum are wrong")
     try:
         value = load_payload(payload, limits(session.instance))

@@ -818,13 +818,16 @@ def read_object(r: Reader, rdb_type: int, limits: Limits) -> object:
     return value
 
 
-def verify_payload(payload: bytes) -> bool:
-    """verifyDumpPayload: a known RDB version and a matching CRC-64 footer."""
+def verify_payload(payload: bytes, check_crc: bool = True) -> bool:
+    """verifyDumpPayload: a known RDB version and (unless not `check_crc`) a matching CRC-64
+    footer."""
     if len(payload) < 10:
         return False
     version = struct.unpack_from("<H", payload, len(payload) - 10)[0]
     if version > RDB_VERSION:
         return False
+    if not check_crc:
+        return True
     return struct.unpack_from("<Q", payload, len(payload) - 8)[0] == crc64(memoryview(payload)[:-8])
 
 

@@ -1,5 +1,6 @@
-"""DEBUG POPULATE against a redis-server with the DEBUG command enabled (Redis's own test
-suites fill databases with it): keys, values, sizes, existing keys, errors, WATCH."""
+"""DEBUG subcommands Redis's own test suites rely on, against a redis-server with the DEBUG
+command enabled: POPULATE (keys, values, sizes, existing keys, errors, WATCH) and
+SET-SKIP-CHECKSUM-VALIDATION (RESTORE of a payload whose CRC is wrong)."""
 
 from __future__ import annotations
 
@@ -77,3 +78,18 @@ def test_watch_sees_populated_keys(both: tuple[RawClient, RawClient]) -> None:
         client.call("SET", "other", "1")
     same(both, "DEBUG", "POPULATE", "1")
     same(both, "EXEC")
+
+
+def test_skip_checksum_validation_lets_restore_read_the_payload(both: tuple[RawClient, RawClient]) -> None:
+    same(both, "SET", "src", "value")
+    payload = both[1].call("DUMP", "src").split(b"\r\n")[1]
+    broken = payload[:-8] + bytes(8)  # the CRC-64 footer zeroed
+    same(both, "RESTORE", "a", "0", broken)  # refused: the checksum
+    same(both, "DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "1")
+    try:
+        same(both, "RESTORE", "a", "0", broken)
+        same(both, "GET", "a")
+        same(both, "RESTORE", "b", "0", b"\x00\x05v" + broken[-10:])  # bad content: still refused
+    finally:
+        same(both, "DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "0")
+    same(both, "RESTORE", "c", "0", broken)
