@@ -100,12 +100,14 @@ def _ziplist(entries: list[bytes]) -> bytes:
     """A ziplist as ziplist.c lays it out, each entry given as its encoding + data."""
     body = bytearray()
     prev = 0
+    tail = 10
     for entry in entries:
         prevlen = bytes((prev,)) if prev < 254 else b"\xfe" + struct.pack("<I", prev)
+        tail = 10 + len(body)
         body += prevlen + entry
         prev = len(prevlen) + len(entry)
     total = 10 + len(body) + 1
-    return struct.pack("<IIH", total, 10, len(entries)) + bytes(body) + b"\xff"
+    return struct.pack("<IIH", total, tail, len(entries)) + bytes(body) + b"\xff"
 
 
 def test_ziplist_entries():
@@ -126,6 +128,17 @@ def test_ziplist_entries():
     ]
     with pytest.raises(rdb.RdbError):
         rdb.ziplist_entries(blob[:-1] + b"\x00")
+    # Redis's deep check: the tail offset, the count and each entry's previous-size record.
+    small = _ziplist([b"\x01a", b"\x02bc", b"\xf2"])
+    assert rdb.ziplist_entries(small) == [b"a", b"bc", b"1"]
+    for broken in (
+        small[:4] + struct.pack("<I", 10) + small[8:],  # tail points at the first entry
+        small[:8] + struct.pack("<H", 2) + small[10:],  # count 2 for 3 entries
+        small[:13] + b"\x04" + small[14:],  # the second entry's previous size is 3
+    ):
+        with pytest.raises(rdb.RdbError):
+            rdb.ziplist_entries(broken)
+    assert rdb.ziplist_entries(small[:8] + b"\xff\xff" + small[10:]) == [b"a", b"bc", b"1"]  # unknown count
     with pytest.raises(rdb.RdbError):
         rdb.ziplist_entries(blob[:20] + b"\xff")
 

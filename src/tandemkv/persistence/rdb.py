@@ -671,14 +671,24 @@ def _load_set_intset(r: Reader, limits: Limits) -> object:
 
 
 def ziplist_entries(blob: bytes) -> list[bytes]:
-    """The entries of a ziplist (ziplist.c), integers as their decimal strings."""
+    """The entries of a ziplist (ziplist.c), integers as their decimal strings; checked as
+    ziplistValidateIntegrity does deeply: the header's size, tail offset and count, and each
+    entry's record of the previous entry's size."""
     if len(blob) < 11 or struct.unpack_from("<I", blob)[0] != len(blob) or blob[-1] != 0xFF:
         raise RdbError("Ziplist integrity check failed.")
+    tail, header_count = struct.unpack_from("<IH", blob, 4)
     out: list[bytes] = []
     pos, end = 10, len(blob) - 1
+    last = previous_size = 0
     try:
         while pos < end:
-            pos += 5 if blob[pos] == 0xFE else 1  # prevlen
+            last = pos
+            if blob[pos] == 0xFE:
+                recorded, pos = struct.unpack_from("<I", blob, pos + 1)[0], pos + 5
+            else:
+                recorded, pos = blob[pos], pos + 1
+            if recorded != previous_size:
+                raise RdbError("Ziplist integrity check failed.")
             enc = blob[pos]
             kind = enc >> 6
             if kind == 0:
@@ -703,15 +713,19 @@ def ziplist_entries(blob: bytes) -> list[bytes]:
                     value = (enc & 0x0F) - 1
                 else:
                     raise RdbError("Ziplist integrity check failed.")
+                if pos > end:
+                    raise RdbError("Ziplist integrity check failed.")
                 out.append(str(value).encode())
+                previous_size = pos - last
                 continue
             if pos + n > end:
                 raise RdbError("Ziplist integrity check failed.")
             out.append(blob[pos : pos + n])
             pos += n
+            previous_size = pos - last
     except (IndexError, struct.error):
         raise RdbError("Ziplist integrity check failed.") from None
-    if pos != end:
+    if pos != end or (out and tail != last) or (header_count != 0xFFFF and header_count != len(out)):
         raise RdbError("Ziplist integrity check failed.")
     return out
 
