@@ -670,12 +670,14 @@ def _load_set_intset(r: Reader, limits: Limits) -> object:
     return SetValue(intset_members(r.string()), limits.set_max_intset_entries)
 
 
-def ziplist_entries(blob: bytes) -> list[bytes]:
+def ziplist_entries(blob: bytes, kind: str = "Ziplist") -> list[bytes]:
     """The entries of a ziplist (ziplist.c), integers as their decimal strings; checked as
     ziplistValidateIntegrity does deeply: the header's size, tail offset and count, and each
-    entry's record of the previous entry's size."""
+    entry's record of the previous entry's size. `kind` names it in the error, as
+    rdbLoadObject does ("Zset ziplist integrity check failed.")."""
+    corrupt = RdbError(f"{kind} integrity check failed.")
     if len(blob) < 11 or struct.unpack_from("<I", blob)[0] != len(blob) or blob[-1] != 0xFF:
-        raise RdbError("Ziplist integrity check failed.")
+        raise corrupt
     tail, header_count = struct.unpack_from("<IH", blob, 4)
     out: list[bytes] = []
     pos, end = 10, len(blob) - 1
@@ -688,7 +690,7 @@ def ziplist_entries(blob: bytes) -> list[bytes]:
             else:
                 recorded, pos = blob[pos], pos + 1
             if recorded != previous_size:
-                raise RdbError("Ziplist integrity check failed.")
+                raise corrupt
             enc = blob[pos]
             kind = enc >> 6
             if kind == 0:
@@ -712,21 +714,21 @@ def ziplist_entries(blob: bytes) -> list[bytes]:
                 elif 0xF1 <= enc <= 0xFD:
                     value = (enc & 0x0F) - 1
                 else:
-                    raise RdbError("Ziplist integrity check failed.")
+                    raise corrupt
                 if pos > end:
-                    raise RdbError("Ziplist integrity check failed.")
+                    raise corrupt
                 out.append(str(value).encode())
                 previous_size = pos - last
                 continue
             if pos + n > end:
-                raise RdbError("Ziplist integrity check failed.")
+                raise corrupt
             out.append(blob[pos : pos + n])
             pos += n
             previous_size = pos - last
     except (IndexError, struct.error):
-        raise RdbError("Ziplist integrity check failed.") from None
+        raise corrupt from None
     if pos != end or (out and tail != last) or (header_count != 0xFFFF and header_count != len(out)):
-        raise RdbError("Ziplist integrity check failed.")
+        raise corrupt
     return out
 
 
@@ -734,10 +736,11 @@ def _backlen_size(n: int) -> int:
     return 1 if n <= 127 else 2 if n < 16383 else 3 if n < 2097151 else 4 if n < 268435455 else 5
 
 
-def listpack_entries(blob: bytes) -> list[bytes]:
+def listpack_entries(blob: bytes, kind: str = "Listpack") -> list[bytes]:
     """The entries of a listpack (listpack.c), integers as their decimal strings."""
+    corrupt = RdbError(f"{kind} integrity check failed.")  # `kind`: as for ziplist_entries
     if len(blob) < 7 or struct.unpack_from("<I", blob)[0] != len(blob) or blob[-1] != 0xFF:
-        raise RdbError("Listpack integrity check failed.")
+        raise corrupt
     out: list[bytes] = []
     pos, end = 6, len(blob) - 1
     try:
@@ -769,17 +772,17 @@ def listpack_entries(blob: bytes) -> list[bytes]:
                 out.append(str(value).encode())
                 pos += 1 + width
             else:
-                raise RdbError("Listpack integrity check failed.")
+                raise corrupt
             pos += _backlen_size(pos - start)
     except (IndexError, struct.error):
-        raise RdbError("Listpack integrity check failed.") from None
+        raise corrupt from None
     if pos != end:
-        raise RdbError("Listpack integrity check failed.")
+        raise corrupt
     return out
 
 
 def _load_list_ziplist(r: Reader, limits: Limits) -> object:
-    return ListValue(ziplist_entries(r.string()))
+    return ListValue(ziplist_entries(r.string(), "List ziplist"))
 
 
 def _load_quicklist(r: Reader, limits: Limits) -> object:

@@ -64,11 +64,11 @@ def _from_entries(entries: list[bytes], limits: Limits) -> object:
 
 
 def _load_hash_ziplist(r: Reader, limits: Limits) -> object:
-    return _from_entries(ziplist_entries(r.string()), limits)
+    return _from_entries(ziplist_entries(r.string(), "Hash ziplist"), limits)
 
 
 def _load_hash_listpack(r: Reader, limits: Limits) -> object:
-    return _from_entries(listpack_entries(r.string()), limits)
+    return _from_entries(listpack_entries(r.string(), "Hash listpack"), limits)
 
 
 _ZIPMAP_BIGLEN = 254

@@ -247,7 +247,7 @@ def _corrupt() -> RdbError:
 
 def _node_from_listpack(master_id: int, blob: bytes) -> StreamNode:
     """A StreamNode from a node's listpack (checked as streamValidateListpackIntegrity)."""
-    items = listpack_entries(blob)
+    items = listpack_entries(blob, "Stream listpack")
     try:
         live, deleted, field_count = int(items[0]), int(items[1]), int(items[2])
         if field_count < 0 or live < 0 or deleted < 0:

@@ -102,11 +102,11 @@ def _from_entries(entries: list[bytes], limits: Limits) -> object:
 
 
 def _load_zset_ziplist(r: Reader, limits: Limits) -> object:
-    return _from_entries(ziplist_entries(r.string()), limits)
+    return _from_entries(ziplist_entries(r.string(), "Zset ziplist"), limits)
 
 
 def _load_zset_listpack(r: Reader, limits: Limits) -> object:
-    return _from_entries(listpack_entries(r.string()), limits)
+    return _from_entries(listpack_entries(r.string(), "Zset listpack"), limits)
 
 
 register_saver(ZSetValue, TYPE_ZSET_2, _save_zset)
