@@ -175,6 +175,16 @@ def test_listpack_entries():
     ]
     with pytest.raises(rdb.RdbError):
         rdb.listpack_entries(blob[:-3] + b"\xff")
+    # Redis's deep check: each entry's back-length and the header's count.
+    small = _listpack([b"\x05", b"\x83abc"])
+    assert rdb.listpack_entries(small, "Stream listpack") == [b"5", b"abc"]
+    assert rdb.listpack_entries(small[:4] + b"\xff\xff" + small[6:]) == [b"5", b"abc"]  # count unknown
+    for broken in (
+        small[:7] + b"\x07" + small[8:],  # the first entry's back-length says 7, not 1
+        small[:4] + b"\x03\x00" + small[6:],  # count 3 for 2 entries
+    ):
+        with pytest.raises(rdb.RdbError, match=r"^Stream listpack integrity check failed\.$"):
+            rdb.listpack_entries(broken, "Stream listpack")
 
 
 def test_intset_members():
@@ -198,6 +208,8 @@ def test_every_list_and_set_type_is_read():
     lp = _listpack([b"\x81b", b"\x07"])
     assert list(_object(rdb.TYPE_LIST, b"\x02" + s(b"a") + b"\xc0\x02")) == [b"a", b"2"]
     assert list(_object(rdb.TYPE_LIST_ZIPLIST, s(zl))) == [b"a", b"2"]
+    with pytest.raises(rdb.RdbError):  # a quicklist node is never empty
+        _object(rdb.TYPE_LIST_QUICKLIST_2, b"\x01\x01" + s(b""))
     assert list(_object(rdb.TYPE_LIST_QUICKLIST, b"\x02" + s(zl) + s(zl))) == [b"a", b"2"] * 2
     assert list(_object(rdb.TYPE_LIST_QUICKLIST_2, b"\x02\x02" + s(lp) + b"\x01" + s(b"plain"))) == [b"b", b"7", b"plain"]
     with pytest.raises(rdb.RdbError):

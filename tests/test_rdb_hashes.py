@@ -152,3 +152,11 @@ def test_restore_logs_why_a_payload_is_refused(tmp_path):
     finally:
         stop(proc)
     assert "-> Zipmap integrity check failed." in logfile.read_text()
+
+
+def test_repeated_fields_in_a_listpack_are_reported_as_redis_words_it():
+    from tests.test_rdb import _listpack
+
+    lp = _listpack([b"\x81a", b"\x01", b"\x81a", b"\x02"])
+    with pytest.raises(rdb.RdbError, match=r"^Hash listpack integrity check failed\.$"):
+        rdb.read_object(rdb.Reader(rdb.encode_length(len(lp)) + lp), rdb.TYPE_HASH_LISTPACK, LIMITS)

@@ -736,11 +736,23 @@ def _backlen_size(n: int) -> int:
     return 1 if n <= 127 else 2 if n < 16383 else 3 if n < 2097151 else 4 if n < 268435455 else 5
 
 
+def _backlen(n: int) -> bytes:
+    """lpEncodeBacklen: an entry's size, written to be read backwards, 7 bits a byte."""
+    size = _backlen_size(n)
+    if size == 1:
+        return bytes((n,))
+    top = 7 * (size - 1)
+    return bytes([n >> top, *[(n >> shift) & 127 | 128 for shift in range(top - 7, -1, -7)]])
+
+
 def listpack_entries(blob: bytes, kind: str = "Listpack") -> list[bytes]:
-    """The entries of a listpack (listpack.c), integers as their decimal strings."""
+    """The entries of a listpack (listpack.c), integers as their decimal strings; checked as
+    lpValidateIntegrity does deeply: the header's size and count, each entry inside the blob
+    and followed by its own size (the back-length)."""
     corrupt = RdbError(f"{kind} integrity check failed.")  # `kind`: as for ziplist_entries
     if len(blob) < 7 or struct.unpack_from("<I", blob)[0] != len(blob) or blob[-1] != 0xFF:
         raise corrupt
+    header_count = struct.unpack_from("<H", blob, 4)[0]
     out: list[bytes] = []
     pos, end = 6, len(blob) - 1
     try:
@@ -773,10 +785,13 @@ def listpack_entries(blob: bytes, kind: str = "Listpack") -> list[bytes]:
                 pos += 1 + width
             else:
                 raise corrupt
-            pos += _backlen_size(pos - start)
+            backlen = _backlen(pos - start)
+            if pos > end or blob[pos : pos + len(backlen)] != backlen:
+                raise corrupt
+            pos += len(backlen)
     except (IndexError, struct.error):
         raise corrupt from None
-    if pos != end:
+    if pos != end or (header_count != 0xFFFF and header_count != len(out)):
         raise corrupt
     return out
 
@@ -797,6 +812,8 @@ def _load_quicklist_2(r: Reader, limits: Limits) -> object:
     for _ in range(r.length()):
         container = r.length()
         blob = r.string()
+        if not blob:  # a node is never empty (rdbLoadObject refuses encoded_len 0)
+            raise RdbError("Quicklist integrity check failed.")
         if container == _QUICKLIST_PLAIN:
             items.append(blob)
         elif container == _QUICKLIST_PACKED:

@@ -56,19 +56,21 @@ def _load_hash(r: Reader, limits: Limits) -> object:
     return _build(pairs, *_thresholds(limits))
 
 
-def _from_entries(entries: list[bytes], limits: Limits) -> object:
-    if len(entries) % 2:
-        raise RdbError("Hash listpack integrity check failed.")
+def _from_entries(entries: list[bytes], limits: Limits, kind: str) -> object:
+    """A hash from a ziplist's or listpack's field, value, ... entries (`kind` names it in the
+    error: an odd count or a repeated field, as Redis's pairs validation finds them)."""
+    if len(entries) % 2 or len(set(entries[::2])) * 2 != len(entries):
+        raise RdbError(f"{kind} integrity check failed.")
     pairs = list(zip(entries[::2], entries[1::2], strict=True))
     return _build(pairs, _thresholds(limits)[0], _NO_LIMIT)  # the count only, as rdbLoadObject
 
 
 def _load_hash_ziplist(r: Reader, limits: Limits) -> object:
-    return _from_entries(ziplist_entries(r.string(), "Hash ziplist"), limits)
+    return _from_entries(ziplist_entries(r.string(), "Hash ziplist"), limits, "Hash ziplist")
 
 
 def _load_hash_listpack(r: Reader, limits: Limits) -> object:
-    return _from_entries(listpack_entries(r.string(), "Hash listpack"), limits)
+    return _from_entries(listpack_entries(r.string(), "Hash listpack"), limits, "Hash listpack")
 
 
 _ZIPMAP_BIGLEN = 254

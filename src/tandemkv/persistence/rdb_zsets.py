@@ -91,22 +91,27 @@ def _load_zset_2(r: Reader, limits: Limits) -> object:
     return _load_pairs(r, limits, binary=True)
 
 
-def _from_entries(entries: list[bytes], limits: Limits) -> object:
+def _from_entries(entries: list[bytes], limits: Limits, kind: str) -> object:
+    """A zset from a ziplist's or listpack's member, score, ... entries (`kind` names it in
+    the error: an odd count, a score that is not a number, or a repeated member)."""
+    corrupt = RdbError(f"{kind} integrity check failed.")
     if len(entries) % 2:
-        raise RdbError("Zset listpack integrity check failed.")
+        raise corrupt
     try:
         pairs = [(entries[i], float(entries[i + 1])) for i in range(0, len(entries), 2)]
     except ValueError:
-        raise RdbError("Zset listpack integrity check failed.") from None
+        raise corrupt from None
+    if len({member for member, _score in pairs}) != len(pairs):
+        raise corrupt
     return _build(pairs, len(pairs) <= _thresholds(limits)[0])
 
 
 def _load_zset_ziplist(r: Reader, limits: Limits) -> object:
-    return _from_entries(ziplist_entries(r.string(), "Zset ziplist"), limits)
+    return _from_entries(ziplist_entries(r.string(), "Zset ziplist"), limits, "Zset ziplist")
 
 
 def _load_zset_listpack(r: Reader, limits: Limits) -> object:
-    return _from_entries(listpack_entries(r.string(), "Zset listpack"), limits)
+    return _from_entries(listpack_entries(r.string(), "Zset listpack"), limits, "Zset listpack")
 
 
 register_saver(ZSetValue, TYPE_ZSET_2, _save_zset)
