@@ -29,7 +29,7 @@ _EVAL_FLAGS = "noscript skip_monitor may_replicate no_mandatory_keys stale movab
 _EVAL_RO_FLAGS = "noscript skip_monitor no_mandatory_keys stale readonly movablekeys"
 
 
-def _split_keys(numkeys_raw: bytes, rest: tuple[bytes, ...]) -> tuple[list[bytes], list[bytes]]:
+def _split_keys(numkeys_raw: bytes, rest: tuple[bytes, ...]) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
     numkeys = string2ll(numkeys_raw)
     if numkeys is None:
         raise CommandError(NOT_INTEGER)
@@ -37,7 +37,7 @@ def _split_keys(numkeys_raw: bytes, rest: tuple[bytes, ...]) -> tuple[list[bytes
         raise CommandError("ERR Number of keys can't be greater than number of args")
     if numkeys < 0:
         raise CommandError("ERR Number of keys can't be negative")
-    return list(rest[:numkeys]), list(rest[numkeys:])
+    return rest[:numkeys], rest[numkeys:]
 
 
 def _feed_monitors_first(session: Session) -> None:
@@ -58,7 +58,8 @@ def eval_generic(session: Session, body: bytes, numkeys: bytes, rest: tuple[byte
 
 
 def evalsha_generic(session: Session, sha_raw: bytes, numkeys: bytes, rest: tuple[bytes, ...], read_only: bool) -> Any:
-    _feed_monitors_first(session)
+    if session.instance.monitors:
+        _feed_monitors_first(session)
     if len(sha_raw) != 40:
         raise CommandError(NOSCRIPT)
     keys, args = _split_keys(numkeys, rest)
