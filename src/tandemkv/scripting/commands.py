@@ -29,8 +29,14 @@ _EVAL_FLAGS = "noscript skip_monitor may_replicate no_mandatory_keys stale movab
 _EVAL_RO_FLAGS = "noscript skip_monitor no_mandatory_keys stale readonly movablekeys"
 
 
+# numkeys as most calls give it, read without string2ll.
+_SMALL_NUMKEYS = {b"%d" % n: n for n in range(10)}
+
+
 def _split_keys(numkeys_raw: bytes, rest: tuple[bytes, ...]) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
-    numkeys = string2ll(numkeys_raw)
+    numkeys = _SMALL_NUMKEYS.get(numkeys_raw)
+    if numkeys is None:
+        numkeys = string2ll(numkeys_raw)
     if numkeys is None:
         raise CommandError(NOT_INTEGER)
     if numkeys > len(rest):
@@ -58,8 +64,7 @@ def eval_generic(session: Session, body: bytes, numkeys: bytes, rest: tuple[byte
 
 
 def evalsha_generic(session: Session, sha_raw: bytes, numkeys: bytes, rest: tuple[bytes, ...], read_only: bool) -> Any:
-    if session.instance.monitors:
-        _feed_monitors_first(session)
+    _feed_monitors_first(session)
     if len(sha_raw) != 40:
         raise CommandError(NOSCRIPT)
     keys, args = _split_keys(numkeys, rest)
