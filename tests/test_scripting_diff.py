@@ -242,6 +242,9 @@ def test_script_commands_are_counted(diff):
         "return redis.pcall('nosuch')",
         "return redis.pcall('get')",
         "return redis.call('incr', 'k') + redis.call('set', 'k', 'x') + redis.call('incr', 'k')",
+        # a tail call: the error names the user's line 3 only while redis.call is no Lua function
+        "local a = 1\nlocal b = 2\nreturn redis.call('incr', 'str')",
+        "local a = 1\nlocal b = 2\nreturn redis.pcall('incr', 'str')",
         "local ok, err = pcall(redis.call, 'nosuch'); return {tostring(ok), err}",
         "local ok, err = pcall(function() redis.call('incr', 'str') end); return err",
         "local ok, err = pcall(error, {err = 'TABLE err'}); return err",
