@@ -43,6 +43,11 @@ def ev(diff, body: str, *keys_and_args: object, numkeys: int = 0) -> bytes:
         "return {1, 'two', {3, {4, 'five'}}, false, true}",
         "return {ok = 'fine'}",
         "return {ok = 'a\\r\\nb'}",
+        "return {ok = 'a\\0b'}",
+        "return {ok = 'fine', err = 'ERR the error wins'}",
+        "return {ok = 7}",
+        "return {ok = 'fine', err = 7}",
+        "return {ok = {}}",
         "return {err = 'MYERR custom'}",
         "return {err = 'no code'}",
         "return {1, {err = 'ERR nested'}, 3}",
@@ -160,6 +165,39 @@ def test_keys_and_argv(diff):
     diff("EVALSHA", "x")
 
 
+@pytest.mark.parametrize("count", [0, 1, 63, 64, 65, 300])
+def test_many_keys_and_argv(diff, count):
+    """KEYS and ARGV reach Lua as the run's arguments up to runtime.VARARGS_MAX values in all,
+    as two tables past it: both ways give the same tables, around the bound and far past it."""
+    body = "return {#KEYS, #ARGV, KEYS[1], KEYS[#KEYS], ARGV[1], ARGV[#ARGV], KEYS[#KEYS + 1], ARGV[#ARGV + 1]}"
+    keys = [f"k{i}" for i in range(count)]
+    args = [f"a{i}" for i in range(count)]
+    ev(diff, body, *keys, *args, numkeys=count)  # half keys, half arguments
+    ev(diff, body, *keys, *args, numkeys=0)  # all arguments
+    ev(diff, body, *keys, *args, numkeys=2 * count)  # all keys
+    ev(diff, "return {#KEYS, #ARGV}", *keys, numkeys=count // 2)
+
+
+def test_script_commands_are_counted(diff):
+    """total_commands_processed and commandstats count the script's commands, each once, as
+    Redis's call() does (a script's commands skip the dispatcher's per-client checks)."""
+    def processed() -> tuple[int, int]:
+        infos = diff.both("INFO", "stats")
+        return tuple(  # type: ignore[return-value]
+            int(next(line for line in info.split(b"\r\n") if line.startswith(b"total_commands_processed:")).split(b":")[1])
+            for info in infos
+        )
+
+    diff("CONFIG", "RESETSTAT")
+    before = processed()
+    ev(diff, "redis.call('get', KEYS[1]); redis.pcall('nosuch'); return redis.call('set', KEYS[1], ARGV[1])", "k", "v", numkeys=1)
+    after = processed()
+    assert after[0] - before[0] == after[1] - before[1]
+    ours, theirs = diff.both("INFO", "commandstats")
+    for name in (b"cmdstat_get:calls=1,", b"cmdstat_set:calls=1,", b"cmdstat_eval:calls=1,"):
+        assert name in ours and name in theirs
+
+
 # ----------------------------------------------------------------------- errors
 
 
@@ -204,6 +242,9 @@ def test_keys_and_argv(diff):
         "return redis.pcall('nosuch')",
         "return redis.pcall('get')",
         "return redis.call('incr', 'k') + redis.call('set', 'k', 'x') + redis.call('incr', 'k')",
+        # a tail call: the error names the user's line 3 only while redis.call is no Lua function
+        "local a = 1\nlocal b = 2\nreturn redis.call('incr', 'str')",
+        "local a = 1\nlocal b = 2\nreturn redis.pcall('incr', 'str')",
         "local ok, err = pcall(redis.call, 'nosuch'); return {tostring(ok), err}",
         "local ok, err = pcall(function() redis.call('incr', 'str') end); return err",
         "local ok, err = pcall(error, {err = 'TABLE err'}); return err",
@@ -551,6 +592,18 @@ def test_function_load_and_fcall(diff):
     diff("FUNCTION", "DELETE", "mylib")
     diff("FCALL", "reader", 1, "k")
     diff("FUNCTION", "FLUSH", "BOGUS")
+    diff("FUNCTION", "FLUSH", "SYNC")
+
+
+def test_fcall_many_keys_and_argv(diff):
+    """FCALL's keys and arguments past runtime.VARARGS_MAX go to Lua as tables, as below it."""
+    diff("FUNCTION", "FLUSH")
+    diff("FUNCTION", "LOAD", LIB)
+    for count in (1, 64, 65, 200):
+        keys = [f"k{i}" for i in range(count)]
+        diff("FCALL", "echo_keys", count, *keys, *[f"a{i}" for i in range(count)])
+        diff("FCALL", "echo_keys", 0, *keys)
+        diff("FCALL", "echo_keys", count, *keys)
     diff("FUNCTION", "FLUSH", "SYNC")
 
 

@@ -99,6 +99,18 @@ def execute(session: Session, argv: list[bytes]) -> Any:
     return call(session, spec, argv)
 
 
+def call_from_script(session: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
+    """A command a script runs through its script client (Redis's scriptCall, which calls
+    call() directly): the script runtime has made the checks a script's commands get instead
+    of `execute`'s (unknown command and arity with the script's texts, noscript, the caller's
+    ACL permissions, read-only scripts, the memory bound). None of `execute`'s per-client
+    states can hold for the script client: it is authenticated as its caller, never in MULTI,
+    subscribed, paused or blocked, and busy/OOM rejections do not apply to it."""
+    session.instance.stats.total_commands_processed += 1
+    session.last_spec = spec
+    return call(session, spec, argv)
+
+
 def call(session: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
     """Run a resolved and checked command (Redis's call()): the handler, its statistics, a
     blocked command's registration, then the clients its writes made ready -- unless it runs

@@ -41,7 +41,7 @@ def exec_(session: Session) -> Any:
     queued = session.multi
     if queued is None:
         raise CommandError("ERR EXEC without MULTI")
-    if not session.cas_dirty and _watched_key_expired(session):
+    if not session.cas_dirty and session.watched and _watched_key_expired(session):
         session.cas_dirty = True
     if session.multi_error or session.cas_dirty:
         aborted = session.multi_error

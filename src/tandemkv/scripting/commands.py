@@ -29,15 +29,21 @@ _EVAL_FLAGS = "noscript skip_monitor may_replicate no_mandatory_keys stale movab
 _EVAL_RO_FLAGS = "noscript skip_monitor no_mandatory_keys stale readonly movablekeys"
 
 
-def _split_keys(numkeys_raw: bytes, rest: tuple[bytes, ...]) -> tuple[list[bytes], list[bytes]]:
-    numkeys = string2ll(numkeys_raw)
+# numkeys as most calls give it, read without string2ll.
+_SMALL_NUMKEYS = {b"%d" % n: n for n in range(10)}
+
+
+def _split_keys(numkeys_raw: bytes, rest: tuple[bytes, ...]) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    numkeys = _SMALL_NUMKEYS.get(numkeys_raw)
+    if numkeys is None:
+        numkeys = string2ll(numkeys_raw)
     if numkeys is None:
         raise CommandError(NOT_INTEGER)
     if numkeys > len(rest):
         raise CommandError("ERR Number of keys can't be greater than number of args")
     if numkeys < 0:
         raise CommandError("ERR Number of keys can't be negative")
-    return list(rest[:numkeys]), list(rest[numkeys:])
+    return rest[:numkeys], rest[numkeys:]
 
 
 def _feed_monitors_first(session: Session) -> None:

@@ -51,8 +51,15 @@ _LLONG_MAX = 2**63 - 1
 class LuaValues:
     """Conversions bound to one Lua state (tables are made and read through it)."""
 
-    def __init__(self, table: Callable[..., Any], rawget: Callable[[Any, Any], Any], items: Callable[[Any], Any]) -> None:
+    def __init__(
+        self,
+        table: Callable[..., Any],
+        table_from: Callable[[Any], Any],
+        rawget: Callable[[Any, Any], Any],
+        items: Callable[[Any], Any],
+    ) -> None:
         self._table = table
+        self._table_from = table_from  # from a dict: cheaper than a table filled item by item
         self._rawget = rawget
         self._items = items
 
@@ -62,16 +69,17 @@ class LuaValues:
         """{err = message}, with ignore_error_stats_update = true when the error was already
         counted in INFO errorstats (a command's error, as redis.pcall returns it): the
         script's reply does not count it again."""
-        table = self._table()
-        table[b"err"] = message.encode("latin-1", "replace")
+        text = message.encode("latin-1", "replace")
         if counted:
-            table[b"ignore_error_stats_update"] = True
-        return table
+            return self._table_from({b"err": text, b"ignore_error_stats_update": True})
+        return self._table_from({b"err": text})
+
+    def status_table(self, text: bytes) -> Any:
+        """{ok = text}: a status reply."""
+        return self._table_from({b"ok": text})
 
     def _field(self, name: bytes, value: Any) -> Any:
-        table = self._table()
-        table[name] = value
-        return table
+        return self._table_from({name: value})
 
     def reply_to_lua(self, reply: Any, resp: int) -> Any:
         """The Lua value `redis.call` returns for `reply` under protocol `resp` (2 or 3)."""
@@ -84,7 +92,7 @@ class LuaValues:
         if reply is None or cls is NullArray:
             return False if resp == 2 else None
         if cls is Simple:
-            return self._field(b"ok", reply.text)
+            return self.status_table(reply.text)
         if cls is Error:
             return self.error_table(_error_text(reply.message))
         if cls is bool:
@@ -156,7 +164,7 @@ class LuaValues:
             return Error(err.decode("latin-1"))
         ok = rawget(value, b"ok")
         if ok.__class__ is bytes:
-            return Simple(_status_text(ok))
+            return Simple(status_text(ok))
         double = rawget(value, b"double")
         if double.__class__ is int or double.__class__ is float:
             return Double(float(double))
@@ -194,7 +202,7 @@ def _truncate(number: int | float) -> int:
     return int(number)
 
 
-def _status_text(raw: bytes) -> bytes:
+def status_text(raw: bytes) -> bytes:
     return raw.split(b"\0", 1)[0].replace(b"\r", b" ").replace(b"\n", b" ")
 
 

@@ -6,10 +6,17 @@ does), and the script client: a Session that is never registered (no CLIENT LIST
 db and protocol are set for each run, and which never blocks (blocking commands answer as on
 timeout, as Redis's CLIENT_DENY_BLOCKING).
 
-`redis.call` runs through the dispatcher (commands/dispatch.py `execute`) after Redis's script
-checks (scriptCall in script.c): unknown command, arity, `noscript`, writes from read-only
-scripts. A run is one atomic unit: `instance.atomic_depth` is raised so clients blocked on keys
-are served after the whole script.
+`redis.call` runs Redis's script checks (scriptCall in script.c: unknown command, arity,
+`noscript`, the caller's ACL permissions, writes from read-only scripts, the memory bound) and
+then the dispatcher's `call_from_script` (commands/dispatch.py), which is call() as for EXEC's
+commands: as in Redis, a script's commands skip processCommand's per-client checks. A run is
+one atomic unit: `instance.atomic_depth` is raised so clients blocked on keys are served after
+the whole script.
+
+Cost (bench/README.md, issue 14): a redis.call is a Lua -> Python -> Lua crossing through lupa,
+so the path is kept short: KEYS and ARGV are built in Lua from the run's arguments, a status
+reply ({ok = ...}) returned by the script is recognised in Lua, the run functions are looked up
+once per Lua state, and `_command` handles the common case inline.
 
 Busy scripts (Redis's scriptInterrupt in script.c). A script runs inside one callback of the
 server's loop, which cannot be re-entered, yet Redis's rules need other clients served while a
@@ -40,25 +47,29 @@ import logging
 import math
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from lupa import lua51
 
-from tandemkv.commands import TABLE, Instance, Session, execute
+from tandemkv.commands import TABLE, Instance, Session
 from tandemkv.commands.acl import script_refusal
+from tandemkv.commands.dispatch import call_from_script
 from tandemkv.commands.users import ACL_OK
 from tandemkv.errors import OOM, CommandError
-from tandemkv.protocol import Error, split_args
-from tandemkv.scripting.convert import LuaTable, LuaValues
+from tandemkv.protocol import Error, Simple, split_args
+from tandemkv.scripting.convert import LuaTable, LuaValues, status_text
 from tandemkv.scripting.libs import install_libs
 
 log = logging.getLogger("tandemkv.scripting")
 
 # Lua count hook period (instructions), as Redis's luaMaskCountHook.
 HOOK_INSTRUCTIONS = 100_000
+# KEYS and ARGV up to this many values in all go to Lua as the run's arguments (Lua 5.1's C
+# functions get at most LUAI_MAXCSTACK = 8000 stack slots); more go as two tables.
+VARARGS_MAX = 64
 LOAD_TIMEOUT_S = 0.5  # FUNCTION LOAD stops a library's code after this (Redis's 500 ms)
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
 # Redis's script shebang flags.
@@ -161,7 +172,7 @@ class Scripting:
             attribute_filter=_deny_attributes,
         )
         self.lua = lua
-        self.values = LuaValues(lua.table, lua.eval("rawget"), lambda t: t.items())
+        self.values = LuaValues(lua.table, lua.table_from, lua.eval("rawget"), lambda t: t.items())
         source = resources.files("tandemkv.scripting").joinpath("sandbox.lua").read_bytes()
         loader = lua.eval("loadstring")(source, b"=[tandemkv]")
         api = lua.table()
@@ -184,6 +195,15 @@ class Scripting:
         libs = lua.table()
         install_libs(lua, libs, self._raise_at)
         self._internal = loader(api, libs)
+        # The run functions, looked up once: each look-up in a Lua table from Python makes a
+        # new wrapper object (and a Lua registry reference).
+        internal = self._internal
+        self._runs = {
+            (True, False): internal.run_eval,
+            (False, False): internal.run_fcall,
+            (True, True): internal.run_eval_tables,
+            (False, True): internal.run_fcall_tables,
+        }
 
     def flush(self) -> None:
         """SCRIPT FLUSH / FUNCTION FLUSH: forget every script or library, new Lua state."""
@@ -350,22 +370,16 @@ class Scripting:
 
     # ------------------------------------------------------------------ runs
 
-    def eval(self, caller: Session, sha: str, keys: list[bytes], args: list[bytes], read_only: bool) -> Any:
+    def eval(self, caller: Session, sha: str, keys: Sequence[bytes], args: Sequence[bytes], read_only: bool) -> Any:
         """Run the cached script `sha` for `caller`; returns the reply (errors included)."""
         script = self.scripts[sha]
-        lua = self.lua
-        return self._execute(
-            caller, sha, script.flags, read_only, True,
-            lambda hook: self._internal.run(script.function, lua.table(*keys), lua.table(*args), hook),
-        )
+        return self._execute(caller, sha, script.flags, read_only, True, script.function, keys, args)
 
-    def fcall(self, caller: Session, function: Function, keys: list[bytes], args: list[bytes], read_only: bool) -> Any:
+    def fcall(
+        self, caller: Session, function: Function, keys: Sequence[bytes], args: Sequence[bytes], read_only: bool
+    ) -> Any:
         """Run a library function (FCALL): KEYS and ARGV are its two arguments."""
-        lua = self.lua
-        return self._execute(
-            caller, function.name, function.flags, read_only, False,
-            lambda hook: self._internal.run_function(function.callback, lua.table(*keys), lua.table(*args), hook),
-        )
+        return self._execute(caller, function.name, function.flags, read_only, False, function.callback, keys, args)
 
     def _execute(
         self,
@@ -374,7 +388,9 @@ class Scripting:
         flags: frozenset[str] | None,
         read_only: bool,
         eval_mode: bool,
-        call: Callable[[int], Any],
+        function: Any,
+        keys: Sequence[bytes],
+        args: Sequence[bytes],
     ) -> Any:
         """One script run as one atomic unit (scriptPrepareForRun, luaCallFunction)."""
         instance = self.instance
@@ -395,19 +411,30 @@ class Scripting:
         client.user = caller.user
         client.resp = 2
         run = self.run = Run(
-            sha=name,
-            read_only=read_only or (flags is not None and "no-writes" in flags),
-            caller=caller,
-            eval_mode=eval_mode,
-            started=time.monotonic(),
-            limit_s=limit_ms / 1000,
-            oom_at_start=oom_at_start,
-            allow_oom=flags is not None and "allow-oom" in flags,
+            name,
+            read_only or (flags is not None and "no-writes" in flags),
+            caller,
+            eval_mode,
+            time.monotonic(),
+            limit_ms / 1000,
+            oom_at_start,
+            flags is not None and "allow-oom" in flags,
         )
+        hook_count = HOOK_INSTRUCTIONS if limit_ms > 0 else 0
         instance.atomic_depth += 1
         try:
-            ok, result = call(HOOK_INSTRUCTIONS if limit_ms > 0 else 0)
-            if ok:
+            # KEYS and ARGV are made on the Lua side from the call's arguments (one crossing
+            # into Lua instead of three); past VARARGS_MAX they go as tables (Lua's C stack).
+            if len(keys) + len(args) <= VARARGS_MAX:
+                run_with = self._runs[eval_mode, False]
+                ok, result, status = run_with(function, hook_count, len(keys), *keys, *args)
+            else:
+                lua = self.lua
+                run_with = self._runs[eval_mode, True]
+                ok, result, status = run_with(function, hook_count, lua.table_from(keys), lua.table_from(args))
+            if status is not None:  # an {ok = "..."} table, recognised in Lua (result is nil)
+                reply = Simple(status_text(status))
+            elif ok:
                 reply = self.values.lua_to_reply(result, client.resp)
             else:
                 reply = self._failure(result, name)
@@ -497,28 +524,42 @@ class Scripting:
         return self._command(argv)[0]
 
     def _command(self, argv: tuple[Any, ...]) -> tuple[Any, bool]:
-        """Run redis.call's command; (the reply as a Lua value, whether it is an error)."""
+        """Run redis.call's command; (the reply as a Lua value, whether it is an error).
+
+        The common case (string arguments, a command without subcommands named in lower or
+        upper case, bulk / integer / status replies) is written out here: a script's
+        redis.call is its hot path, and every function call on it costs."""
         values = self.values
-        if not argv:
-            return values.error_table("ERR Please specify at least one argument for this redis lib call", False), True
-        words = _command_words(argv)
-        if words is None:
-            return values.error_table("ERR Lua redis lib command arguments must be strings or integers", False), True
-        refusal = self._refusal(words)
+        for arg in argv:
+            if arg.__class__ is not bytes:
+                words = _command_words(argv)
+                if words is None:
+                    message = "ERR Lua redis lib command arguments must be strings or integers"
+                    return values.error_table(message, False), True
+                break
+        else:
+            if not argv:
+                return values.error_table("ERR Please specify at least one argument for this redis lib call", False), True
+            words = list(argv)
+        spec = _PLAIN.get(words[0]) or _lookup(words)
+        refusal = self._refusal(spec, words)
         if refusal is not None:  # counted as the dispatcher counts a rejected command
             self.instance.stats.count_error(refusal)
-            spec = _lookup(words)
             if spec is not None:
                 spec.rejected_calls += 1
             return values.error_table(refusal), True
         client = self.client
-        reply = execute(client, words)
-        return values.reply_to_lua(reply, client.resp), reply.__class__ is Error
+        reply = call_from_script(client, spec, words)
+        cls = reply.__class__
+        if cls is bytes or cls is int:  # bulk and integer replies are Lua values as they are
+            return reply, False
+        if cls is Simple:
+            return values.status_table(reply.text), False
+        return values.reply_to_lua(reply, client.resp), cls is Error
 
-    def _refusal(self, argv: list[bytes]) -> str | None:
+    def _refusal(self, spec: Any, argv: list[bytes]) -> str | None:
         """The error that refuses this command line to the script (scriptCall's checks), or
-        None: it may run."""
-        spec = _lookup(argv)
+        None: it may run. `spec` is the command's (None: unknown)."""
         if spec is None:
             return "ERR Unknown Redis command called from script"
         argc = len(argv)
@@ -641,6 +682,9 @@ def _unwrap(error: Any) -> Any:
         return error.value
     log.error("Python error inside a script: %r", error)
     return f"internal error: {error!r}".encode("latin-1", "replace")
+
+
+_PLAIN = TABLE.plain
 
 
 def _lookup(argv: list[bytes]) -> Any:

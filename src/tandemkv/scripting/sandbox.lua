@@ -208,8 +208,11 @@ for _, k in pairs(names) do G[k] = nil end
 setmetatable(H, {__index = function(_, k)
   -- lupa looks up the global `debug` from C before each call into Lua (for a traceback
   -- handler): that lookup, made with no Lua function asking, finds nothing and raises nothing.
-  local caller = dbg.getinfo(2, "S")
-  if k == "debug" and (caller == nil or caller.what == "C") then return nil end
+  -- (currentline is -1 for a C function; "l" asks for nothing else, so no strings are made.)
+  if k == "debug" then
+    local caller = dbg.getinfo(2, "l")
+    if caller == nil or caller.currentline == -1 then return nil end
+  end
   error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
 end})
 -- getmetatable(_G) shows a read-only table, as Redis's protected metatable is.
@@ -273,17 +276,47 @@ function internal.load_library(body)
   return false, "run", err
 end
 
-function internal.run_function(f, keys, argv, hook_count)
-  return internal.run(function() return f(keys, argv) end, nil, nil, hook_count)
-end
-
-function internal.run(f, keys, argv, hook_count)
+-- A script run: ok, the result (or the error), and the text of a result that is an
+-- {ok = "..."} table (convert.py's lua_to_reply would find the same: no `err` string, an `ok`
+-- string), so that the common status reply needs no look-ups from Python.
+local function run(f, keys, argv, hook_count)
   setfenv(0, G)
   H.KEYS, H.ARGV = keys, argv
   if hook_count > 0 then dbg.sethook(time_hook, "", hook_count) end
   local ok, result = xpcall(f, err_handler)
   dbg.sethook()
-  return ok, result
+  if ok and type(result) == "table" and type(rawget(result, "err")) ~= "string" then
+    local status = rawget(result, "ok")
+    if type(status) == "string" then return ok, nil, status end
+  end
+  return ok, result, nil
+end
+
+-- KEYS and ARGV from the call's own arguments: `nkeys` keys, then the arguments. Cheaper than
+-- two tables made from Python; runtime.py passes few enough values for Lua's C stack.
+local function split(nkeys, ...)
+  local keys = {...}
+  for i = #keys, nkeys + 1, -1 do keys[i] = nil end
+  return keys, {select(nkeys + 1, ...)}
+end
+
+function internal.run_eval(f, hook_count, nkeys, ...)
+  local keys, argv = split(nkeys, ...)
+  return run(f, keys, argv, hook_count)
+end
+
+function internal.run_eval_tables(f, hook_count, keys, argv)
+  return run(f, keys, argv, hook_count)
+end
+
+-- A library function gets KEYS and ARGV as its two arguments; the globals are not set.
+function internal.run_fcall(f, hook_count, nkeys, ...)
+  local keys, argv = split(nkeys, ...)
+  return run(function() return f(keys, argv) end, nil, nil, hook_count)
+end
+
+function internal.run_fcall_tables(f, hook_count, keys, argv)
+  return run(function() return f(keys, argv) end, nil, nil, hook_count)
 end
 
 internal.rawget = rawget
