@@ -210,15 +210,6 @@ def _normalize_appenddirname(raw: bytes, current: str) -> str:
     return text
 
 
-def _only_rdb_preamble(raw: bytes, current: str) -> str:
-    lowered = raw.lower()
-    if lowered not in (b"yes", b"no"):
-        raise ConfigError("argument must be 'yes' or 'no'")
-    if lowered == b"no":
-        raise ConfigError("tandemkv writes AOF base files with the RDB preamble only")
-    return "yes"
-
-
 MAXMEMORY_POLICIES = (
     "volatile-lru",
     "volatile-lfu",
@@ -313,7 +304,8 @@ PARAMS: tuple[Param, ...] = (
     Param("appendfilename", "string", "appendonly.aof", mutable=False, normalize=_normalize_appendfilename),
     Param("appenddirname", "string", "appendonlydir", mutable=False, normalize=_normalize_appenddirname),
     Param("appendfsync", "enum", "everysec", choices=("always", "everysec", "no")),
-    Param("aof-use-rdb-preamble", "string", "yes", normalize=_only_rdb_preamble),
+    Param("aof-use-rdb-preamble", "bool", True),
+    Param("aof-timestamp-enabled", "bool", False),
     Param("aof-load-truncated", "bool", True),
     Param("no-appendfsync-on-rewrite", "bool", False),
     Param("auto-aof-rewrite-percentage", "int", 100, maximum=2**31 - 1),
@@ -514,7 +506,8 @@ MEANINGS = {
     "appendfilename": "prefix of the AOF's files and manifest (startup only)",
     "appenddirname": "directory of the AOF's files, inside `dir` (startup only)",
     "appendfsync": "always (a write is acknowledged once on disk), everysec, no",
-    "aof-use-rdb-preamble": "AOF base files are RDB images (only yes)",
+    "aof-use-rdb-preamble": "AOF base files are RDB images (yes) or commands (no)",
+    "aof-timestamp-enabled": "write #TS:<unix seconds> annotations in the AOF, as Redis",
     "aof-load-truncated": "load an AOF whose last file ends inside a command, cutting the tail",
     "no-appendfsync-on-rewrite": "no fsync of the AOF while it is being rewritten",
     "auto-aof-rewrite-percentage": "rewrite the AOF when it grew this % over its last rewrite (0: never)",
