@@ -20,8 +20,8 @@ one thread (or guard it with your own lock). Background work needs no thread eit
   data. Call it from your own loop or timer (for example every 100 ms) to finish steps sooner
   and to reclaim memory of keys that expire but are never touched again.
 
-Durability: a Store given a `dir` (or `appendonly="yes"`, or a `save` schedule) persists as the
-server does, with the server's settings and file formats:
+Durability: a Store given a `dir` (a keyword, or a Config whose `dir` is not "."), `appendonly="yes"`
+or a `save` schedule persists as the server does, with the server's settings and file formats:
 
     with Store(dir="/var/lib/app", appendonly="yes", appendfsync="always", save="3600 1 300 100") as store:
         store.set("k", "v")                 # in the AOF, fsynced, before set() returns
@@ -153,7 +153,7 @@ class Store:
         instance.shutdown = self._release_files  # SHUTDOWN closes the Store
         self.appendonly = AofControl(instance)
         self.closed = False
-        if "dir" in settings or config["appendonly"] or config.str("save"):
+        if "dir" in settings or config.str("dir") != "." or config["appendonly"] or config.str("save"):
             os.makedirs(config.str("dir"), exist_ok=True)
             load_from_disk(instance, self.appendonly)  # the server's start-up, same code
             if config["appendonly"]:
@@ -171,7 +171,8 @@ class Store:
             raise ValueError("operation on a closed Store")
         self.instance.memory.access.refresh()  # the second accesses record (OBJECT IDLETIME)
         reply = execute(self.session, [_arg(a) for a in args])
-        self.appendonly.commit()  # the write's effect in the AOF (and on disk, by appendfsync)
+        if self.instance.aof is not None:
+            self.appendonly.commit()  # the write's effect in the AOF (and on disk, by appendfsync)
         if self.closed:  # SHUTDOWN
             return None
         if reply.__class__ is Error:
