@@ -14,7 +14,8 @@ import redis
 
 from tandemkv import Store
 from tandemkv.clock import ManualClock
-from tandemkv.persistence.aof import _read_command
+from tandemkv.config import parse_config_text
+from tandemkv.persistence.aof import AofFile, Manifest, _read_command, parse_manifest
 from tests.conftest import REDIS_SERVER, start_redis, start_tandem, stop
 from tests.test_aof import _dataset, _populate, _wait
 
@@ -218,3 +219,43 @@ def test_redis_base_of_commands_matches_ours_and_loads_into_tandemkv(tmp_path):
         client.close()
     finally:
         stop(proc)
+
+
+# ------------------------------------------------------- names that need quoting
+
+
+ODD_NAME = '" file seq \n\n.aof "'  # the name Redis's aof-multi-part unit uses
+
+
+def test_config_lines_take_sdssplitargs_escapes():
+    words = parse_config_text('appendfilename "\\" file seq \\n\\n.aof \\""\ndir \'it\\\'s\' "\\x41\\tb"\n')
+    assert words == [("appendfilename", [ODD_NAME]), ("dir", ["it's", "A\tb"])]
+
+
+def test_manifest_names_are_written_as_sdscatrepr_and_read_back():
+    manifest = Manifest(AofFile(ODD_NAME + ".1.base.rdb", 1, "b"), [], [AofFile("it's.1.incr.aof", 1, "i")])
+    assert manifest.text() == (
+        'file "\\" file seq \\n\\n.aof \\".1.base.rdb" seq 1 type b\n'
+        # Quoted, unlike Redis's sdsneedsrepr: unquoted, sdssplitargs could not read it back.
+        'file "it\'s.1.incr.aof" seq 1 type i\n'
+    )
+    assert parse_manifest(manifest.text(), "m") == manifest
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed")
+def test_a_name_with_quotes_and_newlines_as_redis_writes_it(tmp_path):
+    """The same name to both servers: the same manifest."""
+    manifests = {}
+    for name, start in (("redis", start_redis), ("tandem", start_tandem)):
+        directory = tmp_path / name
+        directory.mkdir()
+        proc, port = start("--dir", str(directory), "--appendonly", "yes", "--appendfilename", ODD_NAME)
+        try:
+            client = redis.Redis(port=port)
+            client.set("k", name)
+            client.close()
+        finally:
+            stop(proc)
+        manifests[name] = (directory / "appendonlydir" / (ODD_NAME + ".manifest")).read_bytes()
+    assert manifests["tandem"] == manifests["redis"]

@@ -573,13 +573,33 @@ def parse_config_text(text: str) -> list[tuple[str, list[str]]]:
     return entries
 
 
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "a": "\a"}
+_HEX_ESCAPE = re.compile(r"x[0-9a-fA-F]{2}")
+
+
 def _split_words(line: str) -> list[str]:
+    """Words as Redis's sdssplitargs reads a config line: "double quotes" take the escapes
+    \\xHH, \\n, \\r, \\t, \\b, \\a (and any other escaped character as itself), 'single
+    quotes' only \\'."""
     words: list[str] = []
     current = ""
     quote = ""
     in_word = False
-    for ch in line:
-        if quote:
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        i += 1
+        if quote == '"' and ch == "\\" and i < len(line):
+            if _HEX_ESCAPE.match(line, i):
+                current += chr(int(line[i + 1:i + 3], 16))
+                i += 3
+            else:
+                current += _ESCAPES.get(line[i], line[i])
+                i += 1
+        elif quote == "'" and ch == "\\" and line[i:i + 1] == "'":
+            current += "'"
+            i += 1
+        elif quote:
             if ch == quote:
                 quote = ""
             else:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from hiredis import pack_command
 from tandemkv.clock import Clock
 from tandemkv.commands.dispatch import call
 from tandemkv.commands.effects import Unit, subscribe, unsubscribe
+from tandemkv.commands.monitoring import quoted
 from tandemkv.commands.session import Instance, Session
 from tandemkv.commands.table import TABLE, command
 from tandemkv.errors import CommandError
@@ -52,6 +52,7 @@ from tandemkv.persistence.aofbase import CommandWriter, timestamp_annotation
 from tandemkv.persistence.rdb import FileWriter, RdbError, crc64
 from tandemkv.persistence.snapshot import BackgroundSave, load_data
 from tandemkv.protocol import Simple
+from tandemkv.protocol.parser import split_args
 
 log = logging.getLogger("tandemkv.persistence")
 
@@ -96,10 +97,12 @@ class Manifest:
 
 
 def _quoted(name: str) -> str:
-    """sdscatrepr for names with spaces or unprintable bytes, as aofInfoFormat does."""
+    """As aofInfoFormat: sdscatrepr when sdsneedsrepr (a backslash, a double quote, a space
+    or an unprintable byte), else the name as it is; unlike Redis, a single quote is quoted
+    too (sdssplitargs could not read such a name back)."""
     if all(33 <= ord(ch) < 127 and ch not in "\"'\\" for ch in name):
         return name
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return quoted(name.encode("latin-1")).decode("latin-1")
 
 
 MANIFEST_MAX_LINE = 1024
@@ -120,10 +123,7 @@ def parse_manifest(text: str, path: str) -> Manifest:
             raise AofError(f"The AOF manifest file contains too long line ({path}, line {number})")
         stripped = line.strip(" \t\r\n")
         bad = AofError(f"Invalid AOF manifest file format ({path}, line {number}: '{stripped}')")
-        try:
-            words = shlex.split(stripped) if stripped else []
-        except ValueError:
-            words = []
+        words = [word.decode("latin-1") for word in split_args(stripped.encode("latin-1")) or []]
         if len(words) < 6 or len(words) % 2:
             raise bad
         name, seq, kind = None, 0, ""
