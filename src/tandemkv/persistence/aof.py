@@ -455,7 +455,7 @@ class Aof:
                 self.persist_manifest(Manifest(job.base, history, kept))
                 self.rotated_size = 0
                 self.base_size = self._size(job.base.name) + (self.incr_size if kept else 0)
-                self._delete_history()
+                self.delete_history()
             except OSError as exc:
                 log.warning("Error trying to rename the temporary AOF base file: %s", exc)
                 ok = False
@@ -472,7 +472,7 @@ class Aof:
             self.rewrite_scheduled = self.waiting_rewrite
             log.warning("Background AOF rewrite failed")
 
-    def _delete_history(self) -> None:
+    def delete_history(self) -> None:
         manifest = self.manifest
         for entry in manifest.history:
             try:

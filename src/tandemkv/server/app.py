@@ -463,6 +463,7 @@ def run(config: Config) -> int:
         return 1
     except OSError as exc:
         log.error("Could not create server TCP listening socket %s:%d: %s", config.str("bind"), config.int("port"), exc)
+        log.error("Failed listening on port %d (TCP), aborting.", config.int("port"))  # Redis's line
         return 1
     try:
         loop.run_until_complete(server.serve_until_stopped())
