@@ -4,6 +4,7 @@ redis-server and redis-check-aof, and Redis's own files loaded by tandemkv."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -259,3 +260,30 @@ def test_a_name_with_quotes_and_newlines_as_redis_writes_it(tmp_path):
             stop(proc)
         manifests[name] = (directory / "appendonlydir" / (ODD_NAME + ".manifest")).read_bytes()
     assert manifests["tandem"] == manifests["redis"]
+
+
+def test_aof_disable_auto_gc_keeps_history_in_redis_order_until_set_back(tmp_path):
+    store = Store(dir=str(tmp_path), appendonly="yes", aof_disable_auto_gc="yes")
+    for _ in range(2):
+        store.set("k", "v")
+        store.bgrewriteaof()
+        while store.tick():
+            pass
+    manifest = tmp_path / "appendonlydir" / "appendonly.aof.manifest"
+    assert manifest.read_text().splitlines() == [
+        "file appendonly.aof.3.base.rdb seq 3 type b",
+        "file appendonly.aof.2.incr.aof seq 2 type h",
+        "file appendonly.aof.2.base.rdb seq 2 type h",
+        "file appendonly.aof.1.incr.aof seq 1 type h",
+        "file appendonly.aof.1.base.rdb seq 1 type h",
+        "file appendonly.aof.3.incr.aof seq 3 type i",
+    ]
+    assert (tmp_path / "appendonlydir" / "appendonly.aof.1.base.rdb").exists()
+    store.execute("CONFIG", "SET", "aof-disable-auto-gc", "no")
+    assert manifest.read_text().splitlines() == [
+        "file appendonly.aof.3.base.rdb seq 3 type b", "file appendonly.aof.3.incr.aof seq 3 type i",
+    ]
+    assert sorted(os.listdir(tmp_path / "appendonlydir")) == [
+        "appendonly.aof.3.base.rdb", "appendonly.aof.3.incr.aof", "appendonly.aof.manifest",
+    ]
+    store.close()

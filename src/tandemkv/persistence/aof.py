@@ -450,8 +450,9 @@ class Aof:
                     self.waiting_rewrite = False
                 old = self.manifest
                 kept = [job.incr] if job.incr is not None else []
-                history = [AofFile(f.name, f.seq, HISTORY) for f in ([old.base] if old.base else []) + old.history]
-                history += [AofFile(f.name, f.seq, HISTORY) for f in old.incrs if f not in kept]
+                # Redis's order: the rewritten incr files, the old base, the older history.
+                history = [AofFile(f.name, f.seq, HISTORY) for f in old.incrs if f not in kept]
+                history += [AofFile(f.name, f.seq, HISTORY) for f in ([old.base] if old.base else []) + old.history]
                 self.persist_manifest(Manifest(job.base, history, kept))
                 self.rotated_size = 0
                 self.base_size = self._size(job.base.name) + (self.incr_size if kept else 0)
@@ -473,7 +474,11 @@ class Aof:
             log.warning("Background AOF rewrite failed")
 
     def delete_history(self) -> None:
+        """aofDelHistoryFiles: the files of earlier bases and incr files go, and the manifest
+        stops naming them (not while aof-disable-auto-gc is yes)."""
         manifest = self.manifest
+        if not manifest.history or self.instance.config["aof-disable-auto-gc"]:
+            return
         for entry in manifest.history:
             try:
                 os.unlink(self.path(entry.name))

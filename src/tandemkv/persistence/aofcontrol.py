@@ -40,6 +40,7 @@ class AofControl:
         self._error_logged_at = -WRITE_ERROR_LOG_PERIOD_S
         instance.config.watch("appendonly", self._on_appendonly)
         instance.reload_aof = self.reload
+        instance.config.watch("aof-disable-auto-gc", self._on_auto_gc)
 
     # ------------------------------------------------------------- lifecycle
 
@@ -73,6 +74,14 @@ class AofControl:
         self.aof = aof
         self.instance.aof = aof
         self._switched()
+
+    def _on_auto_gc(self, disabled: object) -> None:
+        """CONFIG SET aof-disable-auto-gc no: the history files kept meanwhile go now."""
+        if not disabled and self.aof is not None:
+            try:
+                self.aof.delete_history()
+            except OSError as exc:
+                log.warning("Can't delete the AOF history files: %s", exc)
 
     def _switched(self) -> None:
         """The AOF was turned on or off (the server holds replies while it is on)."""
@@ -187,7 +196,7 @@ class AofControl:
                 aof.fsync()
             for db in self.instance.dbs:
                 db.flush()
-            if loader.load_manifest() and loader.manifest.history:
+            if loader.load_manifest():
                 loader.delete_history()
             if aof is not None:
                 unsubscribe(self.instance, aof.feed)
