@@ -8,7 +8,8 @@ thread) and the embedded Store (which uses it as it is, synchronously):
   off by CONFIG SET appendonly no and at close; `commit` writes the buffer and fsyncs as
   appendfsync says (always: before returning; everysec: once a second has passed since the
   last fsync; no: never); `cron` runs everysec's fsync and the automatic rewrite. Without a
-  loop the rewrite's and the snapshot's slices are stepped by the owner (`step`).
+  loop the rewrite's and the snapshot's slices are stepped by the owner (`step`). Also DEBUG
+  LOADAOF (`reload`) and CONFIG SET aof-disable-auto-gc no (the history files go).
 """
 
 from __future__ import annotations
