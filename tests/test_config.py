@@ -144,13 +144,19 @@ def test_config_get_globs_compare_as_maps(diff):
     assert _pairs(ours) == _pairs(theirs)
 
 
-def test_tandem_rejects_persistence_it_lacks(raw):
+def test_persistence_settings_are_checked_as_redis_does(raw):
     assert raw.call("CONFIG", "SET", "save", "900").startswith(
         b"-ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters"
     )
-    assert raw.call("CONFIG", "SET", "aof-use-rdb-preamble", "no").startswith(
-        b"-ERR CONFIG SET failed (possibly related to argument 'aof-use-rdb-preamble') - "
-    )
+    for name in ("aof-use-rdb-preamble", "aof-timestamp-enabled"):
+        assert raw.call("CONFIG", "SET", name, "maybe") == (
+            b"-ERR CONFIG SET failed (possibly related to argument '%b') - argument must be 'yes' or 'no'\r\n" % name.encode()
+        )
+        before = raw.call("CONFIG", "GET", name)
+        flipped = b"no" if before.endswith(b"yes\r\n") else b"yes"
+        assert raw.call("CONFIG", "SET", name, flipped) == b"+OK\r\n"
+        assert raw.call("CONFIG", "GET", name).endswith(flipped + b"\r\n")
+        raw.call("CONFIG", "SET", name, b"no" if flipped == b"yes" else b"yes")
     assert raw.call("CONFIG", "GET", "engine-*").startswith(b"*8\r\n")
 
 

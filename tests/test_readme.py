@@ -3,10 +3,12 @@ commands (`make serve`, `make test`) are the ones .ci/run and the Makefile provi
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import redis
 
 import tandemkv.persistence
 import tandemkv.scripting  # noqa: F401  (registers the scripting commands)
+from tandemkv import Store
 from tandemkv.commands import TABLE
 from tests.conftest import start_tandem, stop
 
@@ -153,11 +156,17 @@ def test_readme_use_it_examples_run_as_shown() -> None:
                     continue
                 out = subprocess.run([cli, "--no-raw", "-p", str(port), *command[1:]], capture_output=True, text=True, timeout=20)
                 assert out.stdout.splitlines() == expected, (command, out.stdout)
-        client_code, store_code = python_blocks
+        client_code, store_code, durable_code = python_blocks
         exec(compile(client_code.replace("port=6379", f"port={port}"), "README.md", "exec"), {"__name__": "readme"})
         assert redis.Redis(port=port).ttl("session:42") > 0
         namespace: dict[str, object] = {"__name__": "readme"}
         exec(compile(store_code, "README.md", "exec"), namespace)
         assert namespace["store"].get("k") == b"v"  # type: ignore[attr-defined]
+        with tempfile.TemporaryDirectory() as directory:  # the durable Store, in a scratch dir
+            exec(compile(durable_code.replace("/var/lib/app", directory), "README.md", "exec"), dict(namespace))
+            assert sorted(os.listdir(directory)) == ["appendonlydir", "dump.rdb"]
+            reopened = Store(dir=directory, appendonly="yes")
+            assert reopened.get("k") == b"v"
+            reopened.close()
     finally:
         stop(proc)

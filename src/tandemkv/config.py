@@ -215,15 +215,6 @@ def _normalize_appenddirname(raw: bytes, current: str) -> str:
     return text
 
 
-def _only_rdb_preamble(raw: bytes, current: str) -> str:
-    lowered = raw.lower()
-    if lowered not in (b"yes", b"no"):
-        raise ConfigError("argument must be 'yes' or 'no'")
-    if lowered == b"no":
-        raise ConfigError("tandemkv writes AOF base files with the RDB preamble only")
-    return "yes"
-
-
 MAXMEMORY_POLICIES = (
     "volatile-lru",
     "volatile-lfu",
@@ -319,7 +310,9 @@ PARAMS: tuple[Param, ...] = (
     Param("appendfilename", "string", "appendonly.aof", mutable=False, normalize=_normalize_appendfilename),
     Param("appenddirname", "string", "appendonlydir", mutable=False, normalize=_normalize_appenddirname),
     Param("appendfsync", "enum", "everysec", choices=("always", "everysec", "no")),
-    Param("aof-use-rdb-preamble", "string", "yes", normalize=_only_rdb_preamble),
+    Param("aof-use-rdb-preamble", "bool", True),
+    Param("aof-timestamp-enabled", "bool", False),
+    Param("aof-disable-auto-gc", "bool", False),
     Param("aof-load-truncated", "bool", True),
     Param("no-appendfsync-on-rewrite", "bool", False),
     Param("auto-aof-rewrite-percentage", "int", 100, maximum=2**31 - 1),
@@ -521,7 +514,9 @@ MEANINGS = {
     "appendfilename": "prefix of the AOF's files and manifest (startup only)",
     "appenddirname": "directory of the AOF's files, inside `dir` (startup only)",
     "appendfsync": "always (a write is acknowledged once on disk), everysec, no",
-    "aof-use-rdb-preamble": "AOF base files are RDB images (only yes)",
+    "aof-use-rdb-preamble": "AOF base files are RDB images (yes) or commands (no)",
+    "aof-timestamp-enabled": "write #TS:<unix seconds> annotations in the AOF, as Redis",
+    "aof-disable-auto-gc": "keep the files a rewrite replaced (history in the manifest) until set to no",
     "aof-load-truncated": "load an AOF whose last file ends inside a command, cutting the tail",
     "no-appendfsync-on-rewrite": "no fsync of the AOF while it is being rewritten",
     "auto-aof-rewrite-percentage": "rewrite the AOF when it grew this % over its last rewrite (0: never)",
@@ -587,13 +582,33 @@ def parse_config_text(text: str) -> list[tuple[str, list[str]]]:
     return entries
 
 
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "a": "\a"}
+_HEX_ESCAPE = re.compile(r"x[0-9a-fA-F]{2}")
+
+
 def _split_words(line: str) -> list[str]:
+    """Words as Redis's sdssplitargs reads a config line: "double quotes" take the escapes
+    \\xHH, \\n, \\r, \\t, \\b, \\a (and any other escaped character as itself), 'single
+    quotes' only \\'."""
     words: list[str] = []
     current = ""
     quote = ""
     in_word = False
-    for ch in line:
-        if quote:
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        i += 1
+        if quote == '"' and ch == "\\" and i < len(line):
+            if _HEX_ESCAPE.match(line, i):
+                current += chr(int(line[i + 1:i + 3], 16))
+                i += 3
+            else:
+                current += _ESCAPES.get(line[i], line[i])
+                i += 1
+        elif quote == "'" and ch == "\\" and line[i:i + 1] == "'":
+            current += "'"
+            i += 1
+        elif quote:
             if ch == quote:
                 quote = ""
             else:

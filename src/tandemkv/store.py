@@ -19,12 +19,33 @@ one thread (or guard it with your own lock). Background work needs no thread eit
 - `tick()` runs one time-budgeted slice of migration, active expiry and freeing of flushed
   data. Call it from your own loop or timer (for example every 100 ms) to finish steps sooner
   and to reclaim memory of keys that expire but are never touched again.
+
+Durability: a Store given a `dir` (a keyword, or a Config whose `dir` is not "."), `appendonly="yes"`
+or a `save` schedule persists as the server does, with the server's settings and file formats:
+
+    with Store(dir="/var/lib/app", appendonly="yes", appendfsync="always", save="3600 1 300 100") as store:
+        store.set("k", "v")                 # in the AOF, fsynced, before set() returns
+
+- at construction the RDB file or, with appendonly yes, the AOF directory is loaded exactly as
+  tandemkv-server loads it at start (a directory of either one loads into the other, and into
+  redis-server); a file that cannot be loaded raises AofError / RdbError / OSError;
+- every write's effect goes to the AOF before the call returns; appendfsync always: fsynced
+  too (if the write or fsync fails, the call raises OSError and the write may be in memory
+  only: treat the Store as failed); everysec: fsynced by the first write or tick() a second
+  or more after the last fsync; no: the OS decides;
+- tick() also runs the `save` schedule, the automatic AOF rewrite, and a slice of a running
+  BGSAVE or AOF rewrite (point-in-time snapshots, written while the Store keeps serving);
+- `close()` (or leaving the `with` block, or SHUTDOWN) does what SHUTDOWN does: a final SAVE
+  when a `save` schedule is set, the AOF flushed and fsynced; a BGSAVE still running is
+  finished first. A closed Store raises ValueError.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
+from types import TracebackType
 from typing import Any
 
 from tandemkv.clock import Clock
@@ -34,6 +55,10 @@ from tandemkv.config import Config, ConfigError
 from tandemkv.errors import CommandError
 from tandemkv.keyspace import Tandem
 from tandemkv.persistence import attach as attach_persistence
+from tandemkv.persistence import cron as persistence_cron
+from tandemkv.persistence import save_for_shutdown
+from tandemkv.persistence import step as snapshot_step
+from tandemkv.persistence.aofcontrol import AofControl, load_from_disk
 from tandemkv.protocol import (
     BigNumber,
     Bulks,
@@ -120,20 +145,36 @@ class Store:
                 config.set(param_name, raw, startup=True)
             except ConfigError as exc:
                 raise ValueError(f"{name}={value!r}: {exc.reason}") from None
-        self.instance = Instance(config, clock)
-        attach_persistence(self.instance)  # SAVE/BGSAVE/SHUTDOWN SAVE write `dir`/`dbfilename`
-        attach_scripting(self.instance)  # the function libraries persistence saves and loads
-        self.instance.on_step = _log_step
-        self.session = self.instance.new_session(addr="embedded")
+        self.instance = instance = Instance(config, clock)
+        attach_persistence(instance)  # SAVE/BGSAVE/SHUTDOWN SAVE write `dir`/`dbfilename`
+        attach_scripting(instance)  # the function libraries persistence saves and loads
+        instance.on_step = _log_step
+        instance.rdb.schedule = _stepped_by_tick  # a BGSAVE's slices run from tick()
+        instance.shutdown = self._release_files  # SHUTDOWN closes the Store
+        self.appendonly = AofControl(instance)
+        self.closed = False
+        if "dir" in settings or config.str("dir") != "." or config["appendonly"] or config.str("save"):
+            os.makedirs(config.str("dir"), exist_ok=True)
+            load_from_disk(instance, self.appendonly)  # the server's start-up, same code
+            if config["appendonly"]:
+                self.appendonly.open()
+        self.session = instance.new_session(addr="embedded")
 
     # ------------------------------------------------------------- commands
 
     def execute(self, *args: Arg) -> Any:
         """Run any command in the table; returns its reply as plain Python (see `to_python`).
 
-        Raises CommandError for error replies."""
+        Raises CommandError for error replies; OSError if the append-only file cannot take
+        the write under appendfsync always; ValueError once the Store is closed."""
+        if self.closed:
+            raise ValueError("operation on a closed Store")
         self.instance.memory.access.refresh()  # the second accesses record (OBJECT IDLETIME)
         reply = execute(self.session, [_arg(a) for a in args])
+        if self.instance.aof is not None:
+            self.appendonly.commit()  # the write's effect in the AOF (and on disk, by appendfsync)
+        if self.closed:  # SHUTDOWN
+            return None
         if reply.__class__ is Error:
             raise CommandError(reply.message)
         return to_python(reply)
@@ -217,9 +258,13 @@ class Store:
         Moves keys of running steps for about `budget_us` (default: the `engine-slice-us`
         setting, 1000), expires up to TICK_EXPIRE_KEYS due keys, and frees up to
         TICK_FREE_KEYS keys of flushed databases; brings the accounted dict-table bytes up to date
-        (used_memory) a slice at a time.
+        (used_memory) a slice at a time; persistence: starts a BGSAVE when a `save` point is
+        due, fsyncs under everysec, starts the automatic AOF rewrite, and writes a slice of
+        about `budget_us` of a running BGSAVE and of a running AOF rewrite.
         """
         instance = self.instance
+        if self.closed:
+            return False
         if budget_us is None:
             budget_us = instance.config.int("engine-slice-us")
         clock = instance.clock
@@ -242,6 +287,16 @@ class Store:
         # Memory bound: a slice of the dict-table measurement, eviction if it shows us over.
         measure_slice(instance)
         instance.serve_ready_keys()
+        # Persistence: the `save` schedule, everysec's fsync and the automatic AOF rewrite,
+        # then a slice of a running BGSAVE and of a running AOF rewrite.
+        persistence_cron(instance)
+        self.appendonly.cron()
+        budget_s = budget_us / 1_000_000
+        if snapshot_step(instance, budget_s):
+            work_left = True
+        if self.appendonly.step(budget_s):
+            work_left = True
+        self.appendonly.commit()  # expiry and eviction deletions: their DELs
         return work_left
 
     def info(self, db: int = 0) -> dict[str, int]:
@@ -252,6 +307,50 @@ class Store:
     def commands() -> list[str]:
         """Names of every command `execute` knows."""
         return sorted(spec.name for spec in TABLE)
+
+    # ----------------------------------------------------------- persistence
+
+    def save(self) -> None:
+        """SAVE: the whole dataset to `dir`/`dbfilename` now."""
+        self.execute("SAVE")
+
+    def bgsave(self) -> None:
+        """BGSAVE: a point-in-time snapshot, written a slice per tick() while the Store serves."""
+        self.execute("BGSAVE")
+
+    def bgrewriteaof(self) -> None:
+        """BGREWRITEAOF: a new base of the AOF, written a slice per tick()."""
+        self.execute("BGREWRITEAOF")
+
+    def close(self) -> None:
+        """What SHUTDOWN does: a final SAVE when a `save` schedule is set (a running BGSAVE is
+        finished otherwise), the AOF flushed, fsynced and closed. Raises OSError if the final
+        save fails (the Store stays open then). Closing twice does nothing."""
+        if self.closed:
+            return
+        instance = self.instance
+        if instance.config.str("save"):
+            if not save_for_shutdown(instance):
+                raise OSError("Errors trying to SHUTDOWN: the final save failed (see the log)")
+        else:
+            budget_s = instance.config.int("engine-slice-us") / 1_000_000
+            while snapshot_step(instance, budget_s):
+                pass
+        self._release_files()
+
+    def _release_files(self) -> None:
+        self.appendonly.close()
+        self.closed = True
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        self.close()
+
+
+def _stepped_by_tick() -> None:
+    """A background save started: nothing to schedule, tick() runs its slices."""
 
 
 def _config_value(value: Any) -> bytes:

@@ -3,23 +3,37 @@
 DEBUG is one command in Redis (not a container): it dispatches on its first argument itself and
 answers Redis's subcommand-syntax error for names it does not know or wrong argument counts.
 Only the subcommands below are implemented; DEBUG HELP lists exactly those, in Redis's words.
+DIGEST and DIGEST-VALUE compute Redis's digests (debug.c xorObjectDigest): the same dataset
+gives the same hex string in redis-server and tandemkv.
 Unlike Redis 7.0 (enable-debug-command no), DEBUG is always enabled.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
+from hashlib import sha1
+from typing import Any
 
 from tandemkv.commands.args import ranged
-from tandemkv.commands.session import Session
+from tandemkv.commands.keys import type_name
+from tandemkv.commands.session import Instance, Session
 from tandemkv.commands.table import command, help_reply
 from tandemkv.errors import NOT_POSITIVE, CommandError, printable
-from tandemkv.protocol import OK
+from tandemkv.protocol import OK, Simple, format_double
+
+log = logging.getLogger("tandemkv")
 
 _HELP = help_reply(
     "DEBUG",
     (
+        "DIGEST",
+        "    Output a hex signature representing the current DB content.",
+        "DIGEST-VALUE <key> [<key> ...]",
+        "    Output a hex signature of the values of all the specified keys.",
+        "LOADAOF",
+        "    Flush the AOF buffers on disk and reload the AOF in memory.",
         "POPULATE <count> [<prefix>] [<size>]",
         "    Create <count> string keys named key:<num>. If <prefix> is specified then",
         "    it is used instead of the 'key' prefix. These are not propagated to",
@@ -49,6 +63,25 @@ def debug(session: Session, subcommand: bytes, *args: bytes) -> object:
         return _HELP
     if name == b"populate" and 1 <= len(args) <= 3:
         return _populate(session, args)
+    if name == b"digest" and not args:
+        return Simple(_dataset_digest(session.instance).hex().encode())
+    if name == b"digest-value":
+        values = session.db.tandem
+        digests = []
+        for key in args:  # logically expired keys too, as Redis's dictFind
+            shard = values.locate(key)
+            digest = _object_digest(_ZERO, key, shard[0][key], shard[1]) if shard is not None else _ZERO
+            digests.append(Simple(digest.hex().encode()))
+        return digests
+    if name == b"loadaof" and not args:
+        reload_aof = session.instance.reload_aof
+        if reload_aof is None:
+            raise CommandError("ERR no append-only file to load")
+        failure = reload_aof()
+        if failure is not None:  # Redis exits here; we answer the reason
+            raise CommandError(f"ERR DEBUG LOADAOF failed: {failure}")
+        log.warning("Append Only File loaded by DEBUG LOADAOF")
+        return OK
     if name == b"set-active-expire" and len(args) == 1:
         return _set_active_expire(session, _atoi(args[0]) != 0)
     if name == b"set-skip-checksum-validation" and len(args) == 1:
@@ -107,3 +140,66 @@ def _strtod(raw: bytes) -> float:
     """C's strtod for plain decimals: the leading number, 0 when there is none."""
     match = _LEADING_FLOAT.match(raw)
     return float(match.group(1)) if match else 0.0
+
+
+# ------------------------------------------------------------------ DIGEST (debug.c)
+
+_ZERO = bytes(20)
+_TYPE_CODES = {b"string": 0, b"list": 1, b"set": 2, b"zset": 3, b"hash": 4, b"stream": 6}  # OBJ_*
+
+
+def _xor(digest: bytes, data: bytes) -> bytes:
+    """xorDigest: `digest` XOR SHA1(data) (order-free: sets, hash fields, keys)."""
+    hashed = int.from_bytes(sha1(data).digest(), "big")
+    return (int.from_bytes(digest, "big") ^ hashed).to_bytes(20, "big")
+
+
+def _mix(digest: bytes, data: bytes) -> bytes:
+    """mixDigest: SHA1(digest XOR SHA1(data)) (order matters: lists, stream entries)."""
+    return sha1(_xor(digest, data)).digest()
+
+
+def _object_digest(digest: bytes, key: bytes, value: Any, deadlines: dict[bytes, int] | None) -> bytes:
+    """xorObjectDigest of `value` stored at `key` (`deadlines`: its shard's)."""
+    kind = type_name(value)
+    digest = _mix(digest, _TYPE_CODES[kind].to_bytes(4, "big"))
+    if kind == b"string":
+        digest = _mix(digest, bytes(value))
+    elif kind == b"list":
+        for item in value:
+            digest = _mix(digest, item)
+    elif kind == b"set":
+        for member in value.members:
+            digest = _xor(digest, member)
+    elif kind == b"zset":
+        for member, score in value:
+            digest = _xor(digest, _mix(_mix(_ZERO, member), format_double(score)))
+    elif kind == b"hash":
+        for field, item in value.items():
+            digest = _xor(digest, _mix(_mix(_ZERO, field), item))
+    else:  # a stream: each entry's ID ("ms.seq") and its fields and values, in order
+        for node in value.nodes:
+            for entry_id, fields in zip(node.ids, node.entries, strict=True):
+                if fields is None:
+                    continue
+                digest = _mix(digest, b"%d.%d" % (entry_id >> 64, entry_id & 0xFFFFFFFFFFFFFFFF))
+                for word in fields:
+                    digest = _mix(digest, word)
+    if deadlines and key in deadlines:
+        digest = _xor(digest, b"!!expire!!")
+    return digest
+
+
+def _dataset_digest(instance: Instance) -> bytes:
+    """computeDatasetDigest: per non-empty database its index mixed in, then every key's
+    digest (key mixed, then its value) XORed in; logically expired keys count until removed."""
+    final = _ZERO
+    for index, db in enumerate(instance.dbs):
+        pairs = [(values, deadlines) for values, deadlines in db.tandem.iter_pairs() if values]
+        if not pairs:
+            continue
+        final = _mix(final, index.to_bytes(4, "big"))
+        for values, deadlines in pairs:
+            for key in values:
+                final = _xor(final, _object_digest(_mix(_ZERO, key), key, values[key], deadlines))
+    return final

@@ -145,6 +145,9 @@ class Instance:
         self.effects: Effects | None = None
         # The append-only file (persistence/aof.py) while appendonly is yes, else None.
         self.aof: Any = None
+        # DEBUG LOADAOF: empty the databases and load the AOF again (set by persistence/
+        # aofcontrol.py): None when done, else why it could not.
+        self.reload_aof: Callable[[], str | None] | None = None
         # ACL users (commands/users.py); the default user's password is `requirepass`.
         self.acl = AccessControl(self.config.str("acl-pubsub-default") == "allchannels")
         self.acl.set_default_password(self.config.str("requirepass").encode("latin-1"))

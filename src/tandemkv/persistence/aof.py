@@ -5,8 +5,10 @@ In `dir`/`appenddirname`:
     appendonly.aof.manifest          which files make the dataset, one line each:
                                      "file <name> seq <n> type <b|h|i>"
     appendonly.aof.<n>.base.rdb      the base: an RDB image (aof-base aux field 1)
-    appendonly.aof.<n>.base.aof      or a base of commands (written by redis-server)
+    appendonly.aof.<n>.base.aof      or a base of commands (aof-use-rdb-preamble no: aofbase.py)
     appendonly.aof.<n>.incr.aof      the effects since that base, as RESP command arrays
+                                     (with aof-timestamp-enabled, a "#TS:<unix s>" line before
+                                     the first command of each new second, as Redis writes)
 
 Writing (`Aof`): each unit of effects (commands/effects.py) is encoded into `buffer`, with a
 SELECT whenever the database changes; the server layer `flush`es the buffer to the open incr
@@ -31,22 +33,26 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import BinaryIO
 
 from hiredis import pack_command
 
 from tandemkv.clock import Clock
 from tandemkv.commands.dispatch import call
 from tandemkv.commands.effects import Unit, subscribe, unsubscribe
+from tandemkv.commands.monitoring import quoted
 from tandemkv.commands.session import Instance, Session
 from tandemkv.commands.table import TABLE, command
 from tandemkv.errors import CommandError
-from tandemkv.persistence.rdb import RdbError, crc64
+from tandemkv.persistence.aofbase import CommandWriter, timestamp_annotation
+from tandemkv.persistence.rdb import FileWriter, RdbError, crc64
 from tandemkv.persistence.snapshot import BackgroundSave, load_data
 from tandemkv.protocol import Simple
+from tandemkv.protocol.parser import split_args
 
 log = logging.getLogger("tandemkv.persistence")
 
@@ -84,16 +90,19 @@ class Manifest:
         seq = self.incrs[-1].seq + 1 if self.incrs else 1
         return AofFile(f"{prefix}.{seq}.incr.aof", seq, INCR)
 
-    def next_base(self, prefix: str) -> AofFile:
+    def next_base(self, prefix: str, rdb: bool) -> AofFile:
+        """The next base file: an RDB image (`rdb`, aof-use-rdb-preamble yes) or commands."""
         seq = self.base.seq + 1 if self.base else 1
-        return AofFile(f"{prefix}.{seq}.base.rdb", seq, BASE)
+        return AofFile(f"{prefix}.{seq}.base.{'rdb' if rdb else 'aof'}", seq, BASE)
 
 
 def _quoted(name: str) -> str:
-    """sdscatrepr for names with spaces or unprintable bytes, as aofInfoFormat does."""
+    """As aofInfoFormat: sdscatrepr when sdsneedsrepr (a backslash, a double quote, a space
+    or an unprintable byte), else the name as it is; unlike Redis, a single quote is quoted
+    too (sdssplitargs could not read such a name back)."""
     if all(33 <= ord(ch) < 127 and ch not in "\"'\\" for ch in name):
         return name
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return quoted(name.encode("latin-1")).decode("latin-1")
 
 
 MANIFEST_MAX_LINE = 1024
@@ -114,10 +123,7 @@ def parse_manifest(text: str, path: str) -> Manifest:
             raise AofError(f"The AOF manifest file contains too long line ({path}, line {number})")
         stripped = line.strip(" \t\r\n")
         bad = AofError(f"Invalid AOF manifest file format ({path}, line {number}: '{stripped}')")
-        try:
-            words = shlex.split(stripped) if stripped else []
-        except ValueError:
-            words = []
+        words = [word.decode("latin-1") for word in split_args(stripped.encode("latin-1")) or []]
         if len(words) < 6 or len(words) % 2:
             raise bad
         name, seq, kind = None, 0, ""
@@ -178,6 +184,7 @@ class Aof:
         self.manifest = Manifest()
         self.buffer = bytearray()
         self.selected_db = -1
+        self.timestamp_s = 0  # the last #TS annotation written (aof_cur_timestamp)
         self.fd = -1
         self.incr_size = 0  # bytes of the open incr file
         self.rotated_size = 0  # bytes of the incr files before it (a rewrite in progress)
@@ -213,6 +220,11 @@ class Aof:
         """Consume one unit of effects (commands/effects.py): encoded into the buffer."""
         buffer = self.buffer
         was_empty = not buffer
+        if self.instance.config["aof-timestamp-enabled"]:
+            now_s = self.instance.clock.now_ms() // 1000
+            if now_s > self.timestamp_s:  # genAofTimestampAnnotationIfNeeded
+                self.timestamp_s = now_s
+                buffer += timestamp_annotation(now_s)
         for db_index, argv in unit:
             if db_index != self.selected_db:
                 index = str(db_index).encode()
@@ -317,7 +329,7 @@ class Aof:
             log.info("Successfully migrated an old-style AOF %s into the AOF directory", self.prefix)
         manifest = self.manifest
         if manifest.base is None and not manifest.incrs:
-            base = manifest.next_base(self.prefix)
+            base = manifest.next_base(self.prefix, bool(self.instance.config["aof-use-rdb-preamble"]))
             job = BaseRewrite(self, base, None)
             while job.step(1.0):
                 pass
@@ -384,7 +396,7 @@ class Aof:
             os.makedirs(self.dir, exist_ok=True)
             self.flush()
             previous = self.manifest
-            base = previous.next_base(self.prefix)
+            base = previous.next_base(self.prefix, bool(self.instance.config["aof-use-rdb-preamble"]))
             incr = None
             if self.waiting_rewrite:
                 # The files on disk are stale: the manifest changes only once the new base
@@ -438,12 +450,13 @@ class Aof:
                     self.waiting_rewrite = False
                 old = self.manifest
                 kept = [job.incr] if job.incr is not None else []
-                history = [AofFile(f.name, f.seq, HISTORY) for f in ([old.base] if old.base else []) + old.history]
-                history += [AofFile(f.name, f.seq, HISTORY) for f in old.incrs if f not in kept]
+                # Redis's order: the rewritten incr files, the old base, the older history.
+                history = [AofFile(f.name, f.seq, HISTORY) for f in old.incrs if f not in kept]
+                history += [AofFile(f.name, f.seq, HISTORY) for f in ([old.base] if old.base else []) + old.history]
                 self.persist_manifest(Manifest(job.base, history, kept))
                 self.rotated_size = 0
                 self.base_size = self._size(job.base.name) + (self.incr_size if kept else 0)
-                self._delete_history()
+                self.delete_history()
             except OSError as exc:
                 log.warning("Error trying to rename the temporary AOF base file: %s", exc)
                 ok = False
@@ -460,8 +473,12 @@ class Aof:
             self.rewrite_scheduled = self.waiting_rewrite
             log.warning("Background AOF rewrite failed")
 
-    def _delete_history(self) -> None:
+    def delete_history(self) -> None:
+        """aofDelHistoryFiles: the files of earlier bases and incr files go, and the manifest
+        stops naming them (not while aof-disable-auto-gc is yes)."""
         manifest = self.manifest
+        if not manifest.history or self.instance.config["aof-disable-auto-gc"]:
+            return
         for entry in manifest.history:
             try:
                 os.unlink(self.path(entry.name))
@@ -532,11 +549,17 @@ class BaseRewrite(BackgroundSave):
         self.base = base
         self.incr = incr
         self.ok = False
+        config = aof.instance.config
+        writer: Callable[[BinaryIO, bool], FileWriter] = FileWriter
+        if not config["aof-use-rdb-preamble"]:
+            timestamp_s = aof.instance.clock.now_ms() // 1000 if config["aof-timestamp-enabled"] else None
+            writer = partial(CommandWriter, timestamp_s=timestamp_s)
         super().__init__(
             aof.instance,
             path=aof.path(base.name),
             temp=aof.path(f"temp-rewriteaof-bg-{os.getpid()}.aof"),
             aof_base=True,
+            writer=writer,
         )
         aof.rewrite = self
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import BinaryIO
 
 from tandemkv.commands.session import Instance, Session
@@ -163,15 +164,25 @@ class _Slices:
 class BackgroundSave:
     """A fork-less snapshot in progress (see the module doc)."""
 
-    def __init__(self, instance: Instance, path: str | None = None, temp: str | None = None, aof_base: bool = False) -> None:
+    def __init__(
+        self,
+        instance: Instance,
+        path: str | None = None,
+        temp: str | None = None,
+        aof_base: bool = False,
+        writer: Callable[[BinaryIO, bool], FileWriter] = FileWriter,
+    ) -> None:
         """A snapshot of `instance` into `path` (the RDB file unless given) through `temp`;
-        `aof_base`: the base file of an append-only file (aux field aof-base 1)."""
+        `aof_base`: the base file of an append-only file (aux field aof-base 1); `writer`:
+        what writes the file (an RDB image unless given; aofbase.CommandWriter writes
+        commands, every value at once)."""
         self.instance = instance
         self.path = path or rdb_path(instance)
         self.temp = temp or _temp_path(instance)
         self.dirty_before = instance.rdb.dirty
         self.out: BinaryIO = open(self.temp, "wb")  # noqa: SIM115  (closed in finish/abort)
-        self.writer = FileWriter(self.out, compress=bool(instance.config["rdbcompression"]))
+        self.writer = writer(self.out, bool(instance.config["rdbcompression"]))
+        self.slice_streams = writer is FileWriter
         aux = aux_fields(int(time.time()), instance.memory.used_bytes)
         if aof_base:
             aux = [(name, b"1" if name == b"aof-base" else value) for name, value in aux]
@@ -186,6 +197,7 @@ class BackgroundSave:
             if part.keys:
                 self.pending.append(part)
                 db.before_change = self._hook(part)
+        self.pending.reverse()  # taken from the end: database 0 first, as Redis writes them
 
     def _hook(self, part: _Pending):  # type: ignore[no-untyped-def]
         keys = part.keys
@@ -216,7 +228,7 @@ class BackgroundSave:
         values, deadlines, _accessed = shard
         value = values[key]
         deadline_ms = deadlines.get(key) if deadlines else None
-        if sliced and value.__class__ is StreamValue and len(value.nodes) > 1:
+        if sliced and value.__class__ is StreamValue and len(value.nodes) > 1 and self.slice_streams:
             buffer = Writer(self.writer.w.compress)
             entry_header(buffer, key, TYPE_STREAM_LISTPACKS_2, deadline_ms)
             self.slicing = _Slices(part, key, buffer, StreamSlices(buffer, value))

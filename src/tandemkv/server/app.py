@@ -35,10 +35,10 @@ from tandemkv.config import VERBOSE, Config, ConfigError, parse_memory
 from tandemkv.keyspace import Tandem
 from tandemkv.persistence import attach as attach_persistence
 from tandemkv.persistence import cron as persistence_cron
-from tandemkv.persistence import load as load_snapshot
 from tandemkv.persistence import save_for_shutdown
 from tandemkv.persistence import step as snapshot_step
 from tandemkv.persistence.aof import AofError
+from tandemkv.persistence.aofcontrol import load_from_disk
 from tandemkv.persistence.rdb import RdbError
 from tandemkv.scripting import attach as attach_scripting  # (importing registers EVAL, SCRIPT, ...)
 from tandemkv.server.appendonly import AppendOnly
@@ -94,17 +94,11 @@ class Server:
     def load_data(self) -> bool:
         """Load the append-only file when appendonly is yes, else the RDB file (`dir`/
         `dbfilename`), if there is one, as Redis's loadDataFromDisk; False if it is unreadable."""
-        started = time.monotonic()
         try:
-            if self.instance.config["appendonly"]:
-                count = self.appendonly.load()
-            else:
-                count = load_snapshot(self.instance)
+            load_from_disk(self.instance, self.appendonly)
         except (OSError, RdbError, AofError) as exc:
             log.error("Fatal error loading the DB: %s. Exiting.", exc)
             return False
-        if count is not None:
-            log.info("DB loaded from disk: %d keys in %.3f seconds", count, time.monotonic() - started)
         return True
 
     async def start(self) -> None:
@@ -469,6 +463,7 @@ def run(config: Config) -> int:
         return 1
     except OSError as exc:
         log.error("Could not create server TCP listening socket %s:%d: %s", config.str("bind"), config.int("port"), exc)
+        log.error("Failed listening on port %d (TCP), aborting.", config.int("port"))  # Redis's line
         return 1
     try:
         loop.run_until_complete(server.serve_until_stopped())
