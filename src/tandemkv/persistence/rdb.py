@@ -72,6 +72,8 @@ OP_SELECTDB = 254
 OP_EOF = 255
 
 _ENC_INT8, _ENC_INT16, _ENC_INT32, _ENC_LZF = 0, 1, 2, 3
+_DEADLINE = struct.Struct("<q")  # OP_EXPIRETIME_MS's milliseconds
+_FLUSH_BYTES = 1 << 16  # a file writer hands its buffer to the file (and CRC) past this size
 _QUICKLIST_PLAIN, _QUICKLIST_PACKED = 1, 2
 
 
@@ -113,8 +115,9 @@ _LITTLE_ENDIAN = sys.byteorder == "little"  # words read in native order must be
 _WORDS_FROM = 64  # inputs this long are read a 64-bit word at a time (about 1.5x faster)
 
 
-def crc64(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
-    """Redis's crc64 (crc64.c) of `data`, continuing from `crc`."""
+def crc64_reference(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
+    """Redis's crc64 (crc64.c) of `data`, continuing from `crc`, in pure Python: the
+    reference `crc64` is tested against, and the fallback without anycrc."""
     table = _CRC_TABLE
     view = memoryview(data).cast("B")
     whole = len(view) // 8 * 8 if len(view) >= _WORDS_FROM and _LITTLE_ENDIAN else 0
@@ -137,7 +140,7 @@ _LZF_MAX_REF = (1 << 8) + (1 << 3)  # longest back reference, in bytes, less 2 (
 _U32 = 0xFFFFFFFF
 
 
-def lzf_compress(data: bytes, max_out: int) -> bytes | None:
+def lzf_compress_reference(data: bytes, max_out: int) -> bytes | None:
     """LZF-compress `data` as Redis's lzf_compress does (lzf_c.c built with HLOG 16, VERY_FAST,
     offsets), so a string compresses to the same bytes as in Redis's files and DUMP payloads;
     None when the output would not fit in `max_out` bytes (lzf_compress's 0).
@@ -235,8 +238,9 @@ def _lzf_literals_only(data: bytes, max_out: int) -> bytes | None:
     return out if len(out) <= max_out else None
 
 
-def lzf_decompress(data: bytes, length: int) -> bytes:
-    """Decompress LZF `data` (lzf_d.c) into exactly `length` bytes; RdbError if invalid."""
+def lzf_decompress_reference(data: bytes, length: int) -> bytes:
+    """Decompress LZF `data` (lzf_d.c) into exactly `length` bytes; RdbError if invalid. Pure
+    Python: the reference for `lzf_decompress`, and the fallback without python-lzf."""
     out = bytearray()
     i, n = 0, len(data)
     while i < n:
@@ -270,6 +274,58 @@ def lzf_decompress(data: bytes, length: int) -> bytes:
     if len(out) != length:
         raise RdbError("LZF: wrong decompressed length")
     return bytes(out)
+
+
+# ------------------------------------------------------------- C-backed CRC-64 and LZF
+#
+# anycrc (CRC-64/REDIS model, C) and python-lzf (liblzf, C) do the same work 100-1000x
+# faster; the pure-Python functions above are the fallback when they are not installed, and
+# tests check both give the same results on random inputs.
+
+# liblzf's output bound checks are looser than Redis's lzf_c.c (which reserves room for the
+# reference it is about to write, and 3 bytes at the end), so near `max_out` python-lzf may
+# succeed where Redis gives up. Below this margin under `max_out` Redis's checks cannot fail
+# and both produce the same bytes; within it the reference decides.
+_LZF_BOUND_MARGIN = 6
+
+try:
+    from anycrc import Model as _CrcModel
+except ImportError:  # pragma: no cover  (anycrc is a dependency; kept working without it)
+    crc64 = crc64_reference
+else:
+    _CRC64_REDIS = _CrcModel("CRC64-REDIS")
+
+    def crc64(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
+        """Redis's crc64 (crc64.c) of `data`, continuing from `crc`."""
+        return _CRC64_REDIS.calc(data, crc)  # type: ignore[no-any-return]
+
+try:
+    import lzf as _lzf
+except ImportError:  # pragma: no cover  (python-lzf is a dependency; kept working without it)
+    lzf_compress = lzf_compress_reference
+    lzf_decompress = lzf_decompress_reference
+else:
+    def lzf_compress(data: bytes, max_out: int) -> bytes | None:
+        """Redis's LZF compression of `data` (see `lzf_compress_reference`): None when it
+        would not fit in `max_out` bytes."""
+        if len(data) < 3 or max_out <= _LZF_BOUND_MARGIN:
+            return lzf_compress_reference(data, max_out)
+        packed = _lzf.compress(data, max_out)
+        if packed is None or len(packed) <= max_out - _LZF_BOUND_MARGIN:
+            return packed  # type: ignore[no-any-return]
+        return lzf_compress_reference(data, max_out)
+
+    def lzf_decompress(data: bytes, length: int) -> bytes:
+        """Decompress LZF `data` into exactly `length` bytes; RdbError if invalid."""
+        if not length:
+            return lzf_decompress_reference(data, length)
+        try:
+            out = _lzf.decompress(data, length)
+        except ValueError:
+            raise RdbError("LZF: invalid compressed data") from None
+        if out is None or len(out) != length:
+            raise RdbError("LZF: wrong decompressed length")
+        return out  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------- writing
@@ -319,7 +375,7 @@ class Writer:
         """rdbSaveRawString: int encoding, else LZF (if it pays), else length + bytes."""
         buf = self.buf
         n = len(raw)
-        if n <= 11 and (raw[-1:].isdigit()):
+        if n <= 11 and (raw.isdigit() or raw[:1] == b"-"):
             encoded = _int_encoding(raw)
             if encoded is not None:
                 buf += encoded
@@ -470,19 +526,29 @@ class FileWriter:
             w.length(expires)
 
     def entry(self, key: bytes, value: object, deadline_ms: int | None) -> None:
+        """One key: `entry_header` and the value, inlined for strings (most keys)."""
         w = self.w
-        saver = SAVERS.get(value.__class__)
-        if saver is None:
-            raise RdbError(f"no RDB serialization for {value.__class__.__name__}")
-        entry_header(w, key, _type_byte(saver, value), deadline_ms)
-        saver[1](w, value)
-        if len(w.buf) >= 1 << 16:
+        if value.__class__ is bytes:
+            buf = w.buf
+            if deadline_ms is not None:
+                buf.append(OP_EXPIRETIME_MS)
+                buf += _DEADLINE.pack(deadline_ms)
+            buf.append(TYPE_STRING)
+            w.string(key)
+            w.string(value)  # type: ignore[arg-type]
+        else:
+            saver = SAVERS.get(value.__class__)
+            if saver is None:
+                raise RdbError(f"no RDB serialization for {value.__class__.__name__}")
+            entry_header(w, key, _type_byte(saver, value), deadline_ms)
+            saver[1](w, value)
+        if len(w.buf) >= _FLUSH_BYTES:
             self.flush()
 
     def raw(self, data: bytes | bytearray) -> None:
         """Bytes serialized elsewhere (an entry written in slices: persistence/snapshot.py)."""
         self.w.buf += data
-        if len(self.w.buf) >= 1 << 16:
+        if len(self.w.buf) >= _FLUSH_BYTES:
             self.flush()
 
     def finish(self) -> None:
@@ -528,7 +594,7 @@ def entry_header(w: Writer, key: bytes, rdb_type: int, deadline_ms: int | None) 
     """What precedes a key's value: its expire time (if any), type byte and name."""
     if deadline_ms is not None:
         w.byte(OP_EXPIRETIME_MS)
-        w.buf += struct.pack("<q", deadline_ms)
+        w.buf += _DEADLINE.pack(deadline_ms)
     w.byte(rdb_type)
     w.string(key)
 
@@ -872,22 +938,27 @@ def load_payload(payload: bytes, limits: Limits) -> object:
     return read_object(r, r.byte(), limits)
 
 
-@dataclass
+@dataclass(slots=True)
 class LoadedKey:
+    """A key read from a file; `end` is the offset in the file just after it (progress)."""
+
     db: int
     key: bytes
     value: object
     deadline_ms: int | None
     idle_s: int | None = None
     freq: int | None = None
+    end: int = 0
 
 
 def read_file(data: bytes, limits: Limits, aux: dict[bytes, bytes] | None = None,
-              functions: list[bytes] | None = None) -> Iterator[LoadedKey]:
+              functions: list[bytes] | None = None,
+              on_resize: Callable[[int, int], None] | None = None) -> Iterator[LoadedKey]:
     """Every key of an RDB file in order. Checks the magic, the version and the checksum
     first (a stored checksum of 0 means "not computed", as rdbchecksum no), so nothing is
     yielded from a corrupt file. Aux fields go to `aux`, function libraries' codes to
-    `functions` (RdbError if the file has some and `functions` is None)."""
+    `functions` (RdbError if the file has some and `functions` is None), each RESIZEDB's
+    (db, key count) to `on_resize`."""
     if len(data) < 9 or data[:5] != b"REDIS" or not data[5:9].isdigit():
         raise RdbError("Wrong signature trying to load DB from file")
     version = int(data[5:9])
@@ -904,12 +975,34 @@ def read_file(data: bytes, limits: Limits, aux: dict[bytes, bytes] | None = None
     deadline: int | None = None
     idle: int | None = None
     freq: int | None = None
+    body = r.data
+    end = len(body)
     while True:
-        op = r.byte()
+        pos = r.pos
+        if pos >= end:
+            raise RdbError("Unexpected EOF reading RDB file")
+        op = body[pos]
+        r.pos = pos + 1
         if op < OP_FUNCTION2:  # a value's type byte: the common case first
-            key = r.string()
-            value = read_object(r, op, limits)
-            yield LoadedKey(db, key, value, deadline, idle, freq)
+            # Most keys are strings of a 6-bit length, and so are the values of most strings:
+            # read in line; anything else by the Reader (short input included: it raises).
+            n = body[pos + 1] if pos + 1 < end else 0xFF
+            if n < 0x40 and pos + 2 + n <= end:
+                key = body[pos + 2 : pos + 2 + n]
+                r.pos = pos + 2 + n
+            else:
+                key = r.string()
+            if op == TYPE_STRING:
+                pos = r.pos
+                n = body[pos] if pos < end else 0xFF
+                if n < 0x40 and pos + 1 + n <= end:
+                    value = body[pos + 1 : pos + 1 + n]
+                    r.pos = pos + 1 + n
+                else:
+                    value = r.string()
+            else:
+                value = read_object(r, op, limits)
+            yield LoadedKey(db, key, value, deadline, idle, freq, r.pos)
             deadline = idle = freq = None
         elif op == OP_EOF:
             break
@@ -920,8 +1013,10 @@ def read_file(data: bytes, limits: Limits, aux: dict[bytes, bytes] | None = None
         elif op == OP_SELECTDB:
             db = r.length()
         elif op == OP_RESIZEDB:
+            keys = r.length()
             r.length()
-            r.length()
+            if on_resize is not None:
+                on_resize(db, keys)
         elif op == OP_EXPIRETIME_MS:
             deadline = struct.unpack("<q", r.take(8))[0]
         elif op == OP_EXPIRETIME:

@@ -25,11 +25,12 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from tandemkv.persistence.aof import Aof, AofError
-from tandemkv.persistence.aof import load as load_aof
+from tandemkv.persistence.aof import load_steps as load_aof_steps
 
 if TYPE_CHECKING:
     from tandemkv.server.app import Server
@@ -64,11 +65,11 @@ class AppendOnly:
 
     # ------------------------------------------------------------- lifecycle
 
-    def load(self) -> int | None:
-        """At start-up with appendonly yes: load the AOF (None if there is none). Raises
-        AofError (or OSError)."""
+    def load_steps(self) -> Generator[None, None, int | None]:
+        """At start-up with appendonly yes: load the AOF (None if there is none), a batch of
+        commands between yields (persistence/loading.py). Raises AofError (or OSError)."""
         self.aof = self._new_aof()
-        return load_aof(self.instance, self.aof)
+        return load_aof_steps(self.instance, self.aof)
 
     def open(self) -> None:
         """Start writing (after loading): raises AofError or OSError if it cannot."""
