@@ -798,6 +798,9 @@ def ziplist_entries(blob: bytes, kind: str = "Ziplist") -> list[bytes]:
     return out
 
 
+_SMALL_DECIMALS = [str(n).encode() for n in range(128)]  # listpack's 7-bit integers as read
+
+
 def _backlen_size(n: int) -> int:
     return 1 if n <= 127 else 2 if n < 16383 else 3 if n < 2097151 else 4 if n < 268435455 else 5
 
@@ -820,19 +823,24 @@ def listpack_entries(blob: bytes, kind: str = "Listpack") -> list[bytes]:
         raise corrupt
     header_count = struct.unpack_from("<H", blob, 4)[0]
     out: list[bytes] = []
+    append = out.append
+    decimals = _SMALL_DECIMALS
     pos, end = 6, len(blob) - 1
     try:
         while pos < end:
-            start = pos
             enc = blob[pos]
-            if enc < 0x80:
-                out.append(str(enc).encode())
-                pos += 1
-            elif enc < 0xC0:
+            # The common elements in line: their backlen is one byte (element sizes < 128).
+            if enc < 0x80:  # 7-bit unsigned integer
+                append(decimals[enc])
+                pos += 2
+                continue
+            if enc < 0xC0:  # string of a 6-bit length
                 n = enc & 0x3F
-                out.append(blob[pos + 1 : pos + 1 + n])
-                pos += 1 + n
-            elif enc < 0xE0:
+                append(blob[pos + 1 : pos + 1 + n])
+                pos += 2 + n
+                continue
+            start = pos
+            if enc < 0xE0:
                 value = ((enc & 0x1F) << 8) | blob[pos + 1]
                 out.append(str(value - (1 << 13) if value >= 1 << 12 else value).encode())
                 pos += 2

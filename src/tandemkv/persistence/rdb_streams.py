@@ -52,6 +52,9 @@ _FLAG_DELETED = 1
 _FLAG_SAMEFIELDS = 2
 _INT64 = struct.Struct("<q")
 _NUMELE_UNKNOWN = 0xFFFF
+# The first bytes of a string that may read as an integer ('-' and the digits): a string of
+# under 64 bytes starting otherwise is a plain string element.
+_INT_STARTS = frozenset(b"-0123456789")
 
 
 # ------------------------------------------------------------------- listpack writing
@@ -83,6 +86,10 @@ def _lp_int(value: int) -> bytes:
 
 
 _SMALL_INTS = [_lp_int(i) for i in range(128)]
+# A string element of under 64 bytes: its header byte by length, and its backlen (one byte:
+# header and string are at most 64 bytes).
+_SHORT_HEADERS = [bytes((0x80 | n,)) for n in range(64)]
+_SHORT_BACKLENS = [bytes((n + 1,)) for n in range(64)]
 
 
 def _lp_string(item: bytes) -> bytes:
@@ -96,8 +103,8 @@ def _lp_string(item: bytes) -> bytes:
             if -(1 << 63) <= value < 1 << 63:
                 return _SMALL_INTS[value] if 0 <= value <= 127 else _lp_int(value)
     if n < 64:
-        header = bytes((0x80 | n,))
-    elif n < 4096:
+        return _SHORT_HEADERS[n] + item + _SHORT_BACKLENS[n]
+    if n < 4096:
         header = bytes((0xE0 | (n >> 8), n & 0xFF))
     else:
         header = b"\xf0" + n.to_bytes(4, "little")
@@ -111,12 +118,19 @@ def _delta(a: int, b: int) -> int:
 
 
 def node_listpack(node: StreamNode) -> bytes:
-    """The listpack Redis holds for `node` (see the module doc)."""
+    """The listpack Redis holds for `node` (see the module doc). Strings under 64 bytes that
+    cannot read as integers, and small deltas, are encoded in line: most elements of most
+    streams."""
     lp_int, lp_string, small = _lp_int, _lp_string, _SMALL_INTS
+    headers, backlens = _SHORT_HEADERS, _SHORT_BACKLENS
     master_fields = node.master_fields
-    parts = [lp_int(node.live), lp_int(node.deleted), lp_int(len(master_fields))]
-    parts += [lp_string(f) for f in master_fields]
-    parts.append(small[0])
+    out = bytearray(6)  # total bytes and element count, filled in at the end
+    out += lp_int(node.live)
+    out += lp_int(node.deleted)
+    out += lp_int(len(master_fields))
+    for item in master_fields:
+        out += lp_string(item)
+    out += small[0]
     master_ms, master_seq = node.master_id >> 64, node.master_id & U64
     graves = node.graves
     count = 4 + len(master_fields)
@@ -127,28 +141,40 @@ def node_listpack(node: StreamNode) -> bytes:
             fields = graves[position]
             flags = _FLAG_DELETED
         names = fields[0::2]
-        ms, seq = entry_id >> 64, entry_id & U64
-        ms_delta = _delta(ms, master_ms)
-        seq_delta = _delta(seq, master_seq)
+        ms_delta = (entry_id >> 64) - master_ms
+        if not 0 <= ms_delta <= 127:
+            ms_delta = _delta(entry_id >> 64, master_ms)
+        seq_delta = (entry_id & U64) - master_seq
+        if not 0 <= seq_delta <= 127:
+            seq_delta = _delta(entry_id & U64, master_seq)
         if names == master_fields:
             flags |= _FLAG_SAMEFIELDS
-            parts.append(small[flags])
-            parts.append(small[ms_delta] if 0 <= ms_delta <= 127 else lp_int(ms_delta))
-            parts.append(small[seq_delta] if 0 <= seq_delta <= 127 else lp_int(seq_delta))
-            parts += [lp_string(v) for v in fields[1::2]]
+            items = fields[1::2]
             elements = len(names) + 3
         else:
-            parts.append(small[flags])
-            parts.append(small[ms_delta] if 0 <= ms_delta <= 127 else lp_int(ms_delta))
-            parts.append(small[seq_delta] if 0 <= seq_delta <= 127 else lp_int(seq_delta))
-            parts.append(lp_int(len(names)))
-            parts += [lp_string(item) for item in fields]
+            items = fields
             elements = 2 * len(names) + 4
-        parts.append(small[elements] if elements <= 127 else lp_int(elements))
+        out += small[flags]
+        out += small[ms_delta] if 0 <= ms_delta <= 127 else lp_int(ms_delta)
+        out += small[seq_delta] if 0 <= seq_delta <= 127 else lp_int(seq_delta)
+        if not flags & _FLAG_SAMEFIELDS:
+            out += lp_int(len(names))
+        for item in items:
+            n = len(item)
+            if 0 < n < 64 and item[0] not in _INT_STARTS:
+                out += headers[n]
+                out += item
+                out += backlens[n]
+            elif 0 < n <= 18 and item.isdigit() and (item[0] != 48 or n == 1):  # below 2^63
+                number = int(item)
+                out += small[number] if number <= 127 else lp_int(number)
+            else:
+                out += lp_string(item)
+        out += small[elements] if elements <= 127 else lp_int(elements)
         count += elements + 1
-    body = b"".join(parts)
-    total = 6 + len(body) + 1
-    return struct.pack("<IH", total, min(count, _NUMELE_UNKNOWN)) + body + b"\xff"
+    out.append(0xFF)
+    struct.pack_into("<IH", out, 0, len(out), min(count, _NUMELE_UNKNOWN))
+    return bytes(out)
 
 
 # ---------------------------------------------------------------------- saving
@@ -260,6 +286,8 @@ def _node_from_listpack(master_id: int, blob: bytes) -> StreamNode:
         pos = 4 + field_count
         end = len(items)
         graves: dict[int, Fields] = {}
+        pairs: list[bytes] = [b""] * (2 * field_count)  # a same-fields entry's names and values
+        pairs[0::2] = master_fields
         previous = -1
         while pos < end:
             flags = int(items[pos])
@@ -267,9 +295,11 @@ def _node_from_listpack(master_id: int, blob: bytes) -> StreamNode:
             seq = (master_seq + int(items[pos + 2])) & U64
             pos += 3
             if flags & _FLAG_SAMEFIELDS:
-                values = items[pos : pos + field_count]
+                if pos + field_count > end:
+                    raise _corrupt()
+                pairs[1::2] = items[pos : pos + field_count]  # names in place from the master
                 pos += field_count
-                fields: Fields = tuple(item for pair in zip(master_fields, values, strict=True) for item in pair)
+                fields: Fields = tuple(pairs)
                 elements = field_count + 3
             else:
                 count = int(items[pos])

@@ -28,7 +28,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterator
 from sys import getsizeof
 
-from tandemkv.values.sizes import bytes_size, object_bytes
+from tandemkv.values.sizes import BYTES_SIZES, bytes_size, object_bytes
 
 U64 = 2**64 - 1
 MAX_ID = U64 << 64 | U64
@@ -60,8 +60,17 @@ def format_id(packed: int) -> bytes:
     return b"%d-%d" % (packed >> 64, packed & U64)
 
 
+# An entry's tuple by its length, and its strings by theirs while pymalloc serves them (the
+# common case, summed by C-level maps: loading a stream charges every entry).
+_TUPLE_BYTES = [object_bytes(getsizeof(tuple(range(n)))) for n in range(64)]
+_SMALL_STRING_BYTES = BYTES_SIZES.__getitem__
+
+
 def _entry_bytes(fields: Fields) -> int:
-    return object_bytes(getsizeof(fields)) + sum(bytes_size(item) for item in fields)
+    lengths = list(map(len, fields))
+    if len(fields) < len(_TUPLE_BYTES) and max(lengths, default=0) < len(BYTES_SIZES):
+        return _TUPLE_BYTES[len(fields)] + sum(map(_SMALL_STRING_BYTES, lengths))
+    return object_bytes(getsizeof(fields)) + sum(map(bytes_size, fields))
 
 
 # ------------------------------------------------------- listpack element sizes
