@@ -241,3 +241,17 @@ def test_a_file_that_fails_to_load_stops_the_server_with_status_1(tmp_path):
     (tmp_path / "dump.rdb").write_bytes(b"REDIS0010\xfa" + b"\x00" * 20)
     proc, _port = _start(tmp_path)
     assert proc.wait(timeout=30) == 1
+
+
+def test_a_key_loaded_twice_keeps_the_last_value_and_is_counted_once(tmp_path):
+    session = _session(tmp_path)
+    db = session.instance.dbs[0]
+    db.add_loaded(b"k", b"a", None)
+    db.add_loaded(b"k", b"a", None)  # the same (cached one-byte) value object
+    db.add_loaded(b"other", b"x" * 100, session.instance.clock.now_ms() + 10_000)
+    db.add_loaded(b"other", b"y", None)
+    assert len(db) == 2 and db.lookup(b"other") == b"y" and db.deadline_ms(b"other") is None
+    fresh = _session(tmp_path).instance.dbs[0]
+    fresh.add_loaded(b"k", b"a", None)
+    fresh.add_loaded(b"other", b"y", None)
+    assert fresh.used_bytes == db.used_bytes and fresh.volatile_count == db.volatile_count == 0

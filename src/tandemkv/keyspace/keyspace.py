@@ -316,11 +316,15 @@ class Keyspace:
         `set` itself (those need its table watching, marks and release)."""
         memory = self.memory
         tracking = memory.tracking
-        values, deadlines, accessed = self.tandem.home(key)
-        if memory.limit_bytes or tracking == TRACK_ORDER or self.before_change is not None or key in values:
+        if memory.limit_bytes or tracking == TRACK_ORDER or self.before_change is not None:
             self.set(key, value, deadline_ms)
             return
-        values[key] = value
+        values, deadlines, accessed = self.tandem.home(key)
+        size = len(values)
+        values.setdefault(key, value)
+        if len(values) == size:  # the key was there: set() replaces it
+            self.set(key, value, deadline_ms)
+            return
         access = self.access
         accessed[key] = access.lfu_records[LFU_INIT_VAL] if tracking == TRACK_FREQUENCY else access.second
         charge = entry_bytes(key, value) + memory.record_bytes

@@ -962,6 +962,19 @@ class LoadedKey:
 def read_file(data: bytes, limits: Limits, aux: dict[bytes, bytes] | None = None,
               functions: list[bytes] | None = None,
               on_resize: Callable[[int, int], None] | None = None) -> Iterator[LoadedKey]:
+    """Every key of an RDB file in order (`read_records` as LoadedKey objects)."""
+    for record in read_records(data, limits, aux, functions, on_resize):
+        yield LoadedKey(*record)
+
+
+# What `read_records` yields for a key: (db, key, value, deadline_ms, idle_s, freq, end), the
+# fields of a LoadedKey as a plain tuple (no Python-level constructor per key).
+KeyRecord = tuple[int, bytes, object, int | None, int | None, int | None, int]
+
+
+def read_records(data: bytes, limits: Limits, aux: dict[bytes, bytes] | None = None,
+                 functions: list[bytes] | None = None,
+                 on_resize: Callable[[int, int], None] | None = None) -> Iterator[KeyRecord]:
     """Every key of an RDB file in order. Checks the magic, the version and the checksum
     first (a stored checksum of 0 means "not computed", as rdbchecksum no), so nothing is
     yielded from a corrupt file. Aux fields go to `aux`, function libraries' codes to
@@ -1010,7 +1023,7 @@ def read_file(data: bytes, limits: Limits, aux: dict[bytes, bytes] | None = None
                     value = r.string()
             else:
                 value = read_object(r, op, limits)
-            yield LoadedKey(db, key, value, deadline, idle, freq, r.pos)
+            yield db, key, value, deadline, idle, freq, r.pos
             deadline = idle = freq = None
         elif op == OP_EOF:
             break

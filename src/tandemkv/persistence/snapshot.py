@@ -47,7 +47,7 @@ from tandemkv.persistence.rdb import (
     aux_fields,
     dump_payload,
     entry_header,
-    read_file,
+    read_records,
     write_file,
 )
 from tandemkv.persistence.rdb_streams import StreamSlices
@@ -393,24 +393,23 @@ def load_image_steps(instance: Instance, data: bytes, offset: int = 0) -> Genera
     for db in dbs:
         db.report_new = False
     try:
-        for item in read_file(data, limits(instance), aux, functions=codes, on_resize=reserve):
-            if item.db >= count:
+        for index, key, value, deadline_ms, _idle_s, freq, end in read_records(data, limits(instance), aux, codes, reserve):
+            if index >= count:
                 raise RdbError(
                     f"FATAL: Data file was created with a Redis server configured to handle more than {count} databases."
                 )
-            deadline_ms = item.deadline_ms
             if deadline_ms is not None and deadline_ms <= now_ms:
                 continue
-            db = dbs[item.db]
-            db.add_loaded(item.key, item.value, deadline_ms)
-            if item.freq is not None and with_freq:
-                shard = db.tandem.locate(item.key)
+            db = dbs[index]
+            db.add_loaded(key, value, deadline_ms)
+            if freq is not None and with_freq:
+                shard = db.tandem.locate(key)
                 if shard is not None:
-                    shard[2][item.key] = lfu_records[item.freq]
+                    shard[2][key] = lfu_records[freq]
             added += 1
             if not added % LOAD_BATCH:
                 if state is not None:
-                    state.loaded_bytes = offset + item.end
+                    state.loaded_bytes = offset + end
                     if not state.rdb_used_mem and b"used-mem" in aux:
                         state.rdb_used_mem = int(aux[b"used-mem"]) if aux[b"used-mem"].isdigit() else 0
                 yield
