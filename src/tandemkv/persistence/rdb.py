@@ -814,14 +814,56 @@ def _backlen(n: int) -> bytes:
     return bytes([n >> top, *[(n >> shift) & 127 | 128 for shift in range(top - 7, -1, -7)]])
 
 
+def check_listpack(blob: bytes, corrupt: RdbError) -> int:
+    """A listpack's total size and terminator (raises `corrupt` if wrong); its header's
+    element count (0xFFFF: not counted)."""
+    if len(blob) < 7 or struct.unpack_from("<I", blob)[0] != len(blob) or blob[-1] != 0xFF:
+        raise corrupt
+    return struct.unpack_from("<H", blob, 4)[0]  # type: ignore[no-any-return]
+
+
+_LP_INT_WIDTHS = {0xF1: 2, 0xF2: 3, 0xF3: 4, 0xF4: 8}
+
+
+def listpack_element(blob: bytes, pos: int) -> tuple[bytes | int, int]:
+    """The listpack element at `pos` (an integer as an int) and the position after its
+    back-length, checked as lpValidateIntegrity does (inside the blob, the back-length equal
+    to the element's size). Raises IndexError (or struct.error) for an element that is not
+    valid: callers turn it into their type's integrity error."""
+    enc = blob[pos]
+    value: bytes | int
+    if enc < 0x80:
+        value, size = enc, 1
+    elif enc < 0xC0:
+        n = enc & 0x3F
+        value, size = blob[pos + 1 : pos + 1 + n], 1 + n
+    elif enc < 0xE0:
+        number = ((enc & 0x1F) << 8) | blob[pos + 1]
+        value, size = number - (1 << 13) if number >= 1 << 12 else number, 2
+    elif enc < 0xF0:
+        n = ((enc & 0x0F) << 8) | blob[pos + 1]
+        value, size = blob[pos + 2 : pos + 2 + n], 2 + n
+    elif enc == 0xF0:
+        n = struct.unpack_from("<I", blob, pos + 1)[0]
+        value, size = blob[pos + 5 : pos + 5 + n], 5 + n
+    elif enc in _LP_INT_WIDTHS:
+        width = _LP_INT_WIDTHS[enc]
+        value, size = int.from_bytes(blob[pos + 1 : pos + 1 + width], "little", signed=True), 1 + width
+    else:
+        raise IndexError(pos)
+    pos += size
+    backlen = _backlen(size)
+    if pos + len(backlen) >= len(blob) or blob[pos : pos + len(backlen)] != backlen:
+        raise IndexError(pos)
+    return value, pos + len(backlen)
+
+
 def listpack_entries(blob: bytes, kind: str = "Listpack") -> list[bytes]:
     """The entries of a listpack (listpack.c), integers as their decimal strings; checked as
     lpValidateIntegrity does deeply: the header's size and count, each entry inside the blob
     and followed by its own size (the back-length)."""
     corrupt = RdbError(f"{kind} integrity check failed.")  # `kind`: as for ziplist_entries
-    if len(blob) < 7 or struct.unpack_from("<I", blob)[0] != len(blob) or blob[-1] != 0xFF:
-        raise corrupt
-    header_count = struct.unpack_from("<H", blob, 4)[0]
+    header_count = check_listpack(blob, corrupt)
     out: list[bytes] = []
     append = out.append
     decimals = _SMALL_DECIMALS
@@ -829,40 +871,21 @@ def listpack_entries(blob: bytes, kind: str = "Listpack") -> list[bytes]:
     try:
         while pos < end:
             enc = blob[pos]
-            # The common elements in line: their backlen is one byte (element sizes < 128).
+            # The common elements in line: their back-length is one byte, their size.
             if enc < 0x80:  # 7-bit unsigned integer
+                if blob[pos + 1] != 1:
+                    raise corrupt
                 append(decimals[enc])
                 pos += 2
-                continue
-            if enc < 0xC0:  # string of a 6-bit length
+            elif enc < 0xC0:  # string of a 6-bit length
                 n = enc & 0x3F
+                if blob[pos + 1 + n] != 1 + n:
+                    raise corrupt
                 append(blob[pos + 1 : pos + 1 + n])
                 pos += 2 + n
-                continue
-            start = pos
-            if enc < 0xE0:
-                value = ((enc & 0x1F) << 8) | blob[pos + 1]
-                out.append(str(value - (1 << 13) if value >= 1 << 12 else value).encode())
-                pos += 2
-            elif enc < 0xF0:
-                n = ((enc & 0x0F) << 8) | blob[pos + 1]
-                out.append(blob[pos + 2 : pos + 2 + n])
-                pos += 2 + n
-            elif enc == 0xF0:
-                n = struct.unpack_from("<I", blob, pos + 1)[0]
-                out.append(blob[pos + 5 : pos + 5 + n])
-                pos += 5 + n
-            elif 0xF1 <= enc <= 0xF4:
-                width = {0xF1: 2, 0xF2: 3, 0xF3: 4, 0xF4: 8}[enc]
-                value = int.from_bytes(blob[pos + 1 : pos + 1 + width], "little", signed=True)
-                out.append(str(value).encode())
-                pos += 1 + width
             else:
-                raise corrupt
-            backlen = _backlen(pos - start)
-            if pos > end or blob[pos : pos + len(backlen)] != backlen:
-                raise corrupt
-            pos += len(backlen)
+                value, pos = listpack_element(blob, pos)
+                append(value if value.__class__ is bytes else b"%d" % value)  # type: ignore[str-bytes-safe]
     except (IndexError, struct.error):
         raise corrupt from None
     if pos != end or (header_count != 0xFFFF and header_count != len(out)):

@@ -35,7 +35,8 @@ from tandemkv.persistence.rdb import (
     RdbError,
     Reader,
     Writer,
-    listpack_entries,
+    check_listpack,
+    listpack_element,
     register_loader,
     register_saver,
 )
@@ -271,61 +272,111 @@ def _corrupt() -> RdbError:
     return RdbError("Stream listpack integrity check failed.")
 
 
+def _number(blob: bytes, pos: int) -> tuple[int, int]:
+    """The integer element at `pos` and the position after it (the element must be one)."""
+    value, pos = listpack_element(blob, pos)
+    if value.__class__ is not int:
+        raise _corrupt()
+    return value, pos  # type: ignore[return-value]
+
+
+def _text(blob: bytes, pos: int) -> tuple[bytes, int]:
+    """The element at `pos` as a field or value (an integer as its decimal string)."""
+    value, pos = listpack_element(blob, pos)
+    return (value if value.__class__ is bytes else b"%d" % value), pos  # type: ignore[return-value,str-bytes-safe]
+
+
 def _node_from_listpack(master_id: int, blob: bytes) -> StreamNode:
-    """A StreamNode from a node's listpack (checked as streamValidateListpackIntegrity)."""
-    items = listpack_entries(blob, "Stream listpack")
+    """A StreamNode from a node's listpack (checked as streamValidateListpackIntegrity).
+
+    Decoded in one pass, the common elements in line (7-bit integers: flags, ID deltas and
+    counts; strings of a 6-bit length: most fields and values; both have a one-byte
+    back-length, checked), the others by `listpack_element`; the header's count checked."""
+    header_count = check_listpack(blob, _corrupt())
+    end = len(blob) - 1
     try:
-        live, deleted, field_count = int(items[0]), int(items[1]), int(items[2])
+        live, pos = _number(blob, 6)
+        deleted, pos = _number(blob, pos)
+        field_count, pos = _number(blob, pos)
         if field_count < 0 or live < 0 or deleted < 0:
             raise _corrupt()
-        master_fields: Fields = tuple(items[3 : 3 + field_count])
-        if len(master_fields) != field_count or items[3 + field_count] != b"0":
+        names = []
+        for _ in range(field_count):
+            name, pos = _text(blob, pos)
+            names.append(name)
+        master_fields: Fields = tuple(names)
+        terminator, pos = _number(blob, pos)
+        if terminator != 0:
             raise _corrupt()
         node = StreamNode(master_id, master_fields)
+        ids, entries = node.ids, node.entries
         master_ms, master_seq = master_id >> 64, master_id & U64
-        pos = 4 + field_count
-        end = len(items)
         graves: dict[int, Fields] = {}
         pairs: list[bytes] = [b""] * (2 * field_count)  # a same-fields entry's names and values
         pairs[0::2] = master_fields
+        values: list[bytes] = [b""] * field_count
+        elements_seen = 4 + field_count  # live, deleted, field count, fields, terminator
         previous = -1
         while pos < end:
-            flags = int(items[pos])
-            ms = (master_ms + int(items[pos + 1])) & U64
-            seq = (master_seq + int(items[pos + 2])) & U64
-            pos += 3
+            enc = blob[pos]
+            if enc < 0x80 and blob[pos + 1] == 1:
+                flags, pos = enc, pos + 2
+            else:
+                flags, pos = _number(blob, pos)
+            enc = blob[pos]
+            if enc < 0x80 and blob[pos + 1] == 1:
+                ms_delta, pos = enc, pos + 2
+            else:
+                ms_delta, pos = _number(blob, pos)
+            enc = blob[pos]
+            if enc < 0x80 and blob[pos + 1] == 1:
+                seq_delta, pos = enc, pos + 2
+            else:
+                seq_delta, pos = _number(blob, pos)
             if flags & _FLAG_SAMEFIELDS:
-                if pos + field_count > end:
-                    raise _corrupt()
-                pairs[1::2] = items[pos : pos + field_count]  # names in place from the master
-                pos += field_count
-                fields: Fields = tuple(pairs)
+                count = field_count
                 elements = field_count + 3
             else:
-                count = int(items[pos])
-                fields = tuple(items[pos + 1 : pos + 1 + 2 * count])
-                if count < 1 or len(fields) != 2 * count:
+                count, pos = _number(blob, pos)
+                if count < 1:
                     raise _corrupt()
-                pos += 1 + 2 * count
-                elements = 2 * count + 4
-            if int(items[pos]) != elements:
+                count *= 2
+                elements = count + 4
+            items = values if flags & _FLAG_SAMEFIELDS else [b""] * count
+            for i in range(count):
+                enc = blob[pos]
+                if 0x80 <= enc < 0xC0 and blob[pos + 1 + (enc & 0x3F)] == 1 + (enc & 0x3F):
+                    n = enc & 0x3F
+                    items[i] = blob[pos + 1 : pos + 1 + n]
+                    pos += 2 + n
+                else:
+                    items[i], pos = _text(blob, pos)
+            if flags & _FLAG_SAMEFIELDS:
+                pairs[1::2] = items  # names in place from the master
+                fields: Fields = tuple(pairs)
+            else:
+                fields = tuple(items)
+            total, pos = _number(blob, pos)
+            if total != elements:
                 raise _corrupt()
-            pos += 1
-            entry_id = ms << 64 | seq
+            elements_seen += elements + 1
+            entry_id = ((master_ms + ms_delta) & U64) << 64 | ((master_seq + seq_delta) & U64)
             if entry_id <= previous or entry_id < master_id:
                 raise _corrupt()
             previous = entry_id
             if flags & _FLAG_DELETED:
-                graves[len(node.ids)] = fields
-                node.entries.append(None)
+                graves[len(ids)] = fields
+                entries.append(None)
             else:
-                node.entries.append(fields)
-            node.ids.append(entry_id)
-    except (IndexError, ValueError):
+                entries.append(fields)
+            ids.append(entry_id)
+    except (IndexError, struct.error):
         raise _corrupt() from None
-    node.live = len(node.ids) - len(graves)
+    if pos != end or (header_count != 0xFFFF and header_count != elements_seen):
+        raise _corrupt()
+    node.live = len(ids) - len(graves)
     node.deleted = len(graves)
-    if node.live != live or node.deleted != deleted or not node.ids:
+    if node.live != live or node.deleted != deleted or not ids:
         raise _corrupt()
     node.graves = graves or None
     node.lp_bytes = len(blob) - len(_lp_int(live)) - len(_lp_int(deleted))
