@@ -87,11 +87,11 @@ class Server:
         self._migration_scheduled = False
         self._cron_handle: asyncio.TimerHandle | None = None
         self.port = 0
-        # Loading the data files (`_start_loading`): the loader while it runs; whether the AOF
-        # was opened for writing after it; the exit status `run` returns (1: loading failed).
+        # Loading the data files (`_start_loading`): the loader while it runs; whether it is
+        # done (and the AOF open for writing); the exit status `run` returns (1: it failed).
         self._loader: Generator[None, None, int | None] | None = None
         self._load_started = 0.0
-        self._opened_aof = False
+        self._loading_done = False
         self.exit_status = 0
         self._idle_checked_ms = 0
         self._gc_started = 0.0
@@ -139,8 +139,8 @@ class Server:
         self.loop.call_soon(self._load_slice)
 
     def _loaded(self, count: int | None) -> None:
-        """Loading is over: the AOF opens for writing, expiry resumes, and the loaded objects
-        are frozen out of the cyclic collector's way (see `start`)."""
+        """Loading is over: the AOF opens for writing, expiry and eviction resume, and the
+        loaded objects are frozen out of the cyclic collector's way (see `start`)."""
         if count is not None:
             log.info("DB loaded from disk: %d keys in %.3f seconds", count, time.monotonic() - self._load_started)
         if self.instance.config["appendonly"]:
@@ -151,9 +151,10 @@ class Server:
                 self.exit_status = 1
                 self._stopping.set()
                 return
-        self._opened_aof = True
+        self._loading_done = True
         gc.freeze()
         self.rearm_expiry()
+        self._schedule_eviction()
         log.info("Ready to accept connections")
 
     async def start(self) -> None:
@@ -276,7 +277,7 @@ class Server:
         if self._loader is not None:  # shut down while loading: the loader is dropped
             self._loader.close()
             self._loader = None
-        if self._opened_aof:
+        if self._loading_done:
             self.appendonly.close()
         log.info("tandemkv is now ready to exit, bye bye...")
 
@@ -398,12 +399,12 @@ class Server:
         if instance.active_expire and self._expiry_handle is None:
             self.rearm_expiry()
         self._close_idle_clients()
-        # Memory bound: a slice of the dict-table measurement; over the bound (the tables grew,
-        # or keys grew in place), a slice of eviction at once, more in background slices.
-        measure_slice(instance)
-        instance.serve_ready_keys()  # the measurement may have evicted
         instance.memory.note_peak()
-        if instance.loading is None:
+        if instance.loading is None:  # no eviction, saves or AOF work while a file loads
+            # Memory bound: a slice of the dict-table measurement; over the bound (the tables
+            # grew, or keys grew in place), a slice of eviction at once, more in background.
+            measure_slice(instance)
+            instance.serve_ready_keys()  # the measurement may have evicted
             persistence_cron(instance)  # the `save` schedule
             self.appendonly.cron()  # everysec's fsync, AOF rewrites
         self._cron_handle = self.loop.call_later(1 / instance.config.int("hz"), self._cron)
@@ -447,7 +448,9 @@ class Server:
 
     def _eviction_slice(self) -> None:
         self._eviction_scheduled = False
-        if self.instance.pause_type:  # CLIENT PAUSE keeps the dataset still; resumed after
+        # CLIENT PAUSE keeps the dataset still, and nothing is evicted while a file loads (as
+        # Redis, which evicts before commands): resumed after either.
+        if self.instance.pause_type or self.instance.loading is not None:
             return
         started_ns = perf_counter_ns()
         evict_slice(self.instance, EVICTION_BUDGET_US)
