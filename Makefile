@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,ecosystem]'
+	$(BIN)/pip install --quiet -e '.[test,ecosystem,lzf]'
 	touch $(STAMP)
 
 serve: $(STAMP)

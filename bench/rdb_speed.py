@@ -83,7 +83,7 @@ def measure(kind: str, keys: int, entries: int) -> tuple[float, float]:
     _stop(proc)
     proc, port = _start(kind, directory)
     c = redis.Redis(port=port, socket_timeout=600)
-    while True:  # redis-server listens while it loads and answers LOADING until done
+    while True:  # both servers listen while they load and answer LOADING until done
         try:
             c.ping()
             break

@@ -36,15 +36,23 @@ def free_port() -> int:
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """Wait until the server accepts connections and is done loading its data files (both
+    servers open their port first and answer LOADING until then; what a TLS port or an
+    authenticating server answers to a plain PING is taken as "done")."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                if not sock.recv(64).startswith(b"-LOADING"):
+                    return
+        except TimeoutError:
+            return
         except OSError:
-            time.sleep(0.02)
+            pass
+        time.sleep(0.02)
     raise TimeoutError(f"server on port {port} did not start")
 
 

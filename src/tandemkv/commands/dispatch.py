@@ -29,6 +29,8 @@ _resolve = TABLE.resolve
 _plain = TABLE.plain
 
 
+LOADING = "LOADING Redis is loading the dataset in memory"
+
 # Commands that run at once inside MULTI instead of being queued (processCommand).
 _RUN_IN_MULTI = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 
@@ -86,6 +88,10 @@ def execute(session: Session, argv: list[bytes]) -> Any:
             f"ERR Can't execute '{spec.full_name}': only (P|S)SUBSCRIBE / "
             "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
         )
+    # A data file is loading (the server serves clients meanwhile): only `loading` commands,
+    # and EXEC only if every queued command is one (processCommand's is_denyloading_command).
+    if instance.loading is not None and _denied_while_loading(session, spec):
+        return _reject(session, spec, LOADING)
     # A script past busy-reply-threshold is running (runtime.py): other clients may only run
     # allow_busy commands; the script's own commands come from its client.
     if instance.busy is not None and "allow_busy" not in spec.flags and not session.in_script:
@@ -167,6 +173,15 @@ def _watched(session: Session, spec: CommandSpec, argv: list[bytes], elapsed_ns:
     if threshold_ns is not None and elapsed_ns >= threshold_ns and "skip_slowlog" not in spec.flags:
         instance.slowlog.push(session, redacted(spec, argv), elapsed_ns // 1000, instance.config.int("slowlog-max-len"))
     record_latency(instance, b"fast-command" if "fast" in spec.flags else b"command", elapsed_ns)
+
+
+def _denied_while_loading(session: Session, spec: CommandSpec) -> bool:
+    if "loading" not in spec.flags:
+        return True
+    queued = session.multi
+    return spec.name == "exec" and not spec.container and queued is not None and any(
+        "loading" not in queued_spec.flags for queued_spec, _argv in queued
+    )
 
 
 def _reject(session: Session, spec: CommandSpec, message: str) -> Error:

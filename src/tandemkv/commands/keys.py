@@ -233,7 +233,7 @@ def expire_generic(
             return 0
         if flags & _EXPIRE_LT and current is not None and when >= current:
             return 0
-    if when <= now_ms:
+    if when <= session.db.expiry_clock.now_ms():  # never while loading (checkAlreadyExpired)
         db.delete(key)
         session.notify("g", b"del", key)
     else:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, fields
 
 from tandemkv.commands import effects
 from tandemkv.commands.latency import value_at_percentile
-from tandemkv.commands.session import TANDEMKV_VERSION, VERSION, Instance, Session
+from tandemkv.commands.session import TANDEMKV_VERSION, VERSION, Instance, LoadingState, Session
 from tandemkv.commands.table import TABLE, command, container, help_reply
 from tandemkv.config import ConfigError, UnknownParameter
 from tandemkv.errors import DB_INDEX_OUT_OF_RANGE, SYNTAX, CommandError, printable
@@ -126,6 +126,8 @@ def shutdown(session: Session, *args: bytes) -> object:
     if b"NOSAVE" not in options and instance.busy is not None:  # a busy script: only NOSAVE
         raise CommandError(instance.busy)
     wants_save = b"SAVE" in options or (b"NOSAVE" not in options and instance.config.str("save") != "")
+    if instance.loading is not None:  # never over the file with a half-loaded dataset (as Redis)
+        wants_save = False
     if wants_save and not instance.rdb.save() and b"FORCE" not in options:
         raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
     session.instance.shutdown()
@@ -248,7 +250,7 @@ def _memory(instance: Instance) -> tuple[str, list[str]]:
 def _persistence(instance: Instance) -> tuple[str, list[str]]:
     rdb = instance.rdb
     return "Persistence", [
-        "loading:0",
+        f"loading:{int(instance.loading is not None)}",
         "async_loading:0",
         f"rdb_changes_since_last_save:{rdb.dirty}",
         f"rdb_bgsave_in_progress:{int(rdb.job is not None)}",
@@ -261,6 +263,32 @@ def _persistence(instance: Instance) -> tuple[str, list[str]]:
         "module_fork_in_progress:0",
         "module_fork_last_cow_size:0",
         *(aof.info() if (aof := instance.aof) is not None else ()),
+        *(_loading_fields(instance.loading) if instance.loading is not None else ()),
+    ]
+
+
+def _loading_fields(loading: LoadingState) -> list[str]:
+    """INFO persistence's loading_* fields while a file loads, figured as Redis does: the
+    share of the files' bytes read (of used-mem when the size is unknown, capped below 100),
+    and the ETA from the rate so far (1 s in the first second)."""
+    done = loading.loaded_bytes
+    perc = 0.0
+    remaining = 1
+    if loading.total_bytes:
+        perc = done / loading.total_bytes * 100
+        remaining = loading.total_bytes - done
+    elif loading.rdb_used_mem:
+        perc = min(done / loading.rdb_used_mem * 100, 99.99)
+        remaining = max(loading.rdb_used_mem - done, 1)
+    elapsed_s = int(time.time()) - loading.start_time_s
+    eta_s = elapsed_s * remaining // (done + 1) if elapsed_s else 1
+    return [
+        f"loading_start_time:{loading.start_time_s}",
+        f"loading_total_bytes:{loading.total_bytes}",
+        f"loading_rdb_used_mem:{loading.rdb_used_mem}",
+        f"loading_loaded_bytes:{done}",
+        f"loading_loaded_perc:{perc:.2f}",
+        f"loading_eta_seconds:{eta_s}",
     ]
 
 

@@ -24,6 +24,7 @@ from tandemkv.commands.users import AccessControl, User
 from tandemkv.commands.watching import Slot, Watches
 from tandemkv.config import Config
 from tandemkv.keyspace import Keyspace, KeyspaceStats, Tandem
+from tandemkv.keyspace.expiry import ExpiryClock
 from tandemkv.keyspace.memory import MemoryAccount, apply_settings
 from tandemkv.pubsub import Hub
 
@@ -109,6 +110,19 @@ class SaveState:
     schedule: Callable[[], None] | None = None
 
 
+@dataclass
+class LoadingState:
+    """A data file being loaded while clients are served (Redis's server.loading and its
+    loading_* figures, INFO persistence): commands without the `loading` flag are refused
+    with LOADING meanwhile (commands/dispatch.py). `total_bytes`: the files' size;
+    `rdb_used_mem`: the used-mem aux field of the RDB being read; `loaded_bytes`: how far."""
+
+    start_time_s: int
+    total_bytes: int = 0
+    rdb_used_mem: int = 0
+    loaded_bytes: int = 0
+
+
 class FunctionLibraries(Protocol):
     """An instance's function libraries as persistence/ sees them (scripting/runtime.py's
     Scripting implements it and scripting's `attach` sets `Instance.functions`): FUNCTION DUMP
@@ -171,6 +185,8 @@ class Instance:
         self.config.watch("latency-monitor-threshold", self._watch_settings)
         self.started_ms = self.clock.now_ms()
         self.rdb = SaveState(last_save_s=self.started_ms // 1000)
+        # Set while a data file loads (persistence/loading.py), None otherwise.
+        self.loading: LoadingState | None = None
         self.functions: FunctionLibraries | None = None  # set by scripting's `attach`
         self.started_monotonic = time.monotonic()
         self.pid = os.getpid()
@@ -181,6 +197,8 @@ class Instance:
         # Memory bound (commands/memory.py, keyspace/memory.py): the account every db charges,
         # the process size before any data, and the server's hook for background eviction.
         self.memory = MemoryAccount(clock=self.clock)
+        # Every database's "now" for deadlines; its `loading` stops expiry while a file loads.
+        self.expiry_clock = ExpiryClock(self.clock)
         self.memory_startup_bytes = process_rss_bytes()
         self.on_over_bound: Callable[[], None] = lambda: None
         # CLIENT PAUSE (commands/pausing.py): the kind in force (0: none) and its end; clients
@@ -305,6 +323,7 @@ class Instance:
             on_step=lambda event, tandem: self.on_step(event, index, tandem),
             on_earliest_deadline=lambda deadline_ms: self.on_deadline(deadline_ms),
             memory=self.memory,
+            expiry_clock=self.expiry_clock,
         )
 
     def _apply_memory_settings(self) -> None:

@@ -333,7 +333,7 @@ def getex(session: Session, key: bytes, opts: SetOptions) -> bytes | None:
     if unit:
         deadline = expire_deadline_ms(session, opts.expire, unit, "getex")
         # Only an absolute time can already have passed: then the key goes at once, as a DEL.
-        if (unit == b"EXAT" or unit == b"PXAT") and deadline <= session.instance.clock.now_ms():
+        if (unit == b"EXAT" or unit == b"PXAT") and deadline <= db.expiry_clock.now_ms():
             db.delete(key)
             session.notify("g", b"del", key)
         else:

@@ -59,6 +59,7 @@ from itertools import islice
 from typing import Any, Protocol
 
 from tandemkv.clock import Clock
+from tandemkv.keyspace.expiry import ExpiryClock
 
 Shard = dict[bytes, object]
 Deadlines = dict[bytes, int]
@@ -288,6 +289,7 @@ class Tandem:
         "cursor",
         "deferred",
         "engine",
+        "expiry_clock",
         "high_keys",
         "low_keys",
         "marks",
@@ -303,6 +305,7 @@ class Tandem:
     def __init__(
         self,
         clock: Clock,
+        expiry_clock: ExpiryClock | None = None,
         *,
         min_shards: int = 1,
         high_keys: int = 512,
@@ -311,6 +314,7 @@ class Tandem:
         on_step: Callable[[str, Tandem], None] | None = None,
     ) -> None:
         self.clock = clock
+        self.expiry_clock = expiry_clock or ExpiryClock(clock)  # migration drops keys past it
         self.min_shards = _power_of_two_at_least(min_shards)
         self.high_keys = high_keys
         self.low_keys = min(low_keys, high_keys // 4)
@@ -514,6 +518,19 @@ class Tandem:
         self._set_thresholds()
         return detached
 
+    def reserve(self, keys: int) -> None:
+        """Size an empty tandem for `keys` keys at once, instead of growing through steps as
+        they arrive (loading a file whose RESIZEDB tells how many); nothing if it holds keys
+        or is stepping."""
+        if self.count or self.old is not None:
+            return
+        shards = self.min_shards
+        while shards * self.high_keys < keys:
+            shards *= 2
+        if shards != self.engine.shards:
+            self.engine = Engine(shards)
+            self._set_thresholds()
+
     # ----------------------------------------------------------------- stepping
 
     @property
@@ -628,7 +645,7 @@ class Tandem:
         values, deadlines, accessed, mask = engine.values, engine.deadlines, engine.accessed, engine.mask
         grew = self.on_table_growth
         marks = self.marks is not None
-        now_ms = -1
+        now_ms: int | None = None  # read once, at the first deadline met
         moved = migrated = 0
         while moved < limit:
             cursor = self.cursor
@@ -660,8 +677,8 @@ class Tandem:
                 if old_deadlines:
                     deadline = old_deadlines.pop(key, None)
                     if deadline is not None:
-                        if now_ms < 0:
-                            now_ms = self.clock.now_ms()
+                        if now_ms is None:
+                            now_ms = self.expiry_clock.now_ms()
                         if deadline <= now_ms:
                             # Garbage collection: an expired key is dropped, not copied
                             # (and forgotten as deferred: a new key of that name is not).

@@ -1,4 +1,4 @@
-"""ExpiryIndex: a min-heap of (deadline_ms, key) that tells the loop when the next key is due.
+"""ExpiryClock: what "now" is for deadlines. ExpiryIndex: a min-heap of (deadline_ms, key) that tells the loop when the next key is due.
 
 The heap is a wake-up list, not the truth: the truth is the deadline stored beside the key.
 Invariant: every key with deadline D has a heap entry with deadline <= D. So
@@ -19,6 +19,34 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable
+
+from tandemkv.clock import Clock
+
+# ExpiryClock's time while loading: earlier than any deadline a key can have (PEXPIREAT takes
+# a signed 64-bit time), so no deadline has passed.
+BEFORE_EVERY_DEADLINE_MS = -(1 << 64)
+
+
+class ExpiryClock:
+    """The one place that says which deadlines have passed: every keyspace and engine of an
+    instance shares one; lookups (lazy expiry), migration and the commands that meet an
+    already-past deadline read `now_ms` from it, and active expiry (`expire_due`) does
+    nothing while `loading`.
+
+    `loading`: set while a data file is loaded. No deadline has passed then (Redis's
+    keyIsExpired and checkAlreadyExpired answer 0 while loading), so a key whose PEXPIREAT in
+    an AOF is already past keeps taking the writes that follow it in the file, and expires,
+    whole, once loading is over, instead of being deleted early and recreated without its
+    deadline by a later write."""
+
+    __slots__ = ("clock", "loading")
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.loading = False
+
+    def now_ms(self) -> int:
+        return BEFORE_EVERY_DEADLINE_MS if self.loading else self.clock.now_ms()
 
 
 class ExpiryIndex:

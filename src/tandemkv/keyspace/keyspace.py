@@ -28,7 +28,7 @@ from tandemkv.keyspace.engine import (
     unmark,
     watched_put,
 )
-from tandemkv.keyspace.expiry import ExpiryIndex
+from tandemkv.keyspace.expiry import ExpiryClock, ExpiryIndex
 from tandemkv.keyspace.memory import (  # memory bound (keyspace/memory.py)
     DEADLINE_BYTES,
     DEADLINES_ENTRY_BYTES,
@@ -81,6 +81,7 @@ class Keyspace:
         "deletions_paused",
         "detached",
         "expiry",
+        "expiry_clock",
         "index",
         "lazy_values",
         "memory",
@@ -109,6 +110,7 @@ class Keyspace:
         on_step: Callable[[str, Tandem], None] | None = None,
         on_earliest_deadline: Callable[[int], None] | None = None,
         memory: MemoryAccount | None = None,
+        expiry_clock: ExpiryClock | None = None,
     ) -> None:
         self.index = index
         # Memory bound: this db's accounted bytes, the account shared by all dbs, LFU counters.
@@ -125,6 +127,9 @@ class Keyspace:
         # (keyspace/memory.py).
         self.access = self.memory.access
         self.clock = clock
+        # Deadlines are judged against this clock (shared by the instance's databases; it
+        # knows whether a file is loading); `clock` gives the time for everything else.
+        self.expiry_clock = expiry_clock or ExpiryClock(clock)
         self.stats = stats or KeyspaceStats()
         self.notify = notify
         # Redis's `new` event (class n) when a key is created: raised only while enabled, so a
@@ -141,6 +146,7 @@ class Keyspace:
         self.before_change: Callable[[bytes | None], None] | None = None
         self.tandem = Tandem(
             clock,
+            self.expiry_clock,
             min_shards=min_shards,
             high_keys=high_keys,
             low_keys=low_keys,
@@ -172,7 +178,7 @@ class Keyspace:
         values, deadlines, accessed = shard
         if deadlines:
             deadline = deadlines.get(key)
-            if deadline is not None and deadline <= self.clock.now_ms():
+            if deadline is not None and deadline <= self.expiry_clock.now_ms():
                 self.expire_key(key, lazily=True)
                 return None
         value = values[key]
@@ -193,7 +199,7 @@ class Keyspace:
         deadlines = shard[1]
         if deadlines:
             deadline = deadlines.get(key)
-            if deadline is not None and deadline <= self.clock.now_ms():
+            if deadline is not None and deadline <= self.expiry_clock.now_ms():
                 self.expire_key(key, lazily=True)
                 return None
         return shard[0][key]
@@ -238,7 +244,7 @@ class Keyspace:
         if shard is None or not shard[1]:
             return False
         deadline = shard[1].get(key)
-        return deadline is not None and deadline <= self.clock.now_ms()
+        return deadline is not None and deadline <= self.expiry_clock.now_ms()
 
     def __len__(self) -> int:
         return self.tandem.count
@@ -257,7 +263,7 @@ class Keyspace:
         values, deadlines, accessed = tandem.home(key)
         if deadlines:
             previous = deadlines.get(key)
-            if previous is not None and previous <= self.clock.now_ms():
+            if previous is not None and previous <= self.expiry_clock.now_ms():
                 # A write meets an expired key: expire it first (event included), as Redis's
                 # lookupKeyWrite does, so KEEPTTL cannot revive a past deadline.
                 self.expire_key(key, lazily=True)
@@ -302,6 +308,37 @@ class Keyspace:
             tandem.added()
             if self.report_new:  # Redis's dbAdd: before the command's own event
                 self.notify("n", b"new", key, self.index)
+
+    def add_loaded(self, key: bytes, value: object, deadline_ms: int | None) -> None:
+        """Store a key read from a data file: `set`, with what loading a new key into a
+        database that no snapshot is writing rules out left out (the expired-key check, the
+        old value). Under a memory bound or an LRU policy, or for a key already there, it is
+        `set` itself (those need its table watching, marks and release)."""
+        memory = self.memory
+        tracking = memory.tracking
+        if memory.limit_bytes or tracking == TRACK_ORDER or self.before_change is not None:
+            self.set(key, value, deadline_ms)
+            return
+        values, deadlines, accessed = self.tandem.home(key)
+        size = len(values)
+        values.setdefault(key, value)
+        if len(values) == size:  # the key was there: set() replaces it
+            self.set(key, value, deadline_ms)
+            return
+        access = self.access
+        accessed[key] = access.lfu_records[LFU_INIT_VAL] if tracking == TRACK_FREQUENCY else access.second
+        charge = entry_bytes(key, value) + memory.record_bytes
+        self.used_bytes += charge
+        memory.used_bytes += charge
+        if deadline_ms is not None:
+            self._set_deadline_at_home(key, deadlines, deadline_ms)
+        self.tandem.added()
+        if self.report_new:
+            self.notify("n", b"new", key, self.index)
+
+    def reserve(self, keys: int) -> None:
+        """An empty database about to receive `keys` keys (loading a file): sized for them."""
+        self.tandem.reserve(keys)
 
     def put(self, key: bytes, value: object) -> None:
         """Store `value` keeping the key's deadline (in-place changes: APPEND, INCR, ...)."""
@@ -537,7 +574,10 @@ class Keyspace:
         """Expire keys whose deadline is <= now_ms, looking at most at `max_entries` timers.
 
         Returns how many timers were looked at (equal to `max_entries` means: call again).
+        Looks at none while loading (`ExpiryClock.loading`).
         """
+        if self.expiry_clock.loading:
+            return 0
         expiry = self.expiry
         seen = 0
         while seen < max_entries:
@@ -584,7 +624,7 @@ class Keyspace:
 
     def keys(self, regex: re.Pattern[bytes] | None = None) -> list[bytes]:
         """Every live key (matching `regex` if given). O(n), as KEYS is in Redis."""
-        now_ms = self.clock.now_ms()
+        now_ms = self.expiry_clock.now_ms()
         found = []
         for values, deadlines in list(self.tandem.iter_pairs()):
             for key in values:
@@ -599,7 +639,7 @@ class Keyspace:
 
     def items(self) -> Iterator[tuple[bytes, object, int | None]]:
         """(key, value, deadline_ms) of every live key; do not mutate while iterating."""
-        now_ms = self.clock.now_ms()
+        now_ms = self.expiry_clock.now_ms()
         for values, deadlines in self.tandem.iter_pairs():
             for key, value in values.items():
                 deadline = deadlines.get(key) if deadlines else None
@@ -610,7 +650,7 @@ class Keyspace:
         """One SCAN step: (next cursor, live keys of the shards visited). Visits whole shards
         until about `count` keys were gathered; see Tandem.scan_shards for the guarantee."""
         found: list[bytes] = []
-        now_ms = self.clock.now_ms()
+        now_ms = self.expiry_clock.now_ms()
         expired: list[bytes] = []
         visits = 0
         while True:
@@ -639,7 +679,7 @@ class Keyspace:
             values, deadlines = self._random_shard()
             key = random.choice(list(values))
             deadline = deadlines.get(key) if deadlines else None
-            if deadline is not None and deadline <= self.clock.now_ms():
+            if deadline is not None and deadline <= self.expiry_clock.now_ms():
                 self.expire_key(key, lazily=True)
                 continue
             return key

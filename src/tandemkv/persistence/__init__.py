@@ -8,6 +8,6 @@ snapshot at start and runs the schedule from its cron).
 """
 
 from tandemkv.persistence import aof, dump, functions, rdb_hashes, rdb_streams, rdb_zsets, snapshot  # noqa: F401  (importing registers the commands and the type pairs)
-from tandemkv.persistence.snapshot import attach, cron, load, save_for_shutdown, step
+from tandemkv.persistence.snapshot import attach, cron, load, load_steps, save_for_shutdown, step
 
-__all__ = ["attach", "cron", "load", "save_for_shutdown", "step"]
+__all__ = ["attach", "cron", "load", "load_steps", "save_for_shutdown", "step"]

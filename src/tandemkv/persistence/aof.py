@@ -34,14 +34,13 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import BinaryIO
 
 from hiredis import pack_command
 
-from tandemkv.clock import Clock
 from tandemkv.commands.dispatch import call
 from tandemkv.commands.effects import Unit, subscribe, unsubscribe
 from tandemkv.commands.monitoring import quoted
@@ -49,8 +48,9 @@ from tandemkv.commands.session import Instance, Session
 from tandemkv.commands.table import TABLE, command
 from tandemkv.errors import CommandError
 from tandemkv.persistence.aofbase import CommandWriter, timestamp_annotation
+from tandemkv.persistence.loading import LOAD_BATCH, loading, run_to_end
 from tandemkv.persistence.rdb import FileWriter, RdbError, crc64
-from tandemkv.persistence.snapshot import BackgroundSave, load_data
+from tandemkv.persistence.snapshot import BackgroundSave, load_image_steps
 from tandemkv.protocol import Simple
 from tandemkv.protocol.parser import split_args
 
@@ -630,27 +630,18 @@ def _read_command(data: bytes, pos: int, filename: str) -> tuple[list[bytes] | N
     return argv, pos
 
 
-class _LoadingClock(Clock):
-    """Time as the keyspace sees it while an AOF is replayed: no deadline has passed (Redis's
-    keyIsExpired answers 0 while loading), so a key whose PEXPIREAT is already past keeps
-    taking the writes that follow it in the file and expires, whole, once loading is over,
-    instead of being deleted early and recreated without its deadline by a later write.
-    `load` gives the instance's clock object this class for the duration of the replay
-    (every keyspace and engine holds that one object)."""
-
-    def now_ms(self) -> int:
-        return 0
-
-
 def _loading_session(instance: Instance) -> Session:
     session = Session(instance, 0)  # not listed among the clients (Redis's fake AOF client)
     session.authenticated = True
     return session
 
 
-def replay(instance: Instance, session: Session, data: bytes, filename: str, truncated_ok: bool) -> tuple[int, int | None]:
-    """Run the commands of one AOF file (or the tail after an RDB preamble): (commands run,
-    the offset to truncate the file at, or None when it is whole). Raises AofError."""
+def replay(instance: Instance, session: Session, data: bytes, filename: str, truncated_ok: bool,
+           offset: int = 0) -> Generator[None, None, tuple[int, int | None]]:
+    """Run the commands of one AOF file (or the tail after an RDB preamble, found at `offset`
+    of the files being loaded), a batch between yields: (commands run, the offset to truncate
+    the file at, or None when it is whole). Raises AofError."""
+    state = instance.loading
     pos = 0
     valid = 0
     before_multi = 0
@@ -687,6 +678,10 @@ def replay(instance: Instance, session: Session, data: bytes, filename: str, tru
             call(session, spec, argv)
         count += 1
         valid = pos
+        if not count % LOAD_BATCH:
+            if state is not None:
+                state.loaded_bytes = offset + pos
+            yield
     if queued is not None:
         log.warning("Revert incomplete MULTI/EXEC transaction in AOF file %s", filename)
         return count, _short_read(filename, before_multi, truncated_ok)
@@ -707,8 +702,15 @@ def _short_read(filename: str, valid: int, truncated_ok: bool) -> int:
 
 
 def load(instance: Instance, aof: Aof) -> int | None:
-    """Load the AOF named by the manifest (loadAppendOnlyFiles): the keys loaded, or None
-    when there is no AOF. Raises AofError with a message that names the file and offset."""
+    """Load the AOF at once: `load_steps` run to its end."""
+    return run_to_end(load_steps(instance, aof))
+
+
+def load_steps(instance: Instance, aof: Aof) -> Generator[None, None, int | None]:
+    """Load the AOF named by the manifest (loadAppendOnlyFiles), a batch of commands between
+    yields (persistence/loading.py), the instance marked loading meanwhile: the keys loaded,
+    or None when there is no AOF. Raises AofError with a message that names the file and
+    offset."""
     legacy = os.path.join(instance.config.str("dir"), aof.prefix)
     if not aof.load_manifest():
         if not os.path.isfile(legacy):
@@ -724,31 +726,29 @@ def load(instance: Instance, aof: Aof) -> int | None:
     files = ([base] if base else []) + manifest.incrs
     session = _loading_session(instance)
     truncated_ok = bool(instance.config["aof-load-truncated"])
-    clock_class = instance.clock.__class__
-    instance.clock.__class__ = _LoadingClock
     # The file holds the keyspace-event stream's own XADDs: replayed commands append nothing.
     event_stream, instance.event_stream = instance.event_stream, None
     try:
-        _load_files(instance, aof, files, session, truncated_ok)
+        with loading(instance, sum(_size(_path_of(aof, entry)) for entry in files)):
+            yield from _load_files(instance, aof, files, session, truncated_ok)
     finally:
-        instance.clock.__class__ = clock_class
         instance.event_stream = event_stream
     instance.rdb.dirty = 0
     return sum(len(db) for db in instance.dbs)
 
 
-def _load_rdb_part(instance: Instance, data: bytes, filename: str) -> int:
+def _load_rdb_part(instance: Instance, data: bytes, filename: str, offset: int) -> Generator[None, None, int]:
     """Load the RDB image a file starts with (a whole base, or the preamble of a pre-7.0
     AOF); the offset where the commands after it start. Raises AofError."""
     try:
-        load_data(instance, data)
+        yield from load_image_steps(instance, data, offset)
         return len(data)
     except RdbError as exc:
         end = _preamble_end(data)
         if not end:
             raise AofError(f"Error reading the RDB base file {filename}, AOF loading aborted: {exc}") from exc
     try:
-        load_data(instance, data[:end])
+        yield from load_image_steps(instance, data[:end], offset)
     except RdbError as exc:
         raise AofError(f"Error reading the RDB preamble of the AOF file {filename}, AOF loading aborted: {exc}") from exc
     return end
@@ -766,10 +766,25 @@ def _preamble_end(data: bytes) -> int:
     return 0
 
 
-def _load_files(instance: Instance, aof: Aof, files: list[AofFile], session: Session, truncated_ok: bool) -> None:
+def _path_of(aof: Aof, entry: AofFile) -> str:
+    """Where a file of the manifest is read from (a pre-7.0 AOF being upgraded: in `dir`)."""
+    return aof.upgrade_from if aof.upgrade_from and entry is aof.manifest.base else aof.path(entry.name)
+
+
+def _size(path: str) -> int:
+    """A file's size for the loading figures (0 if it cannot be read: loading says why)."""
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _load_files(instance: Instance, aof: Aof, files: list[AofFile], session: Session,
+                truncated_ok: bool) -> Generator[None, None, None]:
     manifest = aof.manifest
+    offset = 0  # of this file in all of them (INFO's loading_loaded_bytes)
     for i, entry in enumerate(files):
-        path = aof.upgrade_from if aof.upgrade_from and entry is manifest.base else aof.path(entry.name)
+        path = _path_of(aof, entry)
         try:
             with open(path, "rb") as source:
                 data = source.read()
@@ -779,8 +794,9 @@ def _load_files(instance: Instance, aof: Aof, files: list[AofFile], session: Ses
             raise AofError(f"Fatal error: can't open the append log file {entry.name} for reading: {exc.strerror}") from exc
         started = time.monotonic()
         last = i == len(files) - 1
-        preamble = _load_rdb_part(instance, data, entry.name) if data.startswith(b"REDIS") else 0
-        _, cut = replay(instance, session, data[preamble:], entry.name, truncated_ok)
+        preamble = (yield from _load_rdb_part(instance, data, entry.name, offset)) if data.startswith(b"REDIS") else 0
+        _, cut = yield from replay(instance, session, data[preamble:], entry.name, truncated_ok, offset + preamble)
+        offset += len(data)
         if cut is not None:
             cut += preamble
         if cut is not None:

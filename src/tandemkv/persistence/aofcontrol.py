@@ -17,13 +17,16 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Generator
 
 from tandemkv.commands.effects import subscribe, unsubscribe
 from tandemkv.commands.session import Instance
 from tandemkv.persistence.aof import Aof, AofError
 from tandemkv.persistence.aof import load as load_aof
+from tandemkv.persistence.aof import load_steps as load_aof_steps
+from tandemkv.persistence.loading import run_to_end
 from tandemkv.persistence.rdb import RdbError
-from tandemkv.persistence.snapshot import load as load_snapshot
+from tandemkv.persistence.snapshot import load_steps as load_snapshot_steps
 
 log = logging.getLogger("tandemkv")
 
@@ -45,11 +48,11 @@ class AofControl:
 
     # ------------------------------------------------------------- lifecycle
 
-    def load(self) -> int | None:
-        """At start-up with appendonly yes: load the AOF (None if there is none). Raises
-        AofError (or OSError)."""
+    def load_steps(self) -> Generator[None, None, int | None]:
+        """At start-up with appendonly yes: load the AOF (None if there is none), a batch of
+        commands between yields (persistence/loading.py). Raises AofError (or OSError)."""
         self.aof = self._new_aof()
-        return load_aof(self.instance, self.aof)
+        return load_aof_steps(self.instance, self.aof)
 
     def open(self) -> None:
         """Start writing (after loading): raises AofError or OSError if it cannot."""
@@ -225,12 +228,21 @@ def fsync_quietly(fd: int) -> None:
         log.warning("Error fsyncing the AOF: %s", exc)
 
 
-def load_from_disk(instance: Instance, control: AofControl) -> int | None:
+def load_from_disk_steps(instance: Instance, control: AofControl) -> Generator[None, None, int | None]:
     """Load the append-only file when appendonly is yes, else the RDB file (`dir`/
-    `dbfilename`), as Redis's loadDataFromDisk: the keys loaded (logged), None if there is
-    nothing to load. Raises AofError, RdbError or OSError."""
+    `dbfilename`), as Redis's loadDataFromDisk, a batch between yields (the server runs them
+    in slices): the keys loaded, None if there is nothing to load. Raises AofError, RdbError
+    or OSError."""
+    if instance.config["appendonly"]:
+        return (yield from control.load_steps())
+    return (yield from load_snapshot_steps(instance))
+
+
+def load_from_disk(instance: Instance, control: AofControl) -> int | None:
+    """`load_from_disk_steps` run to its end at once (the embedded Store), the keys loaded
+    logged as the server logs them."""
     started = time.monotonic()
-    count = control.load() if instance.config["appendonly"] else load_snapshot(instance)
+    count = run_to_end(load_from_disk_steps(instance, control))
     if count is not None:
         log.info("DB loaded from disk: %d keys in %.3f seconds", count, time.monotonic() - started)
     return count

@@ -72,6 +72,8 @@ OP_SELECTDB = 254
 OP_EOF = 255
 
 _ENC_INT8, _ENC_INT16, _ENC_INT32, _ENC_LZF = 0, 1, 2, 3
+_DEADLINE = struct.Struct("<q")  # OP_EXPIRETIME_MS's milliseconds
+_FLUSH_BYTES = 1 << 16  # a file writer hands its buffer to the file (and CRC) past this size
 _QUICKLIST_PLAIN, _QUICKLIST_PACKED = 1, 2
 
 
@@ -113,8 +115,9 @@ _LITTLE_ENDIAN = sys.byteorder == "little"  # words read in native order must be
 _WORDS_FROM = 64  # inputs this long are read a 64-bit word at a time (about 1.5x faster)
 
 
-def crc64(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
-    """Redis's crc64 (crc64.c) of `data`, continuing from `crc`."""
+def crc64_reference(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
+    """Redis's crc64 (crc64.c) of `data`, continuing from `crc`, in pure Python: the
+    reference `crc64` is tested against, and the fallback without anycrc."""
     table = _CRC_TABLE
     view = memoryview(data).cast("B")
     whole = len(view) // 8 * 8 if len(view) >= _WORDS_FROM and _LITTLE_ENDIAN else 0
@@ -137,7 +140,7 @@ _LZF_MAX_REF = (1 << 8) + (1 << 3)  # longest back reference, in bytes, less 2 (
 _U32 = 0xFFFFFFFF
 
 
-def lzf_compress(data: bytes, max_out: int) -> bytes | None:
+def lzf_compress_reference(data: bytes, max_out: int) -> bytes | None:
     """LZF-compress `data` as Redis's lzf_compress does (lzf_c.c built with HLOG 16, VERY_FAST,
     offsets), so a string compresses to the same bytes as in Redis's files and DUMP payloads;
     None when the output would not fit in `max_out` bytes (lzf_compress's 0).
@@ -235,8 +238,9 @@ def _lzf_literals_only(data: bytes, max_out: int) -> bytes | None:
     return out if len(out) <= max_out else None
 
 
-def lzf_decompress(data: bytes, length: int) -> bytes:
-    """Decompress LZF `data` (lzf_d.c) into exactly `length` bytes; RdbError if invalid."""
+def lzf_decompress_reference(data: bytes, length: int) -> bytes:
+    """Decompress LZF `data` (lzf_d.c) into exactly `length` bytes; RdbError if invalid. Pure
+    Python: the reference for `lzf_decompress`, and the fallback without python-lzf."""
     out = bytearray()
     i, n = 0, len(data)
     while i < n:
@@ -270,6 +274,59 @@ def lzf_decompress(data: bytes, length: int) -> bytes:
     if len(out) != length:
         raise RdbError("LZF: wrong decompressed length")
     return bytes(out)
+
+
+# ------------------------------------------------------------- C-backed CRC-64 and LZF
+#
+# anycrc (CRC-64/REDIS model, C) and python-lzf (liblzf, C) do the same work 100-1000x
+# faster; the pure-Python functions above are the fallback when they are not installed (python-lzf
+# is the optional `lzf` extra, which needs a C compiler), and
+# tests check both give the same results on random inputs.
+
+# liblzf's output bound checks are looser than Redis's lzf_c.c (which reserves room for the
+# reference it is about to write, and 3 bytes at the end), so near `max_out` python-lzf may
+# succeed where Redis gives up. Below this margin under `max_out` Redis's checks cannot fail
+# and both produce the same bytes; within it the reference decides.
+_LZF_BOUND_MARGIN = 6
+
+try:
+    from anycrc import Model as _CrcModel
+except ImportError:  # pragma: no cover  (anycrc is a dependency; kept working without it)
+    crc64 = crc64_reference
+else:
+    _CRC64_REDIS = _CrcModel("CRC64-REDIS")
+
+    def crc64(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
+        """Redis's crc64 (crc64.c) of `data`, continuing from `crc`."""
+        return _CRC64_REDIS.calc(data, crc)  # type: ignore[no-any-return]
+
+try:
+    import lzf as _lzf
+except ImportError:  # pragma: no cover  (python-lzf is the optional `lzf` extra: pure Python without it)
+    lzf_compress = lzf_compress_reference
+    lzf_decompress = lzf_decompress_reference
+else:
+    def lzf_compress(data: bytes, max_out: int) -> bytes | None:
+        """Redis's LZF compression of `data` (see `lzf_compress_reference`): None when it
+        would not fit in `max_out` bytes."""
+        if len(data) < 3 or max_out <= _LZF_BOUND_MARGIN:
+            return lzf_compress_reference(data, max_out)
+        packed = _lzf.compress(data, max_out)
+        if packed is None or len(packed) <= max_out - _LZF_BOUND_MARGIN:
+            return packed  # type: ignore[no-any-return]
+        return lzf_compress_reference(data, max_out)
+
+    def lzf_decompress(data: bytes, length: int) -> bytes:
+        """Decompress LZF `data` into exactly `length` bytes; RdbError if invalid."""
+        if not length:
+            return lzf_decompress_reference(data, length)
+        try:
+            out = _lzf.decompress(data, length)
+        except ValueError:
+            raise RdbError("LZF: invalid compressed data") from None
+        if out is None or len(out) != length:
+            raise RdbError("LZF: wrong decompressed length")
+        return out  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------- writing
@@ -319,7 +376,7 @@ class Writer:
         """rdbSaveRawString: int encoding, else LZF (if it pays), else length + bytes."""
         buf = self.buf
         n = len(raw)
-        if n <= 11 and (raw[-1:].isdigit()):
+        if n <= 11 and (raw.isdigit() or raw[:1] == b"-"):
             encoded = _int_encoding(raw)
             if encoded is not None:
                 buf += encoded
@@ -470,19 +527,29 @@ class FileWriter:
             w.length(expires)
 
     def entry(self, key: bytes, value: object, deadline_ms: int | None) -> None:
+        """One key: `entry_header` and the value, inlined for strings (most keys)."""
         w = self.w
-        saver = SAVERS.get(value.__class__)
-        if saver is None:
-            raise RdbError(f"no RDB serialization for {value.__class__.__name__}")
-        entry_header(w, key, _type_byte(saver, value), deadline_ms)
-        saver[1](w, value)
-        if len(w.buf) >= 1 << 16:
+        if value.__class__ is bytes:
+            buf = w.buf
+            if deadline_ms is not None:
+                buf.append(OP_EXPIRETIME_MS)
+                buf += _DEADLINE.pack(deadline_ms)
+            buf.append(TYPE_STRING)
+            w.string(key)
+            w.string(value)  # type: ignore[arg-type]
+        else:
+            saver = SAVERS.get(value.__class__)
+            if saver is None:
+                raise RdbError(f"no RDB serialization for {value.__class__.__name__}")
+            entry_header(w, key, _type_byte(saver, value), deadline_ms)
+            saver[1](w, value)
+        if len(w.buf) >= _FLUSH_BYTES:
             self.flush()
 
     def raw(self, data: bytes | bytearray) -> None:
         """Bytes serialized elsewhere (an entry written in slices: persistence/snapshot.py)."""
         self.w.buf += data
-        if len(self.w.buf) >= 1 << 16:
+        if len(self.w.buf) >= _FLUSH_BYTES:
             self.flush()
 
     def finish(self) -> None:
@@ -528,7 +595,7 @@ def entry_header(w: Writer, key: bytes, rdb_type: int, deadline_ms: int | None) 
     """What precedes a key's value: its expire time (if any), type byte and name."""
     if deadline_ms is not None:
         w.byte(OP_EXPIRETIME_MS)
-        w.buf += struct.pack("<q", deadline_ms)
+        w.buf += _DEADLINE.pack(deadline_ms)
     w.byte(rdb_type)
     w.string(key)
 
@@ -732,6 +799,9 @@ def ziplist_entries(blob: bytes, kind: str = "Ziplist") -> list[bytes]:
     return out
 
 
+_SMALL_DECIMALS = [str(n).encode() for n in range(128)]  # listpack's 7-bit integers as read
+
+
 def _backlen_size(n: int) -> int:
     return 1 if n <= 127 else 2 if n < 16383 else 3 if n < 2097151 else 4 if n < 268435455 else 5
 
@@ -745,50 +815,78 @@ def _backlen(n: int) -> bytes:
     return bytes([n >> top, *[(n >> shift) & 127 | 128 for shift in range(top - 7, -1, -7)]])
 
 
+def check_listpack(blob: bytes, corrupt: RdbError) -> int:
+    """A listpack's total size and terminator (raises `corrupt` if wrong); its header's
+    element count (0xFFFF: not counted)."""
+    if len(blob) < 7 or struct.unpack_from("<I", blob)[0] != len(blob) or blob[-1] != 0xFF:
+        raise corrupt
+    return struct.unpack_from("<H", blob, 4)[0]  # type: ignore[no-any-return]
+
+
+_LP_INT_WIDTHS = {0xF1: 2, 0xF2: 3, 0xF3: 4, 0xF4: 8}
+
+
+def listpack_element(blob: bytes, pos: int) -> tuple[bytes | int, int]:
+    """The listpack element at `pos` (an integer as an int) and the position after its
+    back-length, checked as lpValidateIntegrity does (inside the blob, the back-length equal
+    to the element's size). Raises IndexError (or struct.error) for an element that is not
+    valid: callers turn it into their type's integrity error."""
+    enc = blob[pos]
+    value: bytes | int
+    if enc < 0x80:
+        value, size = enc, 1
+    elif enc < 0xC0:
+        n = enc & 0x3F
+        value, size = blob[pos + 1 : pos + 1 + n], 1 + n
+    elif enc < 0xE0:
+        number = ((enc & 0x1F) << 8) | blob[pos + 1]
+        value, size = number - (1 << 13) if number >= 1 << 12 else number, 2
+    elif enc < 0xF0:
+        n = ((enc & 0x0F) << 8) | blob[pos + 1]
+        value, size = blob[pos + 2 : pos + 2 + n], 2 + n
+    elif enc == 0xF0:
+        n = struct.unpack_from("<I", blob, pos + 1)[0]
+        value, size = blob[pos + 5 : pos + 5 + n], 5 + n
+    elif enc in _LP_INT_WIDTHS:
+        width = _LP_INT_WIDTHS[enc]
+        value, size = int.from_bytes(blob[pos + 1 : pos + 1 + width], "little", signed=True), 1 + width
+    else:
+        raise IndexError(pos)
+    pos += size
+    backlen = _backlen(size)
+    if pos + len(backlen) >= len(blob) or blob[pos : pos + len(backlen)] != backlen:
+        raise IndexError(pos)
+    return value, pos + len(backlen)
+
+
 def listpack_entries(blob: bytes, kind: str = "Listpack") -> list[bytes]:
     """The entries of a listpack (listpack.c), integers as their decimal strings; checked as
     lpValidateIntegrity does deeply: the header's size and count, each entry inside the blob
     and followed by its own size (the back-length)."""
     corrupt = RdbError(f"{kind} integrity check failed.")  # `kind`: as for ziplist_entries
-    if len(blob) < 7 or struct.unpack_from("<I", blob)[0] != len(blob) or blob[-1] != 0xFF:
-        raise corrupt
-    header_count = struct.unpack_from("<H", blob, 4)[0]
+    header_count = check_listpack(blob, corrupt)
     out: list[bytes] = []
+    append = out.append
+    decimals = _SMALL_DECIMALS
     pos, end = 6, len(blob) - 1
     try:
         while pos < end:
-            start = pos
             enc = blob[pos]
-            if enc < 0x80:
-                out.append(str(enc).encode())
-                pos += 1
-            elif enc < 0xC0:
-                n = enc & 0x3F
-                out.append(blob[pos + 1 : pos + 1 + n])
-                pos += 1 + n
-            elif enc < 0xE0:
-                value = ((enc & 0x1F) << 8) | blob[pos + 1]
-                out.append(str(value - (1 << 13) if value >= 1 << 12 else value).encode())
+            # The common elements in line: their back-length is one byte, their size.
+            if enc < 0x80:  # 7-bit unsigned integer
+                if blob[pos + 1] != 1:
+                    raise corrupt
+                append(decimals[enc])
                 pos += 2
-            elif enc < 0xF0:
-                n = ((enc & 0x0F) << 8) | blob[pos + 1]
-                out.append(blob[pos + 2 : pos + 2 + n])
+            elif enc < 0xC0:  # string of a 6-bit length
+                n = enc & 0x3F
+                if blob[pos + 1 + n] != 1 + n:
+                    raise corrupt
+                append(blob[pos + 1 : pos + 1 + n])
                 pos += 2 + n
-            elif enc == 0xF0:
-                n = struct.unpack_from("<I", blob, pos + 1)[0]
-                out.append(blob[pos + 5 : pos + 5 + n])
-                pos += 5 + n
-            elif 0xF1 <= enc <= 0xF4:
-                width = {0xF1: 2, 0xF2: 3, 0xF3: 4, 0xF4: 8}[enc]
-                value = int.from_bytes(blob[pos + 1 : pos + 1 + width], "little", signed=True)
-                out.append(str(value).encode())
-                pos += 1 + width
             else:
-                raise corrupt
-            backlen = _backlen(pos - start)
-            if pos > end or blob[pos : pos + len(backlen)] != backlen:
-                raise corrupt
-            pos += len(backlen)
+                value, pos = listpack_element(blob, pos)
+                append(value if value.__class__ is bytes else b"%d" % value)  # type: ignore[str-bytes-safe]
     except (IndexError, struct.error):
         raise corrupt from None
     if pos != end or (header_count != 0xFFFF and header_count != len(out)):
@@ -872,22 +970,40 @@ def load_payload(payload: bytes, limits: Limits) -> object:
     return read_object(r, r.byte(), limits)
 
 
-@dataclass
+@dataclass(slots=True)
 class LoadedKey:
+    """A key read from a file; `end` is the offset in the file just after it (progress)."""
+
     db: int
     key: bytes
     value: object
     deadline_ms: int | None
     idle_s: int | None = None
     freq: int | None = None
+    end: int = 0
 
 
 def read_file(data: bytes, limits: Limits, aux: dict[bytes, bytes] | None = None,
-              functions: list[bytes] | None = None) -> Iterator[LoadedKey]:
+              functions: list[bytes] | None = None,
+              on_resize: Callable[[int, int], None] | None = None) -> Iterator[LoadedKey]:
+    """Every key of an RDB file in order (`read_records` as LoadedKey objects)."""
+    for record in read_records(data, limits, aux, functions, on_resize):
+        yield LoadedKey(*record)
+
+
+# What `read_records` yields for a key: (db, key, value, deadline_ms, idle_s, freq, end), the
+# fields of a LoadedKey as a plain tuple (no Python-level constructor per key).
+KeyRecord = tuple[int, bytes, object, int | None, int | None, int | None, int]
+
+
+def read_records(data: bytes, limits: Limits, aux: dict[bytes, bytes] | None = None,
+                 functions: list[bytes] | None = None,
+                 on_resize: Callable[[int, int], None] | None = None) -> Iterator[KeyRecord]:
     """Every key of an RDB file in order. Checks the magic, the version and the checksum
     first (a stored checksum of 0 means "not computed", as rdbchecksum no), so nothing is
     yielded from a corrupt file. Aux fields go to `aux`, function libraries' codes to
-    `functions` (RdbError if the file has some and `functions` is None)."""
+    `functions` (RdbError if the file has some and `functions` is None), each RESIZEDB's
+    (db, key count) to `on_resize`."""
     if len(data) < 9 or data[:5] != b"REDIS" or not data[5:9].isdigit():
         raise RdbError("Wrong signature trying to load DB from file")
     version = int(data[5:9])
@@ -904,12 +1020,34 @@ def read_file(data: bytes, limits: Limits, aux: dict[bytes, bytes] | None = None
     deadline: int | None = None
     idle: int | None = None
     freq: int | None = None
+    body = r.data
+    end = len(body)
     while True:
-        op = r.byte()
+        pos = r.pos
+        if pos >= end:
+            raise RdbError("Unexpected EOF reading RDB file")
+        op = body[pos]
+        r.pos = pos + 1
         if op < OP_FUNCTION2:  # a value's type byte: the common case first
-            key = r.string()
-            value = read_object(r, op, limits)
-            yield LoadedKey(db, key, value, deadline, idle, freq)
+            # Most keys are strings of a 6-bit length, and so are the values of most strings:
+            # read in line; anything else by the Reader (short input included: it raises).
+            n = body[pos + 1] if pos + 1 < end else 0xFF
+            if n < 0x40 and pos + 2 + n <= end:
+                key = body[pos + 2 : pos + 2 + n]
+                r.pos = pos + 2 + n
+            else:
+                key = r.string()
+            if op == TYPE_STRING:
+                pos = r.pos
+                n = body[pos] if pos < end else 0xFF
+                if n < 0x40 and pos + 1 + n <= end:
+                    value = body[pos + 1 : pos + 1 + n]
+                    r.pos = pos + 1 + n
+                else:
+                    value = r.string()
+            else:
+                value = read_object(r, op, limits)
+            yield db, key, value, deadline, idle, freq, r.pos
             deadline = idle = freq = None
         elif op == OP_EOF:
             break
@@ -920,8 +1058,10 @@ def read_file(data: bytes, limits: Limits, aux: dict[bytes, bytes] | None = None
         elif op == OP_SELECTDB:
             db = r.length()
         elif op == OP_RESIZEDB:
+            keys = r.length()
             r.length()
-            r.length()
+            if on_resize is not None:
+                on_resize(db, keys)
         elif op == OP_EXPIRETIME_MS:
             deadline = struct.unpack("<q", r.take(8))[0]
         elif op == OP_EXPIRETIME:

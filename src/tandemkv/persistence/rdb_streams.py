@@ -35,7 +35,8 @@ from tandemkv.persistence.rdb import (
     RdbError,
     Reader,
     Writer,
-    listpack_entries,
+    check_listpack,
+    listpack_element,
     register_loader,
     register_saver,
 )
@@ -52,6 +53,9 @@ _FLAG_DELETED = 1
 _FLAG_SAMEFIELDS = 2
 _INT64 = struct.Struct("<q")
 _NUMELE_UNKNOWN = 0xFFFF
+# The first bytes of a string that may read as an integer ('-' and the digits): a string of
+# under 64 bytes starting otherwise is a plain string element.
+_INT_STARTS = frozenset(b"-0123456789")
 
 
 # ------------------------------------------------------------------- listpack writing
@@ -83,6 +87,10 @@ def _lp_int(value: int) -> bytes:
 
 
 _SMALL_INTS = [_lp_int(i) for i in range(128)]
+# A string element of under 64 bytes: its header byte by length, and its backlen (one byte:
+# header and string are at most 64 bytes).
+_SHORT_HEADERS = [bytes((0x80 | n,)) for n in range(64)]
+_SHORT_BACKLENS = [bytes((n + 1,)) for n in range(64)]
 
 
 def _lp_string(item: bytes) -> bytes:
@@ -96,8 +104,8 @@ def _lp_string(item: bytes) -> bytes:
             if -(1 << 63) <= value < 1 << 63:
                 return _SMALL_INTS[value] if 0 <= value <= 127 else _lp_int(value)
     if n < 64:
-        header = bytes((0x80 | n,))
-    elif n < 4096:
+        return _SHORT_HEADERS[n] + item + _SHORT_BACKLENS[n]
+    if n < 4096:
         header = bytes((0xE0 | (n >> 8), n & 0xFF))
     else:
         header = b"\xf0" + n.to_bytes(4, "little")
@@ -111,12 +119,19 @@ def _delta(a: int, b: int) -> int:
 
 
 def node_listpack(node: StreamNode) -> bytes:
-    """The listpack Redis holds for `node` (see the module doc)."""
+    """The listpack Redis holds for `node` (see the module doc). Strings under 64 bytes that
+    cannot read as integers, and small deltas, are encoded in line: most elements of most
+    streams."""
     lp_int, lp_string, small = _lp_int, _lp_string, _SMALL_INTS
+    headers, backlens = _SHORT_HEADERS, _SHORT_BACKLENS
     master_fields = node.master_fields
-    parts = [lp_int(node.live), lp_int(node.deleted), lp_int(len(master_fields))]
-    parts += [lp_string(f) for f in master_fields]
-    parts.append(small[0])
+    out = bytearray(6)  # total bytes and element count, filled in at the end
+    out += lp_int(node.live)
+    out += lp_int(node.deleted)
+    out += lp_int(len(master_fields))
+    for item in master_fields:
+        out += lp_string(item)
+    out += small[0]
     master_ms, master_seq = node.master_id >> 64, node.master_id & U64
     graves = node.graves
     count = 4 + len(master_fields)
@@ -127,28 +142,40 @@ def node_listpack(node: StreamNode) -> bytes:
             fields = graves[position]
             flags = _FLAG_DELETED
         names = fields[0::2]
-        ms, seq = entry_id >> 64, entry_id & U64
-        ms_delta = _delta(ms, master_ms)
-        seq_delta = _delta(seq, master_seq)
+        ms_delta = (entry_id >> 64) - master_ms
+        if not 0 <= ms_delta <= 127:
+            ms_delta = _delta(entry_id >> 64, master_ms)
+        seq_delta = (entry_id & U64) - master_seq
+        if not 0 <= seq_delta <= 127:
+            seq_delta = _delta(entry_id & U64, master_seq)
         if names == master_fields:
             flags |= _FLAG_SAMEFIELDS
-            parts.append(small[flags])
-            parts.append(small[ms_delta] if 0 <= ms_delta <= 127 else lp_int(ms_delta))
-            parts.append(small[seq_delta] if 0 <= seq_delta <= 127 else lp_int(seq_delta))
-            parts += [lp_string(v) for v in fields[1::2]]
+            items = fields[1::2]
             elements = len(names) + 3
         else:
-            parts.append(small[flags])
-            parts.append(small[ms_delta] if 0 <= ms_delta <= 127 else lp_int(ms_delta))
-            parts.append(small[seq_delta] if 0 <= seq_delta <= 127 else lp_int(seq_delta))
-            parts.append(lp_int(len(names)))
-            parts += [lp_string(item) for item in fields]
+            items = fields
             elements = 2 * len(names) + 4
-        parts.append(small[elements] if elements <= 127 else lp_int(elements))
+        out += small[flags]
+        out += small[ms_delta] if 0 <= ms_delta <= 127 else lp_int(ms_delta)
+        out += small[seq_delta] if 0 <= seq_delta <= 127 else lp_int(seq_delta)
+        if not flags & _FLAG_SAMEFIELDS:
+            out += lp_int(len(names))
+        for item in items:
+            n = len(item)
+            if 0 < n < 64 and item[0] not in _INT_STARTS:
+                out += headers[n]
+                out += item
+                out += backlens[n]
+            elif 0 < n <= 18 and item.isdigit() and (item[0] != 48 or n == 1):  # below 2^63
+                number = int(item)
+                out += small[number] if number <= 127 else lp_int(number)
+            else:
+                out += lp_string(item)
+        out += small[elements] if elements <= 127 else lp_int(elements)
         count += elements + 1
-    body = b"".join(parts)
-    total = 6 + len(body) + 1
-    return struct.pack("<IH", total, min(count, _NUMELE_UNKNOWN)) + body + b"\xff"
+    out.append(0xFF)
+    struct.pack_into("<IH", out, 0, len(out), min(count, _NUMELE_UNKNOWN))
+    return bytes(out)
 
 
 # ---------------------------------------------------------------------- saving
@@ -245,57 +272,111 @@ def _corrupt() -> RdbError:
     return RdbError("Stream listpack integrity check failed.")
 
 
+def _number(blob: bytes, pos: int) -> tuple[int, int]:
+    """The integer element at `pos` and the position after it (the element must be one)."""
+    value, pos = listpack_element(blob, pos)
+    if value.__class__ is not int:
+        raise _corrupt()
+    return value, pos  # type: ignore[return-value]
+
+
+def _text(blob: bytes, pos: int) -> tuple[bytes, int]:
+    """The element at `pos` as a field or value (an integer as its decimal string)."""
+    value, pos = listpack_element(blob, pos)
+    return (value if value.__class__ is bytes else b"%d" % value), pos  # type: ignore[return-value,str-bytes-safe]
+
+
 def _node_from_listpack(master_id: int, blob: bytes) -> StreamNode:
-    """A StreamNode from a node's listpack (checked as streamValidateListpackIntegrity)."""
-    items = listpack_entries(blob, "Stream listpack")
+    """A StreamNode from a node's listpack (checked as streamValidateListpackIntegrity).
+
+    Decoded in one pass, the common elements in line (7-bit integers: flags, ID deltas and
+    counts; strings of a 6-bit length: most fields and values; both have a one-byte
+    back-length, checked), the others by `listpack_element`; the header's count checked."""
+    header_count = check_listpack(blob, _corrupt())
+    end = len(blob) - 1
     try:
-        live, deleted, field_count = int(items[0]), int(items[1]), int(items[2])
+        live, pos = _number(blob, 6)
+        deleted, pos = _number(blob, pos)
+        field_count, pos = _number(blob, pos)
         if field_count < 0 or live < 0 or deleted < 0:
             raise _corrupt()
-        master_fields: Fields = tuple(items[3 : 3 + field_count])
-        if len(master_fields) != field_count or items[3 + field_count] != b"0":
+        names = []
+        for _ in range(field_count):
+            name, pos = _text(blob, pos)
+            names.append(name)
+        master_fields: Fields = tuple(names)
+        terminator, pos = _number(blob, pos)
+        if terminator != 0:
             raise _corrupt()
         node = StreamNode(master_id, master_fields)
+        ids, entries = node.ids, node.entries
         master_ms, master_seq = master_id >> 64, master_id & U64
-        pos = 4 + field_count
-        end = len(items)
         graves: dict[int, Fields] = {}
+        pairs: list[bytes] = [b""] * (2 * field_count)  # a same-fields entry's names and values
+        pairs[0::2] = master_fields
+        values: list[bytes] = [b""] * field_count
+        elements_seen = 4 + field_count  # live, deleted, field count, fields, terminator
         previous = -1
         while pos < end:
-            flags = int(items[pos])
-            ms = (master_ms + int(items[pos + 1])) & U64
-            seq = (master_seq + int(items[pos + 2])) & U64
-            pos += 3
+            enc = blob[pos]
+            if enc < 0x80 and blob[pos + 1] == 1:
+                flags, pos = enc, pos + 2
+            else:
+                flags, pos = _number(blob, pos)
+            enc = blob[pos]
+            if enc < 0x80 and blob[pos + 1] == 1:
+                ms_delta, pos = enc, pos + 2
+            else:
+                ms_delta, pos = _number(blob, pos)
+            enc = blob[pos]
+            if enc < 0x80 and blob[pos + 1] == 1:
+                seq_delta, pos = enc, pos + 2
+            else:
+                seq_delta, pos = _number(blob, pos)
             if flags & _FLAG_SAMEFIELDS:
-                values = items[pos : pos + field_count]
-                pos += field_count
-                fields: Fields = tuple(item for pair in zip(master_fields, values, strict=True) for item in pair)
+                count = field_count
                 elements = field_count + 3
             else:
-                count = int(items[pos])
-                fields = tuple(items[pos + 1 : pos + 1 + 2 * count])
-                if count < 1 or len(fields) != 2 * count:
+                count, pos = _number(blob, pos)
+                if count < 1:
                     raise _corrupt()
-                pos += 1 + 2 * count
-                elements = 2 * count + 4
-            if int(items[pos]) != elements:
+                count *= 2
+                elements = count + 4
+            items = values if flags & _FLAG_SAMEFIELDS else [b""] * count
+            for i in range(count):
+                enc = blob[pos]
+                if 0x80 <= enc < 0xC0 and blob[pos + 1 + (enc & 0x3F)] == 1 + (enc & 0x3F):
+                    n = enc & 0x3F
+                    items[i] = blob[pos + 1 : pos + 1 + n]
+                    pos += 2 + n
+                else:
+                    items[i], pos = _text(blob, pos)
+            if flags & _FLAG_SAMEFIELDS:
+                pairs[1::2] = items  # names in place from the master
+                fields: Fields = tuple(pairs)
+            else:
+                fields = tuple(items)
+            total, pos = _number(blob, pos)
+            if total != elements:
                 raise _corrupt()
-            pos += 1
-            entry_id = ms << 64 | seq
+            elements_seen += elements + 1
+            entry_id = ((master_ms + ms_delta) & U64) << 64 | ((master_seq + seq_delta) & U64)
             if entry_id <= previous or entry_id < master_id:
                 raise _corrupt()
             previous = entry_id
             if flags & _FLAG_DELETED:
-                graves[len(node.ids)] = fields
-                node.entries.append(None)
+                graves[len(ids)] = fields
+                entries.append(None)
             else:
-                node.entries.append(fields)
-            node.ids.append(entry_id)
-    except (IndexError, ValueError):
+                entries.append(fields)
+            ids.append(entry_id)
+    except (IndexError, struct.error):
         raise _corrupt() from None
-    node.live = len(node.ids) - len(graves)
+    if pos != end or (header_count != 0xFFFF and header_count != elements_seen):
+        raise _corrupt()
+    node.live = len(ids) - len(graves)
     node.deleted = len(graves)
-    if node.live != live or node.deleted != deleted or not node.ids:
+    if node.live != live or node.deleted != deleted or not ids:
         raise _corrupt()
     node.graves = graves or None
     node.lp_bytes = len(blob) - len(_lp_int(live)) - len(_lp_int(deleted))

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import BinaryIO
 
 from tandemkv.commands.session import Instance, Session
@@ -36,6 +36,7 @@ from tandemkv.config import save_points
 from tandemkv.errors import SYNTAX, CommandError
 from tandemkv.keyspace import Keyspace
 from tandemkv.keyspace.memory import TRACK_FREQUENCY
+from tandemkv.persistence.loading import LOAD_BATCH, loading, run_to_end
 from tandemkv.persistence.rdb import (
     TYPE_STREAM_LISTPACKS_2,
     DbSnapshot,
@@ -46,7 +47,7 @@ from tandemkv.persistence.rdb import (
     aux_fields,
     dump_payload,
     entry_header,
-    read_file,
+    read_records,
     write_file,
 )
 from tandemkv.persistence.rdb_streams import StreamSlices
@@ -354,23 +355,78 @@ def step(instance: Instance, budget_s: float, batch: int = 64) -> bool:
 
 
 def load(instance: Instance) -> int | None:
-    """Load the RDB file into the (empty) databases, its function libraries first: the number
-    of keys loaded, or None if there is no file. Keys already expired are skipped, as a Redis master does. Raises
-    RdbError (or OSError) for a file that cannot be read; nothing is loaded then."""
+    """Load the RDB file into the (empty) databases at once: `load_steps` run to its end."""
+    return run_to_end(load_steps(instance))
+
+
+def load_steps(instance: Instance) -> Generator[None, None, int | None]:
+    """Load the RDB file into the (empty) databases, a batch of keys between yields
+    (persistence/loading.py), the instance marked loading meanwhile: the number of keys
+    loaded, or None if there is no file. Keys already expired are skipped, as a Redis master
+    does. Raises RdbError (or OSError) for a file that cannot be read."""
     try:
         with open(rdb_path(instance), "rb") as source:
             data = source.read()
     except FileNotFoundError:
         return None
-    return load_data(instance, data)
+    with loading(instance, len(data)):
+        return (yield from load_image_steps(instance, data))
 
 
 def load_data(instance: Instance, data: bytes) -> int:
-    """Load a whole RDB image (a file's bytes) into the databases, its function libraries
-    first: the number of keys loaded. Raises RdbError before loading any key if the image is
-    not valid."""
+    """Load a whole RDB image (a file's bytes) at once: `load_image_steps` run to its end."""
+    return run_to_end(load_image_steps(instance, data))
+
+
+def load_image_steps(instance: Instance, data: bytes, offset: int = 0) -> Generator[None, None, int]:
+    """Load an RDB image (a file's bytes, found at `offset` of the files being loaded) into
+    the databases, its function libraries last, a batch of keys between yields: the number
+    of keys loaded. Raises RdbError, before loading any key if the checksum is wrong; a file
+    that is damaged further on (or unchecked: checksum 0) may leave the keys before the damage
+    loaded, as Redis does (the server then refuses to start)."""
     codes: list[bytes] = []
-    loaded = list(read_file(data, limits(instance), functions=codes))
+    aux: dict[bytes, bytes] = {}
+    dbs = instance.dbs
+    count = len(dbs)
+    now_ms = instance.clock.now_ms()
+    with_freq = instance.memory.tracking == TRACK_FREQUENCY
+    lfu_records = dbs[0].access.lfu_records
+    state = instance.loading
+    added = 0
+
+    def reserve(index: int, keys: int) -> None:
+        if index < count:
+            dbs[index].reserve(keys)
+
+    # Loading raises no `new` events (Redis's dbAddRDBLoad): none published, none appended to
+    # the keyspace-event stream.
+    report_new = [db.report_new for db in dbs]
+    for db in dbs:
+        db.report_new = False
+    try:
+        for index, key, value, deadline_ms, _idle_s, freq, end in read_records(data, limits(instance), aux, codes, reserve):
+            if index >= count:
+                raise RdbError(
+                    f"FATAL: Data file was created with a Redis server configured to handle more than {count} databases."
+                )
+            if deadline_ms is not None and deadline_ms <= now_ms:
+                continue
+            db = dbs[index]
+            db.add_loaded(key, value, deadline_ms)
+            if freq is not None and with_freq:
+                shard = db.tandem.locate(key)
+                if shard is not None:
+                    shard[2][key] = lfu_records[freq]
+            added += 1
+            if not added % LOAD_BATCH:
+                if state is not None:
+                    state.loaded_bytes = offset + end
+                    if not state.rdb_used_mem and b"used-mem" in aux:
+                        state.rdb_used_mem = int(aux[b"used-mem"]) if aux[b"used-mem"].isdigit() else 0
+                yield
+    finally:
+        for db, enabled in zip(dbs, report_new, strict=True):
+            db.report_new = enabled
     if codes:
         if instance.functions is None:
             raise RdbError("the RDB file holds functions and no function engine is attached")
@@ -378,33 +434,8 @@ def load_data(instance: Instance, data: bytes) -> int:
             instance.functions.restore(codes, "append")
         except CommandError as exc:
             raise RdbError(f"Failed loading library, {exc.message.removeprefix('ERR ')}") from None
-    count = len(instance.dbs)
-    for item in loaded:
-        if item.db >= count:
-            raise RdbError(
-                f"FATAL: Data file was created with a Redis server configured to handle more than {count} databases."
-            )
-    now_ms = instance.clock.now_ms()
-    added = 0
-    # Loading raises no `new` events (Redis's dbAddRDBLoad): none published, none appended to
-    # the keyspace-event stream.
-    report_new = [db.report_new for db in instance.dbs]
-    for db in instance.dbs:
-        db.report_new = False
-    try:
-        for item in loaded:
-            if item.deadline_ms is not None and item.deadline_ms <= now_ms:
-                continue
-            db = instance.dbs[item.db]
-            db.set(item.key, item.value, item.deadline_ms)
-            if item.freq is not None and instance.memory.tracking == TRACK_FREQUENCY:
-                shard = db.tandem.locate(item.key)
-                if shard is not None:
-                    shard[2][item.key] = db.access.lfu_records[item.freq]
-            added += 1
-    finally:
-        for db, enabled in zip(instance.dbs, report_new, strict=True):
-            db.report_new = enabled
+    if state is not None:
+        state.loaded_bytes = offset + len(data)
     return added
 
 

@@ -8,7 +8,10 @@ in short slices so that no request waits long:
   slices, then the timer is armed again at the next deadline;
 - migration: while any database is stepping, one slice of `engine-slice-us` per loop iteration;
 - cron (`hz` times a second): freeing flushed engines in slices, re-arming the expiry timer
-  if it is not armed (after DEBUG SET-ACTIVE-EXPIRE 1, or a failed slice).
+  if it is not armed (after DEBUG SET-ACTIVE-EXPIRE 1, or a failed slice);
+- loading at start-up: the listeners open first, then the data files load in slices of
+  LOAD_SLICE_US (persistence/loading.py); meanwhile commands without the `loading` flag get
+  LOADING, no deadline passes, and the save schedule and AOF wait; then the AOF opens.
 
 Output-buffer limits for pub/sub clients are checked as each message is queued (as in Redis),
 in `check_output_limit`.
@@ -24,6 +27,7 @@ import signal
 import ssl
 import sys
 import time
+from collections.abc import Generator
 from time import perf_counter_ns
 
 from tandemkv.commands import Instance
@@ -38,7 +42,7 @@ from tandemkv.persistence import cron as persistence_cron
 from tandemkv.persistence import save_for_shutdown
 from tandemkv.persistence import step as snapshot_step
 from tandemkv.persistence.aof import AofError
-from tandemkv.persistence.aofcontrol import load_from_disk
+from tandemkv.persistence.aofcontrol import load_from_disk_steps
 from tandemkv.persistence.rdb import RdbError
 from tandemkv.scripting import attach as attach_scripting  # (importing registers EVAL, SCRIPT, ...)
 from tandemkv.server.appendonly import AppendOnly
@@ -53,6 +57,7 @@ LOG_LEVELS = {"debug": logging.DEBUG, "verbose": VERBOSE, "notice": logging.INFO
 SLOW_GC_MS = 2.0  # cyclic collections at least this long are logged
 EXPIRE_SLICE_KEYS = 250  # timers looked at per expiry slice (~1 ms when each raises an event)
 FREE_SLICE_KEYS = 20_000  # keys of flushed engines freed per cron tick
+LOAD_SLICE_US = 5_000  # loading the data files: the loop serves clients between such slices
 
 
 class Server:
@@ -82,6 +87,12 @@ class Server:
         self._migration_scheduled = False
         self._cron_handle: asyncio.TimerHandle | None = None
         self.port = 0
+        # Loading the data files (`_start_loading`): the loader while it runs; whether it is
+        # done (and the AOF open for writing); the exit status `run` returns (1: it failed).
+        self._loader: Generator[None, None, int | None] | None = None
+        self._load_started = 0.0
+        self._loading_done = False
+        self.exit_status = 0
         self._idle_checked_ms = 0
         self._gc_started = 0.0
         self.instance.config.watch("loglevel", lambda level: log.setLevel(LOG_LEVELS[str(level)]))
@@ -91,21 +102,58 @@ class Server:
 
     # ------------------------------------------------------------------ start
 
-    def load_data(self) -> bool:
-        """Load the append-only file when appendonly is yes, else the RDB file (`dir`/
-        `dbfilename`), if there is one, as Redis's loadDataFromDisk; False if it is unreadable."""
+    def _start_loading(self) -> None:
+        """Load the data files in slices of LOAD_SLICE_US on the loop, clients connected
+        meanwhile getting LOADING replies (Redis answers them from its loading callback)."""
+        assert self.loop is not None
+        self._loader = load_from_disk_steps(self.instance, self.appendonly)
+        self._load_started = time.monotonic()
+        self.loop.call_soon(self._load_slice)
+
+    def _load_slice(self) -> None:
+        loader = self._loader
+        if loader is None:  # shut down while loading
+            return
+        assert self.loop is not None
+        deadline_ns = perf_counter_ns() + LOAD_SLICE_US * 1000
         try:
-            load_from_disk(self.instance, self.appendonly)
+            while perf_counter_ns() < deadline_ns:
+                next(loader)
+        except StopIteration as done:
+            self._loader = None
+            self._loaded(done.value)
+            return
         except (OSError, RdbError, AofError) as exc:
+            self._loader = None
             log.error("Fatal error loading the DB: %s. Exiting.", exc)
-            return False
-        return True
+            self.exit_status = 1
+            self._stopping.set()
+            return
+        self.loop.call_soon(self._load_slice)
+
+    def _loaded(self, count: int | None) -> None:
+        """Loading is over: the AOF opens for writing, expiry and eviction resume, and the
+        loaded objects are frozen out of the cyclic collector's way (see `start`)."""
+        if count is not None:
+            log.info("DB loaded from disk: %d keys in %.3f seconds", count, time.monotonic() - self._load_started)
+        if self.instance.config["appendonly"]:
+            try:
+                self.appendonly.open()
+            except (AofError, OSError) as exc:
+                log.error("Can't open the append-only file: %s", exc)
+                self.exit_status = 1
+                self._stopping.set()
+                return
+        self._loading_done = True
+        gc.freeze()
+        self.rearm_expiry()
+        self._schedule_eviction()
+        log.info("Ready to accept connections")
 
     async def start(self) -> None:
+        """Open the listeners, then load the data files in slices (`_start_loading`)."""
         self.loop = asyncio.get_running_loop()
         config = self.instance.config
-        if config["appendonly"]:
-            self.appendonly.open()
         hosts = self._hosts()
         tls_port = config.int("tls-port")
         if tls_port:  # TLS beside the TCP port, or alone with `port 0` (as Redis)
@@ -122,8 +170,9 @@ class Server:
         self._cron_handle = self.loop.call_later(1 / config.int("hz"), self._cron)
         # The cyclic collector: string keys and values are not tracked at all (bytes, and dicts
         # holding only bytes and ints), but the shard tuples and lists are, and a full
-        # collection walks them. Start-up objects are frozen out of its way, full collections
-        # are made rare, and any collection that stalls the loop is logged with its cost.
+        # collection walks them. Start-up objects (the loaded data too, once loaded) are
+        # frozen out of its way, full collections are made rare, and any collection that
+        # stalls the loop is logged with its cost.
         gc.freeze()
         gc.set_threshold(50_000, 50, 1000)
         gc.callbacks.append(self._time_gc)
@@ -136,6 +185,7 @@ class Server:
             self.instance.pid,
             type(self.loop).__module__.split(".")[0],
         )
+        self._start_loading()
 
     def _hosts(self) -> list[str]:
         """The addresses `bind` names (both listeners use them)."""
@@ -195,8 +245,10 @@ class Server:
         self._stopping.set()
 
     def shutdown_on_signal(self) -> None:
-        """SIGINT/SIGTERM: save first when save points are configured, as Redis does."""
-        if self.instance.config.str("save") and not save_for_shutdown(self.instance):
+        """SIGINT/SIGTERM: save first when save points are configured, as Redis does (never
+        while loading: the file would be overwritten by a half-loaded dataset)."""
+        saving = self.instance.config.str("save") and self.instance.loading is None
+        if saving and not save_for_shutdown(self.instance):
             log.warning("Error trying to save the DB, can't exit.")
             return
         self.request_shutdown()
@@ -215,7 +267,11 @@ class Server:
         for listener in (self.listener, self.tls_listener):
             if listener is not None:
                 await listener.wait_closed()
-        self.appendonly.close()
+        if self._loader is not None:  # shut down while loading: the loader is dropped
+            self._loader.close()
+            self._loader = None
+        if self._loading_done:
+            self.appendonly.close()
         log.info("tandemkv is now ready to exit, bye bye...")
 
     # ------------------------------------------------------------------ expiry
@@ -240,7 +296,8 @@ class Server:
         self._expiry_handle = None
         self._expiry_at_ms = None
         instance = self.instance
-        if not instance.active_expire or instance.pause_type:  # CLIENT PAUSE: re-armed after
+        # CLIENT PAUSE, loading: re-armed after (no deadline passes while loading).
+        if not instance.active_expire or instance.pause_type or instance.loading is not None:
             return
         now_ms = instance.clock.now_ms()
         budget = EXPIRE_SLICE_KEYS
@@ -335,13 +392,14 @@ class Server:
         if instance.active_expire and self._expiry_handle is None:
             self.rearm_expiry()
         self._close_idle_clients()
-        # Memory bound: a slice of the dict-table measurement; over the bound (the tables grew,
-        # or keys grew in place), a slice of eviction at once, more in background slices.
-        measure_slice(instance)
-        instance.serve_ready_keys()  # the measurement may have evicted
         instance.memory.note_peak()
-        persistence_cron(instance)  # the `save` schedule
-        self.appendonly.cron()  # everysec's fsync, AOF rewrites
+        if instance.loading is None:  # no eviction, saves or AOF work while a file loads
+            # Memory bound: a slice of the dict-table measurement; over the bound (the tables
+            # grew, or keys grew in place), a slice of eviction at once, more in background.
+            measure_slice(instance)
+            instance.serve_ready_keys()  # the measurement may have evicted
+            persistence_cron(instance)  # the `save` schedule
+            self.appendonly.cron()  # everysec's fsync, AOF rewrites
         self._cron_handle = self.loop.call_later(1 / instance.config.int("hz"), self._cron)
 
     def _schedule_snapshot(self) -> None:
@@ -383,7 +441,9 @@ class Server:
 
     def _eviction_slice(self) -> None:
         self._eviction_scheduled = False
-        if self.instance.pause_type:  # CLIENT PAUSE keeps the dataset still; resumed after
+        # CLIENT PAUSE keeps the dataset still, and nothing is evicted while a file loads (as
+        # Redis, which evicts before commands): resumed after either.
+        if self.instance.pause_type or self.instance.loading is not None:
             return
         started_ns = perf_counter_ns()
         evict_slice(self.instance, EVICTION_BUDGET_US)
@@ -450,16 +510,10 @@ def run(config: Config) -> int:
     if sys.platform != "win32":
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, _on_signal, server, signum)
-    if not server.load_data():
-        loop.close()
-        return 1
     try:
         loop.run_until_complete(server.start())
     except TlsError as exc:
         log.error("Failed to configure TLS: %s", exc)
-        return 1
-    except AofError as exc:
-        log.error("Can't open the append-only file: %s", exc)
         return 1
     except OSError as exc:
         log.error("Could not create server TCP listening socket %s:%d: %s", config.str("bind"), config.int("port"), exc)
@@ -469,7 +523,7 @@ def run(config: Config) -> int:
         loop.run_until_complete(server.serve_until_stopped())
     finally:
         loop.close()
-    return 0
+    return server.exit_status
 
 
 def _on_signal(server: Server, signum: int) -> None:

@@ -25,10 +25,11 @@ plus a sorted list of its IDs (O(log n) seek; insert and remove O(log n) + a mem
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import chain
 from sys import getsizeof
 
-from tandemkv.values.sizes import bytes_size, object_bytes
+from tandemkv.values.sizes import BYTES_SIZES, bytes_size, object_bytes
 
 U64 = 2**64 - 1
 MAX_ID = U64 << 64 | U64
@@ -60,8 +61,29 @@ def format_id(packed: int) -> bytes:
     return b"%d-%d" % (packed >> 64, packed & U64)
 
 
+# An entry's tuple by its length, and its strings by theirs while pymalloc serves them (the
+# common case, summed by C-level maps: loading a stream charges every entry).
+_TUPLE_BYTES = [object_bytes(getsizeof(tuple(range(n)))) for n in range(64)]
+_SMALL_STRING_BYTES = BYTES_SIZES.__getitem__
+
+
+def _entries_bytes(entries: Iterable[Fields]) -> int:
+    """The sum of `_entry_bytes` over whole nodes' entries (loading), by C-level maps while
+    every tuple and string is small."""
+    entries = list(entries)
+    try:
+        return sum(map(_TUPLE_BYTES.__getitem__, map(len, entries))) + sum(
+            map(_SMALL_STRING_BYTES, map(len, chain.from_iterable(entries)))
+        )
+    except IndexError:
+        return sum(map(_entry_bytes, entries))
+
+
 def _entry_bytes(fields: Fields) -> int:
-    return object_bytes(getsizeof(fields)) + sum(bytes_size(item) for item in fields)
+    lengths = list(map(len, fields))
+    if len(fields) < len(_TUPLE_BYTES) and max(lengths, default=0) < len(BYTES_SIZES):
+        return _TUPLE_BYTES[len(fields)] + sum(map(_SMALL_STRING_BYTES, lengths))
+    return object_bytes(getsizeof(fields)) + sum(map(bytes_size, fields))
 
 
 # ------------------------------------------------------- listpack element sizes
@@ -388,9 +410,9 @@ class StreamValue:
         persistence/rdb_streams.py) and charge its memory; the caller sets the stream's
         length, IDs and counters."""
         node.nbytes = _NODE_BYTES + len(node.ids) * (_ID_BYTES + 2 * _SLOT_BYTES)
-        node.nbytes += sum(_entry_bytes(fields) for fields in node.entries if fields is not None)
+        node.nbytes += _entries_bytes(filter(None, node.entries))  # deleted ones are None
         if node.graves:
-            node.nbytes += sum(_entry_bytes(fields) for fields in node.graves.values())
+            node.nbytes += _entries_bytes(node.graves.values())
         self.nodes.append(node)
         self.firsts.append(node.master_id)
         self.nbytes += node.nbytes + 2 * _SLOT_BYTES
