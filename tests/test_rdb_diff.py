@@ -380,3 +380,76 @@ def test_sigterm_saves_when_save_points_are_set(tmp_path):
         c.close()
     finally:
         stop(proc)
+
+
+def _rdb_file(entries: bytes, checksum: bool = True) -> bytes:
+    """An RDB version 10 file of database 0 holding `entries` (already serialized)."""
+    body = b"REDIS0010" + bytes([rdb.OP_SELECTDB, 0]) + entries + bytes([rdb.OP_EOF])
+    return body + (rdb.crc64(body) if checksum else 0).to_bytes(8, "little")
+
+
+def _s(raw: bytes) -> bytes:
+    return rdb.encode_length(len(raw)) + raw
+
+
+def _load_both(tmp_path, data: bytes, *args: str) -> list[tuple[dict, dict, str]]:
+    """Start tandemkv and redis-server on a directory holding `data` as dump.rdb: for each,
+    (its keys and values, its INFO persistence, its log)."""
+    results = []
+    for name, start in (("tandem", start_tandem), ("redis", start_redis)):
+        directory = tmp_path / name
+        directory.mkdir()
+        (directory / "dump.rdb").write_bytes(data)
+        logfile = directory / "log"
+        proc, port = start("--dir", str(directory), "--logfile", str(logfile), *args)
+        try:
+            c = redis.Redis(port=port)
+            keys = {k: c.dump(k) is not None and c.type(k) for k in c.keys("*")}
+            results.append((keys, c.info("persistence"), logfile.read_text()))
+            c.close()
+        finally:
+            stop(proc)
+    return results
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed")
+def test_a_file_with_empty_and_expired_keys_loads_as_in_redis(tmp_path):
+    """Empty collections (redis#8453) are skipped and named in the log, keys already expired
+    are skipped and counted (INFO rdb_last_load_keys_*), as redis-server does."""
+    past = (1_000_000).to_bytes(8, "little", signed=True)
+    entries = (
+        bytes([rdb.TYPE_STRING]) + _s(b"alive") + _s(b"v")
+        + bytes([rdb.TYPE_SET]) + _s(b"empty_set") + rdb.encode_length(0)
+        + bytes([rdb.TYPE_LIST]) + _s(b"empty_list") + rdb.encode_length(0)
+        + bytes([rdb.OP_EXPIRETIME_MS]) + past + bytes([rdb.TYPE_STRING]) + _s(b"gone") + _s(b"v")
+        + bytes([rdb.TYPE_SET]) + _s(b"set") + rdb.encode_length(1) + _s(b"m")
+    )
+    (ours, our_info, our_log), (theirs, their_info, their_log) = _load_both(tmp_path, _rdb_file(entries))
+    assert ours == theirs == {b"alive": b"string", b"set": b"set"}
+    for field in ("rdb_last_load_keys_loaded", "rdb_last_load_keys_expired"):
+        assert our_info[field] == their_info[field], field
+    assert (our_info["rdb_last_load_keys_loaded"], our_info["rdb_last_load_keys_expired"]) == (2, 1)
+    for log in (our_log, their_log):
+        assert "skipping empty key: empty_set" in log and "skipping empty key: empty_list" in log
+        assert "Done loading RDB, keys loaded: 2, keys expired: 1, empty keys skipped: 2." in log
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed")
+def test_rdbchecksum_no_loads_a_file_whose_checksum_is_wrong(tmp_path):
+    data = _rdb_file(bytes([rdb.TYPE_STRING]) + _s(b"k") + _s(b"v"))
+    broken = data[:-8] + b"foobar00"
+    (ours, _, _), (theirs, _, _) = _load_both(tmp_path, broken, "--rdbchecksum", "no")
+    assert ours == theirs == {b"k": b"string"}
+
+
+def test_a_wrong_checksum_is_reported_as_redis_reports_it(tmp_path):
+    data = _rdb_file(bytes([rdb.TYPE_STRING]) + _s(b"k") + _s(b"v"))
+    (tmp_path / "dump.rdb").write_bytes(data[:-8] + b"foobar00")
+    proc = subprocess.Popen(
+        [os.sys.executable, "-m", "tandemkv.cli.server", "--port", "0", "--dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    out = proc.communicate(timeout=20)[0].decode()
+    assert proc.returncode == 1
+    assert "Wrong RDB checksum expected: (" in out and "RDB CRC error" in out
+    assert out.count("Terminating server after rdb file reading failure.") == 1

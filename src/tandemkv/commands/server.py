@@ -259,6 +259,9 @@ def _persistence(instance: Instance) -> tuple[str, list[str]]:
         f"rdb_last_bgsave_time_sec:{rdb.last_save_duration_s}",
         f"rdb_current_bgsave_time_sec:{int(time.monotonic() - rdb.job_started) if rdb.job is not None else -1}",
         f"rdb_saves:{rdb.saves}",
+        "rdb_last_cow_size:0",  # no fork, no copy-on-write of pages
+        f"rdb_last_load_keys_expired:{rdb.last_load_keys_expired}",
+        f"rdb_last_load_keys_loaded:{rdb.last_load_keys_loaded}",
         *_aof_fields(instance),
         "module_fork_in_progress:0",
         "module_fork_last_cow_size:0",

@@ -102,6 +102,9 @@ class SaveState:
     last_status_ok: bool = True
     last_save_duration_s: int = -1
     last_try_s: int = 0
+    # The last data file loaded: keys loaded, keys skipped as already expired (INFO).
+    last_load_keys_loaded: int = 0
+    last_load_keys_expired: int = 0
     save: Callable[[], bool] = lambda: False
     # A background save in progress (persistence/snapshot.py), when it started (monotonic s),
     # and the server's way to run its slices (None: BGSAVE runs to completion at once).

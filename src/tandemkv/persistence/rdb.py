@@ -81,6 +81,11 @@ class RdbError(Exception):
     """The data is not a valid RDB file or payload (or uses a feature not supported)."""
 
 
+class EmptyKey(RdbError):
+    """A collection without elements: RESTORE refuses it; a file (Redis before 6.2 could write
+    some, redis#8453) has it skipped, as rdbLoad does."""
+
+
 # ---------------------------------------------------------------------------- CRC-64
 
 def _crc64_table() -> list[int]:
@@ -946,7 +951,7 @@ def read_object(r: Reader, rdb_type: int, limits: Limits) -> object:
         raise RdbError(f"Unsupported RDB object type {rdb_type}")
     value = loader(r, limits)
     if value.__class__ is not bytes and not len(value) and rdb_type not in _MAY_BE_EMPTY:  # type: ignore[arg-type]
-        raise RdbError("Empty keys skipped")
+        raise EmptyKey("Empty keys skipped")
     return value
 
 
@@ -998,12 +1003,16 @@ KeyRecord = tuple[int, bytes, object, int | None, int | None, int | None, int]
 
 def read_records(data: bytes, limits: Limits, aux: dict[bytes, bytes] | None = None,
                  functions: list[bytes] | None = None,
-                 on_resize: Callable[[int, int], None] | None = None) -> Iterator[KeyRecord]:
-    """Every key of an RDB file in order. Checks the magic, the version and the checksum
-    first (a stored checksum of 0 means "not computed", as rdbchecksum no), so nothing is
-    yielded from a corrupt file. Aux fields go to `aux`, function libraries' codes to
-    `functions` (RdbError if the file has some and `functions` is None), each RESIZEDB's
-    (db, key count) to `on_resize`."""
+                 on_resize: Callable[[int, int], None] | None = None,
+                 on_empty: Callable[[bytes], None] | None = None,
+                 check_crc: bool = True) -> Iterator[KeyRecord]:
+    """Every key of an RDB file in order. Checks the magic, the version and (with
+    `check_crc`: rdbchecksum yes and no DEBUG SET-SKIP-CHECKSUM-VALIDATION) the checksum first
+    (a stored checksum of 0 means "not computed", as rdbchecksum no), so nothing is yielded
+    from a corrupt file. Aux fields go to `aux`, function libraries' codes to `functions`
+    (RdbError if the file has some and `functions` is None), each RESIZEDB's (db, key count)
+    to `on_resize`, the name of each empty collection skipped to `on_empty` (without it, an
+    empty collection is an error)."""
     if len(data) < 9 or data[:5] != b"REDIS" or not data[5:9].isdigit():
         raise RdbError("Wrong signature trying to load DB from file")
     version = int(data[5:9])
@@ -1013,8 +1022,8 @@ def read_records(data: bytes, limits: Limits, aux: dict[bytes, bytes] | None = N
         if len(data) < 18:
             raise RdbError("Unexpected EOF reading RDB file")
         stored = struct.unpack_from("<Q", data, len(data) - 8)[0]
-        if stored and stored != crc64(memoryview(data)[:-8]):
-            raise RdbError("Wrong RDB checksum")
+        if stored and check_crc and stored != (computed := crc64(memoryview(data)[:-8])):
+            raise RdbError(f"Wrong RDB checksum expected: ({computed:x}) but got ({stored:x}): RDB CRC error")
     r = Reader(data[:-8] if version >= 5 else data, 9)
     db = 0
     deadline: int | None = None
@@ -1046,7 +1055,14 @@ def read_records(data: bytes, limits: Limits, aux: dict[bytes, bytes] | None = N
                 else:
                     value = r.string()
             else:
-                value = read_object(r, op, limits)
+                try:
+                    value = read_object(r, op, limits)
+                except EmptyKey:
+                    if on_empty is None:
+                        raise
+                    on_empty(key)
+                    deadline = idle = freq = None
+                    continue
             yield db, key, value, deadline, idle, freq, r.pos
             deadline = idle = freq = None
         elif op == OP_EOF:

@@ -392,11 +392,17 @@ def load_image_steps(instance: Instance, data: bytes, offset: int = 0) -> Genera
     with_freq = instance.memory.tracking == TRACK_FREQUENCY
     lfu_records = dbs[0].access.lfu_records
     state = instance.loading
-    added = 0
+    added = expired = 0
+    empty: list[bytes] = []
 
     def reserve(index: int, keys: int) -> None:
         if index < count:
             dbs[index].reserve(keys)
+
+    def skip_empty(key: bytes) -> None:
+        if len(empty) < 10:  # as rdbLoad: the first ten named
+            log.warning("rdbLoadObject skipping empty key: %s", key.decode("utf-8", "replace"))
+        empty.append(key)
 
     # Loading raises no `new` events (Redis's dbAddRDBLoad): none published, none appended to
     # the keyspace-event stream.
@@ -404,12 +410,15 @@ def load_image_steps(instance: Instance, data: bytes, offset: int = 0) -> Genera
     for db in dbs:
         db.report_new = False
     try:
-        for index, key, value, deadline_ms, _idle_s, freq, end in read_records(data, limits(instance), aux, codes, reserve):
+        check_crc = bool(instance.config["rdbchecksum"]) and not instance.skip_checksum_validation
+        records = read_records(data, limits(instance), aux, codes, reserve, skip_empty, check_crc)
+        for index, key, value, deadline_ms, _idle_s, freq, end in records:
             if index >= count:
                 raise RdbError(
                     f"FATAL: Data file was created with a Redis server configured to handle more than {count} databases."
                 )
             if deadline_ms is not None and deadline_ms <= now_ms:
+                expired += 1
                 continue
             db = dbs[index]
             db.add_loaded(key, value, deadline_ms)
@@ -436,6 +445,10 @@ def load_image_steps(instance: Instance, data: bytes, offset: int = 0) -> Genera
             raise RdbError(f"Failed loading library, {exc.message.removeprefix('ERR ')}") from None
     if state is not None:
         state.loaded_bytes = offset + len(data)
+    rdb = instance.rdb
+    rdb.last_load_keys_loaded, rdb.last_load_keys_expired = added, expired
+    skipped = f", empty keys skipped: {len(empty)}" if empty else ""
+    log.info("Done loading RDB, keys loaded: %d, keys expired: %d%s.", added, expired, skipped)
     return added
 
 

@@ -125,7 +125,11 @@ class Server:
             return
         except (OSError, RdbError, AofError) as exc:
             self._loader = None
-            log.error("Fatal error loading the DB: %s. Exiting.", exc)
+            if isinstance(exc, RdbError):  # rdbReportError's lines
+                log.error("Internal error in RDB reading offset 0, function at rdb.c:0 -> %s", exc)
+                log.error("Terminating server after rdb file reading failure.")
+            else:
+                log.error("Fatal error loading the DB: %s. Exiting.", exc)
             self.exit_status = 1
             self._stopping.set()
             return
