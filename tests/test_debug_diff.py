@@ -93,3 +93,42 @@ def test_skip_checksum_validation_lets_restore_read_the_payload(both: tuple[RawC
     finally:
         same(both, "DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "0")
     same(both, "RESTORE", "c", "0", broken)
+
+
+def test_reload_saves_flushes_and_loads_as_redis(tmp_path) -> None:
+    """DEBUG RELOAD (and its NOSAVE, NOFLUSH and MERGE options) against redis-server, each on
+    its own directory: the same data, TTLs and digest afterwards, and the same errors."""
+    from tests.conftest import REDIS_SERVER, start_redis, start_tandem, stop
+
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server not installed")
+    servers = []
+    for name, start, extra in (("tandem", start_tandem, ()), ("redis", start_redis, ("--enable-debug-command", "yes"))):
+        (tmp_path / name).mkdir()
+        servers.append(start("--dir", str(tmp_path / name), *extra))
+    pair = tuple(RawClient(port) for _proc, port in servers)
+    try:
+        same(pair, "RPUSH", "list", "a", "b", "c")
+        same(pair, "HSET", "hash", "f", "v")
+        same(pair, "ZADD", "zset", "1.5", "m")
+        same(pair, "SET", "ttl", "v", "EX", "1000")
+        same(pair, "XADD", "stream", "1-1", "f", "v")
+        same(pair, "DEBUG", "RELOAD")
+        same(pair, "DEBUG", "DIGEST")
+        same(pair, "TTL", "ttl")
+        same(pair, "SET", "later", "1")  # not in the file: gone after a NOSAVE reload
+        same(pair, "DEL", "list")
+        same(pair, "DEBUG", "RELOAD", "NOSAVE")
+        same(pair, "EXISTS", "later", "list")
+        same(pair, "SET", "extra", "1")
+        same(pair, "SET", "hash", "overwritten")
+        same(pair, "DEBUG", "RELOAD", "NOSAVE", "NOFLUSH", "MERGE")
+        same(pair, "GET", "extra")
+        same(pair, "TYPE", "hash")
+        same(pair, "DEBUG", "DIGEST")
+        same(pair, "DEBUG", "RELOAD", "BOGUS")
+    finally:
+        for client in pair:
+            client.close()
+        for proc, _port in servers:
+            stop(proc)

@@ -39,6 +39,19 @@ _HELP = help_reply(
         "    it is used instead of the 'key' prefix. These are not propagated to",
         "    replicas. Cluster slots are not respected so keys not belonging to the",
         "    current node can be created in cluster mode.",
+        "RELOAD [option ...]",
+        "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+        "    * MERGE: conflicting keys will be loaded from RDB.",
+        "    * NOFLUSH: the existing database will not be removed before load, but",
+        "      conflicting keys will generate an exception and kill the server.",
+        "    * NOSAVE: the database will be loaded from an existing RDB file.",
+        "    Examples:",
+        "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+        "      the database.",
+        "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+        "      existing RDB file.",
+        "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+        "      file to the database.",
         "SET-ACTIVE-EXPIRE <0|1>",
         "    Setting it to 0 disables expiring keys in background when they are not",
         "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -82,6 +95,8 @@ def debug(session: Session, subcommand: bytes, *args: bytes) -> object:
             raise CommandError(f"ERR DEBUG LOADAOF failed: {failure}")
         log.warning("Append Only File loaded by DEBUG LOADAOF")
         return OK
+    if name == b"reload":
+        return _reload(session, args)
     if name == b"set-active-expire" and len(args) == 1:
         return _set_active_expire(session, _atoi(args[0]) != 0)
     if name == b"set-skip-checksum-validation" and len(args) == 1:
@@ -96,6 +111,26 @@ def debug(session: Session, subcommand: bytes, *args: bytes) -> object:
     raise CommandError(
         f"ERR unknown subcommand or wrong number of arguments for '{printable(subcommand[:128])}'. Try DEBUG HELP."
     )
+
+
+def _reload(session: Session, options: tuple[bytes, ...]) -> object:
+    """DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE] (persistence's `reload_rdb`)."""
+    save_first = flush = True
+    for option in options:
+        word = option.lower()
+        if word == b"noflush":
+            flush = False
+        elif word == b"nosave":
+            save_first = False
+        elif word != b"merge":
+            raise CommandError("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
+    reload_rdb = session.instance.reload_rdb
+    if reload_rdb is None:
+        raise CommandError("ERR Error trying to load the RDB dump")
+    failure = reload_rdb(save_first, flush)
+    if failure is not None:
+        raise CommandError(failure)
+    return OK
 
 
 def _populate(session: Session, args: tuple[bytes, ...]) -> object:

@@ -165,6 +165,8 @@ class Instance:
         # DEBUG LOADAOF: empty the databases and load the AOF again (set by persistence/
         # aofcontrol.py): None when done, else why it could not.
         self.reload_aof: Callable[[], str | None] | None = None
+        # DEBUG RELOAD (save first?, flush first?) -> None or the error reply: persistence's.
+        self.reload_rdb: Callable[[bool, bool], str | None] | None = None
         # ACL users (commands/users.py); the default user's password is `requirepass`.
         self.acl = AccessControl(self.config.str("acl-pubsub-default") == "allchannels")
         self.acl.set_default_password(self.config.str("requirepass").encode("latin-1"))

@@ -486,10 +486,34 @@ def save_for_shutdown(instance: Instance) -> bool:
     return save(instance)
 
 
+def debug_reload(instance: Instance, save_first: bool, flush: bool) -> str | None:
+    """DEBUG RELOAD: the dataset saved to the RDB file (unless not `save_first`), every
+    database and function library emptied (if `flush`), the file loaded back; None when done,
+    else the error reply. Keys in the file replace those still in memory (Redis does so with
+    MERGE, and stops the server without it)."""
+    if save_first and not save(instance):
+        return "ERR"
+    if flush:
+        for index, db in enumerate(instance.dbs):
+            instance.flushed(index)
+            db.flush()
+        if instance.functions is not None:
+            instance.functions.restore((), "flush")
+    try:
+        if load(instance) is None:
+            return "ERR Error trying to load the RDB dump"
+    except (OSError, RdbError) as exc:
+        log.warning("DEBUG RELOAD failed: %s", exc)
+        return "ERR Error trying to load the RDB dump"
+    log.warning("DB reloaded by DEBUG RELOAD")
+    return None
+
+
 def attach(instance: Instance) -> None:
-    """Give the commands layer its way to save (SHUTDOWN SAVE) and to serialize a value
-    (the keyspace-event stream's `dump` field)."""
+    """Give the commands layer its way to save (SHUTDOWN SAVE), to reload (DEBUG RELOAD) and
+    to serialize a value (the keyspace-event stream's `dump` field)."""
     instance.rdb.save = lambda: save_for_shutdown(instance)
+    instance.reload_rdb = lambda save_first, flush: debug_reload(instance, save_first, flush)
     instance.serialize = lambda value: _dump_or_none(value, bool(instance.config["rdbcompression"]))
 
 
