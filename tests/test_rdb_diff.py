@@ -453,3 +453,50 @@ def test_a_wrong_checksum_is_reported_as_redis_reports_it(tmp_path):
     assert proc.returncode == 1
     assert "Wrong RDB checksum expected: (" in out and "RDB CRC error" in out
     assert out.count("Terminating server after rdb file reading failure.") == 1
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed")
+def test_a_failed_bgsave_stops_writes_as_in_redis(tmp_path):
+    """stop-writes-on-bgsave-error: once a background save fails (the directory removed under
+    the server), writes and PING get MISCONF while a schedule is set, reads still work, and
+    turning the option off (or the schedule) lets writes in again; a foreground SAVE's failure
+    does not count."""
+    pair = []
+    for name, start in (("tandem", start_tandem), ("redis", start_redis)):
+        directory = tmp_path / name
+        directory.mkdir()
+        proc, port = start("--dir", str(directory), "--save", "3600 1")
+        pair.append((proc, redis.Redis(port=port), directory))
+    try:
+        for _proc, c, directory in pair:
+            c.set("k", "v")
+            shutil.rmtree(directory)
+            with pytest.raises(redis.ResponseError):
+                c.save()
+            c.set("after-save", "1")  # a failed SAVE stops nothing
+            c.bgsave()
+            deadline = time.time() + 10
+            while c.info("persistence")["rdb_bgsave_in_progress"] and time.time() < deadline:
+                time.sleep(0.05)
+            assert c.info("persistence")["rdb_last_bgsave_status"] == "err"
+        replies = []
+        for _proc, c, _directory in pair:
+            got = []
+            for command in (("SET", "k", "w"), ("PING",), ("GET", "k"), ("INCR", "n")):
+                try:
+                    got.append(c.execute_command(*command))
+                except redis.ResponseError as exc:
+                    got.append(str(exc))
+            c.config_set("stop-writes-on-bgsave-error", "no")
+            got.append(c.set("k", "x"))
+            c.config_set("stop-writes-on-bgsave-error", "yes")
+            c.config_set("save", "")
+            got.append(c.set("k", "y"))
+            replies.append(got)
+        assert replies[0] == replies[1]
+        assert replies[0][0].startswith("MISCONF Redis is configured to save RDB snapshots")
+    finally:
+        for proc, c, _directory in pair:
+            c.close()
+            proc.kill()
+            proc.wait()

@@ -17,7 +17,7 @@ from tandemkv.commands.latency import record_latency
 from tandemkv.commands.memory import oom_reply
 from tandemkv.commands.monitoring import feed_monitors
 from tandemkv.commands.pausing import pauses, postpone
-from tandemkv.commands.session import Session
+from tandemkv.commands.session import Instance, Session
 from tandemkv.commands.table import TABLE, CommandSpec
 from tandemkv.errors import CommandError
 from tandemkv.protocol import QUEUED, Error
@@ -123,6 +123,8 @@ def call(session: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
     inside an atomic unit (EXEC, a script), which serves them once it is over."""
     instance = session.instance
     session.argv = argv  # inside EXEC too: error texts quote the queued command (Redis's c->argv)
+    if not instance.rdb.last_status_ok and _rdb_refuses(instance, spec):
+        return _reject(session, spec, RDB_MISCONF)
     effects = instance.effects  # the effect stream (commands/effects.py), None without consumers
     if effects is not None:
         if effects.write_error and ("write" in spec.flags or spec.name == "ping"):
@@ -163,6 +165,26 @@ def call(session: Session, spec: CommandSpec, argv: list[bytes]) -> Any:
     if instance.blocking.ready and not instance.atomic_depth:  # keys readied: serve waiters now
         instance.blocking.serve_ready()
     return reply
+
+
+RDB_MISCONF = (
+    "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. "
+    "Commands that may modify the data set are disabled, because this instance is configured to report "
+    "errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check "
+    "the Redis logs for details about the RDB error."
+)
+
+
+def _rdb_refuses(instance: Instance, spec: CommandSpec) -> bool:
+    """The last background save failed (checked first, by the caller): writes and PING are
+    refused while stop-writes-on-bgsave-error is on and a save schedule is set (Redis's
+    writeCommandsDeniedByDiskError)."""
+    config = instance.config
+    return (
+        ("write" in spec.flags or spec.name == "ping")
+        and bool(config["stop-writes-on-bgsave-error"])
+        and bool(config.str("save"))
+    )
 
 
 def _watched(session: Session, spec: CommandSpec, argv: list[bytes], elapsed_ns: int) -> None:

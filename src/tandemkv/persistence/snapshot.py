@@ -124,9 +124,10 @@ def save(instance: Instance) -> bool:
             os.fsync(out.fileno())
         _install(temp, path)
     except (OSError, RdbError) as exc:
+        # As Redis's rdbSave in the foreground, a failure leaves rdb_last_bgsave_status (and
+        # so stop-writes-on-bgsave-error) alone: only a background save sets it.
         log.warning("Failed saving the DB to %s: %s", path, exc)
         _unlink(temp)
-        state.last_status_ok = False
         return False
     _succeeded(instance, dirty_before)
     log.info("DB saved on disk (%.3f seconds)", time.monotonic() - started)
@@ -326,26 +327,28 @@ class BackgroundSave:
         _unlink(self.temp)
 
 
-def start_background_save(instance: Instance) -> bool:
+def start_background_save(instance: Instance) -> None:
     """Start a BGSAVE: its slices run from the server (`instance.rdb.schedule`), or at once
-    without one. False if the temp file could not be created."""
+    without one. A temp file that cannot be created ends it at once as failed, as Redis's
+    child failing to open it does (rdb_last_bgsave_status err; BGSAVE still answers that it
+    started)."""
     state = instance.rdb
     state.job_started = time.monotonic()
+    log.info("Background saving started")
     try:
         job = BackgroundSave(instance)
     except OSError as exc:
-        log.warning("Can't save in background: %s", exc)
+        log.warning("Background saving error: %s", exc)
         state.last_status_ok = False
         state.last_try_s = int(time.time())
-        return False
+        state.last_save_duration_s = 0
+        return
     state.job = job
-    log.info("Background saving started")
     if state.schedule is None:
         while job.step(1.0):
             pass
     else:
         state.schedule()
-    return True
 
 
 def step(instance: Instance, budget_s: float, batch: int = 64) -> bool:
@@ -549,6 +552,5 @@ def bgsave(session: Session, *args: bytes) -> object:
             "ERR Another child process is active (AOF?): can't BGSAVE right now. "
             "Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."
         )
-    if not start_background_save(session.instance):
-        raise CommandError("ERR")
+    start_background_save(session.instance)
     return Simple(b"Background saving started")
