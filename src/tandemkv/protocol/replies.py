@@ -152,6 +152,8 @@ _BULK_HEADERS = [b"$%d\r\n" % size for size in range(_BULK_HEADER_CACHE)]
 
 def format_double(value: float) -> bytes:
     """Redis 7.0 addReplyDouble: %.17g, with inf/-inf spelled out."""
+    if value.is_integer() and 0 < abs(value) < 1e15:  # %.17g writes these as their digits
+        return b"%d" % value
     if math.isinf(value):
         return b"inf" if value > 0 else b"-inf"
     if math.isnan(value):
@@ -187,6 +189,9 @@ def encode2(reply: Any, out: list[bytes]) -> None:
         for item in reply:  # arrays of short strings (LRANGE, MGET...) inline the bulk case
             if item.__class__ is bytes and len(item) < _BULK_HEADER_CACHE:
                 out += (headers[len(item)], item, b"\r\n")
+            elif item.__class__ is Double:  # scores (WITHSCORES, ZPOPMIN...): a bulk string
+                text = format_double(item.value)
+                out += (headers[len(text)], text, b"\r\n")
             else:
                 encode2(item, out)
     else:
