@@ -131,6 +131,7 @@ def _snapshot_state(instance: Instance) -> dict:
 def test_bgsave_writes_bitmaps_as_they_were_at_the_start(tmp_path):
     config = Config()
     config.set("dir", str(tmp_path).encode(), startup=True)
+    config.set("engine-shard-high-keys", b"16", startup=True)  # many shards: copy-on-write per shard
     instance = Instance(config)
     attach(instance)
     instance.rdb.schedule = lambda: None  # the test runs the slices itself
@@ -141,7 +142,7 @@ def test_bgsave_writes_bitmaps_as_they_were_at_the_start(tmp_path):
     expected = _snapshot_state(instance)
     _run(session, "BGSAVE")
     slices = 0
-    while step(instance, 0.0, batch=3):
+    while step(instance, 0.0, chunk_bytes=64):
         slices += 1
         for _ in range(3):
             key = f"b{rng.randrange(150)}"

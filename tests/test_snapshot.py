@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import random
 
+import pytest
+
 from tandemkv.commands import Instance, execute
 from tandemkv.config import Config
 from tandemkv.persistence import attach, step
@@ -30,9 +32,12 @@ def _state(instance: Instance) -> dict:
     }
 
 
-def _instance(tmp_path) -> Instance:
+def _instance(tmp_path, high_keys: int = 512) -> Instance:
     config = Config()
     config.set("dir", str(tmp_path).encode(), startup=True)
+    # Small shards: a save spans many shards, and new keys start migration steps during it.
+    config.set("engine-shard-high-keys", str(high_keys).encode(), startup=True)
+    config.set("engine-shard-low-keys", str(max(1, high_keys // 4)).encode(), startup=True)
     instance = Instance(config)
     attach(instance)
     instance.rdb.schedule = lambda: None  # the test runs the slices itself
@@ -79,9 +84,10 @@ def _random_write(session, rng: random.Random) -> None:
     execute(session, commands[choice])
 
 
-def test_bgsave_writes_the_dataset_as_it_was_at_the_start(tmp_path):
-    rng = random.Random(11)
-    instance = _instance(tmp_path)
+@pytest.mark.parametrize(("seed", "high_keys"), [(11, 512), (12, 16), (13, 16), (14, 32)])
+def test_bgsave_writes_the_dataset_as_it_was_at_the_start(tmp_path, seed, high_keys):
+    rng = random.Random(seed)
+    instance = _instance(tmp_path, high_keys)
     session = instance.new_session()
     _fill(session, rng)
     expected = _state(instance)
@@ -90,7 +96,7 @@ def test_bgsave_writes_the_dataset_as_it_was_at_the_start(tmp_path):
     assert execute(session, [b"SAVE"]).message == "ERR Background save already in progress"
     assert execute(session, [b"BGSAVE"]).message == "ERR Background save already in progress"
     slices = 0
-    while step(instance, 0.0, batch=3):
+    while step(instance, 0.0, chunk_bytes=64):
         slices += 1
         for _ in range(4):
             _random_write(session, rng)
@@ -108,13 +114,13 @@ def test_flushes_during_bgsave_write_the_database_first(tmp_path):
     _fill(session, random.Random(3))
     expected = _state(instance)
     execute(session, [b"BGSAVE"])
-    step(instance, 0.0, batch=5)
+    step(instance, 0.0)
     execute(session, [b"SELECT", b"1"])
     execute(session, [b"FLUSHDB"])
-    step(instance, 0.0, batch=5)
+    step(instance, 0.0)
     execute(session, [b"FLUSHALL"])
     execute(session, [b"SET", b"after", b"1"])
-    while step(instance, 0.0, batch=5):
+    while step(instance, 0.0):
         pass
     assert _file_state(tmp_path) == expected
 
@@ -156,3 +162,148 @@ def test_a_value_type_without_an_rdb_pair_fails_dump_and_save_cleanly(tmp_path):
         pass
     assert b"rdb_last_bgsave_status:err" in execute(session, [b"INFO", b"persistence"]).text
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("start_mid_step", [False, True])
+def test_migration_steps_during_bgsave_neither_lose_nor_repeat_keys(tmp_path, start_mid_step):
+    """Keys moved between shards by a step (up or down) while the save runs: the file still
+    holds each key of the start exactly once, as it was."""
+    instance = _instance(tmp_path, high_keys=16)
+    session = instance.new_session()
+    for i in range(120):
+        execute(session, [b"SET", b"k%d" % i, b"v%d" % i])
+    tandem = instance.dbs[0].tandem
+    while not tandem.migrate_keys(1000):  # idle: one engine, spares built
+        pass
+    if start_mid_step:
+        i = 120
+        while not tandem.migrating:  # past the grow threshold: a step up starts
+            execute(session, [b"SET", b"k%d" % i, b"v%d" % i])
+            i += 1
+        assert tandem.old is not None and tandem.old.key_count() > 100
+    expected = _state(instance)
+    migrated_before = tandem.stats.migrated_keys
+    execute(session, [b"BGSAVE"])
+    job = instance.rdb.job
+    shards = len(job.pending[0].shards)
+    rng = random.Random(5)
+    i = 1000
+    while step(instance, 0.0, chunk_bytes=256):
+        for _ in range(6):
+            i += 1
+            execute(session, [b"SET", b"n%d" % i, b"new"])  # steps up
+        execute(session, [b"SET", b"k%d" % rng.randrange(400), b"changed"])
+        tandem.migrate_keys(7)
+    assert tandem.stats.migrated_keys > migrated_before + 50  # keys moved while saving
+    assert job.shards_written == shards > 4
+    data = (tmp_path / "dump.rdb").read_bytes()
+    keys = [(k.db, k.key) for k in read_file(data, Limits())]
+    assert len(keys) == len(set(keys)) == len(expected)
+    assert _file_state(tmp_path) == expected
+
+
+def test_bgsave_deletes_during_a_step_down(tmp_path):
+    instance = _instance(tmp_path, high_keys=16)
+    session = instance.new_session()
+    for i in range(600):
+        execute(session, [b"SET", b"k%d" % i, b"v%d" % i])
+    tandem = instance.dbs[0].tandem
+    while not tandem.migrate_keys(1000):
+        pass
+    expected = _state(instance)
+    execute(session, [b"BGSAVE"])
+    i = 0
+    while step(instance, 0.0, chunk_bytes=128):
+        for _ in range(8):
+            execute(session, [b"DEL", b"k%d" % i])
+            i += 1
+        tandem.migrate_keys(5)
+    assert tandem.stats.steps_down > 0
+    assert _file_state(tmp_path) == expected
+
+
+def test_bgsave_keeps_no_index_of_keys_and_buffers_little(tmp_path):
+    """The snapshot holds one entry per non-empty shard, not per key; each slice hands at most
+    `chunk_bytes` to the file, and bytes are buffered only as far as one shard's entries."""
+    instance = _instance(tmp_path, high_keys=32)
+    session = instance.new_session()
+    for i in range(3000):
+        execute(session, [b"SET", b"key:%d" % i, b"xxx"])
+    tandem = instance.dbs[0].tandem
+    while not tandem.migrate_keys(10_000):
+        pass
+    expected = _state(instance)
+    shards = sum(1 for values, _ in tandem.iter_pairs() if values)
+    execute(session, [b"BGSAVE"])
+    job = instance.rdb.job
+    assert len(job.pending) == 1 and len(job.pending[0].shards) == shards < 3000 // 16
+    largest_shard = max(len(values) for values, _ in tandem.iter_pairs())
+    most_buffered = 0
+    slices = 0
+    written = job.writer.written_bytes
+    while step(instance, 0.0, chunk_bytes=1024):
+        slices += 1
+        assert job.writer.written_bytes - written <= 1024
+        written = job.writer.written_bytes
+        most_buffered = max(most_buffered, len(job.writer.w.buf))
+    assert most_buffered <= 2 + largest_shard * len(b"\x00\x0akey:NNNNN\x03xxx")
+    assert slices >= shards
+    assert job.shards_written == shards
+    assert _file_state(tmp_path) == expected
+
+
+def test_a_change_writes_at_most_the_shards_it_touches(tmp_path):
+    instance = _instance(tmp_path, high_keys=32)
+    session = instance.new_session()
+    for i in range(2000):
+        execute(session, [b"SET", b"key:%d" % i, b"v"])
+    while not instance.dbs[0].tandem.migrate_keys(10_000):
+        pass
+    execute(session, [b"BGSAVE"])
+    job = instance.rdb.job
+    before = job.shards_written
+    execute(session, [b"GET", b"key:7"])
+    assert job.shards_written == before + 1
+    execute(session, [b"GET", b"key:7"])  # its shard is written already
+    assert job.shards_written == before + 1
+    execute(session, [b"SET", b"brand-new", b"v"])  # the shard it goes to, first
+    assert job.shards_written <= before + 2
+    while step(instance, 1.0):
+        pass
+
+
+def test_the_fsync_and_rename_run_where_the_server_says(tmp_path):
+    """With `offload` set (the server: a thread), the blocking end of a BGSAVE is handed over;
+    the save stays in progress until the callback runs; SHUTDOWN's abort waits for it."""
+    instance = _instance(tmp_path)
+    handed: list = []
+    waited: list = []
+
+    def offload(work, done):
+        handed.append((work, done))
+        return lambda: waited.append(work())
+
+    instance.rdb.offload = offload
+    session = instance.new_session()
+    execute(session, [b"SET", b"a", b"1"])
+    execute(session, [b"BGSAVE"])
+    while step(instance, 1.0):
+        pass
+    assert len(handed) == 1 and instance.rdb.job is not None
+    assert not (tmp_path / "dump.rdb").exists()
+    assert execute(session, [b"BGSAVE"]).message == "ERR Background save already in progress"
+    work, done = handed[0]
+    work()
+    done(None)
+    assert instance.rdb.job is None and instance.rdb.last_status_ok
+    assert _file_state(tmp_path) == {(0, b"a"): (b"1", None)}
+    execute(session, [b"SET", b"b", b"2"])
+    execute(session, [b"BGSAVE"])
+    while step(instance, 1.0):
+        pass
+    job = instance.rdb.job
+    job.abort()  # SHUTDOWN: waits for the file
+    assert len(waited) == 1 and instance.rdb.job is None
+    handed[1][1](None)  # the loop's callback, late: ignored
+    assert instance.rdb.saves == 1
+    assert _file_state(tmp_path) == {(0, b"a"): (b"1", None), (0, b"b"): (b"2", None)}

@@ -111,6 +111,10 @@ class SaveState:
     job: Any = None
     job_started: float = 0.0
     schedule: Callable[[], None] | None = None
+    # The server's way to run a save's blocking end (fsync, rename) in a thread: called with
+    # that work and a callback the loop then calls with its exception or None; returns a
+    # function that waits for the work (SHUTDOWN). None: the work runs at once.
+    offload: Callable[[Callable[[], None], Callable[[BaseException | None], None]], Callable[[], None]] | None = None
 
 
 @dataclass

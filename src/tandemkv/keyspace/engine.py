@@ -284,6 +284,7 @@ class Tandem:
         "_spare_down",
         "_spare_up",
         "_step_started_us",
+        "before_move",
         "clock",
         "count",
         "cursor",
@@ -334,6 +335,9 @@ class Tandem:
         # Memory bound: set (by the Keyspace) while a bound is set, so that the dict tables
         # keys are moved into report their growth as it happens (watched_put).
         self.on_table_growth: TableGrowth | None = None
+        # Fork-less snapshots (persistence/snapshot.py): while one runs, called with the old
+        # shard's index before migration moves keys out of it (into the new shards it maps to).
+        self.before_move: Callable[[int], None] | None = None
         self._step_started_us = 0
         self._retired: list[Engine] = []
         self._free_credit = 0  # units of freeing owed (< 0) by chores, see _do_chores
@@ -658,6 +662,8 @@ class Tandem:
                 moved += self._drop_drained(old, cursor)
                 self.cursor = cursor + 1
                 continue
+            if self.before_move is not None:
+                self.before_move(cursor)
             old_deadlines, old_accessed = old.deadlines[cursor], old.accessed[cursor]
             # Oldest keys first, so the new shard keeps the old one's order: under LRU/LFU
             # policies that order is the LRU order (keyspace/memory.py). Taken afresh each

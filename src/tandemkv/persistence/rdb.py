@@ -494,19 +494,47 @@ class DbSnapshot:
 
 
 class FileWriter:
-    """Writes an RDB file to `out` piece by piece, keeping the running CRC-64."""
+    """Writes an RDB file to `out` piece by piece, keeping the running CRC-64.
 
-    def __init__(self, out: BinaryIO, compress: bool = True) -> None:
+    Entries gather in `w.buf`, which goes to the file (and through the CRC) once it holds
+    `flush_at` bytes; with `flush_at` None, only when the caller says (`flush_some`,
+    `flush`): a background snapshot spends its time budget on the CRC a chunk at a time
+    (crc64 here is Python, about 140 ns a byte: 9 ms for 64 KB)."""
+
+    def __init__(self, out: BinaryIO, compress: bool = True, flush_at: int | None = _FLUSH_BYTES) -> None:
         self.out = out
         self.crc = 0
         self.w = Writer(compress)
+        self.flush_at = flush_at
+        self.written_bytes = 0  # bytes handed to `out` so far
 
     def flush(self) -> None:
         buf = self.w.buf
         if buf:
             self.crc = crc64(buf, self.crc)
             self.out.write(buf)
+            self.written_bytes += len(buf)
             self.w.buf = bytearray()
+
+    def flush_some(self, limit: int) -> int:
+        """Hand at most `limit` bytes of the buffer to `out`; returns how many."""
+        buf = self.w.buf
+        if len(buf) <= limit:
+            count = len(buf)
+            self.flush()
+            return count
+        with memoryview(buf) as view:
+            chunk = view[:limit]
+            self.crc = crc64(chunk, self.crc)
+            self.out.write(chunk)
+            chunk.release()
+        del buf[:limit]
+        self.written_bytes += limit
+        return limit
+
+    def _flush_if_full(self) -> None:
+        if self.flush_at is not None and len(self.w.buf) >= self.flush_at:
+            self.flush()
 
     def header(self, aux: Iterable[tuple[bytes, bytes]]) -> None:
         w = self.w
@@ -548,14 +576,12 @@ class FileWriter:
                 raise RdbError(f"no RDB serialization for {value.__class__.__name__}")
             entry_header(w, key, _type_byte(saver, value), deadline_ms)
             saver[1](w, value)
-        if len(w.buf) >= _FLUSH_BYTES:
-            self.flush()
+        self._flush_if_full()
 
     def raw(self, data: bytes | bytearray) -> None:
         """Bytes serialized elsewhere (an entry written in slices: persistence/snapshot.py)."""
         self.w.buf += data
-        if len(self.w.buf) >= _FLUSH_BYTES:
-            self.flush()
+        self._flush_if_full()
 
     def finish(self) -> None:
         self.w.byte(OP_EOF)

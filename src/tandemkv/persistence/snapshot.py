@@ -35,6 +35,7 @@ from tandemkv.commands.table import command
 from tandemkv.config import save_points
 from tandemkv.errors import SYNTAX, CommandError
 from tandemkv.keyspace import Keyspace
+from tandemkv.keyspace.engine import shard_hash
 from tandemkv.keyspace.memory import TRACK_FREQUENCY
 from tandemkv.persistence.loading import LOAD_BATCH, loading, run_to_end
 from tandemkv.persistence.rdb import (
@@ -58,6 +59,9 @@ log = logging.getLogger("tandemkv.persistence")
 
 RETRY_DELAY_S = 5  # Redis's CONFIG_BGSAVE_RETRY_DELAY: a failed scheduled save waits this long
 IN_PROGRESS = "ERR Background save already in progress"
+# A background save hands its bytes to the file (through the CRC, about 140 ns a byte in
+# Python) this many at a time: about 0.6 ms, so a slice overruns its budget by at most that.
+FLUSH_CHUNK_BYTES = 4096
 
 
 def limits(instance: Instance) -> Limits:
@@ -135,19 +139,26 @@ def save(instance: Instance) -> bool:
 
 
 class _Pending:
-    """One database's keys not written yet, and the index it had when the snapshot began."""
+    """One database's part of the snapshot: its shards not written yet (each as it was when
+    the snapshot began), big streams held back (written last, in slices), and its index then."""
 
-    __slots__ = ("db", "expires", "index", "keys", "selected", "size")
+    __slots__ = ("db", "expires", "held", "index", "selected", "shards", "size")
 
     def __init__(self, db: Keyspace, index: int) -> None:
         self.db = db
         self.index = index
-        self.keys: dict[bytes, None] = {}
-        for values, _deadlines in db.tandem.iter_pairs():
-            self.keys.update(dict.fromkeys(values))
-        self.size = len(self.keys)
+        # id(shard values) -> (values, deadlines): holding the dicts keeps their ids unique.
+        self.shards: dict[int, tuple[dict[bytes, object], dict[bytes, int]]] = {
+            id(values): (values, deadlines) for values, deadlines in db.tandem.iter_pairs() if values
+        }
+        self.held: dict[bytes, None] = {}
+        self.size = len(db)
         self.expires = db.volatile_count
         self.selected = False
+
+    @property
+    def done(self) -> bool:
+        return not self.shards and not self.held
 
 
 class _Slices:
@@ -163,28 +174,22 @@ class _Slices:
         self.pieces = pieces
 
 
+def _big_stream(value: object) -> bool:
+    return value.__class__ is StreamValue and len(value.nodes) > 1  # type: ignore[attr-defined]
+
+
 class BackgroundSave:
     """A fork-less snapshot in progress (see the module doc)."""
 
-    def __init__(
-        self,
-        instance: Instance,
-        path: str | None = None,
-        temp: str | None = None,
-        aof_base: bool = False,
-        writer: Callable[[BinaryIO, bool], FileWriter] = FileWriter,
-    ) -> None:
+    def __init__(self, instance: Instance, path: str | None = None, temp: str | None = None, aof_base: bool = False) -> None:
         """A snapshot of `instance` into `path` (the RDB file unless given) through `temp`;
-        `aof_base`: the base file of an append-only file (aux field aof-base 1); `writer`:
-        what writes the file (an RDB image unless given; aofbase.CommandWriter writes
-        commands, every value at once)."""
+        `aof_base`: the base file of an append-only file (aux field aof-base 1)."""
         self.instance = instance
         self.path = path or rdb_path(instance)
         self.temp = temp or _temp_path(instance)
         self.dirty_before = instance.rdb.dirty
         self.out: BinaryIO = open(self.temp, "wb")  # noqa: SIM115  (closed in finish/abort)
-        self.writer = writer(self.out, bool(instance.config["rdbcompression"]))
-        self.slice_streams = writer is FileWriter
+        self.writer = FileWriter(self.out, compress=bool(instance.config["rdbcompression"]), flush_at=None)
         aux = aux_fields(int(time.time()), instance.memory.used_bytes)
         if aof_base:
             aux = [(name, b"1" if name == b"aof-base" else value) for name, value in aux]
@@ -193,16 +198,24 @@ class BackgroundSave:
         self.current: _Pending | None = None
         self.slicing: _Slices | None = None
         self.error: Exception | None = None
+        self.shards_written = 0  # whole shards serialized (by slices or before a change)
+        self.sync_wait: Callable[[], None] | None = None  # set while the file is fsynced off the loop
         self.pending: list[_Pending] = []
         for index, db in enumerate(instance.dbs):
             part = _Pending(db, index)
-            if part.keys:
+            if part.shards:
                 self.pending.append(part)
                 db.before_change = self._hook(part)
-        self.pending.reverse()  # taken from the end: database 0 first, as Redis writes them
+                db.tandem.before_move = self._move_hook(part)
+
+    # ------------------------------------------------------------ copy-on-write
 
     def _hook(self, part: _Pending):  # type: ignore[no-untyped-def]
-        keys = part.keys
+        """Keyspace.before_change: the shard that holds `key` and the one a write puts it in
+        are written first if pending; then the key itself if it is held back (a big stream)."""
+        shards = part.shards
+        held = part.held
+        tandem = part.db.tandem
 
         def before_change(key: bytes | None) -> None:
             slicing = self.slicing
@@ -210,11 +223,53 @@ class BackgroundSave:
                 slicing.pieces.detach()
             if key is None:
                 self._drain(part)
-            elif key in keys:
-                del keys[key]
+                return
+            if shards:
+                engine = tandem.engine
+                home = engine.values[shard_hash(key) & engine.mask]
+                if id(home) in shards:
+                    self._write_shard(part, id(home))
+                if tandem.old is not None:
+                    found = tandem.locate(key)
+                    if found is not None and id(found[0]) in shards:
+                        self._write_shard(part, id(found[0]))
+            if key in held:
+                del held[key]
                 self._write(part, key)
+            if part.done:
+                self._release(part)
 
         return before_change
+
+    def _move_hook(self, part: _Pending):  # type: ignore[no-untyped-def]
+        """Tandem.before_move: the old shard `index` and the new shards its keys go to are
+        written first if pending (keys must neither be lost nor written twice)."""
+        shards = part.shards
+        tandem = part.db.tandem
+
+        def before_move(index: int) -> None:
+            old, engine = tandem.old, tandem.engine
+            assert old is not None
+            targets = [old.values[index]]
+            if engine.mask >= old.mask:
+                targets += engine.values[index & engine.mask :: old.mask + 1]
+            else:
+                targets.append(engine.values[index & engine.mask])
+            for values in targets:
+                if id(values) in shards:
+                    self._write_shard(part, id(values))
+            if part.done:
+                self._release(part)
+
+        return before_move
+
+    def _release(self, part: _Pending) -> None:
+        """Every key of `part` is written: its hooks go (the slice in progress keeps its own)."""
+        if part.db.before_change is not None and (self.slicing is None or self.slicing.part is not part):
+            part.db.before_change = None
+        part.db.tandem.before_move = None
+
+    # ------------------------------------------------------------ serializing
 
     def _select(self, part: _Pending) -> None:
         if self.current is not part:
@@ -222,18 +277,36 @@ class BackgroundSave:
             part.selected = True
             self.current = part
 
+    def _write_shard(self, part: _Pending, shard_id: int) -> None:
+        """Write a pending shard's keys as they are (as they were at the start: nothing in it
+        changed since); big streams are held back, to be written last in slices."""
+        values, deadlines = part.shards.pop(shard_id)
+        self.shards_written += 1
+        if self.error is not None:
+            return
+        self._select(part)
+        entry = self.writer.entry
+        try:
+            for key, value in values.items():
+                if _big_stream(value):
+                    part.held[key] = None
+                else:
+                    entry(key, value, deadlines.get(key) if deadlines else None)
+        except (OSError, RdbError) as exc:
+            self.error = exc
+
     def _write(self, part: _Pending, key: bytes, sliced: bool = False) -> None:
-        """Write one pending key; with `sliced`, a big stream is only started (`slicing`)."""
+        """Write one held-back key; with `sliced`, a big stream is only started (`slicing`)."""
         shard = part.db.tandem.locate(key)
         if shard is None or self.error is not None:
             return
         values, deadlines, _accessed = shard
         value = values[key]
         deadline_ms = deadlines.get(key) if deadlines else None
-        if sliced and value.__class__ is StreamValue and len(value.nodes) > 1 and self.slice_streams:
+        if sliced and _big_stream(value):
             buffer = Writer(self.writer.w.compress)
             entry_header(buffer, key, TYPE_STREAM_LISTPACKS_2, deadline_ms)
-            self.slicing = _Slices(part, key, buffer, StreamSlices(buffer, value))
+            self.slicing = _Slices(part, key, buffer, StreamSlices(buffer, value))  # type: ignore[arg-type]
             return
         self._select(part)
         try:
@@ -250,6 +323,8 @@ class BackgroundSave:
             if time.perf_counter() >= deadline:
                 return
         self.slicing = None
+        if job.part.done:
+            self._release(job.part)
         self._select(job.part)
         try:
             self.writer.raw(job.buffer.buf)
@@ -257,37 +332,46 @@ class BackgroundSave:
             self.error = exc
 
     def _drain(self, part: _Pending) -> None:
-        keys = part.keys
-        while keys:
-            self._write(part, keys.popitem()[0])
+        """Write the whole database now (it is about to be flushed)."""
+        while part.shards:
+            self._write_shard(part, next(iter(part.shards)))
+        while part.held:
+            self._write(part, part.held.popitem()[0])
+        self._release(part)
         part.db.before_change = None
 
-    def step(self, budget_s: float, batch: int = 64) -> bool:
-        """Write pending keys for about `budget_s` seconds (`batch` keys between clock
-        readings); False once the snapshot is over (finished or failed)."""
+    def step(self, budget_s: float, chunk_bytes: int = FLUSH_CHUNK_BYTES) -> bool:
+        """Work for about `budget_s` seconds: bytes serialized go to the file (through the
+        CRC) `chunk_bytes` at a time, before anything more is serialized; then pending shards
+        a whole shard at a time, then held-back big streams in slices. False once the
+        snapshot is over (finished or failed)."""
         deadline = time.perf_counter() + budget_s
+        writer = self.writer
         while self.error is None:
-            if self.slicing is not None:
+            if writer.w.buf:
+                try:
+                    writer.flush_some(chunk_bytes)
+                except OSError as exc:
+                    self.error = exc
+            elif self.slicing is not None:
                 self._advance_slices(deadline)
-                if self.slicing is not None:
-                    break
-            if not self.pending:
+            elif not self.pending:
                 break
-            part = self.pending[-1]
-            keys = part.keys
-            for _ in range(batch):
-                if not keys or self.slicing is not None:
-                    break
-                self._write(part, keys.popitem()[0], sliced=True)
-            if not keys and self.slicing is None:  # the hook stays while a slice is pending
-                part.db.before_change = None
-                self.pending.pop()
+            else:
+                part = self.pending[-1]
+                if part.shards:
+                    self._write_shard(part, next(iter(part.shards)))
+                elif part.held:
+                    self._write(part, part.held.popitem()[0], sliced=True)
+                if part.done:
+                    self._release(part)
+                    self.pending.pop()
             if time.perf_counter() >= deadline:
-                break
-        if (self.pending or self.slicing is not None) and self.error is None:
-            return True
+                return True
         self._finish()
         return False
+
+    # ------------------------------------------------------------ the end
 
     def _detach(self) -> None:
         """The job is over: the instance forgets it (and any stream it was writing in slices)."""
@@ -295,20 +379,42 @@ class BackgroundSave:
         self.instance.rdb.job = None
 
     def _finish(self) -> None:
+        """Everything is serialized: EOF and checksum, then the fsync and the rename, off the
+        loop when the server offers a thread (`SaveState.offload`)."""
+        if self.error is None:
+            try:
+                self.writer.finish()
+                self.out.flush()
+            except (OSError, RdbError) as exc:
+                self.error = exc
+        offload = self.instance.rdb.offload
+        if offload is not None and self.error is None:
+            self.sync_wait = offload(self._sync_and_install, self._complete)
+            return
+        try:
+            if self.error is None:
+                self._sync_and_install()
+        except OSError as exc:
+            self._complete(exc)
+            return
+        self._complete(self.error)
+
+    def _sync_and_install(self) -> None:
+        """The blocking part: fsync, close, rename over the RDB file, fsync the directory."""
+        os.fsync(self.out.fileno())
+        self.out.close()
+        _install(self.temp, self.path)
+
+    def _complete(self, exc: BaseException | None) -> None:
         instance = self.instance
         state = instance.rdb
+        if state.job is not self:  # aborted meanwhile (SHUTDOWN)
+            return
+        self.sync_wait = None
         self._detach()
         state.last_save_duration_s = int(time.monotonic() - state.job_started)
         state.last_try_s = int(time.time())
-        try:
-            if self.error is not None:
-                raise self.error
-            self.writer.finish()
-            self.out.flush()
-            os.fsync(self.out.fileno())
-            self.out.close()
-            _install(self.temp, self.path)
-        except (OSError, RdbError) as exc:
+        if exc is not None:
             log.warning("Background saving error: %s", exc)
             self.abort()
             state.last_status_ok = False
@@ -317,8 +423,15 @@ class BackgroundSave:
         log.info("Background saving terminated with success")
 
     def abort(self) -> None:
-        """Stop without a file: hooks removed, temp file closed and deleted."""
+        """Stop without a file: hooks removed, temp file closed and deleted. While the file is
+        being fsynced in a thread, waits for it first (the snapshot is then complete)."""
+        if self.sync_wait is not None:
+            wait, self.sync_wait = self.sync_wait, None
+            self._detach()
+            wait()
+            return
         for part in self.pending:
+            self._release(part)
             part.db.before_change = None
         self.pending = []
         self._detach()
@@ -351,10 +464,10 @@ def start_background_save(instance: Instance) -> None:
         state.schedule()
 
 
-def step(instance: Instance, budget_s: float, batch: int = 64) -> bool:
+def step(instance: Instance, budget_s: float, chunk_bytes: int = FLUSH_CHUNK_BYTES) -> bool:
     """One slice of the background save in progress; True while there is more to do."""
     job = instance.rdb.job
-    return job is not None and job.step(budget_s, batch)
+    return job is not None and job.step(budget_s, chunk_bytes)
 
 
 def load(instance: Instance) -> int | None:

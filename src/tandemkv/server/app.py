@@ -27,7 +27,8 @@ import signal
 import ssl
 import sys
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from time import perf_counter_ns
 
 from tandemkv.commands import Instance
@@ -75,6 +76,8 @@ class Server:
         attach_persistence(self.instance)
         attach_scripting(self.instance)  # the function libraries persistence saves and loads
         self.instance.rdb.schedule = self._schedule_snapshot  # BGSAVE's slices
+        self.instance.rdb.offload = self._offload_save_end  # its fsync and rename, in a thread
+        self._save_executor: ThreadPoolExecutor | None = None
         self.appendonly = AppendOnly(self)  # the append-only file's writes, fsyncs, rewrites
         self._eviction_scheduled = False
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -416,6 +419,31 @@ class Server:
         if snapshot_step(self.instance, budget_s):
             assert self.loop is not None
             self.loop.call_soon(self._snapshot_slice)
+
+    def _offload_save_end(
+        self, work: Callable[[], None], done: Callable[[BaseException | None], None]
+    ) -> Callable[[], None]:
+        """Run a background save's blocking end (`work`: fsync, rename) in a thread, then
+        `done` on the loop with its exception or None; returns a function that waits for
+        `work` (SHUTDOWN stops the save and writes its own file)."""
+        loop = self.loop
+        if loop is None:  # not serving (yet): nothing to keep responsive
+            try:
+                work()
+            except OSError as exc:
+                done(exc)
+            else:
+                done(None)
+            return lambda: None
+        if self._save_executor is None:
+            self._save_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rdb-fsync")
+        future = self._save_executor.submit(work)
+
+        def finished(future: Future[None]) -> None:
+            loop.call_soon_threadsafe(done, future.exception())
+
+        future.add_done_callback(finished)
+        return lambda: wait([future])
 
     def _close_idle_clients(self) -> None:
         """`timeout`: close clients idle longer than that many seconds, pub/sub clients
