@@ -319,10 +319,10 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 60) 
     raise TimeoutError(f"no server on port {port}")
 
 
-def start(kind: str, port: int, directory: str) -> subprocess.Popen[bytes]:
+def start(kind: str, port: int, directory: str, extra: list[str]) -> subprocess.Popen[bytes]:
     if kind == "tandemkv":
         server = shutil.which("tandemkv-server", path=str(Path(sys.executable).parent)) or "tandemkv-server"
-        argv = [server, "--port", str(port), "--dir", directory, "--save", ""]
+        argv = [server, "--port", str(port), "--dir", directory, "--save", "", *extra]
     else:
         argv = ["redis-server", "--port", str(port), "--dir", directory, "--save", "", "--appendonly", "no"]
     log = open(os.path.join(directory, "server.log"), "wb")  # noqa: SIM115  (the child keeps it)
@@ -369,9 +369,11 @@ def settle(kind: str, port: int, keys: int) -> None:
     raise TimeoutError("the server did not settle")
 
 
-def run_server(kind: str, port: int, keys: int, clients: int, rate: int, window_s: float) -> dict[str, Any]:
+def run_server(
+    kind: str, port: int, keys: int, clients: int, rate: int, window_s: float, extra: list[str]
+) -> dict[str, Any]:
     directory = tempfile.mkdtemp(prefix=f"snapshot-load-{kind}-")
-    proc = start(kind, port, directory)
+    proc = start(kind, port, directory, extra)
     sampler = MemorySampler(proc.pid)
     thread = threading.Thread(target=sampler.run, daemon=True)
     try:
@@ -430,11 +432,13 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=4000, help="load requests a second, all clients together")
     parser.add_argument("--window", type=float, default=10.0, help="seconds of the baseline window")
     parser.add_argument("--out", type=Path, help="write the results as JSON here too")
+    parser.add_argument("--tandemkv-args", default="", help="more options for tandemkv-server, space-separated")
     args = parser.parse_args()
     results = []
     for kind in args.servers.split(","):
         port = args.port if kind == "tandemkv" else args.port + 1
-        result = run_server(kind, port, args.keys, args.clients, args.rate, args.window)
+        extra = args.tandemkv_args.split() if kind == "tandemkv" else []
+        result = run_server(kind, port, args.keys, args.clients, args.rate, args.window, extra)
         print(json.dumps(result, indent=1), flush=True)
         results.append(result)
     if args.out:

@@ -4,20 +4,36 @@ Every snapshot is written to `temp-<pid>.rdb` in `dir`, flushed and fsynced, ren
 `dbfilename`, and the directory fsynced: a crash leaves either the old file or the new one.
 
 SAVE writes the whole dataset at once. BGSAVE (and the `save` schedule under the server) takes
-a point-in-time snapshot while serving, without fork:
-- at the start, the keys of every database are indexed (one dict of keys per database: a
-  pause of O(keys) at C speed, and a key reference per key, never a copy of a value);
-- the server then runs slices (`step`) that write pending keys with their current values;
+a point-in-time snapshot while serving, without fork, shard by shard (keyspace/engine.py):
+- at the start, each database notes its non-empty shards (one entry per shard, not per key:
+  at 10 M keys 32,768 entries; indexing every key instead took 0.3 s and 42 MB per
+  million keys);
+- the server then runs slices (`step`, SLICE_BUDGET_US each) that write a pending shard's
+  keys with their current values, a whole shard at a time, after handing the bytes already
+  serialized to the file FLUSH_CHUNK_BYTES at a time (the CRC-64 is Python: 140 ns a byte,
+  more than serializing costs);
 - copy-on-write: each database's `Keyspace.before_change` hook is called before any key's value
   or deadline can change or leave (lookup, peek, set, deadline, removal, expiry, eviction): a
-  key still pending is written first, as it was; a flush writes the whole database first;
-- keys created after the start are not pending, so they are not in the snapshot; databases
-  keep the index they had at the start (SWAPDB moves Keyspace objects, the snapshot follows);
-- a stream of more than one node is serialized a node at a time (rdb_streams.py
-  `StreamSlices`) into a buffer of its own, appended to the file once complete, so a big
-  stream does not stall the loop; before that stream is touched (or its database flushed)
-  the rest is detached: it goes on from a copy of the stream taken then (a pause of a few
-  tens of ms for a million entries, instead of serializing them).
+  key still in a pending shard is written first, as it was, one entry, and noted in `skip`
+  so that its shard passes over it later; a flush writes the whole database first;
+- keys created after the start are not in any pending shard's start, so a write about to put
+  a key in a pending shard (a new key, or one moved home by a write from a shard written
+  already) notes it in `skip` too; databases keep the index they had at the start (SWAPDB
+  moves Keyspace objects, the snapshot follows);
+- a migration step moves keys between shards behind the hook's back: `Tandem.before_move`
+  is called before keys leave an old shard, and the old shard and the new shards they go to
+  are written first if pending (so no key is lost or written twice);
+- what the snapshot holds beyond the dataset is the shard list, the keys in `skip` (those
+  changed or created during the save, in pending shards) and the bytes serialized and not
+  yet handed to the file (at most a shard's entries, plus one per key changed since);
+- a stream of more than one node is held back when its shard is written, then serialized a
+  node at a time (rdb_streams.py `StreamSlices`) into a buffer of its own, appended to the
+  file once complete, so a big stream does not stall the loop; a held-back stream about to
+  change is written whole first; before the stream being sliced is touched (or its database
+  flushed) the rest is detached: it goes on from a copy of the stream taken then (a pause of
+  a few tens of ms for a million entries, instead of serializing them);
+- at the end, the fsync and the rename run where `SaveState.offload` says: in a thread under
+  the server (a 10 M-key file's fsync takes seconds), at once without it.
 A database selected again in the file repeats SELECTDB (loaders accept it anywhere).
 Without a server (the embedded Store), BGSAVE runs the same job to completion at once.
 """
@@ -60,8 +76,12 @@ log = logging.getLogger("tandemkv.persistence")
 RETRY_DELAY_S = 5  # Redis's CONFIG_BGSAVE_RETRY_DELAY: a failed scheduled save waits this long
 IN_PROGRESS = "ERR Background save already in progress"
 # A background save hands its bytes to the file (through the CRC, about 140 ns a byte in
-# Python) this many at a time: about 0.6 ms, so a slice overruns its budget by at most that.
-FLUSH_CHUNK_BYTES = 4096
+# Python) this many at a time: about 0.15 ms, so a slice overruns its budget by at most that.
+FLUSH_CHUNK_BYTES = 1024
+# The time budget of one slice of a background save under the server (at most engine-slice-us):
+# a request waits for at most one slice. Measured at 1 M keys under a steady load
+# (bench/snapshot_load.py): 1 ms slices gave a p99 2.4x the one without a save, 250 us 1.2x.
+SLICE_BUDGET_US = 250
 
 
 def limits(instance: Instance) -> Limits:
@@ -139,10 +159,11 @@ def save(instance: Instance) -> bool:
 
 
 class _Pending:
-    """One database's part of the snapshot: its shards not written yet (each as it was when
-    the snapshot began), big streams held back (written last, in slices), and its index then."""
+    """One database's part of the snapshot: its shards not written yet (each holding its keys
+    of the start, less those in `skip`), big streams held back (written last, in slices), and
+    its index then."""
 
-    __slots__ = ("db", "expires", "held", "index", "selected", "shards", "size")
+    __slots__ = ("db", "expires", "held", "index", "selected", "shards", "size", "skip")
 
     def __init__(self, db: Keyspace, index: int) -> None:
         self.db = db
@@ -151,6 +172,10 @@ class _Pending:
         self.shards: dict[int, tuple[dict[bytes, object], dict[bytes, int]]] = {
             id(values): (values, deadlines) for values, deadlines in db.tandem.iter_pairs() if values
         }
+        # Keys a pending shard holds (or will) that its writing must pass over: written
+        # already, before a change, or not in the snapshot (created since, or moved in by a
+        # write from a shard written already).
+        self.skip: set[bytes] = set()
         self.held: dict[bytes, None] = {}
         self.size = len(db)
         self.expires = db.volatile_count
@@ -198,7 +223,8 @@ class BackgroundSave:
         self.current: _Pending | None = None
         self.slicing: _Slices | None = None
         self.error: Exception | None = None
-        self.shards_written = 0  # whole shards serialized (by slices or before a change)
+        self.shards_written = 0  # shards written (by slices, or before a migration or flush)
+        self.keys_written_early = 0  # keys written before a change, ahead of their shard
         self.sync_wait: Callable[[], None] | None = None  # set while the file is fsynced off the loop
         self.pending: list[_Pending] = []
         for index, db in enumerate(instance.dbs):
@@ -211,9 +237,12 @@ class BackgroundSave:
     # ------------------------------------------------------------ copy-on-write
 
     def _hook(self, part: _Pending):  # type: ignore[no-untyped-def]
-        """Keyspace.before_change: the shard that holds `key` and the one a write puts it in
-        are written first if pending; then the key itself if it is held back (a big stream)."""
+        """Keyspace.before_change: a key still in a pending shard is written first, as it is
+        (then passed over when its shard is written); a key about to enter a pending shard
+        (created, or moved home by the write) is passed over too; a held-back big stream is
+        written first. A flush writes the whole database first."""
         shards = part.shards
+        skip = part.skip
         held = part.held
         tandem = part.db.tandem
 
@@ -224,15 +253,15 @@ class BackgroundSave:
             if key is None:
                 self._drain(part)
                 return
-            if shards:
-                engine = tandem.engine
-                home = engine.values[shard_hash(key) & engine.mask]
-                if id(home) in shards:
-                    self._write_shard(part, id(home))
-                if tandem.old is not None:
-                    found = tandem.locate(key)
-                    if found is not None and id(found[0]) in shards:
-                        self._write_shard(part, id(found[0]))
+            if shards and key not in skip:
+                found = tandem.locate(key)
+                if found is not None and id(found[0]) in shards:
+                    skip.add(key)
+                    self._write_early(part, key, found[0][key], found[1].get(key) if found[1] else None)
+                else:
+                    engine = tandem.engine
+                    if id(engine.values[shard_hash(key) & engine.mask]) in shards:
+                        skip.add(key)
             if key in held:
                 del held[key]
                 self._write(part, key)
@@ -278,20 +307,35 @@ class BackgroundSave:
             self.current = part
 
     def _write_shard(self, part: _Pending, shard_id: int) -> None:
-        """Write a pending shard's keys as they are (as they were at the start: nothing in it
-        changed since); big streams are held back, to be written last in slices."""
+        """Write a pending shard's keys as they are (nothing in it changed since the start but
+        the keys in `skip`, passed over and forgotten); big streams are held back, to be
+        written last in slices."""
         values, deadlines = part.shards.pop(shard_id)
         self.shards_written += 1
         if self.error is not None:
             return
         self._select(part)
         entry = self.writer.entry
+        skip = part.skip
         try:
             for key, value in values.items():
-                if _big_stream(value):
+                if skip and key in skip:
+                    skip.remove(key)
+                elif _big_stream(value):
                     part.held[key] = None
                 else:
                     entry(key, value, deadlines.get(key) if deadlines else None)
+        except (OSError, RdbError) as exc:
+            self.error = exc
+
+    def _write_early(self, part: _Pending, key: bytes, value: object, deadline_ms: int | None) -> None:
+        """Write one key of a pending shard before it changes (a big stream whole)."""
+        self.keys_written_early += 1
+        if self.error is not None:
+            return
+        self._select(part)
+        try:
+            self.writer.entry(key, value, deadline_ms)
         except (OSError, RdbError) as exc:
             self.error = exc
 

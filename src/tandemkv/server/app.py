@@ -45,6 +45,7 @@ from tandemkv.persistence import step as snapshot_step
 from tandemkv.persistence.aof import AofError
 from tandemkv.persistence.aofcontrol import load_from_disk_steps
 from tandemkv.persistence.rdb import RdbError
+from tandemkv.persistence.snapshot import SLICE_BUDGET_US as SNAPSHOT_SLICE_BUDGET_US
 from tandemkv.scripting import attach as attach_scripting  # (importing registers EVAL, SCRIPT, ...)
 from tandemkv.server.appendonly import AppendOnly
 from tandemkv.server.busy import BusyPoller
@@ -415,8 +416,8 @@ class Server:
 
     def _snapshot_slice(self) -> None:
         """One slice of a background save (persistence/snapshot.py), then yield to clients."""
-        budget_s = self.instance.config.int("engine-slice-us") / 1_000_000
-        if snapshot_step(self.instance, budget_s):
+        budget_us = min(SNAPSHOT_SLICE_BUDGET_US, self.instance.config.int("engine-slice-us"))
+        if snapshot_step(self.instance, budget_us / 1_000_000):
             assert self.loop is not None
             self.loop.call_soon(self._snapshot_slice)
 
