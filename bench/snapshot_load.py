@@ -43,6 +43,8 @@ from typing import Any
 
 import hiredis
 
+from tandemkv.cli.bench.procinfo import process_cpu_s, run_delay_s
+
 ROOT = Path(__file__).resolve().parent.parent
 VALUE = b"xxx"  # redis-benchmark's default 3-byte value
 MSET_KEYS = 1000  # keys per MSET while filling
@@ -177,7 +179,14 @@ class Window:
 
     requests: list[float] = field(default_factory=list)
     probes: list[float] = field(default_factory=list)
+    probe_times: list[float] = field(default_factory=list)  # monotonic s each probe was sent
     errors: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def worst_probes(self, count: int = 5) -> list[tuple[float, float]]:
+        """The slowest probes: (seconds into the window, ms)."""
+        worst = sorted(zip(self.probes, self.probe_times, strict=True), reverse=True)[:count]
+        return [(round(t - self.started, 2), round(ms, 1)) for ms, t in worst]
 
     def summary(self) -> dict[str, Any]:
         req = sorted(self.requests)
@@ -197,6 +206,7 @@ class Window:
             "probe_max_ms": round(probes[-1], 3) if probes else None,
             "stalls_over_5ms": sum(1 for v in probes if v > STALL_MS),
             "requests_over_5ms": sum(1 for v in req if v > STALL_MS),
+            "worst_probes_at_s_ms": self.worst_probes(),
             "errors": self.errors,
         }
 
@@ -240,8 +250,11 @@ class Load:
         try:
             while not self.stopping:
                 started = time.perf_counter()
+                sent = time.monotonic()
                 await conn.call(b"PING")
-                self.window.probes.append((time.perf_counter() - started) * 1000)
+                window = self.window
+                window.probes.append((time.perf_counter() - started) * 1000)
+                window.probe_times.append(sent)
                 await asyncio.sleep(PROBE_INTERVAL_S)
         finally:
             conn.close()
@@ -276,24 +289,55 @@ def _parse(text: bytes) -> dict[str, str]:
     }
 
 
-async def measure_load(port: int, keys: int, clients: int, rate: int, window_s: float) -> dict[str, Any]:
+class ServerClock:
+    """The server's CPU seconds and its main thread's run delay (runnable, waiting for a CPU:
+    other processes' contention), read at the start and end of a window."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.mark()
+
+    def mark(self) -> None:
+        self.at = time.monotonic()
+        self.cpu_s = process_cpu_s(self.pid) or 0.0
+        self.delay_s = run_delay_s(self.pid) or 0.0
+
+    def since(self) -> dict[str, float]:
+        wall = time.monotonic() - self.at
+        cpu = (process_cpu_s(self.pid) or 0.0) - self.cpu_s
+        delay = (run_delay_s(self.pid) or 0.0) - self.delay_s
+        self.mark()
+        return {"server_cpu_share": round(cpu / wall, 2), "server_run_delay_share": round(delay / wall, 3)}
+
+
+def _loadavg() -> float:
+    with open("/proc/loadavg") as handle:
+        return float(handle.read().split()[0])
+
+
+async def measure_load(port: int, pid: int, keys: int, clients: int, rate: int, window_s: float) -> dict[str, Any]:
     load = Load(port, keys, clients, rate)
     runner = asyncio.ensure_future(load.run())
     await asyncio.sleep(1.0)  # warm-up, not counted
     load.next_window()
+    clock = ServerClock(pid)
     base_started = time.monotonic()
+    load_before = _loadavg()
     await asyncio.sleep(window_s)
     baseline = load.next_window()
+    base_cpu = clock.since()
     base_ended = time.monotonic()
     save_started = time.monotonic()
     persistence = await _bgsave_and_wait(port)
     save_ended = time.monotonic()
     during = load.next_window()
+    save_cpu = clock.since()
     load.stopping = True
     await runner
     return {
-        "baseline": baseline.summary(),
-        "during_save": during.summary(),
+        "loadavg_before_after": (load_before, _loadavg()),
+        "baseline": baseline.summary() | base_cpu,
+        "during_save": during.summary() | save_cpu,
         "baseline_span": (base_started, base_ended),
         "save_span": (save_started, save_ended),
         "save_s": round(save_ended - save_started, 2),
@@ -305,18 +349,29 @@ async def measure_load(port: int, keys: int, clients: int, rate: int, window_s: 
 
 
 def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    """Wait for the server started as `proc` to answer on `port`; refuses a port some other
+    process answers on (never fill someone else's server)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
+            raise RuntimeError(f"server exited with {proc.returncode} (port {port} taken?)")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
                 sock.sendall(encode(b"PING"))
                 if sock.recv(64).startswith(b"+PONG"):
-                    return
+                    break
         except OSError:
             time.sleep(0.05)
-    raise TimeoutError(f"no server on port {port}")
+    else:
+        raise TimeoutError(f"no server on port {port}")
+    if int(info(port, "server")["process_id"]) != proc.pid:
+        raise RuntimeError(f"port {port} is another process's server")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def start(kind: str, port: int, directory: str, extra: list[str]) -> subprocess.Popen[bytes]:
@@ -383,7 +438,7 @@ def run_server(
         settle(kind, port, keys)
         filled_kb = rss_kb(proc.pid)
         thread.start()
-        result = asyncio.run(measure_load(port, keys, clients, rate, window_s))
+        result = asyncio.run(measure_load(port, proc.pid, keys, clients, rate, window_s))
         sampler.running = False
         thread.join()
         base_peak = sampler.peak_kb(*result.pop("baseline_span"))
@@ -427,7 +482,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--servers", default="tandemkv,redis")
-    parser.add_argument("--port", type=int, default=7802, help="tandemkv's port; redis-server gets the next one")
+    parser.add_argument("--port", type=int, default=7802, help="tandemkv's port (redis-server gets a free one)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rate", type=int, default=4000, help="load requests a second, all clients together")
     parser.add_argument("--window", type=float, default=10.0, help="seconds of the baseline window")
@@ -436,7 +491,7 @@ def main() -> None:
     args = parser.parse_args()
     results = []
     for kind in args.servers.split(","):
-        port = args.port if kind == "tandemkv" else args.port + 1
+        port = args.port if kind == "tandemkv" else free_port()
         extra = args.tandemkv_args.split() if kind == "tandemkv" else []
         result = run_server(kind, port, args.keys, args.clients, args.rate, args.window, extra)
         print(json.dumps(result, indent=1), flush=True)

@@ -286,7 +286,7 @@ class BackgroundSave:
                 targets.append(engine.values[index & engine.mask])
             for values in targets:
                 if id(values) in shards:
-                    self._write_shard(part, id(values))
+                    self._write_shard(part, shards.pop(id(values)))
             if part.done:
                 self._release(part)
 
@@ -306,11 +306,11 @@ class BackgroundSave:
             part.selected = True
             self.current = part
 
-    def _write_shard(self, part: _Pending, shard_id: int) -> None:
-        """Write a pending shard's keys as they are (nothing in it changed since the start but
-        the keys in `skip`, passed over and forgotten); big streams are held back, to be
-        written last in slices."""
-        values, deadlines = part.shards.pop(shard_id)
+    def _write_shard(self, part: _Pending, shard: tuple[dict[bytes, object], dict[bytes, int]]) -> None:
+        """Write a pending shard's keys (just taken out of `part.shards`) as they are: nothing
+        in it changed since the start but the keys in `skip`, passed over and forgotten. Big
+        streams are held back, to be written last in slices."""
+        values, deadlines = shard
         self.shards_written += 1
         if self.error is not None:
             return
@@ -378,7 +378,7 @@ class BackgroundSave:
     def _drain(self, part: _Pending) -> None:
         """Write the whole database now (it is about to be flushed)."""
         while part.shards:
-            self._write_shard(part, next(iter(part.shards)))
+            self._write_shard(part, part.shards.popitem()[1])
         while part.held:
             self._write(part, part.held.popitem()[0])
         self._release(part)
@@ -404,7 +404,7 @@ class BackgroundSave:
             else:
                 part = self.pending[-1]
                 if part.shards:
-                    self._write_shard(part, next(iter(part.shards)))
+                    self._write_shard(part, part.shards.popitem()[1])
                 elif part.held:
                     self._write(part, part.held.popitem()[0], sliced=True)
                 if part.done:
