@@ -10,7 +10,7 @@ import pytest
 
 from tandemkv.commands import Instance, execute
 from tandemkv.config import Config
-from tandemkv.persistence import attach, step
+from tandemkv.persistence import attach, snapshot, step
 from tandemkv.persistence.rdb import Limits, read_file
 from tandemkv.values.lists import ListValue
 from tandemkv.values.sets import SetValue
@@ -279,38 +279,77 @@ def test_a_change_writes_only_its_key_ahead_of_its_shard(tmp_path):
     assert _file_state(tmp_path) == expected
 
 
-def test_the_fsync_and_rename_run_where_the_server_says(tmp_path):
-    """With `offload` set (the server: a thread), the blocking end of a BGSAVE is handed over;
-    the save stays in progress until the callback runs; SHUTDOWN's abort waits for it."""
+class _Thread:
+    """SaveState.offload as the server's thread does it, run by hand: work in order."""
+
+    def __init__(self) -> None:
+        self.queue: list = []
+        self.waited = 0
+
+    def offload(self, work, done):
+        item = [work, done, False]
+        self.queue.append(item)
+
+        def wait():
+            self.waited += 1
+            self.run(upto=item)
+
+        return wait
+
+    def run(self, upto=None, callbacks: bool = True) -> None:
+        for item in list(self.queue):
+            if not item[2]:
+                item[0]()
+                item[2] = True
+                if callbacks:
+                    item[1](None)
+            if item is upto:
+                return
+
+
+def test_file_io_runs_where_the_server_says_in_order(tmp_path, monkeypatch):
+    """With `offload` set (the server: a thread), the file's writes, then the fsync and the
+    rename, are handed over in order; the loop never writes the file; the save stays in
+    progress until the last callback; no more is serialized while too much waits."""
+    monkeypatch.setattr(snapshot, "SINK_CHUNK_BYTES", 512)
+    monkeypatch.setattr(snapshot, "SINK_MAX_IN_FLIGHT_BYTES", 2048)
+    instance = _instance(tmp_path, high_keys=16)
+    thread = _Thread()
+    instance.rdb.offload = thread.offload
+    session = instance.new_session()
+    for i in range(500):
+        execute(session, [b"SET", b"key:%d" % i, b"value:%d" % i])
+    expected = _state(instance)
+    execute(session, [b"BGSAVE"])
+    job = instance.rdb.job
+    temp = job.temp
+    idle = 0
+    size = os.path.getsize(temp)
+    while step(instance, 1.0):
+        assert os.path.getsize(temp) == size  # nothing written by the loop
+        if job.sink.in_flight_bytes > 2048:
+            idle += 1
+            thread.run()  # the disk catches up
+            size = os.path.getsize(temp)
+    assert idle > 0
+    assert instance.rdb.job is job and not (tmp_path / "dump.rdb").exists()
+    assert execute(session, [b"BGSAVE"]).message == "ERR Background save already in progress"
+    thread.run()
+    assert instance.rdb.job is None and instance.rdb.last_status_ok
+    assert _file_state(tmp_path) == expected
+
+
+def test_shutdown_during_the_threads_fsync_waits_for_it(tmp_path):
     instance = _instance(tmp_path)
-    handed: list = []
-    waited: list = []
-
-    def offload(work, done):
-        handed.append((work, done))
-        return lambda: waited.append(work())
-
-    instance.rdb.offload = offload
+    thread = _Thread()
+    instance.rdb.offload = thread.offload
     session = instance.new_session()
     execute(session, [b"SET", b"a", b"1"])
     execute(session, [b"BGSAVE"])
     while step(instance, 1.0):
         pass
-    assert len(handed) == 1 and instance.rdb.job is not None
-    assert not (tmp_path / "dump.rdb").exists()
-    assert execute(session, [b"BGSAVE"]).message == "ERR Background save already in progress"
-    work, done = handed[0]
-    work()
-    done(None)
-    assert instance.rdb.job is None and instance.rdb.last_status_ok
+    instance.rdb.job.abort()  # SHUTDOWN: waits for the writes and the file
+    assert thread.waited == 1 and instance.rdb.job is None
+    thread.queue[-1][1](None)  # the loop's callback, late: ignored
+    assert instance.rdb.saves == 0
     assert _file_state(tmp_path) == {(0, b"a"): (b"1", None)}
-    execute(session, [b"SET", b"b", b"2"])
-    execute(session, [b"BGSAVE"])
-    while step(instance, 1.0):
-        pass
-    job = instance.rdb.job
-    job.abort()  # SHUTDOWN: waits for the file
-    assert len(waited) == 1 and instance.rdb.job is None
-    handed[1][1](None)  # the loop's callback, late: ignored
-    assert instance.rdb.saves == 1
-    assert _file_state(tmp_path) == {(0, b"a"): (b"1", None), (0, b"b"): (b"2", None)}

@@ -111,9 +111,9 @@ class SaveState:
     job: Any = None
     job_started: float = 0.0
     schedule: Callable[[], None] | None = None
-    # The server's way to run a save's blocking end (fsync, rename) in a thread: called with
-    # that work and a callback the loop then calls with its exception or None; returns a
-    # function that waits for the work (SHUTDOWN). None: the work runs at once.
+    # The server's way to run a background save's file writes, fsync and rename in a thread
+    # (one, so in order): called with the work and a callback the loop then calls with its
+    # exception or None; returns a function that waits for the work. None: it runs at once.
     offload: Callable[[Callable[[], None], Callable[[BaseException | None], None]], Callable[[], None]] | None = None
 
 

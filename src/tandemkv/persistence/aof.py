@@ -573,6 +573,10 @@ class BaseRewrite(BackgroundSave):
             if self.error is not None:
                 raise self.error
             self.writer.finish()
+            self.sink.hand_over()
+            self.sink.wait()  # the writes handed to the server's thread are done
+            if self.sink.error is not None:
+                raise self.sink.error
             self.out.flush()
             os.fsync(self.out.fileno())
             self.out.close()

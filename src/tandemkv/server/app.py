@@ -77,7 +77,7 @@ class Server:
         attach_persistence(self.instance)
         attach_scripting(self.instance)  # the function libraries persistence saves and loads
         self.instance.rdb.schedule = self._schedule_snapshot  # BGSAVE's slices
-        self.instance.rdb.offload = self._offload_save_end  # its fsync and rename, in a thread
+        self.instance.rdb.offload = self._offload_save_io  # its writes, fsync and rename: a thread
         self._save_executor: ThreadPoolExecutor | None = None
         self.appendonly = AppendOnly(self)  # the append-only file's writes, fsyncs, rewrites
         self._eviction_scheduled = False
@@ -421,12 +421,13 @@ class Server:
             assert self.loop is not None
             self.loop.call_soon(self._snapshot_slice)
 
-    def _offload_save_end(
+    def _offload_save_io(
         self, work: Callable[[], None], done: Callable[[BaseException | None], None]
     ) -> Callable[[], None]:
-        """Run a background save's blocking end (`work`: fsync, rename) in a thread, then
-        `done` on the loop with its exception or None; returns a function that waits for
-        `work` (SHUTDOWN stops the save and writes its own file)."""
+        """Run a background save's blocking I/O (`work`: a chunk's write, or the fsync and
+        rename at the end) in a thread, one piece at a time in order, then `done` on the loop
+        with its exception or None; returns a function that waits for `work` (SHUTDOWN stops
+        the save and writes its own file)."""
         loop = self.loop
         if loop is None:  # not serving (yet): nothing to keep responsive
             try:
