@@ -301,13 +301,21 @@ class ServerClock:
         self.at = time.monotonic()
         self.cpu_s = process_cpu_s(self.pid) or 0.0
         self.delay_s = run_delay_s(self.pid) or 0.0
+        self.own_delay_s = run_delay_s() or 0.0
 
     def since(self) -> dict[str, float]:
+        """Shares of the window's wall time: server CPU, server and client (this process)
+        waiting for a CPU. A client that waits inflates every latency it measures then."""
         wall = time.monotonic() - self.at
         cpu = (process_cpu_s(self.pid) or 0.0) - self.cpu_s
         delay = (run_delay_s(self.pid) or 0.0) - self.delay_s
+        own_delay = (run_delay_s() or 0.0) - self.own_delay_s
         self.mark()
-        return {"server_cpu_share": round(cpu / wall, 2), "server_run_delay_share": round(delay / wall, 3)}
+        return {
+            "server_cpu_share": round(cpu / wall, 2),
+            "server_run_delay_share": round(delay / wall, 3),
+            "client_run_delay_share": round(own_delay / wall, 3),
+        }
 
 
 def _loadavg() -> float:
@@ -460,6 +468,8 @@ def run_server(
             peak_over_rss_before=round(save_peak / filled_kb, 3),
             rdb_bytes=os.path.getsize(os.path.join(directory, "dump.rdb")),
         )
+        with open(os.path.join(directory, "server.log"), errors="replace") as log:
+            result["server_log_warnings"] = [line.strip() for line in log if " # " in line or "GC" in line][-20:]
         if kind == "redis":
             stats = info(port, "stats")
             result["fork_usec"] = int(stats["latest_fork_usec"])
@@ -482,7 +492,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--servers", default="tandemkv,redis")
-    parser.add_argument("--port", type=int, default=7802, help="tandemkv's port (redis-server gets a free one)")
+    parser.add_argument("--port", type=int, default=0, help="tandemkv's port (default: a free one; redis-server gets a free one)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rate", type=int, default=4000, help="load requests a second, all clients together")
     parser.add_argument("--window", type=float, default=10.0, help="seconds of the baseline window")
@@ -491,7 +501,7 @@ def main() -> None:
     args = parser.parse_args()
     results = []
     for kind in args.servers.split(","):
-        port = args.port if kind == "tandemkv" else free_port()
+        port = args.port if kind == "tandemkv" and args.port else free_port()
         extra = args.tandemkv_args.split() if kind == "tandemkv" else []
         result = run_server(kind, port, args.keys, args.clients, args.rate, args.window, extra)
         print(json.dumps(result, indent=1), flush=True)

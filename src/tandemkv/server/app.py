@@ -60,6 +60,13 @@ SLOW_GC_MS = 2.0  # cyclic collections at least this long are logged
 EXPIRE_SLICE_KEYS = 250  # timers looked at per expiry slice (~1 ms when each raises an event)
 FREE_SLICE_KEYS = 20_000  # keys of flushed engines freed per cron tick
 LOAD_SLICE_US = 5_000  # loading the data files: the loop serves clients between such slices
+# While clients send commands, a background save runs a slice per SNAPSHOT_REST_S at most
+# (a timer: the loop serves clients meanwhile), so the server keeps using little CPU and the
+# kernel's scheduler keeps waking it at once on a busy machine; idle, slices run back to back.
+# Measured at 1 M keys, 4,000 requests/s, CPU pressure 65-80 % on 2 cores
+# (bench/snapshot_load.py): request p99 during the save 0.75-1.07x the one without a save and
+# a stall rate as without, against 1.7-2.0x back to back; the save took 1.5x as long.
+SNAPSHOT_REST_S = 0.001
 
 
 class Server:
@@ -79,6 +86,7 @@ class Server:
         self.instance.rdb.schedule = self._schedule_snapshot  # BGSAVE's slices
         self.instance.rdb.offload = self._offload_save_io  # its writes, fsync and rename: a thread
         self._save_executor: ThreadPoolExecutor | None = None
+        self._commands_at_slice = 0  # total_commands_processed when the last snapshot slice ran
         self.appendonly = AppendOnly(self)  # the append-only file's writes, fsyncs, rewrites
         self._eviction_scheduled = False
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -415,11 +423,18 @@ class Server:
         self.loop.call_soon(self._snapshot_slice)
 
     def _snapshot_slice(self) -> None:
-        """One slice of a background save (persistence/snapshot.py), then yield to clients."""
+        """One slice of a background save (persistence/snapshot.py), then yield to clients:
+        the next slice runs at once if no command came since the last one, else after
+        SNAPSHOT_REST_S (the loop serves clients meanwhile)."""
         budget_us = min(SNAPSHOT_SLICE_BUDGET_US, self.instance.config.int("engine-slice-us"))
         if snapshot_step(self.instance, budget_us / 1_000_000):
             assert self.loop is not None
-            self.loop.call_soon(self._snapshot_slice)
+            commands = self.instance.stats.total_commands_processed
+            if commands == self._commands_at_slice:
+                self.loop.call_soon(self._snapshot_slice)
+            else:
+                self._commands_at_slice = commands
+                self.loop.call_later(SNAPSHOT_REST_S, self._snapshot_slice)
 
     def _offload_save_io(
         self, work: Callable[[], None], done: Callable[[BaseException | None], None]
