@@ -262,16 +262,27 @@ class _Sink:
 class BackgroundSave:
     """A fork-less snapshot in progress (see the module doc)."""
 
-    def __init__(self, instance: Instance, path: str | None = None, temp: str | None = None, aof_base: bool = False) -> None:
+    def __init__(
+        self,
+        instance: Instance,
+        path: str | None = None,
+        temp: str | None = None,
+        aof_base: bool = False,
+        writer: Callable[[BinaryIO, bool], FileWriter] = FileWriter,
+    ) -> None:
         """A snapshot of `instance` into `path` (the RDB file unless given) through `temp`;
-        `aof_base`: the base file of an append-only file (aux field aof-base 1)."""
+        `aof_base`: the base file of an append-only file (aux field aof-base 1); `writer`:
+        what writes the file (an RDB image unless given; aofbase.CommandWriter writes
+        commands, every value at once)."""
         self.instance = instance
         self.path = path or rdb_path(instance)
         self.temp = temp or _temp_path(instance)
         self.dirty_before = instance.rdb.dirty
         self.out: BinaryIO = open(self.temp, "wb")  # noqa: SIM115  (closed in finish/abort)
         self.sink = _Sink(self.out, instance.rdb.offload)
-        self.writer = FileWriter(self.sink, compress=bool(instance.config["rdbcompression"]), flush_at=None)  # type: ignore[arg-type]
+        self.writer = writer(self.sink, bool(instance.config["rdbcompression"]))  # type: ignore[arg-type]
+        self.writer.flush_at = None  # `step` hands the bytes over, a chunk at a time
+        self.slice_streams = writer is FileWriter
         aux = aux_fields(int(time.time()), instance.memory.used_bytes)
         if aof_base:
             aux = [(name, b"1" if name == b"aof-base" else value) for name, value in aux]
@@ -290,6 +301,7 @@ class BackgroundSave:
                 self.pending.append(part)
                 db.before_change = self._hook(part)
                 db.tandem.before_move = self._move_hook(part)
+        self.pending.reverse()  # taken from the end: database 0 first, as Redis writes them
 
     # ------------------------------------------------------------ copy-on-write
 
@@ -404,7 +416,7 @@ class BackgroundSave:
         values, deadlines, _accessed = shard
         value = values[key]
         deadline_ms = deadlines.get(key) if deadlines else None
-        if sliced and _big_stream(value):
+        if sliced and _big_stream(value) and self.slice_streams:
             buffer = Writer(self.writer.w.compress)
             entry_header(buffer, key, TYPE_STREAM_LISTPACKS_2, deadline_ms)
             self.slicing = _Slices(part, key, buffer, StreamSlices(buffer, value))  # type: ignore[arg-type]
