@@ -500,3 +500,32 @@ def test_a_failed_bgsave_stops_writes_as_in_redis(tmp_path):
             c.close()
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed")
+def test_rdbchecksum_no_writes_a_zero_checksum_redis_loads(tmp_path):
+    """rdbchecksum no: SAVE and BGSAVE end the file with a zero checksum, as Redis writes it,
+    and redis-server loads it."""
+    for command in ("SAVE", "BGSAVE"):
+        directory = tmp_path / command
+        directory.mkdir()
+        proc, port = start_tandem("--dir", str(directory), "--rdbchecksum", "no")
+        try:
+            c = redis.Redis(port=port)
+            c.set("k", "v")
+            c.rpush("l", "a", "b")
+            c.execute_command(command)
+            if command == "BGSAVE":
+                _wait_bgsave(c)
+            c.close()
+        finally:
+            stop(proc)
+        data = (directory / "dump.rdb").read_bytes()
+        assert data[-8:] == bytes(8)
+        proc, port = start_redis("--dir", str(directory))
+        try:
+            c = redis.Redis(port=port)
+            assert c.get("k") == b"v" and c.lrange("l", 0, -1) == [b"a", b"b"]
+            c.close()
+        finally:
+            stop(proc)

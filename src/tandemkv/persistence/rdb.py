@@ -499,10 +499,13 @@ class FileWriter:
     Entries gather in `w.buf`, which goes to the file (and through the CRC) once it holds
     `flush_at` bytes; with `flush_at` None, only when the caller says (`flush_some`,
     `flush`): a background snapshot spends its time budget on the CRC a chunk at a time
-    (crc64's pure-Python fallback, without anycrc, costs about 140 ns a byte: 9 ms for 64 KB)."""
+    (crc64's pure-Python fallback, without anycrc, costs about 140 ns a byte: 9 ms for 64 KB).
+    With `checksum` False (rdbchecksum no) no CRC is computed and the file ends with 0, as
+    Redis writes it then."""
 
     def __init__(self, out: BinaryIO, compress: bool = True, flush_at: int | None = _FLUSH_BYTES) -> None:
         self.out = out
+        self.checksum = True
         self.crc = 0
         self.w = Writer(compress)
         self.flush_at = flush_at
@@ -511,7 +514,8 @@ class FileWriter:
     def flush(self) -> None:
         buf = self.w.buf
         if buf:
-            self.crc = crc64(buf, self.crc)
+            if self.checksum:
+                self.crc = crc64(buf, self.crc)
             self.out.write(buf)
             self.written_bytes += len(buf)
             self.w.buf = bytearray()
@@ -525,7 +529,8 @@ class FileWriter:
             return count
         with memoryview(buf) as view:
             chunk = view[:limit]
-            self.crc = crc64(chunk, self.crc)
+            if self.checksum:
+                self.crc = crc64(chunk, self.crc)
             self.out.write(chunk)
             chunk.release()
         del buf[:limit]
@@ -643,10 +648,11 @@ def aux_fields(ctime_s: int, used_mem: int) -> list[tuple[bytes, bytes]]:
 
 
 def write_file(out: BinaryIO, dbs: Iterable[DbSnapshot], aux: Iterable[tuple[bytes, bytes]],
-               compress: bool = True, functions: Iterable[bytes] = ()) -> None:
+               compress: bool = True, functions: Iterable[bytes] = (), checksum: bool = True) -> None:
     """A whole RDB file: header, aux fields, function libraries, each non-empty db, EOF and
-    checksum."""
+    checksum (0 unless `checksum`)."""
     writer = FileWriter(out, compress)
+    writer.checksum = checksum
     writer.header(aux)
     writer.functions(functions)
     for db in dbs:

@@ -151,7 +151,9 @@ def save(instance: Instance) -> bool:
         with open(temp, "wb") as out:
             dbs = [DbSnapshot(i, len(db), db.volatile_count, db.items()) for i, db in enumerate(instance.dbs)]
             aux = aux_fields(int(time.time()), instance.memory.used_bytes)
-            write_file(out, dbs, aux, compress=bool(instance.config["rdbcompression"]), functions=_codes(instance))
+            config = instance.config
+            write_file(out, dbs, aux, compress=bool(config["rdbcompression"]), functions=_codes(instance),
+                       checksum=bool(config["rdbchecksum"]))
             out.flush()
             os.fsync(out.fileno())
         _install(temp, path)
@@ -282,6 +284,7 @@ class BackgroundSave:
         self.out: BinaryIO = open(self.temp, "wb")  # noqa: SIM115  (closed in finish/abort)
         self.sink = _Sink(self.out, instance.rdb.offload)
         self.writer = writer(self.sink, bool(instance.config["rdbcompression"]))  # type: ignore[arg-type]
+        self.writer.checksum = bool(instance.config["rdbchecksum"])
         self.writer.flush_at = None  # `step` hands the bytes over, a chunk at a time
         self.slice_streams = writer is FileWriter
         aux = aux_fields(int(time.time()), instance.memory.used_bytes)
