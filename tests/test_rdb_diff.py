@@ -529,3 +529,35 @@ def test_rdbchecksum_no_writes_a_zero_checksum_redis_loads(tmp_path):
             c.close()
         finally:
             stop(proc)
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed")
+@pytest.mark.parametrize("policy", ["allkeys-lfu", "allkeys-lru", "noeviction"])
+def test_lru_and_lfu_figures_are_in_the_file_as_redis_stores_them(tmp_path, policy):
+    """Under an LFU policy each key's counter is saved (redis-server loads the same OBJECT FREQ),
+    under an LRU policy its idle seconds, under neither nothing (rdbSaveKeyValuePair)."""
+    proc, port = start_tandem("--dir", str(tmp_path), "--maxmemory-policy", policy)
+    try:
+        c = redis.Redis(port=port)
+        c.set("hot", "v", ex=1000)
+        c.rpush("cold", "a")
+        for _ in range(200):
+            c.get("hot")
+        freqs = {k: c.object("freq", k) for k in ("hot", "cold")} if policy.endswith("lfu") else None
+        c.save()
+        c.close()
+    finally:
+        stop(proc)
+    keys = {k.key: k for k in rdb.read_file((tmp_path / "dump.rdb").read_bytes(), rdb.Limits())}
+    assert all((k.idle_s is not None) == policy.endswith("lru") for k in keys.values())
+    assert all((k.freq is not None) == policy.endswith("lfu") for k in keys.values())
+    proc, port = start_redis("--dir", str(tmp_path), "--maxmemory-policy", policy)
+    try:
+        c = redis.Redis(port=port)
+        if freqs is not None:  # before any access (OBJECT itself does not count as one)
+            assert freqs["hot"] > freqs["cold"]
+            assert {k: c.object("freq", k) for k in ("hot", "cold")} == freqs
+        assert c.get("hot") == b"v" and c.ttl("hot") > 900 and c.lrange("cold", 0, -1) == [b"a"]
+        c.close()
+    finally:
+        stop(proc)

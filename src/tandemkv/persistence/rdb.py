@@ -81,6 +81,10 @@ class RdbError(Exception):
     """The data is not a valid RDB file or payload (or uses a feature not supported)."""
 
 
+# A key's (LRU idle seconds, LFU counter), either None, as FileWriter.access gives them.
+AccessOf = Callable[[bytes], tuple[int | None, int | None]]
+
+
 class EmptyKey(RdbError):
     """A collection without elements: RESTORE refuses it; a file (Redis before 6.2 could write
     some, redis#8453) has it skipped, as rdbLoad does."""
@@ -485,12 +489,14 @@ def dump_payload(value: object, compress: bool = True) -> bytes:
 
 @dataclass
 class DbSnapshot:
-    """One database to write: its index, key count, volatile count and (key, value, deadline)."""
+    """One database to write: its index, key count, volatile count, (key, value, deadline)
+    and, under an LRU or LFU policy, its keys' access figures (FileWriter.access)."""
 
     index: int
     size: int
     expires: int
     items: Iterable[tuple[bytes, object, int | None]]
+    access: AccessOf | None = None
 
 
 class FileWriter:
@@ -506,6 +512,9 @@ class FileWriter:
     def __init__(self, out: BinaryIO, compress: bool = True, flush_at: int | None = _FLUSH_BYTES) -> None:
         self.out = out
         self.checksum = True
+        # Under an LRU or LFU policy, a key's (idle seconds, None) or (None, LFU counter) in the
+        # database being written, which Redis stores before the key (OP_IDLE, OP_FREQ).
+        self.access: AccessOf | None = None
         self.crc = 0
         self.w = Writer(compress)
         self.flush_at = flush_at
@@ -565,8 +574,21 @@ class FileWriter:
             w.length(expires)
 
     def entry(self, key: bytes, value: object, deadline_ms: int | None) -> None:
-        """One key: `entry_header` and the value, inlined for strings (most keys)."""
+        """One key: `entry_header` and the value, inlined for strings (most keys); its LRU
+        idle time or LFU counter first when `access` says (rdbSaveKeyValuePair)."""
         w = self.w
+        if self.access is not None:
+            if deadline_ms is not None:
+                w.byte(OP_EXPIRETIME_MS)
+                w.buf += _DEADLINE.pack(deadline_ms)
+                deadline_ms = None
+            idle_s, freq = self.access(key)
+            if idle_s is not None:
+                w.byte(OP_IDLE)
+                w.length(idle_s)
+            if freq is not None:
+                w.byte(OP_FREQ)
+                w.byte(freq)
         if value.__class__ is bytes:
             buf = w.buf
             if deadline_ms is not None:
@@ -659,6 +681,7 @@ def write_file(out: BinaryIO, dbs: Iterable[DbSnapshot], aux: Iterable[tuple[byt
         if not db.size:
             continue
         writer.select(db.index, db.size, db.expires)
+        writer.access = db.access
         for key, value, deadline in db.items:
             writer.entry(key, value, deadline)
     writer.finish()

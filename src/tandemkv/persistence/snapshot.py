@@ -52,10 +52,11 @@ from tandemkv.config import save_points
 from tandemkv.errors import SYNTAX, CommandError
 from tandemkv.keyspace import Keyspace
 from tandemkv.keyspace.engine import shard_hash
-from tandemkv.keyspace.memory import TRACK_FREQUENCY
+from tandemkv.keyspace.memory import TRACK_FREQUENCY, TRACK_ORDER, idle_seconds, lfu_frequency
 from tandemkv.persistence.loading import LOAD_BATCH, loading, run_to_end
 from tandemkv.persistence.rdb import (
     TYPE_STREAM_LISTPACKS_2,
+    AccessOf,
     DbSnapshot,
     FileWriter,
     Limits,
@@ -149,7 +150,7 @@ def save(instance: Instance) -> bool:
     dirty_before = state.dirty
     try:
         with open(temp, "wb") as out:
-            dbs = [DbSnapshot(i, len(db), db.volatile_count, db.items()) for i, db in enumerate(instance.dbs)]
+            dbs = [DbSnapshot(i, len(db), db.volatile_count, db.items(), access_of(db)) for i, db in enumerate(instance.dbs)]
             aux = aux_fields(int(time.time()), instance.memory.used_bytes)
             config = instance.config
             write_file(out, dbs, aux, compress=bool(config["rdbcompression"]), functions=_codes(instance),
@@ -166,6 +167,17 @@ def save(instance: Instance) -> bool:
     _succeeded(instance, dirty_before)
     log.info("DB saved on disk (%.3f seconds)", time.monotonic() - started)
     return True
+
+
+def access_of(db: Keyspace) -> AccessOf | None:
+    """What a file stores of `db`'s keys' accesses, as Redis: the idle seconds under an LRU
+    policy, the LFU counter under an LFU one, nothing otherwise."""
+    tracking = db.memory.tracking
+    if tracking == TRACK_ORDER:
+        return lambda key: (idle_seconds(db, key), None)
+    if tracking == TRACK_FREQUENCY:
+        return lambda key: (None, lfu_frequency(db, key))
+    return None
 
 
 class _Pending:
@@ -376,6 +388,7 @@ class BackgroundSave:
     def _select(self, part: _Pending) -> None:
         if self.current is not part:
             self.writer.select(part.index, None if part.selected else part.size, part.expires)
+            self.writer.access = access_of(part.db)
             part.selected = True
             self.current = part
 
