@@ -561,3 +561,35 @@ def test_lru_and_lfu_figures_are_in_the_file_as_redis_stores_them(tmp_path, poli
         c.close()
     finally:
         stop(proc)
+
+
+def test_info_persistence_has_redis_fields_in_redis_order(pair):
+    """INFO persistence names the fields redis-server 7.0 names, in its order (the AOF's own
+    fields appear only while appendonly is on, on both)."""
+    ours, theirs = (list(c.info("persistence")) for c in pair)
+    assert ours == theirs
+
+
+def test_a_background_save_reports_its_keys_and_progress(tmp_path):
+    from tandemkv.commands import Instance, execute
+    from tandemkv.config import Config
+    from tandemkv.persistence import attach, step
+
+    config = Config()
+    config.set("dir", str(tmp_path).encode(), startup=True)
+    instance = Instance(config)
+    attach(instance)
+    instance.rdb.schedule = lambda: None  # slices run by hand below
+    session = instance.new_session()
+    for i in range(5000):
+        execute(session, [b"SET", b"k%d" % i, b"v"])
+    assert execute(session, [b"BGSAVE"]).text == b"Background saving started"
+    info = execute(session, [b"INFO", b"persistence"]).text
+    assert b"current_save_keys_total:5000\r\n" in info and b"current_fork_perc:0.00\r\n" in info
+    step(instance, 0.0005)
+    info = execute(session, [b"INFO", b"persistence"]).text
+    processed = int(info.split(b"current_save_keys_processed:")[1].split(b"\r\n")[0])
+    assert 0 < processed <= 5000
+    while step(instance, 1.0):
+        pass
+    assert b"current_save_keys_total:0\r\n" in execute(session, [b"INFO", b"persistence"]).text

@@ -25,6 +25,7 @@ import sys
 import time
 import weakref
 from dataclasses import dataclass, fields
+from typing import Any
 
 from tandemkv.commands import effects
 from tandemkv.commands.latency import value_at_percentile
@@ -252,6 +253,7 @@ def _persistence(instance: Instance) -> tuple[str, list[str]]:
     return "Persistence", [
         f"loading:{int(instance.loading is not None)}",
         "async_loading:0",
+        *_current_save_fields(rdb.job),
         f"rdb_changes_since_last_save:{rdb.dirty}",
         f"rdb_bgsave_in_progress:{int(rdb.job is not None)}",
         f"rdb_last_save_time:{rdb.last_save_s}",
@@ -267,6 +269,21 @@ def _persistence(instance: Instance) -> tuple[str, list[str]]:
         "module_fork_last_cow_size:0",
         *(aof.info() if (aof := instance.aof) is not None else ()),
         *(_loading_fields(instance.loading) if instance.loading is not None else ()),
+    ]
+
+
+def _current_save_fields(job: Any) -> list[str]:
+    """Redis's current_* fields of a save in progress: no fork, so no copy-on-write pages;
+    the keys of the save (persistence/snapshot.py's job) and its progress."""
+    total = job.keys_total if job is not None else 0
+    processed = min(job.keys_processed, total) if job is not None else 0
+    return [
+        "current_cow_peak:0",
+        "current_cow_size:0",
+        "current_cow_size_age:0",
+        f"current_fork_perc:{processed * 100 / total if total else 0:.2f}",
+        f"current_save_keys_processed:{processed}",
+        f"current_save_keys_total:{total}",
     ]
 
 

@@ -309,6 +309,10 @@ class BackgroundSave:
         self.error: Exception | None = None
         self.shards_written = 0  # shards written (by slices, or before a migration or flush)
         self.keys_written_early = 0  # keys written before a change, ahead of their shard
+        # INFO's current_save_keys_total / _processed: the keys at the start, and those of the
+        # shards written since (keys changed meanwhile were written early, within them).
+        self.keys_total = sum(len(db) for db in instance.dbs)
+        self.keys_processed = 0
         self.sync_wait: Callable[[], None] | None = None  # set while the file is fsynced off the loop
         self.pending: list[_Pending] = []
         for index, db in enumerate(instance.dbs):
@@ -398,6 +402,7 @@ class BackgroundSave:
         streams are held back, to be written last in slices."""
         values, deadlines = shard
         self.shards_written += 1
+        self.keys_processed += len(values)
         if self.error is not None:
             return
         self._select(part)
