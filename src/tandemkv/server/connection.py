@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from tandemkv.server.app import Server
 
 log = logging.getLogger("tandemkv")
-# Redis's `verbose` log level, between debug and notice (connections come and go at it).
 
 # The size of pending replies is summed every this many pieces (a reply is 1-3 pieces, more for
 # arrays): exact enough to bound a chunk to about OUTPUT_CHUNK_BYTES plus a few replies.
