@@ -593,3 +593,34 @@ def test_a_background_save_reports_its_keys_and_progress(tmp_path):
     while step(instance, 1.0):
         pass
     assert b"current_save_keys_total:0\r\n" in execute(session, [b"INFO", b"persistence"]).text
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed")
+def test_save_writes_keys_expired_but_not_deleted_as_redis(tmp_path):
+    """SAVE writes every stored key, expired ones not yet deleted too (rdbSave); loading the
+    file counts them in rdb_last_load_keys_expired (Redis's integration/rdb "RDB load info")."""
+    counts = []
+    for name, start, extra in (("tandem", start_tandem, ()), ("redis", start_redis, ("--enable-debug-command", "yes"))):
+        directory = tmp_path / name
+        directory.mkdir()
+        proc, port = start("--dir", str(directory), *extra)
+        try:
+            c = redis.Redis(port=port)
+            c.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+            c.set("stays", "v")
+            for i in range(20):
+                c.set(f"short{i}", "v", px=10)
+            time.sleep(0.1)
+            c.save()
+            c.close()
+        finally:
+            stop(proc)
+        proc, port = start("--dir", str(directory), *extra)
+        try:
+            c = redis.Redis(port=port)
+            info = c.info("persistence")
+            counts.append((info["rdb_last_load_keys_loaded"], info["rdb_last_load_keys_expired"], c.dbsize()))
+            c.close()
+        finally:
+            stop(proc)
+    assert counts[0] == counts[1] == (1, 20, 1)

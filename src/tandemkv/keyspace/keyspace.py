@@ -637,13 +637,15 @@ class Keyspace:
                 found.append(key)
         return found
 
-    def items(self) -> Iterator[tuple[bytes, object, int | None]]:
-        """(key, value, deadline_ms) of every live key; do not mutate while iterating."""
+    def items(self, expired_too: bool = False) -> Iterator[tuple[bytes, object, int | None]]:
+        """(key, value, deadline_ms) of every live key, or of every stored key with
+        `expired_too` (as Redis's SAVE writes them: a loader then counts them expired); do not
+        mutate while iterating."""
         now_ms = self.expiry_clock.now_ms()
         for values, deadlines in self.tandem.iter_pairs():
             for key, value in values.items():
                 deadline = deadlines.get(key) if deadlines else None
-                if deadline is None or deadline > now_ms:
+                if expired_too or deadline is None or deadline > now_ms:
                     yield key, value, deadline
 
     def scan(self, cursor: int, count: int) -> tuple[int, list[bytes]]:

@@ -150,7 +150,10 @@ def save(instance: Instance) -> bool:
     dirty_before = state.dirty
     try:
         with open(temp, "wb") as out:
-            dbs = [DbSnapshot(i, len(db), db.volatile_count, db.items(), access_of(db)) for i, db in enumerate(instance.dbs)]
+            dbs = [
+                DbSnapshot(i, len(db), db.volatile_count, db.items(expired_too=True), access_of(db))
+                for i, db in enumerate(instance.dbs)
+            ]
             aux = aux_fields(int(time.time()), instance.memory.used_bytes)
             config = instance.config
             write_file(out, dbs, aux, compress=bool(config["rdbcompression"]), functions=_codes(instance),
