@@ -12,6 +12,7 @@ from tandemkv.commands import Instance, execute
 from tandemkv.config import Config
 from tandemkv.persistence import attach, snapshot, step
 from tandemkv.persistence.rdb import Limits, read_file
+from tandemkv.protocol import OK
 from tandemkv.values.lists import ListValue
 from tandemkv.values.sets import SetValue
 
@@ -353,3 +354,22 @@ def test_shutdown_during_the_threads_fsync_waits_for_it(tmp_path):
     thread.queue[-1][1](None)  # the loop's callback, late: ignored
     assert instance.rdb.saves == 0
     assert _file_state(tmp_path) == {(0, b"a"): (b"1", None)}
+
+
+def test_flushall_drops_a_background_save_and_saves_the_empty_dataset(tmp_path):
+    """As Redis's flushAllDataAndResetRDB: a BGSAVE in progress is dropped (its temp file
+    deleted, not an error), and with a save schedule the empty dataset is saved at once."""
+    instance = _instance(tmp_path)
+    session = instance.new_session()
+    for i in range(3000):
+        execute(session, [b"SET", b"k%d" % i, b"v"])
+    assert execute(session, [b"BGSAVE"]).text == b"Background saving started"
+    step(instance, 0.0001)
+    assert instance.rdb.job is not None
+    assert execute(session, [b"FLUSHALL"]) is OK
+    assert instance.rdb.job is None and not os.listdir(tmp_path)
+    assert b"rdb_last_bgsave_status:ok" in execute(session, [b"INFO", b"persistence"]).text
+    execute(session, [b"CONFIG", b"SET", b"save", b"3600 1"])
+    execute(session, [b"SET", b"k", b"v"])
+    assert execute(session, [b"FLUSHALL"]) is OK
+    assert list(read_file((tmp_path / "dump.rdb").read_bytes(), Limits())) == []

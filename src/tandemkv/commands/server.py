@@ -17,6 +17,7 @@ INFO has one section Redis lacks, `engine` (in the default set, after `keyspace`
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import resource
@@ -34,6 +35,8 @@ from tandemkv.commands.table import TABLE, command, container, help_reply
 from tandemkv.config import ConfigError, UnknownParameter
 from tandemkv.errors import DB_INDEX_OUT_OF_RANGE, SYNTAX, CommandError, printable
 from tandemkv.protocol import OK, Frames, Map, Verbatim, string2ll
+
+log = logging.getLogger("tandemkv")
 
 # --------------------------------------------------------------------- keyspace-wide
 
@@ -58,9 +61,16 @@ def flushdb(session: Session, *mode: bytes) -> object:
 def flushall(session: Session, *mode: bytes) -> object:
     """Remove all keys from all databases"""
     _flush_mode(mode)
-    for db in session.instance.dbs:
-        session.instance.flushed(db.index)
+    instance = session.instance
+    rdb = instance.rdb
+    if rdb.job is not None:  # a background save in progress is dropped (Redis kills its child)
+        log.info("Background saving terminated by FLUSHALL")
+        rdb.job.abort()
+    for db in instance.dbs:
+        instance.flushed(db.index)
         db.flush()
+    if instance.config.str("save"):  # then the empty dataset is saved (flushAllDataAndResetRDB)
+        rdb.save()
     return OK
 
 
