@@ -132,3 +132,18 @@ def test_reload_saves_flushes_and_loads_as_redis(tmp_path) -> None:
             client.close()
         for proc, _port in servers:
             stop(proc)
+
+
+def test_debug_log_writes_to_the_server_log(tmp_path) -> None:
+    from tests.conftest import start_tandem, stop
+
+    logfile = tmp_path / "log"
+    proc, port = start_tandem("--logfile", str(logfile))
+    client = RawClient(port)
+    try:
+        assert client.call("DEBUG", "LOG", "hello there") == b"+OK\r\n"
+        assert client.call("DEBUG", "LOG").startswith(b"-ERR unknown subcommand or wrong number of arguments for 'LOG'")
+    finally:
+        client.close()
+        stop(proc)
+    assert "# DEBUG LOG: hello there" in logfile.read_text()

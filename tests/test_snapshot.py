@@ -375,3 +375,22 @@ def test_flushall_drops_a_background_save_and_saves_the_empty_dataset(tmp_path):
     execute(session, [b"SET", b"k", b"v"])
     assert execute(session, [b"FLUSHALL"]) is OK
     assert list(read_file((tmp_path / "dump.rdb").read_bytes(), Limits())) == []
+
+
+def test_rdb_key_save_delay_paces_a_background_save(tmp_path):
+    """rdb-key-save-delay (microseconds a key): a save of 3,000 keys at a second a key writes
+    its first shard and then waits, slice after slice, without sleeping; FLUSHALL drops it
+    (Redis's integration/rdb "Test FLUSHALL aborts bgsave")."""
+    instance = _instance(tmp_path)
+    session = instance.new_session()
+    for i in range(3000):
+        execute(session, [b"SET", b"k%d" % i, b"v"])
+    execute(session, [b"CONFIG", b"SET", b"rdb-key-save-delay", b"1000000"])
+    execute(session, [b"BGSAVE"])
+    job = instance.rdb.job
+    for _ in range(50):
+        assert step(instance, 0.001)
+    assert 0 < job.keys_processed < 3000
+    assert b"rdb_bgsave_in_progress:1" in execute(session, [b"INFO", b"persistence"]).text
+    execute(session, [b"FLUSHALL"])
+    assert instance.rdb.job is None and not os.listdir(tmp_path)

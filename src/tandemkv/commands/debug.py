@@ -32,6 +32,8 @@ _HELP = help_reply(
         "    Output a hex signature representing the current DB content.",
         "DIGEST-VALUE <key> [<key> ...]",
         "    Output a hex signature of the values of all the specified keys.",
+        "LOG <message>",
+        "    Write <message> to the server log.",
         "LOADAOF",
         "    Flush the AOF buffers on disk and reload the AOF in memory.",
         "POPULATE <count> [<prefix>] [<size>]",
@@ -74,6 +76,9 @@ def debug(session: Session, subcommand: bytes, *args: bytes) -> object:
     name = subcommand.lower()
     if name == b"help" and not args:
         return _HELP
+    if name == b"log" and len(args) == 1:
+        log.warning("DEBUG LOG: %s", args[0].split(b"\0", 1)[0].decode("utf-8", "replace"))
+        return OK
     if name == b"populate" and 1 <= len(args) <= 3:
         return _populate(session, args)
     if name == b"digest" and not args:

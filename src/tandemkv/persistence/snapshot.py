@@ -316,6 +316,10 @@ class BackgroundSave:
         # shards written since (keys changed meanwhile were written early, within them).
         self.keys_total = sum(len(db) for db in instance.dbs)
         self.keys_processed = 0
+        # rdb-key-save-delay (a testing setting of Redis's, microseconds a key): here the save
+        # is paced, a shard at a time, to take that long; the loop is never put to sleep.
+        self.key_delay_us = max(0, instance.config.int("rdb-key-save-delay"))
+        self.started = time.monotonic()
         self.sync_wait: Callable[[], None] | None = None  # set while the file is fsynced off the loop
         self.pending: list[_Pending] = []
         for index, db in enumerate(instance.dbs):
@@ -503,6 +507,8 @@ class BackgroundSave:
                 break
             else:
                 part = self.pending[-1]
+                if self.key_delay_us and self.keys_processed * self.key_delay_us > (time.monotonic() - self.started) * 1e6:
+                    return True  # rdb-key-save-delay: the keys so far have not had their time yet
                 if part.shards:
                     self._write_shard(part, part.shards.popitem()[1])
                 elif part.held:
