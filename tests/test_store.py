@@ -186,6 +186,25 @@ def test_migration_gc_drops_expired_keys(store: Store, clock: ManualClock) -> No
     assert len(store) == 16 * 8 + 1
 
 
+def test_migration_gc_waits_while_active_expiry_is_off(store: Store, clock: ManualClock) -> None:
+    """DEBUG SET-ACTIVE-EXPIRE 0 stops every background expiry, migration's GC included: the
+    expired keys are copied, then deleted by the first active expiry once it is back on."""
+    store.execute("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+    for i in range(16 * 8):
+        store.set(b"t%d" % i, "v", px=10)
+    clock.advance_ms(10)
+    for i in range(16 * 8 + 1):
+        store.set(b"k%d" % i, "v")
+    while store.tick():
+        pass
+    assert store.info()["gc_dropped_keys"] == 0
+    assert store.info()["keys"] == 2 * 16 * 8 + 1  # stored, not yet deleted (DBSIZE counts them)
+    store.execute("DEBUG", "SET-ACTIVE-EXPIRE", "1")
+    while store.tick():
+        pass
+    assert len(store) == 16 * 8 + 1
+
+
 def test_info_keyspace_avg_ttl_is_sampled_as_redis_does(store: Store, clock: ManualClock) -> None:
     """avg_ttl (ms): 0 until a tick samples the keys with a deadline, then the sampled mean
     folded 49/50 into the previous figure (Redis's activeExpireCycle); 0 again without any."""

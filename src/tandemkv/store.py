@@ -277,7 +277,7 @@ class Store:
                 remaining_us = stop_us - clock.monotonic_us()
                 if remaining_us <= 0 or not db.migrate(remaining_us):
                     work_left = True
-            if expire_budget > 0 and db.next_deadline_ms() is not None:
+            if expire_budget > 0 and instance.active_expire and db.next_deadline_ms() is not None:
                 expire_budget -= db.expire_due(now_ms, expire_budget)
                 if expire_budget <= 0:
                     work_left = True

@@ -160,9 +160,11 @@ def _populate(session: Session, args: tuple[bytes, ...]) -> object:
 
 
 def _set_active_expire(session: Session, enabled: bool) -> object:
-    """Turn the expiry timer off or on; lazy expiry on reads stays on either way."""
+    """Turn the expiry timer and migration's garbage collection off or on; lazy expiry on
+    reads stays on either way."""
     instance = session.instance
     instance.active_expire = enabled
+    instance.expiry_clock.background = enabled
     if enabled:
         deadlines = [d for db in instance.dbs if (d := db.next_deadline_ms()) is not None]
         if deadlines:

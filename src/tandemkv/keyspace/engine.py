@@ -685,7 +685,7 @@ class Tandem:
                     if deadline is not None:
                         if now_ms is None:
                             now_ms = self.expiry_clock.now_ms()
-                        if deadline <= now_ms:
+                        if deadline <= now_ms and self.expiry_clock.background:
                             # Garbage collection: an expired key is dropped, not copied
                             # (and forgotten as deferred: a new key of that name is not).
                             self.count -= 1

@@ -39,11 +39,14 @@ class ExpiryClock:
     whole, once loading is over, instead of being deleted early and recreated without its
     deadline by a later write."""
 
-    __slots__ = ("clock", "loading")
+    __slots__ = ("background", "clock", "loading")
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.loading = False
+        # False after DEBUG SET-ACTIVE-EXPIRE 0: nothing expires in the background, migration's
+        # garbage collection included (it copies an expired key like any other then).
+        self.background = True
 
     def now_ms(self) -> int:
         return BEFORE_EVERY_DEADLINE_MS if self.loading else self.clock.now_ms()
