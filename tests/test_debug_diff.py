@@ -147,3 +147,24 @@ def test_debug_log_writes_to_the_server_log(tmp_path) -> None:
         client.close()
         stop(proc)
     assert "# DEBUG LOG: hello there" in logfile.read_text()
+
+
+def test_object_reports_encoding_length_and_refcount_as_redis(both: tuple[RawClient, RawClient]) -> None:
+    """DEBUG OBJECT: the same encoding, serialized length and refcount as redis-server (the
+    address, LRU clock and idle time are the server's own), and Redis's error without a key."""
+    same(both, "SET", "int", "12")
+    same(both, "SET", "str", "hello world")
+    same(both, "HSET", "hash", "f", "v")
+    same(both, "ZADD", "zset", "1", "a", "2", "b")
+    same(both, "SADD", "set", "1", "2", "3")
+    same(both, "XADD", "stream", "1-1", "f", "v")
+    for key in ("int", "str", "hash", "zset", "set", "stream"):
+        ours, theirs = (client.call("DEBUG", "OBJECT", key) for client in both)
+        fields = [dict(word.split(b":", 1) for word in reply[1:-2].split(b" ")[1:]) for reply in (ours, theirs)]
+        # serializedlength: tandemkv writes small hashes and sorted sets as plain RDB types,
+        # not listpack blobs (README), so only the types written byte for byte compare there.
+        names = (b"refcount", b"encoding") + ((b"serializedlength",) if key not in ("hash", "zset") else ())
+        for name in names:
+            assert fields[0][name] == fields[1][name], (key, name, ours, theirs)
+        assert ours.startswith(b"+Value at:0x") and b"lru_seconds_idle:" in ours
+    same(both, "DEBUG", "OBJECT", "missing")

@@ -46,9 +46,9 @@ SAME_OBJECT = "ERR source and destination objects are the same"
 INVALID_CURSOR = "ERR invalid cursor"
 
 # Redis shares the integer objects 0..9999 (OBJ_SHARED_INTEGERS); OBJECT REFCOUNT reports
-# INT_MAX (OBJ_SHARED_REFCOUNT) for them, unless maxmemory with an LRU/LFU policy forbids sharing.
+# INT_MAX (OBJSHARED_REFCOUNT) for them, unless maxmemory with an LRU/LFU policy forbids sharing.
 _SHARED_INTEGERS = 10000
-_SHARED_REFCOUNT = 2**31 - 1
+SHARED_REFCOUNT = 2**31 - 1
 # Longest string stored as one allocation with its header (OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
 _EMBSTR_SIZE_LIMIT = 44
 
@@ -540,12 +540,12 @@ def object_refcount(session: Session, key: bytes) -> int | None:
     value = session.db.peek_read(key)
     if value is None:
         return None
-    if value.__class__ is bytes and _is_shared_integer(session, value):
-        return _SHARED_REFCOUNT
+    if value.__class__ is bytes and is_shared_integer(session, value):
+        return SHARED_REFCOUNT
     return 1
 
 
-def _is_shared_integer(session: Session, value: bytes) -> bool:
+def is_shared_integer(session: Session, value: bytes) -> bool:
     number = string2ll(value) if len(value) <= 20 else None
     if number is None or not 0 <= number < _SHARED_INTEGERS:
         return False
