@@ -187,8 +187,7 @@ def _populate(session: Session, args: tuple[bytes, ...]) -> object:
             continue
         value = b"value:%d" % j
         db.set(key, value[:size].ljust(size, b"\0") if size else value)
-        if watches.keys and (session.db_index, key) in watches.keys:
-            watches.touch((session.db_index, key))
+        watches.touch((session.db_index, key))
     return OK
 
 

@@ -137,9 +137,7 @@ class AofControl:
             return
         policy = self.instance.config.str("appendfsync")
         try:
-            aof.flush()
-            if policy == "always" and not self.fsync_paused():
-                aof.fsync()
+            self.write_out(aof, policy)
         except OSError as exc:
             if policy == "always":
                 raise
@@ -148,6 +146,14 @@ class AofControl:
         now = time.monotonic()
         if self._fsync_due(aof, now):
             self._periodic_fsync(aof, now)
+
+    def write_out(self, aof: Aof, policy: str) -> None:
+        """The buffer written to the file, and fsynced under `always` (unless a rewrite pauses
+        fsyncs); raises OSError. What a failure means is the caller's (the Store raises, the
+        server stops under `always`)."""
+        aof.flush()
+        if policy == "always" and not self.fsync_paused():
+            aof.fsync()
 
     def log_write_error(self, exc: OSError) -> None:
         now = time.monotonic()

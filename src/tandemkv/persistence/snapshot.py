@@ -429,8 +429,11 @@ class BackgroundSave:
     def _write_early(self, part: _Pending, key: bytes, value: object, deadline_ms: int | None) -> None:
         """Write one key of a pending shard before it changes (a big stream whole)."""
         self.keys_written_early += 1
-        if self.error is not None:
-            return
+        if self.error is None:
+            self._entry(part, key, value, deadline_ms)
+
+    def _entry(self, part: _Pending, key: bytes, value: object, deadline_ms: int | None) -> None:
+        """One key of `part`'s database into the file (an error stops the snapshot)."""
         self._select(part)
         try:
             self.writer.entry(key, value, deadline_ms)
@@ -450,11 +453,7 @@ class BackgroundSave:
             entry_header(buffer, key, TYPE_STREAM_LISTPACKS_2, deadline_ms)
             self.slicing = _Slices(part, key, buffer, StreamSlices(buffer, value))  # type: ignore[arg-type]
             return
-        self._select(part)
-        try:
-            self.writer.entry(key, value, deadline_ms)
-        except (OSError, RdbError) as exc:
-            self.error = exc
+        self._entry(part, key, value, deadline_ms)
 
     def _advance_slices(self, deadline: float) -> None:
         """Serialize the big value in progress until `deadline` (perf_counter s); once

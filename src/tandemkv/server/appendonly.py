@@ -109,9 +109,7 @@ class AppendOnly(AofControl):
             )
         self._postponed_since = 0.0
         try:
-            aof.flush()
-            if policy == "always" and not self.fsync_paused():
-                aof.fsync()
+            self.write_out(aof, policy)
         except OSError as exc:
             if policy == "always":
                 log.critical(
