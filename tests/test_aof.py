@@ -155,6 +155,54 @@ def test_a_full_disk_refuses_writes_with_misconf_until_the_aof_can_write_again(t
     assert data.count(b"SET") == 3 and b"$1\r\nb\r\n" in data
 
 
+def test_a_rewrites_last_writes_fsync_and_rename_run_in_the_servers_thread(tmp_path):
+    """BGREWRITEAOF under the server: the base's file I/O, its fsync and rename included, is
+    handed to the server's thread (SaveState.offload); the rewrite stays in progress and the
+    manifest unchanged until the thread is done. The base written at start-up (before the AOF
+    opens) is written at once."""
+    config = Config()
+    config.set("dir", str(tmp_path).encode(), startup=True)
+    instance = Instance(config)
+    handed: list = []
+
+    def run_handed() -> None:
+        while handed:
+            work, done = handed.pop(0)
+            work()
+            done(None)
+
+    instance.rdb.offload = lambda work, done: handed.append((work, done)) or run_handed
+    aof = aof_module.Aof(instance)
+    aof.start()
+    assert not handed  # start-up's base: at once
+    first_base = aof.manifest.base
+    aof.schedule_rewrite = lambda: None  # the test runs the slices
+    session = instance.new_session()
+    for i in range(300):
+        execute(session, [b"SET", b"k%d" % i, b"v%d" % i])
+    assert aof.start_rewrite()
+    job = aof.rewrite
+    while job.step(1.0):
+        pass
+    assert not job.step(1.0)  # serialized: nothing more to do on the loop
+    assert handed and aof.rewrite is job and aof.manifest.base == first_base
+    assert not (tmp_path / "appendonlydir" / job.base.name).exists()
+    run_handed()
+    assert aof.rewrite is None and job.ok and aof.manifest.base == job.base
+    assert (tmp_path / "appendonlydir" / job.base.name).read_bytes().startswith(b"REDIS0010")
+    # appendonly no while the thread fsyncs: it waits, and no base is left that no manifest names.
+    assert aof.start_rewrite()
+    job = aof.rewrite
+    while job.step(1.0):
+        pass
+    assert handed
+    aof.stop()
+    assert not handed and aof.rewrite is None and not job.ok
+    assert sorted(p.name for p in (tmp_path / "appendonlydir").iterdir() if "base" in p.name) == [
+        aof.manifest.base.name
+    ]
+
+
 def test_no_consumer_no_stream():
     instance = Instance()
     assert instance.effects is None

@@ -15,6 +15,7 @@ from tandemkv.persistence.rdb import Limits, read_file
 from tandemkv.protocol import OK
 from tandemkv.values.lists import ListValue
 from tandemkv.values.sets import SetValue
+from tandemkv.values.streams import make_id
 
 
 def _plain(value: object) -> object:
@@ -109,7 +110,7 @@ def test_bgsave_writes_the_dataset_as_it_was_at_the_start(tmp_path, seed, high_k
     assert not [p for p in os.listdir(tmp_path) if p.startswith("temp-")]
 
 
-def test_flushdb_during_bgsave_writes_the_database_first(tmp_path):
+def test_flushdb_during_bgsave_keeps_the_start(tmp_path):
     """(FLUSHALL drops the save instead, as Redis: see below.)"""
     instance = _instance(tmp_path)
     session = instance.new_session()
@@ -126,6 +127,55 @@ def test_flushdb_during_bgsave_writes_the_database_first(tmp_path):
     while step(instance, 0.0):
         pass
     assert _file_state(tmp_path) == expected
+
+
+@pytest.mark.parametrize("flush_at", ["start", "mid-shards", "mid-step", "while-slicing"])
+def test_flushdb_during_bgsave_writes_nothing_at_once_and_keeps_the_engines(tmp_path, flush_at):
+    """FLUSHDB during a save costs the save nothing at once: the database's engines, detached
+    whole, are kept unfreed while its part is written from them in later slices (big streams
+    in slices too), then freed; keys written after the flush are not in the file."""
+    instance = _instance(tmp_path, high_keys=16)
+    session = instance.new_session()
+    for i in range(600):
+        execute(session, [b"SET", b"k%d" % i, b"v%d" % i])
+    for i in range(1, 351):  # several stream nodes (100 entries each): written in slices
+        execute(session, [b"XADD", b"big", b"%d-0" % i, b"n", b"%d" % i])
+    db = instance.dbs[0]
+    tandem = db.tandem
+    if flush_at == "mid-step":
+        i = 600
+        while not tandem.migrating:
+            execute(session, [b"SET", b"k%d" % i, b"v%d" % i])
+            i += 1
+    else:
+        while not tandem.migrate_keys(10_000):
+            pass
+    expected_keys = {key for key, _value, _deadline in db.items()}
+    execute(session, [b"BGSAVE"])
+    job = instance.rdb.job
+    if flush_at == "mid-shards":
+        for _ in range(5):
+            step(instance, 0.0)
+    elif flush_at == "while-slicing":
+        while job.slicing is None:
+            assert step(instance, 0.0)
+    processed, buffered = job.keys_processed, len(job.writer.w.buf)
+    execute(session, [b"FLUSHDB"])
+    assert (job.keys_processed, len(job.writer.w.buf)) == (processed, buffered)  # nothing at once
+    assert db.detached
+    execute(session, [b"SET", b"after", b"1"])
+    execute(session, [b"XADD", b"big", b"1-0", b"n", b"new"])
+    assert not db.free_detached(10**9) and db.detached  # kept while the save may read them
+    while step(instance, 0.0):
+        execute(session, [b"SET", b"after%d" % len(db), b"1"])
+        tandem.migrate_keys(5)
+    assert db.free_detached(10**9) or db.free_detached(10**9)
+    assert not db.detached
+    saved = list(read_file((tmp_path / "dump.rdb").read_bytes(), Limits()))
+    keys = [k.key for k in saved]
+    assert len(keys) == len(set(keys)) and set(keys) == expected_keys
+    big = next(k.value for k in saved if k.key == b"big")
+    assert len(big) == 350 and big.last_id == make_id(350, 0)
 
 
 def test_bgsave_without_a_server_runs_at_once_and_save_counts_changes(tmp_path):
@@ -188,7 +238,7 @@ def test_migration_steps_during_bgsave_neither_lose_nor_repeat_keys(tmp_path, st
     migrated_before = tandem.stats.migrated_keys
     execute(session, [b"BGSAVE"])
     job = instance.rdb.job
-    shards = len(job.pending[0].shards)
+    shards = job.pending[0].left
     rng = random.Random(5)
     i = 1000
     while step(instance, 0.0, chunk_bytes=256):
@@ -226,7 +276,7 @@ def test_bgsave_deletes_during_a_step_down(tmp_path):
 
 
 def test_bgsave_keeps_no_index_of_keys_and_buffers_little(tmp_path):
-    """The snapshot holds one entry per non-empty shard, not per key; each slice hands at most
+    """The snapshot notes a flag per shard, not an entry per key; each slice hands at most
     `chunk_bytes` to the file, and bytes are buffered only as far as one shard's entries."""
     instance = _instance(tmp_path, high_keys=32)
     session = instance.new_session()
@@ -236,10 +286,11 @@ def test_bgsave_keeps_no_index_of_keys_and_buffers_little(tmp_path):
     while not tandem.migrate_keys(10_000):
         pass
     expected = _state(instance)
-    shards = sum(1 for values, _ in tandem.iter_pairs() if values)
+    shards = tandem.engine.shards
     execute(session, [b"BGSAVE"])
     job = instance.rdb.job
-    assert len(job.pending) == 1 and len(job.pending[0].shards) == shards < 3000 // 16
+    assert len(job.pending) == 1 and job.pending[0].left == shards < 3000 // 16
+    assert [len(flags) for _engine, flags in job.pending[0].flags.values()] == [shards]
     largest_shard = max(len(values) for values, _ in tandem.iter_pairs())
     most_buffered = 0
     slices = 0

@@ -142,7 +142,8 @@ class Keyspace:
         self.unevictable: bytes | None = None
         # Fork-less snapshots (persistence/snapshot.py): while one runs, called with a key
         # before its value or deadline may change or leave (every lookup, peek, set, deadline
-        # change and removal), and with None before the whole database is flushed.
+        # change and removal), and with None before the whole database is flushed (whose
+        # detached engines are then kept unfreed while it stays set: `free_detached`).
         self.before_change: Callable[[bytes | None], None] | None = None
         self.tandem = Tandem(
             clock,
@@ -719,14 +720,16 @@ class Keyspace:
 
     def free_detached(self, max_keys: int) -> bool:
         """Free flushed engines a shard at a time and big deleted values a slice at a time,
-        about `max_keys` keys or elements in all; True when nothing is left to free."""
+        about `max_keys` keys or elements in all; True when nothing is left to free. Flushed
+        engines are kept while `before_change` is set: a snapshot in progress may still write
+        their keys (persistence/snapshot.py)."""
         freed = 0
         lazy = self.lazy_values
         while lazy and freed < max_keys:
             freed += lazy[-1].free_slice(max_keys - freed)
             if not lazy[-1]:
                 lazy.pop()
-        while self.detached and freed < max_keys:
+        while self.detached and freed < max_keys and self.before_change is None:
             engine = self.detached[-1]
             freed += engine.free(max_keys - freed, self.release)
             if not engine.values:

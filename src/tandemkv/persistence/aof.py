@@ -330,7 +330,7 @@ class Aof:
         manifest = self.manifest
         if manifest.base is None and not manifest.incrs:
             base = manifest.next_base(self.prefix, bool(self.instance.config["aof-use-rdb-preamble"]))
-            job = BaseRewrite(self, base, None)
+            job = BaseRewrite(self, base, None, at_once=True)
             while job.step(1.0):
                 pass
             if not job.ok:
@@ -542,9 +542,11 @@ def _fsync_and_close(fd: int) -> None:
 class BaseRewrite(BackgroundSave):
     """The base file of a rewrite: a fork-less snapshot to temp-rewriteaof-bg-<pid>.aof,
     renamed to the base's name once complete; `incr` is the file opened with it (None: no
-    incr file, at start-up or with appendonly no)."""
+    incr file, at start-up or with appendonly no). Its file I/O, the last writes, fsync and
+    rename included, runs in the server's thread (`SaveState.offload`) unless `at_once`
+    (the base written at start-up, before the AOF opens)."""
 
-    def __init__(self, aof: Aof, base: AofFile, incr: AofFile | None) -> None:
+    def __init__(self, aof: Aof, base: AofFile, incr: AofFile | None, at_once: bool = False) -> None:
         self.aof = aof
         self.base = base
         self.incr = incr
@@ -560,6 +562,7 @@ class BaseRewrite(BackgroundSave):
             temp=aof.path(f"temp-rewriteaof-bg-{os.getpid()}.aof"),
             aof_base=True,
             writer=writer,
+            offload=not at_once,
         )
         aof.rewrite = self
 
@@ -567,27 +570,30 @@ class BaseRewrite(BackgroundSave):
         if self.aof.rewrite is self:
             self.aof.rewrite = None
 
-    def _finish(self) -> None:
+    def _complete(self, exc: BaseException | None) -> None:
+        """The base is written, fsynced and renamed into place (BackgroundSave._finish: in the
+        server's thread, then here on the loop), or failed: the manifest follows."""
+        if self.aof.rewrite is not self:  # aborted meanwhile (appendonly no, shutdown)
+            return
+        self.sync_wait = None
         self._detach()
-        try:
-            if self.error is not None:
-                raise self.error
-            self.writer.finish()
-            self.sink.hand_over()
-            self.sink.wait()  # the writes handed to the server's thread are done
-            if self.sink.error is not None:
-                raise self.sink.error
-            self.out.flush()
-            os.fsync(self.out.fileno())
-            self.out.close()
-            os.replace(self.temp, self.path)
-            _fsync_dir(self.aof.dir)
-        except (OSError, RdbError) as exc:
+        if exc is not None:
             log.warning("Error writing the AOF base file: %s", exc)
             self.abort()
             self.aof.rewrite_done(self, False)
             return
         self.aof.rewrite_done(self, True)
+
+    def abort(self) -> None:
+        """Stop: as BackgroundSave.abort, and a base already renamed into place by the thread
+        goes too (no manifest names it)."""
+        syncing = self.sync_wait is not None
+        super().abort()
+        if syncing:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
 
 
 # ----------------------------------------------------------------------- loading

@@ -5,9 +5,9 @@ Every snapshot is written to `temp-<pid>.rdb` in `dir`, flushed and fsynced, ren
 
 SAVE writes the whole dataset at once. BGSAVE (and the `save` schedule under the server) takes
 a point-in-time snapshot while serving, without fork, shard by shard (keyspace/engine.py):
-- at the start, each database notes its non-empty shards (one entry per shard, not per key:
-  at 10 M keys 32,768 entries; indexing every key instead took 0.3 s and 42 MB per
-  million keys);
+- at the start, each database notes its shards as a flag per shard index of each engine
+  (`_Pending`: a bytearray, microseconds even at 10 M keys and 32,768 shards; a dict of the
+  shards took 7-12 ms there, and indexing every key 0.3 s and 42 MB per million keys);
 - the server then runs slices (`step`, SLICE_BUDGET_US each) that write a pending shard's
   keys with their current values, a whole shard at a time, after handing the bytes already
   serialized to the file FLUSH_CHUNK_BYTES at a time (the CRC-64 without anycrc is Python:
@@ -15,7 +15,9 @@ a point-in-time snapshot while serving, without fork, shard by shard (keyspace/e
 - copy-on-write: each database's `Keyspace.before_change` hook is called before any key's value
   or deadline can change or leave (lookup, peek, set, deadline, removal, expiry, eviction): a
   key still in a pending shard is written first, as it was, one entry, and noted in `skip`
-  so that its shard passes over it later; a flush writes the whole database first;
+  so that its shard passes over it later; a flush freezes the database's part: its engines,
+  detached whole, are kept unfreed until the part is written (Keyspace.free_detached), so
+  FLUSHDB costs the save nothing at once (writing a 10 M-key database there took seconds);
 - keys created after the start are not in any pending shard's start, so a write about to put
   a key in a pending shard (a new key, or one moved home by a write from a shard written
   already) notes it in `skip` too; databases keep the index they had at the start (SWAPDB
@@ -29,8 +31,8 @@ a point-in-time snapshot while serving, without fork, shard by shard (keyspace/e
 - a stream of more than one node is held back when its shard is written, then serialized a
   node at a time (rdb_streams.py `StreamSlices`) into a buffer of its own, appended to the
   file once complete, so a big stream does not stall the loop; a held-back stream about to
-  change is written whole first; before the stream being sliced is touched (or its database
-  flushed) the rest is detached: it goes on from a copy of the stream taken then (a pause of
+  change is written whole first; before the stream being sliced is touched the rest is
+  detached: it goes on from a copy of the stream taken then (a pause of
   a few tens of ms for a million entries, instead of serializing them);
 - at the end, the fsync and the rename run where `SaveState.offload` says: in a thread under
   the server (a 10 M-key file's fsync takes seconds), at once without it.
@@ -50,7 +52,7 @@ from tandemkv.commands.session import Instance, Session
 from tandemkv.commands.table import command
 from tandemkv.config import save_points
 from tandemkv.errors import SYNTAX, CommandError
-from tandemkv.keyspace import Keyspace
+from tandemkv.keyspace import Engine, Keyspace
 from tandemkv.keyspace.engine import shard_hash
 from tandemkv.keyspace.memory import TRACK_FREQUENCY, TRACK_ORDER, idle_seconds, lfu_frequency
 from tandemkv.persistence.loading import LOAD_BATCH, loading, run_to_end
@@ -184,31 +186,86 @@ def access_of(db: Keyspace) -> AccessOf | None:
 
 
 class _Pending:
-    """One database's part of the snapshot: its shards not written yet (each holding its keys
-    of the start, less those in `skip`), big streams held back (written last, in slices), and
-    its index then."""
+    """One database's part of the snapshot: its shards of the start not written yet, noted
+    lazily as a flag per shard index of each engine that held keys at the start (the current
+    one, and the old one from its migration cursor during a step) so that the start costs
+    microseconds whatever the shard count; the keys in `skip`; big streams held back (written
+    last, in slices); and its index then.
 
-    __slots__ = ("db", "expires", "held", "index", "selected", "shards", "size", "skip")
+    A shard is named by (engine, index); its dicts are looked up when it is written, and only
+    while the engine still holds them (current, or old at or past the migration cursor): a
+    shard migrated since was written before it was (`before_move`), or was empty."""
+
+    __slots__ = (
+        "at", "db", "expires", "flags", "frozen", "held", "index", "left", "order", "selected", "size", "skip",
+    )
 
     def __init__(self, db: Keyspace, index: int) -> None:
         self.db = db
         self.index = index
-        # id(shard values) -> (values, deadlines): holding the dicts keeps their ids unique.
-        self.shards: dict[int, tuple[dict[bytes, object], dict[bytes, int]]] = {
-            id(values): (values, deadlines) for values, deadlines in db.tandem.iter_pairs() if values
-        }
+        tandem = db.tandem
+        # id(engine) -> (engine, a flag a shard index, 1 while pending): holding the engines
+        # keeps their ids unique.
+        self.flags: dict[int, tuple[Engine, bytearray]] = {}
+        self.left = 0  # pending shards
+        if len(db):
+            self._note(tandem.engine, 0)
+            if tandem.old is not None:
+                self._note(tandem.old, tandem.cursor)
+        self.order = list(self.flags.values())  # written from the end
+        self.at = 0  # the next index to look at in order[-1]
         # Keys a pending shard holds (or will) that its writing must pass over: written
         # already, before a change, or not in the snapshot (created since, or moved in by a
         # write from a shard written already).
         self.skip: set[bytes] = set()
-        self.held: dict[bytes, None] = {}
+        # Big streams held back: key -> (value, deadline_ms), as they were when their shard was
+        # written (a change writes one first).
+        self.held: dict[bytes, tuple[object, int | None]] = {}
+        # Flushed during the save: its engines, detached whole, are kept by the keyspace while
+        # the hook is set (Keyspace.free_detached), and no key of theirs can change any more.
+        self.frozen = False
         self.size = len(db)
         self.expires = db.volatile_count
         self.selected = False
 
+    def _note(self, engine: Engine, first: int) -> None:
+        flags = bytearray(first) + bytearray(b"\x01") * (engine.shards - first)
+        self.flags[id(engine)] = (engine, flags)
+        self.left += engine.shards - first
+
+    def pending(self, engine: Engine | None, index: int) -> bool:
+        """Whether shard `index` of `engine` is pending."""
+        entry = self.flags.get(id(engine))
+        return entry is not None and entry[1][index] == 1
+
+    def take(self, engine: Engine, index: int) -> bool:
+        """Mark shard `index` of `engine` written; False if it was not pending."""
+        entry = self.flags.get(id(engine))
+        if entry is None or not entry[1][index]:
+            return False
+        entry[1][index] = 0
+        self.left -= 1
+        return True
+
+    def take_next(self) -> tuple[Engine, int] | None:
+        """The next pending shard, marked written; None when none is left."""
+        order = self.order
+        while order:
+            engine, flags = order[-1]
+            index = flags.find(1, self.at)
+            if index < 0:
+                order.pop()
+                self.at = 0
+                continue
+            flags[index] = 0
+            self.left -= 1
+            self.at = index + 1
+            return engine, index
+        return None
+
     @property
     def done(self) -> bool:
-        return not self.shards and not self.held
+        return not self.left and not self.held
 
 
 class _Slices:
@@ -287,17 +344,19 @@ class BackgroundSave:
         temp: str | None = None,
         aof_base: bool = False,
         writer: Callable[[BinaryIO, bool], FileWriter] = FileWriter,
+        offload: bool = True,
     ) -> None:
         """A snapshot of `instance` into `path` (the RDB file unless given) through `temp`;
         `aof_base`: the base file of an append-only file (aux field aof-base 1); `writer`:
         what writes the file (an RDB image unless given; aofbase.CommandWriter writes
-        commands, every value at once)."""
+        commands, every value at once); `offload`: the file's I/O goes where
+        `SaveState.offload` says (else it is done at once, in the caller)."""
         self.instance = instance
         self.path = path or rdb_path(instance)
         self.temp = temp or _temp_path(instance)
         self.dirty_before = instance.rdb.dirty
         self.out: BinaryIO = open(self.temp, "wb")  # noqa: SIM115  (closed in finish/abort)
-        self.sink = _Sink(self.out, instance.rdb.offload)
+        self.sink = _Sink(self.out, instance.rdb.offload if offload else None)
         self.writer = writer(self.sink, bool(instance.config["rdbcompression"]))  # type: ignore[arg-type]
         self.writer.checksum = bool(instance.config["rdbchecksum"])
         self.writer.flush_at = None  # `step` hands the bytes over, a chunk at a time
@@ -310,7 +369,7 @@ class BackgroundSave:
         self.current: _Pending | None = None
         self.slicing: _Slices | None = None
         self.error: Exception | None = None
-        self.shards_written = 0  # shards written (by slices, or before a migration or flush)
+        self.shards_written = 0  # shards of the start written (by slices, or before a migration or flush)
         self.keys_written_early = 0  # keys written before a change, ahead of their shard
         # INFO's current_save_keys_total / _processed: the keys at the start, and those of the
         # shards written since (keys changed meanwhile were written early, within them).
@@ -324,7 +383,7 @@ class BackgroundSave:
         self.pending: list[_Pending] = []
         for index, db in enumerate(instance.dbs):
             part = _Pending(db, index)
-            if part.shards:
+            if part.left:
                 self.pending.append(part)
                 db.before_change = self._hook(part)
                 db.tandem.before_move = self._move_hook(part)
@@ -336,31 +395,39 @@ class BackgroundSave:
         """Keyspace.before_change: a key still in a pending shard is written first, as it is
         (then passed over when its shard is written); a key about to enter a pending shard
         (created, or moved home by the write) is passed over too; a held-back big stream is
-        written first. A flush writes the whole database first."""
-        shards = part.shards
+        written first. A flush freezes the part (`_freeze`)."""
         skip = part.skip
         held = part.held
         tandem = part.db.tandem
+        pending = part.pending
 
         def before_change(key: bytes | None) -> None:
             slicing = self.slicing
-            if slicing is not None and slicing.part is part and (key is None or key == slicing.key):
-                slicing.pieces.detach()
             if key is None:
-                self._drain(part)
+                self._freeze(part)
                 return
-            if shards and key not in skip:
-                found = tandem.locate(key)
-                if found is not None and id(found[0]) in shards:
-                    skip.add(key)
-                    self._write_early(part, key, found[0][key], found[1].get(key) if found[1] else None)
+            if slicing is not None and slicing.part is part and key == slicing.key:
+                slicing.pieces.detach()
+            if part.left and not part.frozen and key not in skip:
+                h = shard_hash(key)
+                engine = tandem.engine
+                index = h & engine.mask
+                values = engine.values[index]
+                if key in values:
+                    if pending(engine, index):
+                        skip.add(key)
+                        self._write_early(part, key, values[key], engine.deadlines[index].get(key))
                 else:
-                    engine = tandem.engine
-                    if id(engine.values[shard_hash(key) & engine.mask]) in shards:
+                    old = tandem.old
+                    if old is not None and (old_index := h & old.mask) >= tandem.cursor:
+                        old_values = old.values[old_index]
+                        if key in old_values and pending(old, old_index):
+                            skip.add(key)
+                            self._write_early(part, key, old_values[key], old.deadlines[old_index].get(key))
+                    if pending(engine, index):
                         skip.add(key)
             if key in held:
-                del held[key]
-                self._write(part, key)
+                self._write(part, key, *held.pop(key))
             if part.done:
                 self._release(part)
 
@@ -369,20 +436,20 @@ class BackgroundSave:
     def _move_hook(self, part: _Pending):  # type: ignore[no-untyped-def]
         """Tandem.before_move: the old shard `index` and the new shards its keys go to are
         written first if pending (keys must neither be lost nor written twice)."""
-        shards = part.shards
         tandem = part.db.tandem
 
         def before_move(index: int) -> None:
             old, engine = tandem.old, tandem.engine
             assert old is not None
-            targets = [old.values[index]]
+            if part.take(old, index):
+                self._write_shard(part, old, index)
             if engine.mask >= old.mask:
-                targets += engine.values[index & engine.mask :: old.mask + 1]
+                targets: range | tuple[int] = range(index & engine.mask, engine.mask + 1, old.mask + 1)
             else:
-                targets.append(engine.values[index & engine.mask])
-            for values in targets:
-                if id(values) in shards:
-                    self._write_shard(part, shards.pop(id(values)))
+                targets = (index & engine.mask,)
+            for target in targets:
+                if part.take(engine, target):
+                    self._write_shard(part, engine, target)
             if part.done:
                 self._release(part)
 
@@ -403,15 +470,20 @@ class BackgroundSave:
             part.selected = True
             self.current = part
 
-    def _write_shard(self, part: _Pending, shard: tuple[dict[bytes, object], dict[bytes, int]]) -> None:
-        """Write a pending shard's keys (just taken out of `part.shards`) as they are: nothing
-        in it changed since the start but the keys in `skip`, passed over and forgotten. Big
-        streams are held back, to be written last in slices."""
-        values, deadlines = shard
+    def _write_shard(self, part: _Pending, engine: Engine, index: int) -> None:
+        """Write shard `index` of `engine` (just marked written) as it is: nothing in it
+        changed since the start but the keys in `skip`, passed over and forgotten. Big
+        streams are held back, to be written last in slices. A shard its engine no longer
+        holds (migrated, or the engine retired) has nothing left to write."""
         self.shards_written += 1
-        self.keys_processed += len(values)
-        if self.error is not None:
+        tandem = part.db.tandem
+        if not part.frozen and engine is not tandem.engine and (engine is not tandem.old or index < tandem.cursor):
             return
+        values = engine.values[index]
+        self.keys_processed += len(values)
+        if self.error is not None or not values:
+            return
+        deadlines = engine.deadlines[index]
         self._select(part)
         entry = self.writer.entry
         skip = part.skip
@@ -420,7 +492,7 @@ class BackgroundSave:
                 if skip and key in skip:
                     skip.remove(key)
                 elif _big_stream(value):
-                    part.held[key] = None
+                    part.held[key] = (value, deadlines.get(key) if deadlines else None)
                 else:
                     entry(key, value, deadlines.get(key) if deadlines else None)
         except (OSError, RdbError) as exc:
@@ -440,14 +512,10 @@ class BackgroundSave:
         except (OSError, RdbError) as exc:
             self.error = exc
 
-    def _write(self, part: _Pending, key: bytes, sliced: bool = False) -> None:
+    def _write(self, part: _Pending, key: bytes, value: object, deadline_ms: int | None, sliced: bool = False) -> None:
         """Write one held-back key; with `sliced`, a big stream is only started (`slicing`)."""
-        shard = part.db.tandem.locate(key)
-        if shard is None or self.error is not None:
+        if self.error is not None:
             return
-        values, deadlines, _accessed = shard
-        value = values[key]
-        deadline_ms = deadlines.get(key) if deadlines else None
         if sliced and _big_stream(value) and self.slice_streams:
             buffer = Writer(self.writer.w.compress)
             entry_header(buffer, key, TYPE_STREAM_LISTPACKS_2, deadline_ms)
@@ -472,20 +540,21 @@ class BackgroundSave:
         except OSError as exc:
             self.error = exc
 
-    def _drain(self, part: _Pending) -> None:
-        """Write the whole database now (it is about to be flushed)."""
-        while part.shards:
-            self._write_shard(part, part.shards.popitem()[1])
-        while part.held:
-            self._write(part, part.held.popitem()[0])
-        self._release(part)
-        part.db.before_change = None
+    def _freeze(self, part: _Pending) -> None:
+        """The database is about to be flushed: its engines are detached whole (Tandem.clear)
+        and kept unfreed while the hook stays set, so its pending shards and held-back streams
+        are written from them in later slices, as they were; keys created after the flush are
+        in none of them."""
+        part.frozen = True
+        part.db.tandem.before_move = None
 
     def step(self, budget_s: float, chunk_bytes: int = FLUSH_CHUNK_BYTES) -> bool:
         """Work for about `budget_s` seconds: bytes serialized go to the file (through the
         CRC) `chunk_bytes` at a time, before anything more is serialized; then pending shards
         a whole shard at a time, then held-back big streams in slices. False once the
         snapshot is over (finished or failed)."""
+        if self.sync_wait is not None:
+            return False  # serialized: the file's last writes and fsync are in the thread
         deadline = time.perf_counter() + budget_s
         writer = self.writer
         sink = self.sink
@@ -508,10 +577,11 @@ class BackgroundSave:
                 part = self.pending[-1]
                 if self.key_delay_us and self.keys_processed * self.key_delay_us > (time.monotonic() - self.started) * 1e6:
                     return True  # rdb-key-save-delay: the keys so far have not had their time yet
-                if part.shards:
-                    self._write_shard(part, part.shards.popitem()[1])
+                if (shard := part.take_next()) is not None:
+                    self._write_shard(part, *shard)
                 elif part.held:
-                    self._write(part, part.held.popitem()[0], sliced=True)
+                    key, (value, deadline_ms) = part.held.popitem()
+                    self._write(part, key, value, deadline_ms, sliced=True)
                 if part.done:
                     self._release(part)
                     self.pending.pop()
