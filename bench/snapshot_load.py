@@ -382,10 +382,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(kind: str, port: int, directory: str, extra: list[str]) -> subprocess.Popen[bytes]:
+def start(kind: str, port: int, directory: str, extra: list[str], watch_loop: Path | None = None) -> subprocess.Popen[bytes]:
     if kind == "tandemkv":
-        server = shutil.which("tandemkv-server", path=str(Path(sys.executable).parent)) or "tandemkv-server"
-        argv = [server, "--port", str(port), "--dir", directory, "--save", "", *extra]
+        server = [shutil.which("tandemkv-server", path=str(Path(sys.executable).parent)) or "tandemkv-server"]
+        if watch_loop is not None:
+            server = [sys.executable, str(ROOT / "bench" / "loop_watch.py"), str(watch_loop)]
+        argv = [*server, "--port", str(port), "--dir", directory, "--save", "", *extra]
     else:
         argv = ["redis-server", "--port", str(port), "--dir", directory, "--save", "", "--appendonly", "no"]
     log = open(os.path.join(directory, "server.log"), "wb")  # noqa: SIM115  (the child keeps it)
@@ -433,10 +435,11 @@ def settle(kind: str, port: int, keys: int) -> None:
 
 
 def run_server(
-    kind: str, port: int, keys: int, clients: int, rate: int, window_s: float, extra: list[str]
+    kind: str, port: int, keys: int, clients: int, rate: int, window_s: float, extra: list[str],
+    watch_loop: Path | None = None,
 ) -> dict[str, Any]:
     directory = tempfile.mkdtemp(prefix=f"snapshot-load-{kind}-")
-    proc = start(kind, port, directory, extra)
+    proc = start(kind, port, directory, extra, watch_loop)
     sampler = MemorySampler(proc.pid)
     thread = threading.Thread(target=sampler.run, daemon=True)
     try:
@@ -498,12 +501,17 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=10.0, help="seconds of the baseline window")
     parser.add_argument("--out", type=Path, help="write the results as JSON here too")
     parser.add_argument("--tandemkv-args", default="", help="more options for tandemkv-server, space-separated")
+    parser.add_argument(
+        "--watch-loop", type=Path,
+        help="run tandemkv under bench/loop_watch.py, its late loop ticks (with stacks) appended to this file",
+    )
     args = parser.parse_args()
     results = []
     for kind in args.servers.split(","):
         port = args.port if kind == "tandemkv" and args.port else free_port()
         extra = args.tandemkv_args.split() if kind == "tandemkv" else []
-        result = run_server(kind, port, args.keys, args.clients, args.rate, args.window, extra)
+        watch = args.watch_loop if kind == "tandemkv" else None
+        result = run_server(kind, port, args.keys, args.clients, args.rate, args.window, extra, watch)
         print(json.dumps(result, indent=1), flush=True)
         results.append(result)
     if args.out:

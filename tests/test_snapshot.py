@@ -86,7 +86,9 @@ def _random_write(session, rng: random.Random) -> None:
     execute(session, commands[choice])
 
 
-@pytest.mark.parametrize(("seed", "high_keys"), [(11, 512), (12, 16), (13, 16), (14, 32)])
+# Shards of 16-32 keys are written in one slice each, bigger ones over several
+# (KEYS_PER_CLOCK_CHECK): writes land between, on keys written already and on keys not yet.
+@pytest.mark.parametrize(("seed", "high_keys"), [(11, 512), (12, 16), (13, 16), (14, 32), (15, 64), (16, 128)])
 def test_bgsave_writes_the_dataset_as_it_was_at_the_start(tmp_path, seed, high_keys):
     rng = random.Random(seed)
     instance = _instance(tmp_path, high_keys)
@@ -217,19 +219,21 @@ def test_a_value_type_without_an_rdb_pair_fails_dump_and_save_cleanly(tmp_path):
     assert not os.listdir(tmp_path)
 
 
-@pytest.mark.parametrize("start_mid_step", [False, True])
-def test_migration_steps_during_bgsave_neither_lose_nor_repeat_keys(tmp_path, start_mid_step):
+@pytest.mark.parametrize(("start_mid_step", "high_keys"), [(False, 16), (True, 16), (False, 64), (True, 64)])
+def test_migration_steps_during_bgsave_neither_lose_nor_repeat_keys(tmp_path, start_mid_step, high_keys):
     """Keys moved between shards by a step (up or down) while the save runs: the file still
-    holds each key of the start exactly once, as it was."""
-    instance = _instance(tmp_path, high_keys=16)
+    holds each key of the start exactly once, as it was. With 64-key shards a step also moves
+    keys out of a shard whose writing is under way (it is finished first)."""
+    instance = _instance(tmp_path, high_keys=high_keys)
     session = instance.new_session()
-    for i in range(120):
+    start_keys = 120 * high_keys // 16
+    for i in range(start_keys):
         execute(session, [b"SET", b"k%d" % i, b"v%d" % i])
     tandem = instance.dbs[0].tandem
-    while not tandem.migrate_keys(1000):  # idle: one engine, spares built
+    while not tandem.migrate_keys(10_000):  # idle: one engine, spares built
         pass
     if start_mid_step:
-        i = 120
+        i = start_keys
         while not tandem.migrating:  # past the grow threshold: a step up starts
             execute(session, [b"SET", b"k%d" % i, b"v%d" % i])
             i += 1
@@ -245,7 +249,7 @@ def test_migration_steps_during_bgsave_neither_lose_nor_repeat_keys(tmp_path, st
         for _ in range(6):
             i += 1
             execute(session, [b"SET", b"n%d" % i, b"new"])  # steps up
-        execute(session, [b"SET", b"k%d" % rng.randrange(400), b"changed"])
+        execute(session, [b"SET", b"k%d" % rng.randrange(start_keys * 10 // 3), b"changed"])
         tandem.migrate_keys(7)
     assert tandem.stats.migrated_keys > migrated_before + 50  # keys moved while saving
     assert job.shards_written == shards > 4

@@ -8,14 +8,17 @@ a point-in-time snapshot while serving, without fork, shard by shard (keyspace/e
 - at the start, each database notes its shards as a flag per shard index of each engine
   (`_Pending`: a bytearray, microseconds even at 10 M keys and 32,768 shards; a dict of the
   shards took 7-12 ms there, and indexing every key 0.3 s and 42 MB per million keys);
-- the server then runs slices (`step`, SLICE_BUDGET_US each) that write a pending shard's
-  keys with their current values, a whole shard at a time, after handing the bytes already
-  serialized to the file FLUSH_CHUNK_BYTES at a time (the CRC-64 without anycrc is Python:
-  140 ns a byte, more than serializing costs);
+- the server then runs slices (`step`, SLICE_BUDGET_US each) that write the pending shards'
+  keys with their current values, after handing the bytes already serialized to the file
+  FLUSH_CHUNK_BYTES at a time (the CRC-64 without anycrc is Python: 140 ns a byte, more than
+  serializing costs); a shard is written over as many slices as it takes (`_Partial`: its
+  key list when its writing begins, the clock read every KEYS_PER_CLOCK_CHECK keys; whole,
+  a 512-key shard took 0.45 ms, over the slice's budget);
 - copy-on-write: each database's `Keyspace.before_change` hook is called before any key's value
   or deadline can change or leave (lookup, peek, set, deadline, removal, expiry, eviction): a
   key still in a pending shard is written first, as it was, one entry, and noted in `skip`
-  so that its shard passes over it later; a flush freezes the database's part: its engines,
+  so that its shard passes over it later (a key of the shard being written that the
+  writing has not reached is written first too, and leaves its `unwritten` set); a flush freezes the database's part: its engines,
   detached whole, are kept unfreed until the part is written (Keyspace.free_detached), so
   FLUSHDB costs the save nothing at once (writing a 10 M-key database there took seconds);
 - keys created after the start are not in any pending shard's start, so a write about to put
@@ -24,10 +27,12 @@ a point-in-time snapshot while serving, without fork, shard by shard (keyspace/e
   moves Keyspace objects, the snapshot follows);
 - a migration step moves keys between shards behind the hook's back: `Tandem.before_move`
   is called before keys leave an old shard, and the old shard and the new shards they go to
-  are written first if pending (so no key is lost or written twice);
-- what the snapshot holds beyond the dataset is the shard list, the keys in `skip` (those
-  changed or created during the save, in pending shards) and the bytes serialized and not
-  yet handed to the file (at most a shard's entries, plus one per key changed since);
+  are written first if pending, or finished if being written (so no key is lost or written
+  twice);
+- what the snapshot holds beyond the dataset is a flag per shard, the keys in `skip` (those
+  changed or created during the save, in pending shards), the key list of the shard being
+  written and the bytes serialized and not yet handed to the file (at most a shard's
+  entries, plus one per key changed since);
 - a stream of more than one node is held back when its shard is written, then serialized a
   node at a time (rdb_streams.py `StreamSlices`) into a buffer of its own, appended to the
   file once complete, so a big stream does not stall the loop; a held-back stream about to
@@ -86,6 +91,9 @@ FLUSH_CHUNK_BYTES = 1024
 # a request waits for at most one slice. Measured at 1 M keys under a steady load
 # (bench/snapshot_load.py): 1 ms slices gave a p99 2.4x the one without a save, 250 us 1.2x.
 SLICE_BUDGET_US = 250
+# A shard is written a slice at a time, the clock read every this many keys (a shard holds up
+# to engine-shard-high-keys, 512 by default: about 0.45 ms whole).
+KEYS_PER_CLOCK_CHECK = 32
 # Under the server the file is written in a thread (`_Sink`), this many bytes at a time; no more
 # is serialized while this many bytes wait for that thread (a slow disk slows the save, not
 # the loop).
@@ -197,7 +205,8 @@ class _Pending:
     shard migrated since was written before it was (`before_move`), or was empty."""
 
     __slots__ = (
-        "at", "db", "expires", "flags", "frozen", "held", "index", "left", "order", "selected", "size", "skip",
+        "at", "db", "expires", "flags", "frozen", "held", "index", "left", "order", "partial", "selected", "size",
+        "skip",
     )
 
     def __init__(self, db: Keyspace, index: int) -> None:
@@ -224,6 +233,7 @@ class _Pending:
         # Flushed during the save: its engines, detached whole, are kept by the keyspace while
         # the hook is set (Keyspace.free_detached), and no key of theirs can change any more.
         self.frozen = False
+        self.partial: _Partial | None = None  # the shard being written, a slice at a time
         self.size = len(db)
         self.expires = db.volatile_count
         self.selected = False
@@ -265,7 +275,22 @@ class _Pending:
 
     @property
     def done(self) -> bool:
-        return not self.left and not self.held
+        return not self.left and not self.held and self.partial is None
+
+
+class _Partial:
+    """A shard being written a slice at a time: its dicts, its keys when its writing began
+    (those created since are not in the snapshot), how far the writing is in that list, and
+    the keys not written yet (one about to change is written first and leaves the set)."""
+
+    __slots__ = ("at", "deadlines", "keys", "unwritten", "values")
+
+    def __init__(self, values: dict[bytes, object], deadlines: dict[bytes, int], keys: list[bytes], unwritten: set[bytes]) -> None:
+        self.values = values
+        self.deadlines = deadlines
+        self.keys = keys
+        self.unwritten = unwritten
+        self.at = 0
 
 
 class _Slices:
@@ -408,22 +433,19 @@ class BackgroundSave:
                 return
             if slicing is not None and slicing.part is part and key == slicing.key:
                 slicing.pieces.detach()
-            if part.left and not part.frozen and key not in skip:
+            if (part.left or part.partial is not None) and not part.frozen and key not in skip:
                 h = shard_hash(key)
                 engine = tandem.engine
                 index = h & engine.mask
                 values = engine.values[index]
                 if key in values:
-                    if pending(engine, index):
-                        skip.add(key)
-                        self._write_early(part, key, values[key], engine.deadlines[index].get(key))
+                    self._save_first(part, engine, index, values, key)
                 else:
                     old = tandem.old
                     if old is not None and (old_index := h & old.mask) >= tandem.cursor:
                         old_values = old.values[old_index]
-                        if key in old_values and pending(old, old_index):
-                            skip.add(key)
-                            self._write_early(part, key, old_values[key], old.deadlines[old_index].get(key))
+                        if key in old_values:
+                            self._save_first(part, old, old_index, old_values, key)
                     if pending(engine, index):
                         skip.add(key)
             if key in held:
@@ -433,6 +455,19 @@ class BackgroundSave:
 
         return before_change
 
+    def _save_first(self, part: _Pending, engine: Engine, index: int, values: dict[bytes, object], key: bytes) -> None:
+        """`key`, in shard `index` of `engine` (whose keys are `values`), is about to change:
+        written first, as it is, if that shard is pending (and noted in `skip`) or being
+        written and not reached yet."""
+        if part.pending(engine, index):
+            part.skip.add(key)
+        else:
+            partial = part.partial
+            if partial is None or partial.values is not values or key not in partial.unwritten:
+                return
+            partial.unwritten.remove(key)
+        self._write_early(part, key, values[key], engine.deadlines[index].get(key))
+
     def _move_hook(self, part: _Pending):  # type: ignore[no-untyped-def]
         """Tandem.before_move: the old shard `index` and the new shards its keys go to are
         written first if pending (keys must neither be lost nor written twice)."""
@@ -441,15 +476,16 @@ class BackgroundSave:
         def before_move(index: int) -> None:
             old, engine = tandem.old, tandem.engine
             assert old is not None
-            if part.take(old, index):
-                self._write_shard(part, old, index)
             if engine.mask >= old.mask:
                 targets: range | tuple[int] = range(index & engine.mask, engine.mask + 1, old.mask + 1)
             else:
                 targets = (index & engine.mask,)
-            for target in targets:
-                if part.take(engine, target):
-                    self._write_shard(part, engine, target)
+            for shard_engine, shard_index in ((old, index), *((engine, target) for target in targets)):
+                partial = part.partial
+                if partial is not None and partial.values is shard_engine.values[shard_index]:
+                    self._continue(part, None)
+                if part.take(shard_engine, shard_index):
+                    self._write_shard(part, shard_engine, shard_index)
             if part.done:
                 self._release(part)
 
@@ -471,10 +507,16 @@ class BackgroundSave:
             self.current = part
 
     def _write_shard(self, part: _Pending, engine: Engine, index: int) -> None:
-        """Write shard `index` of `engine` (just marked written) as it is: nothing in it
-        changed since the start but the keys in `skip`, passed over and forgotten. Big
-        streams are held back, to be written last in slices. A shard its engine no longer
-        holds (migrated, or the engine retired) has nothing left to write."""
+        """Write shard `index` of `engine` (just marked written) whole, now."""
+        self._begin(part, engine, index)
+        if part.partial is not None:
+            self._continue(part, None)
+
+    def _begin(self, part: _Pending, engine: Engine, index: int) -> None:
+        """Start writing shard `index` of `engine` (just marked written): its keys now, less
+        those in `skip` (passed over and forgotten), become `part.partial`; nothing in it
+        changed since the start but those. A shard its engine no longer holds (migrated, or
+        the engine retired) has nothing left to write."""
         self.shards_written += 1
         tandem = part.db.tandem
         if not part.frozen and engine is not tandem.engine and (engine is not tandem.old or index < tandem.cursor):
@@ -483,20 +525,47 @@ class BackgroundSave:
         self.keys_processed += len(values)
         if self.error is not None or not values:
             return
-        deadlines = engine.deadlines[index]
+        keys = list(values)
+        unwritten = set(keys)
+        skip = part.skip
+        if skip:
+            passed = skip & unwritten
+            if passed:
+                skip -= passed
+                unwritten -= passed
+        part.partial = _Partial(values, engine.deadlines[index], keys, unwritten)
+
+    def _continue(self, part: _Pending, deadline: float | None) -> None:
+        """Write the shard in progress (`part.partial`) until `deadline` (perf_counter
+        seconds, read every KEYS_PER_CLOCK_CHECK keys; None: to its end). Big streams are
+        held back, to be written last in slices."""
+        partial = part.partial
+        assert partial is not None
+        if self.error is not None:
+            part.partial = None
+            return
         self._select(part)
         entry = self.writer.entry
-        skip = part.skip
+        values, deadlines, keys, unwritten = partial.values, partial.deadlines, partial.keys, partial.unwritten
+        at, end = partial.at, len(keys)
         try:
-            for key, value in values.items():
-                if skip and key in skip:
-                    skip.remove(key)
-                elif _big_stream(value):
-                    part.held[key] = (value, deadlines.get(key) if deadlines else None)
-                else:
-                    entry(key, value, deadlines.get(key) if deadlines else None)
+            while at < end:
+                for key in keys[at : at + KEYS_PER_CLOCK_CHECK]:
+                    if key in unwritten:
+                        unwritten.remove(key)
+                        value = values[key]
+                        if _big_stream(value):
+                            part.held[key] = (value, deadlines.get(key) if deadlines else None)
+                        else:
+                            entry(key, value, deadlines.get(key) if deadlines else None)
+                at += KEYS_PER_CLOCK_CHECK
+                if deadline is not None and time.perf_counter() >= deadline:
+                    break
         except (OSError, RdbError) as exc:
             self.error = exc
+        partial.at = at
+        if at >= end or self.error is not None:
+            part.partial = None
 
     def _write_early(self, part: _Pending, key: bytes, value: object, deadline_ms: int | None) -> None:
         """Write one key of a pending shard before it changes (a big stream whole)."""
@@ -577,8 +646,10 @@ class BackgroundSave:
                 part = self.pending[-1]
                 if self.key_delay_us and self.keys_processed * self.key_delay_us > (time.monotonic() - self.started) * 1e6:
                     return True  # rdb-key-save-delay: the keys so far have not had their time yet
-                if (shard := part.take_next()) is not None:
-                    self._write_shard(part, *shard)
+                if part.partial is not None:
+                    self._continue(part, deadline)
+                elif (shard := part.take_next()) is not None:
+                    self._begin(part, *shard)
                 elif part.held:
                     key, (value, deadline_ms) = part.held.popitem()
                     self._write(part, key, value, deadline_ms, sliced=True)
