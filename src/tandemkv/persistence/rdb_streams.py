@@ -87,6 +87,10 @@ def _lp_int(value: int) -> bytes:
 
 
 _SMALL_INTS = [_lp_int(i) for i in range(128)]
+# 0..4095 as listpack elements (7-bit, then 13-bit integers), and as the decimal strings a
+# node's fields and values read back as: counters and small numbers are common stream values.
+_INTS_4K = [_lp_int(i) for i in range(4096)]
+_DECIMALS_4K = [b"%d" % i for i in range(4096)]
 # A string element of under 64 bytes: its header byte by length, and its backlen (one byte:
 # header and string are at most 64 bytes).
 _SHORT_HEADERS = [bytes((0x80 | n,)) for n in range(64)]
@@ -122,7 +126,7 @@ def node_listpack(node: StreamNode) -> bytes:
     """The listpack Redis holds for `node` (see the module doc). Strings under 64 bytes that
     cannot read as integers, and small deltas, are encoded in line: most elements of most
     streams."""
-    lp_int, lp_string, small = _lp_int, _lp_string, _SMALL_INTS
+    lp_int, lp_string, small, ints = _lp_int, _lp_string, _SMALL_INTS, _INTS_4K
     headers, backlens = _SHORT_HEADERS, _SHORT_BACKLENS
     master_fields = node.master_fields
     out = bytearray(6)  # total bytes and element count, filled in at the end
@@ -168,7 +172,7 @@ def node_listpack(node: StreamNode) -> bytes:
                 out += backlens[n]
             elif 0 < n <= 18 and item.isdigit() and (item[0] != 48 or n == 1):  # below 2^63
                 number = int(item)
-                out += small[number] if number <= 127 else lp_int(number)
+                out += ints[number] if number < 4096 else lp_int(number)
             else:
                 out += lp_string(item)
         out += small[elements] if elements <= 127 else lp_int(elements)
@@ -290,8 +294,9 @@ def _node_from_listpack(master_id: int, blob: bytes) -> StreamNode:
     """A StreamNode from a node's listpack (checked as streamValidateListpackIntegrity).
 
     Decoded in one pass, the common elements in line (7-bit integers: flags, ID deltas and
-    counts; strings of a 6-bit length: most fields and values; both have a one-byte
-    back-length, checked), the others by `listpack_element`; the header's count checked."""
+    counts; strings of a 6-bit length and non-negative 13-bit integers: most fields and
+    values; their back-lengths are one byte, checked), the others by `listpack_element`; the
+    header's count checked."""
     header_count = check_listpack(blob, _corrupt())
     end = len(blob) - 1
     try:
@@ -315,6 +320,7 @@ def _node_from_listpack(master_id: int, blob: bytes) -> StreamNode:
         pairs: list[bytes] = [b""] * (2 * field_count)  # a same-fields entry's names and values
         pairs[0::2] = master_fields
         values: list[bytes] = [b""] * field_count
+        decimals = _DECIMALS_4K
         elements_seen = 4 + field_count  # live, deleted, field count, fields, terminator
         previous = -1
         while pos < end:
@@ -349,6 +355,12 @@ def _node_from_listpack(master_id: int, blob: bytes) -> StreamNode:
                     n = enc & 0x3F
                     items[i] = blob[pos + 1 : pos + 1 + n]
                     pos += 2 + n
+                elif enc < 0x80 and blob[pos + 1] == 1:
+                    items[i] = decimals[enc]
+                    pos += 2
+                elif 0xC0 <= enc < 0xD0 and blob[pos + 2] == 2:  # 13-bit, not negative
+                    items[i] = decimals[((enc & 0x0F) << 8) | blob[pos + 1]]
+                    pos += 3
                 else:
                     items[i], pos = _text(blob, pos)
             if flags & _FLAG_SAMEFIELDS:
@@ -356,7 +368,11 @@ def _node_from_listpack(master_id: int, blob: bytes) -> StreamNode:
                 fields: Fields = tuple(pairs)
             else:
                 fields = tuple(items)
-            total, pos = _number(blob, pos)
+            enc = blob[pos]
+            if enc < 0x80 and blob[pos + 1] == 1:
+                total, pos = enc, pos + 2
+            else:
+                total, pos = _number(blob, pos)
             if total != elements:
                 raise _corrupt()
             elements_seen += elements + 1
