@@ -36,7 +36,7 @@ def test_startup_log_names_version_port_pid_and_loop():
         output = stop_and_read(proc)
     first = output.splitlines()[0]
     assert f"port {port}" in first
-    assert f"pid {proc.pid}" in first
+    assert f" PID: {proc.pid}" in first  # as Redis's logo: Redis's test suite waits for it
     assert "event loop uvloop" in first or "event loop asyncio" in first
     assert "tandemkv 0.1.0" in first
     assert "bye bye" in output

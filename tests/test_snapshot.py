@@ -385,6 +385,7 @@ def test_file_io_runs_where_the_server_says_in_order(tmp_path, monkeypatch):
     size = os.path.getsize(temp)
     while step(instance, 1.0):
         assert os.path.getsize(temp) == size  # nothing written by the loop
+        assert job.waiting == (job.sink.in_flight_bytes > 2048)  # waits for the disk, not its budget
         if job.sink.in_flight_bytes > 2048:
             idle += 1
             thread.run()  # the disk catches up
@@ -445,6 +446,7 @@ def test_rdb_key_save_delay_paces_a_background_save(tmp_path):
     job = instance.rdb.job
     for _ in range(50):
         assert step(instance, 0.001)
+        assert job.waiting  # the server runs the next slice later, not in a busy loop
     assert 0 < job.keys_processed < 3000
     assert b"rdb_bgsave_in_progress:1" in execute(session, [b"INFO", b"persistence"]).text
     execute(session, [b"FLUSHALL"])

@@ -29,6 +29,8 @@ log = logging.getLogger("tandemkv")
 _HELP = help_reply(
     "DEBUG",
     (
+        "AOF-FLUSH-SLEEP <microsec>",
+        "    Server will sleep before flushing the AOF, this is used for testing.",
         "DIGEST",
         "    Output a hex signature representing the current DB content.",
         "DIGEST-VALUE <key> [<key> ...]",
@@ -80,6 +82,9 @@ def debug(session: Session, subcommand: bytes, *args: bytes) -> object:
     name = subcommand.lower()
     if name == b"help" and not args:
         return _HELP
+    if name == b"aof-flush-sleep" and len(args) == 1:
+        session.instance.aof_flush_sleep_us = min(_atoi(args[0]), 2**31 - 1)  # C int
+        return OK
     if name == b"log" and len(args) == 1:
         log.warning("DEBUG LOG: %s", args[0].split(b"\0", 1)[0].decode("utf-8", "replace"))
         return OK

@@ -166,6 +166,11 @@ class Instance:
         self.effects: Effects | None = None
         # The append-only file (persistence/aof.py) while appendonly is yes, else None.
         self.aof: Any = None
+        # BGREWRITEAOF with appendonly no: the Aof writing a new base alone, while it runs.
+        self.aof_alone: Any = None
+        # Starts that rewrite in the background (set by persistence/aofcontrol.py; without
+        # it, BGREWRITEAOF with appendonly no writes the base at once): True if it started.
+        self.rewrite_aof_alone: Callable[[], bool] | None = None
         # DEBUG LOADAOF: empty the databases and load the AOF again (set by persistence/
         # aofcontrol.py): None when done, else why it could not.
         self.reload_aof: Callable[[], str | None] | None = None
@@ -247,6 +252,9 @@ class Instance:
         # DEBUG SET-SKIP-CHECKSUM-VALIDATION: RESTORE payloads are not CRC-checked (their
         # content still is, in full), as Redis's tests use to reach the parser with bad data.
         self.skip_checksum_validation = False
+        # DEBUG AOF-FLUSH-SLEEP: the server sleeps this long before each write of the AOF's
+        # buffer (a testing setting of Redis's: it stops the whole server, as there).
+        self.aof_flush_sleep_us = 0
         for name in ("engine-min-shards", "engine-shard-high-keys", "engine-shard-low-keys"):
             self.config.watch(name, lambda _value: self._retune())
 

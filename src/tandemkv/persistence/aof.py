@@ -59,6 +59,9 @@ log = logging.getLogger("tandemkv.persistence")
 BASE, HISTORY, INCR = "b", "h", "i"
 CHECK_AOF_HINT = "make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>"
 REWRITE_IN_PROGRESS = "ERR Background append only file rewriting already in progress"
+REWRITE_FAILED = (
+    "ERR Can't execute an AOF background rewriting. Please check the server logs for more information."
+)
 
 
 class AofError(Exception):
@@ -240,6 +243,8 @@ class Aof:
         buffer = self.buffer
         if not buffer or self.fd < 0:
             return 0
+        if self.instance.aof_flush_sleep_us > 0:  # DEBUG AOF-FLUSH-SLEEP
+            time.sleep(self.instance.aof_flush_sleep_us / 1_000_000)
         written = 0
         view = memoryview(buffer)
         try:
@@ -388,7 +393,8 @@ class Aof:
         """BGREWRITEAOF: a new incr file takes the writes now, the new base is written in the
         background (rewriteAppendOnlyFileBackground). Without an open AOF (appendonly no) the
         rewrite writes only a new base. False if it could not start."""
-        if self.rewrite is not None or self.instance.rdb.job is not None:
+        alone = self.instance.aof_alone
+        if self.rewrite is not None or self.instance.rdb.job is not None or (alone is not None and alone is not self):
             self.rewrite_scheduled = True
             return True
         self.rewrite_scheduled = False
@@ -440,6 +446,8 @@ class Aof:
     def rewrite_done(self, job: BaseRewrite, ok: bool) -> None:
         """The base of a rewrite is complete (or failed): swap the manifest, drop history."""
         self.rewrite = None
+        if self.instance.aof_alone is self:
+            self.instance.aof_alone = None
         background = self.rewrite_started > 0  # not the base written at start-up
         if background:
             self.last_rewrite_s = int(time.monotonic() - self.rewrite_started)
@@ -832,12 +840,21 @@ def bgrewriteaof(session: Session) -> object:
         if aof is not None:
             aof.rewrite_scheduled = True
         return Simple(b"Background append only file rewriting scheduled")
-    if aof is None:  # appendonly no: a new base alone, written at once
-        aof = Aof(instance)
+    if aof is None:  # appendonly no: a new base alone
+        if instance.aof_alone is not None:
+            raise CommandError(REWRITE_IN_PROGRESS)
         try:
-            aof.load_manifest()
+            if instance.rewrite_aof_alone is not None:  # in the background
+                started = instance.rewrite_aof_alone()
+            else:  # no driver (a bare Instance): at once
+                aof = Aof(instance)
+                aof.load_manifest()
+                started = aof.start_rewrite()
         except AofError as exc:
             raise CommandError(f"ERR {exc}") from None
+        if not started:
+            raise CommandError(REWRITE_FAILED)
+        return Simple(b"Background append only file rewriting started")
     if not aof.start_rewrite():
-        raise CommandError("ERR Can't execute an AOF background rewriting. Please check the server logs for more information.")
+        raise CommandError(REWRITE_FAILED)
     return Simple(b"Background append only file rewriting started")

@@ -21,7 +21,7 @@ from collections.abc import Generator
 
 from tandemkv.commands.effects import subscribe, unsubscribe
 from tandemkv.commands.session import Instance
-from tandemkv.persistence.aof import Aof, AofError
+from tandemkv.persistence.aof import Aof, AofError, BaseRewrite
 from tandemkv.persistence.aof import load as load_aof
 from tandemkv.persistence.aof import load_steps as load_aof_steps
 from tandemkv.persistence.loading import run_to_end
@@ -44,6 +44,7 @@ class AofControl:
         self._error_logged_at = -WRITE_ERROR_LOG_PERIOD_S
         instance.config.watch("appendonly", self._on_appendonly)
         instance.reload_aof = self.reload
+        instance.rewrite_aof_alone = self.rewrite_alone
         instance.config.watch("aof-disable-auto-gc", self._on_auto_gc)
 
     # ------------------------------------------------------------- lifecycle
@@ -114,10 +115,27 @@ class AofControl:
             self._switched()
 
     def close(self) -> None:
-        """Shutdown: everything buffered is written and fsynced, the file closed."""
+        """Shutdown: everything buffered is written and fsynced, the file closed; a rewrite
+        with appendonly no is dropped (as Redis kills its child)."""
+        alone = self.instance.aof_alone
+        if alone is not None and alone.rewrite is not None:
+            alone.rewrite.abort()
+            alone.rewrite_done(alone.rewrite, False)
         if self.aof is not None:
             self.commit()
             self.aof.stop()
+
+    def rewrite_alone(self) -> bool:
+        """BGREWRITEAOF with appendonly no: a new base (and a manifest naming it) written in
+        the background as any rewrite, the Aof kept in `instance.aof_alone` meanwhile.
+        Raises AofError for a manifest that cannot be read."""
+        aof = self._new_aof()
+        aof.load_manifest()
+        self.instance.aof_alone = aof
+        if not aof.start_rewrite():
+            self.instance.aof_alone = None
+            return False
+        return True
 
     # ---------------------------------------------------------------- writing
 
@@ -187,6 +205,7 @@ class AofControl:
         if (
             aof.rewrite is None
             and self.instance.rdb.job is None
+            and self.instance.aof_alone is None
             and (aof.rewrite_scheduled or aof.rewrite_due())
             and not aof.rewrite_limited(time.time())
         ):
@@ -223,8 +242,18 @@ class AofControl:
 
     def step(self, budget_s: float) -> bool:
         """One slice of the rewrite in progress (its base file); True while more remains."""
-        job = self.aof.rewrite if self.aof is not None else None
+        job = self._rewrite_job()
         return job is not None and job.step(budget_s)
+
+    def rewrite_waiting(self) -> bool:
+        """The rewrite's last slice stopped to wait (for the disk, or rdb-key-save-delay's
+        pace): its next one is better run a little later than at once."""
+        job = self._rewrite_job()
+        return job is not None and job.waiting
+
+    def _rewrite_job(self) -> BaseRewrite | None:
+        aof = self.aof or self.instance.aof_alone
+        return aof.rewrite if aof is not None else None
 
 
 def fsync_quietly(fd: int) -> None:

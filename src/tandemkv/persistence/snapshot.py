@@ -405,6 +405,9 @@ class BackgroundSave:
         self.key_delay_us = max(0, instance.config.int("rdb-key-save-delay"))
         self.started = time.monotonic()
         self.sync_wait: Callable[[], None] | None = None  # set while the file is fsynced off the loop
+        # The last `step` stopped to wait (for the disk, or rdb-key-save-delay's pace), not for
+        # its budget: the next slice is better run a little later than at once.
+        self.waiting = False
         self.pending: list[_Pending] = []
         for index, db in enumerate(instance.dbs):
             part = _Pending(db, index)
@@ -624,6 +627,7 @@ class BackgroundSave:
         snapshot is over (finished or failed)."""
         if self.sync_wait is not None:
             return False  # serialized: the file's last writes and fsync are in the thread
+        self.waiting = False
         deadline = time.perf_counter() + budget_s
         writer = self.writer
         sink = self.sink
@@ -632,6 +636,7 @@ class BackgroundSave:
                 self.error = sink.error
                 break
             if sink.in_flight_bytes > SINK_MAX_IN_FLIGHT_BYTES:
+                self.waiting = True
                 return True  # the disk is behind: serialize no more until it catches up
             if writer.w.buf:
                 try:
@@ -645,6 +650,7 @@ class BackgroundSave:
             else:
                 part = self.pending[-1]
                 if self.key_delay_us and self.keys_processed * self.key_delay_us > (time.monotonic() - self.started) * 1e6:
+                    self.waiting = True
                     return True  # rdb-key-save-delay: the keys so far have not had their time yet
                 if part.partial is not None:
                     self._continue(part, deadline)
@@ -865,8 +871,9 @@ def load_image_steps(instance: Instance, data: bytes, offset: int = 0) -> Genera
 
 
 def _rewriting_aof(instance: Instance) -> bool:
-    """An AOF rewrite writes its base (persistence/aof.py): one snapshot at a time."""
-    return instance.aof is not None and instance.aof.rewrite is not None
+    """An AOF rewrite writes its base (persistence/aof.py), with appendonly yes or no: one
+    snapshot at a time."""
+    return instance.aof_alone is not None or (instance.aof is not None and instance.aof.rewrite is not None)
 
 
 def save_due(instance: Instance, now_s: int) -> bool:

@@ -192,8 +192,10 @@ class Server:
         gc.freeze()
         gc.set_threshold(50_000, 50, 1000)
         gc.callbacks.append(self._time_gc)
+        # "PID: N" as in Redis's start-up logo: tools that start a server and wait for its
+        # port (Redis's own test suite) look for it.
         log.info(
-            "tandemkv %s (Redis 7.0.15 compatible) ready: %s port %d%s, pid %d, event loop %s",
+            "tandemkv %s (Redis 7.0.15 compatible) ready: %s port %d%s, PID: %d, event loop %s",
             TANDEMKV_VERSION,
             " ".join(hosts),
             self.port,
@@ -288,7 +290,8 @@ class Server:
             self._loader = None
         if self._loading_done:
             self.appendonly.close()
-        log.info("tandemkv is now ready to exit, bye bye...")
+        if not self.exit_status:  # a failed start ends on its error line, as Redis's exit(1)
+            log.info("tandemkv is now ready to exit, bye bye...")
 
     # ------------------------------------------------------------------ expiry
 
@@ -424,13 +427,15 @@ class Server:
 
     def _snapshot_slice(self) -> None:
         """One slice of a background save (persistence/snapshot.py), then yield to clients:
-        the next slice runs at once if no command came since the last one, else after
+        the next slice runs at once if no command came since the last one and the save is
+        not waiting (for the disk, or rdb-key-save-delay's pace: no busy loop), else after
         SNAPSHOT_REST_S (the loop serves clients meanwhile)."""
         budget_us = min(SNAPSHOT_SLICE_BUDGET_US, self.instance.config.int("engine-slice-us"))
         if snapshot_step(self.instance, budget_us / 1_000_000):
             assert self.loop is not None
             commands = self.instance.stats.total_commands_processed
-            if commands == self._commands_at_slice:
+            job = self.instance.rdb.job
+            if commands == self._commands_at_slice and not (job is not None and job.waiting):
                 self.loop.call_soon(self._snapshot_slice)
             else:
                 self._commands_at_slice = commands

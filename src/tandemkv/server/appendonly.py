@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tandemkv")
 
 MAX_WRITE_DELAY_S = 2.0  # everysec: how long a write waits for a running fsync (Redis: 2 s)
+REWRITE_WAIT_S = 0.001  # a rewrite waiting for the disk (or its pace) looks again this much later
 POSTPONE_RETRY_S = 0.01
 
 
@@ -168,7 +169,10 @@ class AppendOnly(AofControl):
         budget_s = self.instance.config.int("engine-slice-us") / 1_000_000
         if self.step(budget_s):
             assert self.server.loop is not None
-            self.server.loop.call_soon(self._rewrite_slice)
+            if self.rewrite_waiting():  # for the disk or rdb-key-save-delay: no busy loop
+                self.server.loop.call_later(REWRITE_WAIT_S, self._rewrite_slice)
+            else:
+                self.server.loop.call_soon(self._rewrite_slice)
 
 
 def _fsync_and_close(fd: int) -> None:
