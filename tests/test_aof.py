@@ -410,6 +410,64 @@ def test_bgrewriteaof_with_appendonly_no_runs_in_the_background(tmp_path):
         stop(proc)
 
 
+def test_bgrewriteaof_with_appendonly_no_during_bgsave_runs_after_it(tmp_path):
+    proc, port = start_tandem("--dir", str(tmp_path), "--rdb-key-save-delay", "1000")
+    try:
+        c = redis.Redis(port=port)
+        pipe = c.pipeline(transaction=False)
+        for i in range(3000):
+            pipe.set(f"k{i}", i)
+        pipe.execute()
+        assert c.bgsave()
+        assert c.bgrewriteaof() in (True, b"Background append only file rewriting scheduled")
+        info = c.info("persistence")
+        assert (info["rdb_bgsave_in_progress"], info["aof_rewrite_scheduled"], info["aof_rewrite_in_progress"]) == (1, 1, 0)
+        c.config_set("rdb-key-save-delay", 0)
+        _wait(lambda: c.info("persistence")["rdb_bgsave_in_progress"] == 0)
+        _wait(lambda: (tmp_path / "appendonlydir" / "appendonly.aof.manifest").exists())
+        _wait(lambda: c.info("persistence")["aof_rewrite_in_progress"] == 0)
+        assert c.info("persistence")["aof_rewrite_scheduled"] == 0
+        c.close()
+    finally:
+        stop(proc)
+    assert "type b" in (tmp_path / "appendonlydir" / "appendonly.aof.manifest").read_text()
+
+
+def test_appendonly_yes_replaces_a_running_rewrite_of_appendonly_no(tmp_path):
+    """As Redis's startAppendOnly: the rewrite started with appendonly no is stopped and the
+    AOF's own rewrite starts at once; the manifest then names its base and incr file."""
+    proc, port = start_tandem("--dir", str(tmp_path), "--rdb-key-save-delay", "1000")
+    try:
+        c = redis.Redis(port=port)
+        pipe = c.pipeline(transaction=False)
+        for i in range(3000):
+            pipe.set(f"k{i}", i)
+        pipe.execute()
+        c.bgrewriteaof()
+        assert c.info("persistence")["aof_rewrite_in_progress"] == 1
+        assert c.config_set("appendonly", "yes")
+        info = c.info("persistence")
+        assert (info["aof_enabled"], info["aof_rewrite_in_progress"]) == (1, 1)
+        c.set("after", "1")
+        c.config_set("rdb-key-save-delay", 0)
+        _wait(lambda: c.info("persistence")["aof_rewrite_in_progress"] == 0)
+        assert c.info("persistence")["aof_last_bgrewrite_status"] == "ok"
+        c.close()
+    finally:
+        stop(proc)
+    manifest = (tmp_path / "appendonlydir" / "appendonly.aof.manifest").read_text()
+    assert "type b" in manifest and "type i" in manifest
+    bases = [p.name for p in (tmp_path / "appendonlydir").iterdir() if ".base." in p.name]
+    assert len(bases) == 1 and bases[0] in manifest
+    proc, port = start_tandem("--dir", str(tmp_path), "--appendonly", "yes")
+    try:
+        c = redis.Redis(port=port)
+        assert c.dbsize() == 3001 and c.get("after") == b"1"
+        c.close()
+    finally:
+        stop(proc)
+
+
 def test_config_set_appendonly_yes_writes_the_dataset_and_no_stops(tmp_path):
     proc, port = start_tandem("--dir", str(tmp_path))
     try:

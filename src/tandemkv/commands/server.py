@@ -329,7 +329,8 @@ def _aof_fields(instance: Instance) -> list[str]:
         alone = instance.aof_alone  # BGREWRITEAOF with appendonly no, running
         current_s = int(time.monotonic() - alone.rewrite_started) if alone is not None else -1
         return [
-            "aof_enabled:0", f"aof_rewrite_in_progress:{int(alone is not None)}", "aof_rewrite_scheduled:0",
+            "aof_enabled:0", f"aof_rewrite_in_progress:{int(alone is not None)}",
+            f"aof_rewrite_scheduled:{int(instance.aof_alone_scheduled)}",
             "aof_last_rewrite_time_sec:-1", f"aof_current_rewrite_time_sec:{current_s}",
             "aof_last_bgrewrite_status:ok", "aof_rewrites:0",
             "aof_rewrites_consecutive_failures:0", "aof_last_write_status:ok", "aof_last_cow_size:0",

@@ -168,6 +168,7 @@ class Instance:
         self.aof: Any = None
         # BGREWRITEAOF with appendonly no: the Aof writing a new base alone, while it runs.
         self.aof_alone: Any = None
+        self.aof_alone_scheduled = False  # asked for while a BGSAVE ran: started after it
         # Starts that rewrite in the background (set by persistence/aofcontrol.py; without
         # it, BGREWRITEAOF with appendonly no writes the base at once): True if it started.
         self.rewrite_aof_alone: Callable[[], bool] | None = None

@@ -839,6 +839,8 @@ def bgrewriteaof(session: Session) -> object:
     if instance.rdb.job is not None:
         if aof is not None:
             aof.rewrite_scheduled = True
+        else:
+            instance.aof_alone_scheduled = True
         return Simple(b"Background append only file rewriting scheduled")
     if aof is None:  # appendonly no: a new base alone
         if instance.aof_alone is not None:

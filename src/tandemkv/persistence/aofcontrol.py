@@ -95,6 +95,10 @@ class AofControl:
         """CONFIG SET appendonly: yes starts a rewrite whose base is the dataset now and
         whose incr file takes the writes from now (startAppendOnly); no stops writing."""
         if value and self.aof is None:
+            self._drop_alone(
+                "AOF was enabled but there is already an AOF rewriting in background. "
+                "Stopping background AOF and starting a rewrite now."
+            )
             aof = self._new_aof()
             try:
                 try:
@@ -117,13 +121,22 @@ class AofControl:
     def close(self) -> None:
         """Shutdown: everything buffered is written and fsynced, the file closed; a rewrite
         with appendonly no is dropped (as Redis kills its child)."""
-        alone = self.instance.aof_alone
-        if alone is not None and alone.rewrite is not None:
-            alone.rewrite.abort()
-            alone.rewrite_done(alone.rewrite, False)
+        self._drop_alone()
         if self.aof is not None:
             self.commit()
             self.aof.stop()
+
+    def _drop_alone(self, warning: str = "") -> None:
+        """A rewrite with appendonly no, running or scheduled, is dropped (as Redis kills its
+        child): at shutdown, and when appendonly turns on (whose own rewrite replaces it)."""
+        self.instance.aof_alone_scheduled = False
+        alone = self.instance.aof_alone
+        if alone is not None and alone.rewrite is not None:
+            if warning:
+                log.warning("%s", warning)
+            job = alone.rewrite
+            job.abort()
+            alone.rewrite_done(job, False)
 
     def rewrite_alone(self) -> bool:
         """BGREWRITEAOF with appendonly no: a new base (and a manifest naming it) written in
@@ -197,7 +210,14 @@ class AofControl:
     def cron(self) -> None:
         """Periodically: everysec's fsync, scheduled and automatic rewrites."""
         aof = self.aof
+        instance = self.instance
         if aof is None:
+            if instance.aof_alone_scheduled and instance.rdb.job is None and instance.aof_alone is None:
+                instance.aof_alone_scheduled = False  # BGREWRITEAOF with appendonly no, after a BGSAVE
+                try:
+                    self.rewrite_alone()
+                except (AofError, OSError) as exc:
+                    log.warning("Can't rewrite append only file in background: %s", exc)
             return
         now = time.monotonic()
         if self._fsync_due(aof, now):
