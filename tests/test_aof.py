@@ -374,6 +374,14 @@ def _wait(condition, attempts: int = 1000) -> None:
     raise AssertionError("condition not reached")
 
 
+def _set_keys(c: redis.Redis, count: int) -> None:
+    """k0 .. k<count - 1>, each its number, in one pipeline."""
+    pipe = c.pipeline(transaction=False)
+    for i in range(count):
+        pipe.set(f"k{i}", i)
+    pipe.execute()
+
+
 def test_bgrewriteaof_with_appendonly_no_runs_in_the_background(tmp_path):
     """With appendonly no, BGREWRITEAOF writes a new base (and a manifest) as any rewrite: in
     the background, one snapshot at a time, INFO showing it; a restart with appendonly yes
@@ -381,10 +389,7 @@ def test_bgrewriteaof_with_appendonly_no_runs_in_the_background(tmp_path):
     proc, port = start_tandem("--dir", str(tmp_path), "--rdb-key-save-delay", "200")
     try:
         c = redis.Redis(port=port)
-        pipe = c.pipeline(transaction=False)
-        for i in range(10_000):
-            pipe.set(f"k{i}", i)
-        pipe.execute()
+        _set_keys(c, 10_000)
         assert c.bgrewriteaof() in (True, b"Background append only file rewriting started")
         assert c.ping()  # served meanwhile
         assert c.info("persistence")["aof_rewrite_in_progress"] == 1
@@ -414,10 +419,7 @@ def test_bgrewriteaof_with_appendonly_no_during_bgsave_runs_after_it(tmp_path):
     proc, port = start_tandem("--dir", str(tmp_path), "--rdb-key-save-delay", "1000")
     try:
         c = redis.Redis(port=port)
-        pipe = c.pipeline(transaction=False)
-        for i in range(3000):
-            pipe.set(f"k{i}", i)
-        pipe.execute()
+        _set_keys(c, 3000)
         assert c.bgsave()
         assert c.bgrewriteaof() in (True, b"Background append only file rewriting scheduled")
         info = c.info("persistence")
@@ -439,10 +441,7 @@ def test_appendonly_yes_replaces_a_running_rewrite_of_appendonly_no(tmp_path):
     proc, port = start_tandem("--dir", str(tmp_path), "--rdb-key-save-delay", "1000")
     try:
         c = redis.Redis(port=port)
-        pipe = c.pipeline(transaction=False)
-        for i in range(3000):
-            pipe.set(f"k{i}", i)
-        pipe.execute()
+        _set_keys(c, 3000)
         c.bgrewriteaof()
         assert c.info("persistence")["aof_rewrite_in_progress"] == 1
         assert c.config_set("appendonly", "yes")
