@@ -169,8 +169,8 @@ class Instance:
         # BGREWRITEAOF with appendonly no: the Aof writing a new base alone, while it runs.
         self.aof_alone: Any = None
         self.aof_alone_scheduled = False  # asked for while a BGSAVE ran: started after it
-        # Starts that rewrite in the background (set by persistence/aofcontrol.py; without
-        # it, BGREWRITEAOF with appendonly no writes the base at once): True if it started.
+        # Starts that rewrite in the background (set by persistence/aofcontrol.py): True if
+        # it started.
         self.rewrite_aof_alone: Callable[[], bool] | None = None
         # DEBUG LOADAOF: empty the databases and load the AOF again (set by persistence/
         # aofcontrol.py): None when done, else why it could not.

@@ -845,13 +845,8 @@ def bgrewriteaof(session: Session) -> object:
     if aof is None:  # appendonly no: a new base alone
         if instance.aof_alone is not None:
             raise CommandError(REWRITE_IN_PROGRESS)
-        try:
-            if instance.rewrite_aof_alone is not None:  # in the background
-                started = instance.rewrite_aof_alone()
-            else:  # no driver (a bare Instance): at once
-                aof = Aof(instance)
-                aof.load_manifest()
-                started = aof.start_rewrite()
+        try:  # in the background, driven by persistence/aofcontrol.py (the server's, the Store's)
+            started = instance.rewrite_aof_alone is not None and instance.rewrite_aof_alone()
         except AofError as exc:
             raise CommandError(f"ERR {exc}") from None
         if not started:

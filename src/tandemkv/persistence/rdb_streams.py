@@ -86,10 +86,10 @@ def _lp_int(value: int) -> bytes:
     return b"\xf4" + _INT64.pack(value) + b"\x09"
 
 
-_SMALL_INTS = [_lp_int(i) for i in range(128)]
 # 0..4095 as listpack elements (7-bit, then 13-bit integers), and as the decimal strings a
 # node's fields and values read back as: counters and small numbers are common stream values.
 _INTS_4K = [_lp_int(i) for i in range(4096)]
+_SMALL_INTS = _INTS_4K[:128]
 _DECIMALS_4K = [b"%d" % i for i in range(4096)]
 # A string element of under 64 bytes: its header byte by length, and its backlen (one byte:
 # header and string are at most 64 bytes).

@@ -18,9 +18,10 @@ a point-in-time snapshot while serving, without fork, shard by shard (keyspace/e
   or deadline can change or leave (lookup, peek, set, deadline, removal, expiry, eviction): a
   key still in a pending shard is written first, as it was, one entry, and noted in `skip`
   so that its shard passes over it later (a key of the shard being written that the
-  writing has not reached is written first too, and leaves its `unwritten` set); a flush freezes the database's part: its engines,
-  detached whole, are kept unfreed until the part is written (Keyspace.free_detached), so
-  FLUSHDB costs the save nothing at once (writing a 10 M-key database there took seconds);
+  writing has not reached is written first too, and leaves its `unwritten` set); a flush
+  freezes the database's part: its engines, detached whole, are kept unfreed until the part
+  is written (Keyspace.free_detached), so FLUSHDB costs the save nothing at once (writing a
+  10 M-key database there took seconds);
 - keys created after the start are not in any pending shard's start, so a write about to put
   a key in a pending shard (a new key, or one moved home by a write from a shard written
   already) notes it in `skip` too; databases keep the index they had at the start (SWAPDB
@@ -37,8 +38,8 @@ a point-in-time snapshot while serving, without fork, shard by shard (keyspace/e
   node at a time (rdb_streams.py `StreamSlices`) into a buffer of its own, appended to the
   file once complete, so a big stream does not stall the loop; a held-back stream about to
   change is written whole first; before the stream being sliced is touched the rest is
-  detached: it goes on from a copy of the stream taken then (a pause of
-  a few tens of ms for a million entries, instead of serializing them);
+  detached: it goes on from a copy of the stream taken then (a pause of a few tens of ms for
+  a million entries, instead of serializing them);
 - at the end, the fsync and the rename run where `SaveState.offload` says: in a thread under
   the server (a 10 M-key file's fsync takes seconds), at once without it.
 A database selected again in the file repeats SELECTDB (loaders accept it anywhere).
@@ -195,7 +196,7 @@ def access_of(db: Keyspace) -> AccessOf | None:
 
 
 class KeySet:
-    """The keys a snapshot passes over (`_Pending.skip`), spread over up to SKIP_BUCKETS small
+    """The keys a snapshot passes over (`_Pending.skip`), spread over up to SKIP_MASK + 1 small
     sets by the hash bits that choose shards (keyspace/engine.py `shard_hash`): a set's growth
     rehashes it whole, in one go (measured: 4.5 ms at 78,000 keys, 17 ms at 310,000, the size a
     long save under writes reaches), a small set's in microseconds. `h` is the key's
